@@ -1,0 +1,1 @@
+"""The agent runtime loop, goal specs and the success checker."""

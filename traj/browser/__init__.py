@@ -1,0 +1,1 @@
+"""Playwright session on Chromium, the DOM snapshotter, the recorder and the action executor."""

@@ -1,0 +1,1 @@
+"""Enrichment of demonstration steps by a vision model, cached as events."""

@@ -1,0 +1,103 @@
+"""Every error traj raises, so callers catch traj's errors and never a backend's.
+
+    TrajError
+    ├── StoreError                 the event store refused or could not do something
+    │   ├── ConflictError          an append stated a stale expected seq
+    │   ├── IdempotencyError       re-used event ids that are not an exact retry
+    │   ├── InvalidEventError      a payload of the wrong shape or an unknown type
+    │   ├── StoreLockedError       another process holds the store's writer lock
+    │   ├── CorruptSegmentError    a sealed Parquet segment is missing or damaged
+    │   ├── CorruptWALError        a write-ahead-log file cannot be read at all
+    │   └── BlobNotFoundError      a referenced blob is not in the store
+    ├── QueryError                 a projection query failed (bad SQL, unknown view)
+    ├── BrowserError               Chromium or Playwright failed
+    ├── PolicyError                a policy backend failed to produce an action
+    ├── TrainingError              training could not start or failed
+    └── ServerError                the traj server answered with an error
+
+Backend errors (DuckDB, pyarrow, OS errors) are translated at the boundary.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BlobNotFoundError",
+    "BrowserError",
+    "ConflictError",
+    "CorruptSegmentError",
+    "CorruptWALError",
+    "IdempotencyError",
+    "InvalidEventError",
+    "PolicyError",
+    "QueryError",
+    "ServerError",
+    "StoreError",
+    "StoreLockedError",
+    "TrainingError",
+    "TrajError",
+]
+
+
+class TrajError(Exception):
+    """Base class of every error raised by traj."""
+
+
+class StoreError(TrajError):
+    """The event store refused or could not complete an operation."""
+
+
+class ConflictError(StoreError):
+    """An append stated an expected seq that is not the stream's next seq."""
+
+    def __init__(self, stream: str, expected_seq: int, actual_seq: int) -> None:
+        self.stream = stream
+        self.expected_seq = expected_seq
+        self.actual_seq = actual_seq
+        super().__init__(
+            f"conflict on stream {stream!r}: append expected seq {expected_seq}, "
+            f"but the stream's next seq is {actual_seq}"
+        )
+
+
+class IdempotencyError(StoreError):
+    """Event ids already in the log were re-used in a way that is not an exact retry."""
+
+
+class InvalidEventError(StoreError):
+    """An event payload has the wrong shape, or its type is unknown."""
+
+
+class StoreLockedError(StoreError):
+    """Another process already holds the store's single-writer lock."""
+
+
+class CorruptSegmentError(StoreError):
+    """A sealed Parquet segment is missing, truncated or fails its checksum."""
+
+
+class CorruptWALError(StoreError):
+    """A write-ahead-log file is unreadable from its first byte (damaged header)."""
+
+
+class BlobNotFoundError(StoreError):
+    """A blob referenced by hash is not present in the store."""
+
+
+class QueryError(TrajError):
+    """A projection query failed: bad SQL, unknown view or column."""
+
+
+class BrowserError(TrajError):
+    """Chromium or Playwright failed."""
+
+
+class PolicyError(TrajError):
+    """A policy backend failed to produce an action."""
+
+
+class TrainingError(TrajError):
+    """Training could not start or failed."""
+
+
+class ServerError(TrajError):
+    """The traj server answered with an error."""

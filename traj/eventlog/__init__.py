@@ -1,0 +1,85 @@
+"""The append-only event log: typed events, a checksummed Arrow WAL, Parquet segments, blobs.
+
+Layout of a store directory (default ``./.traj``, or ``$TRAJ_HOME``)::
+
+    LOCK                         single-writer lock (flock)
+    manifest.json                the sealed segments, replaced atomically
+    wal/<first position>.arrow   Arrow IPC stream files, one checksummed batch per append
+    segments/<first>-<last>.parquet   immutable zstd Parquet segments
+    blobs/sha256/ab/cd/<sha256>  content-addressed blobs (screenshots, adapter files)
+
+Knows nothing about browsers or models.
+"""
+
+from __future__ import annotations
+
+from traj.eventlog._envelope import EVENT_SCHEMA, Event, NewEvent
+from traj.eventlog._ids import new_event_id
+from traj.eventlog._payloads import (
+    Action,
+    AdapterCreated,
+    AdapterLoaded,
+    AdapterUnloaded,
+    BoundingBox,
+    DatasetSnapshot,
+    DemoFinished,
+    DemoStarted,
+    Element,
+    Enrichment,
+    EnrichmentFailed,
+    Feedback,
+    Observation,
+    Payload,
+    ReplayFinished,
+    ReplayStarted,
+    ReplayStep,
+    RunFinished,
+    RunStarted,
+    TrainFinished,
+    TrainStarted,
+    TrainStep,
+    payload_class,
+    registered_types,
+)
+from traj.eventlog._segments import Manifest, Segment
+from traj.eventlog._store import AppendResult, Snapshot, Store, default_home
+from traj.eventlog._verify import VerifyReport, verify_store
+
+__all__ = [
+    "EVENT_SCHEMA",
+    "Action",
+    "AdapterCreated",
+    "AdapterLoaded",
+    "AdapterUnloaded",
+    "AppendResult",
+    "BoundingBox",
+    "DatasetSnapshot",
+    "DemoFinished",
+    "DemoStarted",
+    "Element",
+    "Enrichment",
+    "EnrichmentFailed",
+    "Event",
+    "Feedback",
+    "Manifest",
+    "NewEvent",
+    "Observation",
+    "Payload",
+    "ReplayFinished",
+    "ReplayStarted",
+    "ReplayStep",
+    "RunFinished",
+    "RunStarted",
+    "Segment",
+    "Snapshot",
+    "Store",
+    "TrainFinished",
+    "TrainStarted",
+    "TrainStep",
+    "VerifyReport",
+    "default_home",
+    "new_event_id",
+    "payload_class",
+    "registered_types",
+    "verify_store",
+]

@@ -1,0 +1,395 @@
+"""Typed, versioned payloads: one msgspec Struct per event type.
+
+A payload class names its event ``type`` and schema version ``v``. Every (type, v) pair
+ever shipped stays registered so old events remain readable; a new version is a new
+class registered under the same type with a higher ``v``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import msgspec
+
+from traj.errors import InvalidEventError
+
+__all__ = [
+    "Action",
+    "ActionKind",
+    "AdapterCreated",
+    "AdapterLoaded",
+    "AdapterUnloaded",
+    "BoundingBox",
+    "DatasetSnapshot",
+    "DemoFinished",
+    "DemoStarted",
+    "Element",
+    "Enrichment",
+    "EnrichmentFailed",
+    "Feedback",
+    "LocatorStrategy",
+    "Observation",
+    "Payload",
+    "ReplayFinished",
+    "ReplayStarted",
+    "ReplayStep",
+    "RunFinished",
+    "RunStarted",
+    "TrainFinished",
+    "TrainStarted",
+    "TrainStep",
+    "decode_payload",
+    "encode_payload",
+    "payload_class",
+    "registered_types",
+]
+
+_REGISTRY: dict[tuple[str, int], type[Payload]] = {}
+_LATEST: dict[str, type[Payload]] = {}
+
+
+class Payload(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every event payload; subclasses set ``type`` and ``v``."""
+
+    type: ClassVar[str]
+    v: ClassVar[int] = 1
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("type")
+        if name is None:  # an abstract helper base, not an event type
+            return
+        key = (name, cls.v)
+        if key in _REGISTRY:
+            raise TypeError(f"payload type {name!r} v{cls.v} is already registered")
+        _REGISTRY[key] = cls
+        if name not in _LATEST or _LATEST[name].v < cls.v:
+            _LATEST[name] = cls
+
+
+def payload_class(event_type: str, v: int | None = None) -> type[Payload]:
+    """Return the payload class for ``event_type`` (latest version unless ``v`` is given)."""
+    cls = _LATEST.get(event_type) if v is None else _REGISTRY.get((event_type, v))
+    if cls is None:
+        known = ", ".join(sorted(_LATEST))
+        version = "" if v is None else f" v{v}"
+        raise InvalidEventError(f"unknown event type {event_type!r}{version}; known types: {known}")
+    return cls
+
+
+def registered_types() -> dict[str, int]:
+    """Map every known event type to its latest payload version."""
+    return {name: cls.v for name, cls in sorted(_LATEST.items())}
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode_payload(payload: Payload) -> bytes:
+    """Validate ``payload`` against its own schema and return its JSON bytes."""
+    if not isinstance(payload, Payload) or "type" not in type(payload).__dict__:
+        raise InvalidEventError(
+            f"an event payload must be an instance of a registered Payload type, got {type(payload).__name__}"
+        )
+    data = _encoder.encode(payload)
+    # Structs do not validate on __init__; a round trip through the decoder does.
+    decode_payload(payload.type, payload.v, data)
+    return data
+
+
+def decode_payload(event_type: str, v: int, data: bytes | str) -> Payload:
+    """Decode and validate JSON ``data`` as the payload of ``event_type`` version ``v``."""
+    cls = payload_class(event_type, v)
+    try:
+        return msgspec.json.decode(data, type=cls)
+    except msgspec.ValidationError as exc:
+        raise InvalidEventError(f"invalid {event_type} v{v} payload: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidEventError(f"{event_type} v{v} payload is not valid JSON: {exc}") from None
+
+
+# ---------------------------------------------------------------- observations & actions
+
+ActionKind = Literal["CLICK", "TYPE", "PRESS_ENTER", "SCROLL", "SELECT", "NAVIGATE", "WAIT", "FINISH"]
+LocatorStrategy = Literal[
+    "agent_id",
+    "test_id",
+    "role",
+    "label",
+    "placeholder",
+    "text",
+    "title",
+    "css_id",
+    "css",
+    "xpath",
+]
+
+
+class BoundingBox(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An element's box in CSS pixels relative to the viewport."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+class Element(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One interactive element of a DOM snapshot."""
+
+    agent_id: str
+    tag: str
+    role: str = ""
+    name: str = ""
+    text: str = ""
+    attrs: dict[str, str] = {}
+    bbox: BoundingBox | None = None
+    visible: bool = True
+    occluded: bool = False
+    new: bool = False
+
+
+class Observation(Payload, frozen=True, kw_only=True):
+    """What the page looked like when a decision was made."""
+
+    type: ClassVar[str] = "observation"
+    url: str
+    title: str = ""
+    text: str = ""
+    elements: list[Element] = []
+    screenshot: str | None = None
+    """sha256 of the PNG screenshot blob, also listed in the envelope's ``blobs``."""
+    step: int = 0
+
+
+class Action(Payload, frozen=True, kw_only=True):
+    """One decision: what was done, to which element, in which observed state."""
+
+    type: ClassVar[str] = "action"
+    kind: ActionKind
+    target: str | None = None
+    """The acted element's ``agent_id`` in the observation before the action."""
+    value: str | None = None
+    locators: list[tuple[LocatorStrategy, str]] = []
+    """Ways to find the target again, most specific first (Playwright codegen ranking)."""
+    observation_id: str | None = None
+    """event_id of the observation this decision was made in."""
+    step: int = 0
+
+
+class DemoStarted(Payload, frozen=True, kw_only=True):
+    """A person (or a script standing in for one) starts demonstrating a task."""
+
+    type: ClassVar[str] = "demo.started"
+    demo_id: str
+    task: str
+    goal: str
+    url: str
+    seed: int | None = None
+    source: Literal["human", "script"] = "human"
+
+
+class DemoFinished(Payload, frozen=True, kw_only=True):
+    """The demonstration ended; ``success`` is the site's own verdict when known."""
+
+    type: ClassVar[str] = "demo.finished"
+    demo_id: str
+    success: bool | None = None
+    answer: str | None = None
+    reason: str = ""
+
+
+class RunStarted(Payload, frozen=True, kw_only=True):
+    """The agent starts a task on its own."""
+
+    type: ClassVar[str] = "run.started"
+    run_id: str
+    task: str
+    goal: str
+    url: str
+    seed: int | None = None
+    backend: str = ""
+    model: str = ""
+    adapter: str | None = None
+    max_steps: int = 15
+
+
+class RunFinished(Payload, frozen=True, kw_only=True):
+    """The agent's run ended (FINISH, max_steps, or a stop by a guard)."""
+
+    type: ClassVar[str] = "run.finished"
+    run_id: str
+    success: bool | None = None
+    answer: str | None = None
+    reason: str = ""
+    steps: int = 0
+
+
+# ---------------------------------------------------------------- replay
+
+
+class ReplayStarted(Payload, frozen=True, kw_only=True):
+    """A recorded demonstration is being re-executed."""
+
+    type: ClassVar[str] = "replay.started"
+    replay_id: str
+    demo_id: str
+    seed: int | None = None
+    url: str = ""
+    heal: bool = True
+
+
+class ReplayStep(Payload, frozen=True, kw_only=True):
+    """The result of re-executing one demonstrated action."""
+
+    type: ClassVar[str] = "replay.step"
+    replay_id: str
+    demo_id: str
+    step: int
+    action_id: str
+    """event_id of the demonstrated action that was replayed."""
+    status: Literal["ok", "healed", "failed"]
+    strategy: str = ""
+    """The locator strategy that found the element (``policy`` when a model healed it)."""
+    reason: str = ""
+    screenshot: str | None = None
+
+
+class ReplayFinished(Payload, frozen=True, kw_only=True):
+    """The replay ended; ``success`` is the site's verdict after the last step."""
+
+    type: ClassVar[str] = "replay.finished"
+    replay_id: str
+    demo_id: str
+    success: bool | None = None
+    reason: str = ""
+
+
+# ---------------------------------------------------------------- enrichment & feedback
+
+
+class Enrichment(Payload, frozen=True, kw_only=True):
+    """A vision model's explanation of one demonstrated step (teacher context)."""
+
+    type: ClassVar[str] = "enrichment"
+    demo_id: str
+    action_id: str
+    step_hash: str
+    """Content hash of the step (screenshot, action, element): the cache key with model and prompt."""
+    model: str
+    prompt_version: str
+    explanation: str
+    element_rationale: str
+    expected_outcome: str
+    thinking_steps: list[str] = []
+
+
+class EnrichmentFailed(Payload, frozen=True, kw_only=True):
+    """Enrichment of a step failed; training falls back to the raw action JSON."""
+
+    type: ClassVar[str] = "enrichment.failed"
+    demo_id: str
+    action_id: str
+    step_hash: str
+    model: str
+    prompt_version: str
+    reason: Literal["missing_key", "timeout", "http_error", "malformed", "error"]
+    detail: str = ""
+
+
+class Feedback(Payload, frozen=True, kw_only=True):
+    """A person's judgement of a run or of one step, optionally with the corrected action."""
+
+    type: ClassVar[str] = "feedback"
+    target: str
+    """The judged stream, e.g. ``run/<id>`` or ``demo/<id>``."""
+    label: Literal["good", "bad"]
+    step: int | None = None
+    correction: dict[str, Any] | None = None
+    """The action that should have been taken at ``step`` (an Action-shaped mapping)."""
+    note: str = ""
+
+
+# ---------------------------------------------------------------- training & adapters
+
+
+class DatasetSnapshot(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Exactly what a training run learned from, reproducible from the log."""
+
+    view: str
+    """The projection the examples came from, e.g. ``sdft_examples``."""
+    as_of_position: int
+    """The log's global position the dataset was built at."""
+    event_ids: list[str] = []
+    """event_ids of the examples' source events (action events for demo steps)."""
+    demo_ids: list[str] = []
+
+
+class TrainStarted(Payload, frozen=True, kw_only=True):
+    """A training job starts; its config and dataset make it reproducible."""
+
+    type: ClassVar[str] = "train.started"
+    job_id: str
+    objective: Literal["sdft", "sft", "dpo"]
+    base_model: str
+    base_model_hash: str = ""
+    config: dict[str, Any] = {}
+    dataset: DatasetSnapshot
+    parent_adapter: str | None = None
+
+
+class TrainStep(Payload, frozen=True, kw_only=True):
+    """Metrics of one optimizer step."""
+
+    type: ClassVar[str] = "train.step"
+    job_id: str
+    step: int
+    loss: float
+    kl: float | None = None
+    grad_norm: float | None = None
+    lr: float | None = None
+    tokens_per_s: float | None = None
+    teacher_drift: float | None = None
+
+
+class TrainFinished(Payload, frozen=True, kw_only=True):
+    """A training job ended."""
+
+    type: ClassVar[str] = "train.finished"
+    job_id: str
+    status: Literal["completed", "failed", "cancelled"]
+    steps: int = 0
+    adapter: str | None = None
+    error: str = ""
+
+
+class AdapterCreated(Payload, frozen=True, kw_only=True):
+    """A trained adapter exists; its lineage starts here."""
+
+    type: ClassVar[str] = "adapter.created"
+    name: str
+    job_id: str
+    base_model: str
+    format: Literal["peft", "mlx"] = "peft"
+    path: str = ""
+    files: dict[str, str] = {}
+    """Adapter file name -> blob sha256."""
+    parent: str | None = None
+
+
+class AdapterLoaded(Payload, frozen=True, kw_only=True):
+    """An adapter was made active in a serving backend."""
+
+    type: ClassVar[str] = "adapter.loaded"
+    name: str
+    backend: str
+    host: str = ""
+
+
+class AdapterUnloaded(Payload, frozen=True, kw_only=True):
+    """An adapter was removed from a serving backend."""
+
+    type: ClassVar[str] = "adapter.unloaded"
+    name: str
+    backend: str
+    host: str = ""

@@ -1,0 +1,167 @@
+"""Sealed segments: immutable zstd Parquet files, listed in a manifest that is the truth.
+
+A segment is written to a temp file, fsynced and renamed; only then is it recorded in the
+manifest (itself replaced atomically), and only after that is its WAL file dropped. A file
+in ``segments/`` that the manifest does not list is debris from an interrupted seal or
+merge and is removed on open; the WAL it came from is still there, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from traj.errors import CorruptSegmentError
+from traj.eventlog._envelope import EVENT_SCHEMA
+from traj.eventlog._fsutil import fsync_dir, write_durably
+
+__all__ = [
+    "Manifest",
+    "Segment",
+    "check_segment",
+    "read_manifest",
+    "read_segment",
+    "verify_segment",
+    "write_manifest",
+    "write_segment",
+]
+
+ROW_GROUP_ROWS = 128 * 1024
+_MANIFEST_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One sealed Parquet file holding the events at positions first..last."""
+
+    file: str
+    first_position: int
+    last_position: int
+    rows: int
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The list of sealed segments, in position order."""
+
+    segments: tuple[Segment, ...] = ()
+
+    @property
+    def next_position(self) -> int:
+        """The first global position not held by a sealed segment."""
+        return self.segments[-1].last_position + 1 if self.segments else 0
+
+
+def read_manifest(home: Path) -> Manifest:
+    """Load ``manifest.json`` (an absent file is an empty store)."""
+    path = home / "manifest.json"
+    try:
+        raw = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return Manifest()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptSegmentError(f"manifest {path} is not valid JSON: {exc}") from None
+    if raw.get("format") != _MANIFEST_FORMAT:
+        raise CorruptSegmentError(f"manifest {path} has unknown format {raw.get('format')!r}")
+    return Manifest(tuple(Segment(**entry) for entry in raw["segments"]))
+
+
+def write_manifest(home: Path, manifest: Manifest) -> None:
+    """Replace the manifest atomically and durably."""
+    body = {"format": _MANIFEST_FORMAT, "segments": [asdict(s) for s in manifest.segments]}
+    write_durably(home / "manifest.json", json.dumps(body, indent=1).encode())
+
+
+def write_segment(directory: Path, table: pa.Table) -> Segment:
+    """Write ``table`` (EVENT_SCHEMA rows, position order) as a durable Parquet segment."""
+    first = table.column("position")[0].as_py()
+    last = table.column("position")[-1].as_py()
+    name = f"{first:020d}-{last:020d}.parquet"
+    tmp = directory / f".{name}.tmp"
+    pq.write_table(
+        table,
+        tmp,
+        compression="zstd",
+        row_group_size=ROW_GROUP_ROWS,
+        write_page_checksum=True,
+        sorting_columns=[pq.SortingColumn(0)],
+    )
+    digest = hashlib.sha256()
+    with open(tmp, "rb+") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+        os.fsync(f.fileno())
+    size = tmp.stat().st_size
+    tmp.replace(directory / name)
+    fsync_dir(directory)
+    return Segment(name, first, last, table.num_rows, size, digest.hexdigest())
+
+
+def check_segment(directory: Path, segment: Segment) -> str:
+    """Cheap open-time check (size and footer); returns '' when healthy, else the problem."""
+    path = directory / segment.file
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return f"segment {segment.file} is missing"
+    if size != segment.bytes:
+        return f"segment {segment.file} is {size} bytes, the manifest says {segment.bytes}"
+    try:
+        metadata = pq.read_metadata(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        return f"segment {segment.file} has an unreadable footer: {exc}"
+    if metadata.num_rows != segment.rows:
+        return f"segment {segment.file} has {metadata.num_rows} rows, the manifest says {segment.rows}"
+    return ""
+
+
+def verify_segment(directory: Path, segment: Segment) -> str:
+    """Full check: checksum of the whole file and every page; '' when healthy."""
+    problem = check_segment(directory, segment)
+    if problem:
+        return problem
+    path = directory / segment.file
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != segment.sha256:
+        return f"segment {segment.file} fails its sha256 checksum"
+    try:
+        table = read_segment(directory, segment)
+    except CorruptSegmentError as exc:
+        return str(exc)
+    positions = table.column("position")
+    if positions[0].as_py() != segment.first_position or positions[-1].as_py() != segment.last_position:
+        return f"segment {segment.file} holds positions other than the manifest's"
+    return ""
+
+
+def read_segment(
+    directory: Path,
+    segment: Segment,
+    columns: list[str] | None = None,
+    filters: list[tuple[str, str, object]] | None = None,
+) -> pa.Table:
+    """Read a segment (optionally some columns / rows), translating damage into CorruptSegmentError."""
+    path = directory / segment.file
+    try:
+        return pq.read_table(
+            path,
+            columns=columns,
+            filters=filters or None,
+            schema=EVENT_SCHEMA if columns is None else None,
+            page_checksum_verification=True,
+        )
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
+        raise CorruptSegmentError(f"segment {segment.file} is damaged: {exc}") from None

@@ -1,0 +1,656 @@
+"""The event store: one directory holding the WAL, sealed Parquet segments and blobs.
+
+Appends go through group commit: concurrent callers queue their append, one of them
+becomes the leader, writes every queued append as its own checksummed record batch,
+fsyncs once, and wakes the others. An append returns only after its batch is durable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from traj.errors import (
+    ConflictError,
+    CorruptSegmentError,
+    IdempotencyError,
+    InvalidEventError,
+    StoreError,
+)
+from traj.eventlog._blobs import BlobStore
+from traj.eventlog._envelope import EVENT_SCHEMA, Event, NewEvent, events_from_table, validate_stream_name
+from traj.eventlog._fsutil import fsync_dir
+from traj.eventlog._index import IdIndex, Located
+from traj.eventlog._lock import WriterLock
+from traj.eventlog._payloads import Payload
+from traj.eventlog._segments import (
+    Manifest,
+    Segment,
+    check_segment,
+    read_manifest,
+    read_segment,
+    write_manifest,
+    write_segment,
+)
+from traj.eventlog._wal import WalWriter, read_wal, recover_wal, wal_name
+
+__all__ = ["AppendResult", "Snapshot", "Store", "default_home"]
+
+DEFAULT_SEAL_BYTES = 64 * 1024 * 1024
+DEFAULT_MERGE_ROWS = 1_000_000
+
+
+def default_home() -> Path:
+    """The store directory: ``$TRAJ_HOME`` if set, else ``./.traj``."""
+    return Path(os.environ.get("TRAJ_HOME") or ".traj")
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What an acknowledged append wrote (or, for a retry, had already written)."""
+
+    stream: str
+    first_seq: int
+    next_seq: int
+    """The expected seq for the stream's next append."""
+    first_position: int
+    last_position: int
+    duplicate: bool = False
+    """True when the call was an exact retry and nothing new was written."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent view of the log: sealed segments plus the WAL tail, positions 0..end-1."""
+
+    segments_dir: Path
+    segments: tuple[Segment, ...]
+    tail: pa.Table
+    end: int
+    """One past the last position in this snapshot (the number of events)."""
+    damaged: dict[str, str] = field(default_factory=dict)
+    """Segments left out because they are damaged: file name -> problem."""
+
+    @property
+    def segment_paths(self) -> list[str]:
+        """Paths of the healthy segments, in position order."""
+        return [str(self.segments_dir / s.file) for s in self.segments if s.file not in self.damaged]
+
+
+@dataclass
+class _WalFile:
+    path: Path
+    first_position: int
+    batches: list[pa.RecordBatch]
+    read_bytes: int = 0
+
+    @property
+    def rows(self) -> int:
+        return sum(b.num_rows for b in self.batches)
+
+
+@dataclass
+class _Request:
+    stream: str
+    rows: list[tuple[str, str, int, str, list[str]]]
+    expected_seq: int | None
+    done: bool = False
+    result: AppendResult | None = None
+    error: BaseException | None = None
+
+
+class Store:
+    """An append-only event log in one directory; see the package docstring for the layout.
+
+    Open it with ``Store.open(home)`` for writing (one process at a time) or
+    ``Store.open(home, readonly=True)`` for reading alongside a writer.
+    """
+
+    def __init__(
+        self,
+        home: str | os.PathLike[str] | None = None,
+        *,
+        readonly: bool = False,
+        seal_bytes: int = DEFAULT_SEAL_BYTES,
+    ) -> None:
+        self.home = Path(home) if home is not None else default_home()
+        self.readonly = readonly
+        self.seal_bytes = seal_bytes
+        self.blobs = BlobStore(self.home / "blobs")
+        self.recovery: list[str] = []
+        """What opening had to repair: torn WAL tails dropped, debris of interrupted seals removed."""
+        self._segments_dir = self.home / "segments"
+        self._wal_dir = self.home / "wal"
+        self._lock = WriterLock(self.home)
+        self._cond = threading.Condition()
+        self._queue: list[_Request] = []
+        self._leader_busy = False
+        self._failed: BaseException | None = None
+        self._writer: WalWriter | None = None
+        self._streams: dict[str, int] | None = None
+        self._index: IdIndex | None = None
+        self._closed = False
+        if readonly:
+            if not self.home.is_dir():
+                raise StoreError(f"no traj store at {self.home} (create one by appending, or set TRAJ_HOME)")
+            self._load(recover=False)
+        else:
+            for directory in (self.home, self._segments_dir, self._wal_dir, self.home / "blobs"):
+                directory.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire()
+            try:
+                self._load(recover=True)
+            except BaseException:
+                self._lock.release()
+                raise
+
+    @classmethod
+    def open(
+        cls,
+        home: str | os.PathLike[str] | None = None,
+        *,
+        readonly: bool = False,
+        seal_bytes: int = DEFAULT_SEAL_BYTES,
+    ) -> Store:
+        """Open (creating if needed, unless read-only) the store at ``home``."""
+        return cls(home, readonly=readonly, seal_bytes=seal_bytes)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the current WAL file cleanly and release the writer lock."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None and self._failed is None:
+            self._writer.close()
+        self._writer = None
+        self._lock.release()
+
+    # ------------------------------------------------------------------ opening & recovery
+
+    def _load(self, *, recover: bool) -> None:
+        """Read the manifest and WAL files; when ``recover``, also repair what a crash left."""
+        for attempt in range(5):
+            try:
+                self._load_once(recover=recover)
+                return
+            except FileNotFoundError:
+                if recover or attempt == 4:
+                    raise
+                time.sleep(0.01)  # a concurrent writer sealed or merged while we listed
+
+    def _load_once(self, *, recover: bool) -> None:
+        wal_paths = sorted(self._wal_dir.glob("*.arrow")) if self._wal_dir.is_dir() else []
+        manifest = read_manifest(self.home)
+        if recover:
+            self._remove_debris(manifest)
+        self._manifest = manifest
+        self._damaged = {}
+        for segment in manifest.segments:
+            problem = check_segment(self._segments_dir, segment)
+            if problem:
+                self._damaged[segment.file] = problem
+        self._wal: list[_WalFile] = []
+        next_position = manifest.next_position
+        for path in wal_paths:
+            first = int(path.stem)
+            scan = recover_wal(path) if recover else read_wal(path)
+            if recover and scan.problem:
+                self.recovery.append(f"{path.name}: dropped {scan.torn_bytes} unacknowledged bytes ({scan.problem})")
+            rows = sum(b.num_rows for b in scan.batches)
+            if rows and first < manifest.next_position:
+                if first + rows > manifest.next_position:
+                    raise StoreError(f"WAL file {path.name} overlaps the sealed segments; the manifest is inconsistent")
+                if recover:  # sealed already; the crash came before the WAL file was dropped
+                    path.unlink()
+                    self.recovery.append(f"{path.name}: removed, already sealed")
+                continue
+            if rows == 0:
+                if recover and path.exists():
+                    path.unlink()
+                continue
+            if first != next_position:
+                raise StoreError(
+                    f"WAL file {path.name} starts at position {first} but the log ends at "
+                    f"{next_position - 1}: events are missing from {self.home}"
+                )
+            self._wal.append(_WalFile(path, first, scan.batches, scan.good_bytes))
+            next_position += rows
+        if recover:
+            fsync_dir(self._wal_dir)
+        self._next_position = next_position
+
+    def _remove_debris(self, manifest: Manifest) -> None:
+        listed = {s.file for s in manifest.segments}
+        for path in self._segments_dir.iterdir():
+            if path.name not in listed:
+                path.unlink()
+                if not path.name.endswith(".tmp"):
+                    self.recovery.append(f"segments/{path.name}: removed, not in the manifest (interrupted seal)")
+        for tmp in self.home.glob(".*.tmp"):
+            tmp.unlink()
+        fsync_dir(self._segments_dir)
+
+    def refresh(self) -> None:
+        """Read-only stores: pick up what the writer process appended or sealed since."""
+        if not self.readonly:
+            return
+        known = {w.path: w for w in self._wal}
+        manifest = read_manifest(self.home)
+        if manifest == self._manifest and all(p in known for p in sorted(self._wal_dir.glob("*.arrow"))):
+            for wal in self._wal:  # only the tail grew: read just the new bytes
+                try:
+                    scan = read_wal(wal.path, start=wal.read_bytes)
+                except FileNotFoundError:
+                    break
+                wal.batches.extend(scan.batches)
+                wal.read_bytes = scan.good_bytes
+            else:
+                self._next_position = self._manifest.next_position + sum(w.rows for w in self._wal)
+                return
+        self._load(recover=False)
+
+    # ------------------------------------------------------------------ appending
+
+    def append(
+        self,
+        stream: str,
+        events: Sequence[NewEvent | Payload],
+        expected_seq: int | None,
+    ) -> AppendResult:
+        """Append ``events`` to ``stream`` atomically and durably.
+
+        ``expected_seq`` is the seq the first event will get, i.e. the number of events the
+        caller believes the stream holds (0 for a new stream); a stale value raises
+        ConflictError. ``None`` appends at the end without the check. Re-sending the same
+        event ids at the same place is acknowledged again without writing (a retry); re-using
+        some ids or putting them elsewhere raises IdempotencyError.
+        """
+        if self.readonly:
+            raise StoreError(f"store {self.home} is open read-only")
+        if self._closed:
+            raise StoreError(f"store {self.home} is closed")
+        validate_stream_name(stream)
+        if not events:
+            raise InvalidEventError("an append needs at least one event")
+        if expected_seq is not None and (not isinstance(expected_seq, int) or expected_seq < 0):
+            raise InvalidEventError(f"expected_seq must be a non-negative int or None, got {expected_seq!r}")
+        rows = [(e if isinstance(e, NewEvent) else NewEvent(data=e)).encoded() for e in events]
+        ids = [r[0] for r in rows]
+        if len(set(ids)) != len(ids):
+            raise IdempotencyError(f"an append to {stream!r} repeats an event_id within itself")
+        request = _Request(stream, rows, expected_seq)
+        with self._cond:
+            self._queue.append(request)
+            while not request.done and self._leader_busy:
+                self._cond.wait()
+            if not request.done:
+                self._leader_busy = True
+                group, self._queue = self._queue, []
+        if not request.done:
+            try:
+                self._commit(group)
+            finally:
+                with self._cond:
+                    self._leader_busy = False
+                    self._cond.notify_all()
+        if request.error is not None:
+            raise request.error
+        assert request.result is not None
+        return request.result
+
+    def _commit(self, group: list[_Request]) -> None:
+        """Leader: decide each request in order, write the accepted ones, fsync once."""
+        try:
+            if self._failed is not None:
+                raise StoreError(f"store {self.home} failed earlier ({self._failed}); reopen it to recover")
+            if self._damaged:
+                problem = next(iter(self._damaged.values()))
+                raise CorruptSegmentError(
+                    f"refusing to append while the store is damaged ({problem}); run 'traj verify'"
+                )
+            streams, index = self._stream_state()
+        except BaseException as exc:
+            for request in group:
+                request.error, request.done = exc, True
+            return
+        pending_streams: dict[str, int] = {}
+        pending_ids: dict[str, Located] = {}
+        accepted: list[tuple[_Request, pa.RecordBatch, list[Located]]] = []
+        position = self._next_position
+        now = dt.datetime.now(dt.UTC)
+        for request in group:
+            try:
+                located = self._decide(
+                    request,
+                    streams=streams,
+                    index=index,
+                    pending_streams=pending_streams,
+                    pending_ids=pending_ids,
+                    position=position,
+                )
+            except StoreError as exc:
+                request.error, request.done = exc, True
+                continue
+            if request.result is not None:  # an exact retry
+                request.done = True
+                continue
+            accepted.append((request, _to_batch(request, located, now), located))
+            for (event_id, *_), where in zip(request.rows, located, strict=True):
+                pending_ids[event_id] = where
+            pending_streams[request.stream] = located[-1].seq + 1
+            position = located[-1].position + 1
+        if not accepted:
+            return
+        try:
+            writer = self._wal_writer()
+            for _, batch, _ in accepted:
+                writer.write(batch)
+            writer.sync()
+        except BaseException as exc:
+            # The WAL may now hold bytes we cannot vouch for; only a reopen (recovery) can say.
+            self._failed = exc
+            error = StoreError(f"append to {self.home} failed while writing the WAL: {exc}")
+            for request, _, _ in accepted:
+                request.error, request.done = error, True
+            return
+        current = self._wal[-1]
+        for request, batch, located in accepted:
+            current.batches.append(batch)
+            for (event_id, *_), where in zip(request.rows, located, strict=True):
+                index.add_recent(event_id, where)
+            streams[request.stream] = located[-1].seq + 1
+            request.result = AppendResult(
+                request.stream, located[0].seq, located[-1].seq + 1, located[0].position, located[-1].position
+            )
+            request.done = True
+        self._next_position = position
+        if writer.size >= self.seal_bytes:
+            self._seal()
+
+    def _decide(
+        self,
+        request: _Request,
+        *,
+        streams: dict[str, int],
+        index: IdIndex,
+        pending_streams: dict[str, int],
+        pending_ids: dict[str, Located],
+        position: int,
+    ) -> list[Located]:
+        """Check one request against the log; return where its events go (or set a retry result)."""
+        ids = [r[0] for r in request.rows]
+        known = {i: pending_ids[i] for i in ids if i in pending_ids}
+        known.update(index.lookup([i for i in ids if i not in known]))
+        next_seq = pending_streams.get(request.stream, streams.get(request.stream, 0))
+        if known:
+            if len(known) < len(ids):
+                first = next(i for i in ids if i in known)
+                raise IdempotencyError(
+                    f"partial retry on {request.stream!r}: {len(known)} of {len(ids)} event ids were "
+                    f"already appended (e.g. {first} at {known[first].stream}#{known[first].seq})"
+                )
+            where = [known[i] for i in ids]
+            start = where[0].seq if request.expected_seq is None else request.expected_seq
+            if any(w.stream != request.stream or w.seq != start + k for k, w in enumerate(where)):
+                raise IdempotencyError(
+                    f"event ids re-sent to {request.stream!r} at seq {request.expected_seq} were "
+                    f"appended elsewhere (first at {where[0].stream}#{where[0].seq})"
+                )
+            request.result = AppendResult(
+                request.stream, where[0].seq, next_seq, where[0].position, where[-1].position, duplicate=True
+            )
+            return where
+        if request.expected_seq is not None and request.expected_seq != next_seq:
+            raise ConflictError(request.stream, request.expected_seq, next_seq)
+        return [Located(request.stream, next_seq + k, position + k) for k in range(len(ids))]
+
+    def _wal_writer(self) -> WalWriter:
+        if self._writer is None:
+            path = self._wal_dir / wal_name(self._next_position)
+            self._writer = WalWriter(path)
+            self._wal.append(_WalFile(path, self._next_position, []))
+        return self._writer
+
+    def _stream_state(self) -> tuple[dict[str, int], IdIndex]:
+        """Next seq per stream and the id index, built from the log on first use."""
+        if self._streams is None or self._index is None:
+            streams: dict[str, int] = {}
+            index = IdIndex(self._locate_sealed)
+            for segment in self._manifest.segments:
+                table = read_segment(self._segments_dir, segment, columns=["event_id", "stream", "seq"])
+                index.add_sealed(table.column("event_id"))
+                _merge_stream_ends(streams, table)
+            for wal in self._wal:
+                for batch in wal.batches:
+                    table = pa.Table.from_batches([batch])
+                    _merge_stream_ends(streams, table)
+                    for row in table.select(["event_id", "stream", "seq", "position"]).to_pylist():
+                        index.add_recent(row["event_id"], Located(row["stream"], row["seq"], row["position"]))
+            self._streams, self._index = streams, index
+        return self._streams, self._index
+
+    def _locate_sealed(self, ids: list[str]) -> dict[str, Located]:
+        found: dict[str, Located] = {}
+        for segment in self._manifest.segments:
+            table = read_segment(
+                self._segments_dir,
+                segment,
+                columns=["event_id", "stream", "seq", "position"],
+                filters=[("event_id", "in", ids)],
+            )
+            for row in table.to_pylist():
+                found[row["event_id"]] = Located(row["stream"], row["seq"], row["position"])
+        return found
+
+    # ------------------------------------------------------------------ sealing
+
+    def seal(self) -> Segment | None:
+        """Seal every WAL file into one Parquet segment; returns it (None if nothing to seal)."""
+        if self.readonly:
+            raise StoreError(f"store {self.home} is open read-only")
+        with self._exclusive():
+            return self._seal()
+
+    def _seal(self) -> Segment | None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        wal = [w for w in self._wal if w.batches]
+        if not wal:
+            return None
+        table = pa.Table.from_batches([b for w in wal for b in w.batches], schema=EVENT_SCHEMA)
+        segment = write_segment(self._segments_dir, table)
+        self._manifest = Manifest((*self._manifest.segments, segment))
+        write_manifest(self.home, self._manifest)
+        for w in self._wal:
+            w.path.unlink(missing_ok=True)
+        fsync_dir(self._wal_dir)
+        self._wal = []
+        if self._index is not None:
+            self._index.seal_recent()
+        return segment
+
+    def compact(self, merge_rows: int = DEFAULT_MERGE_ROWS) -> list[Segment]:
+        """Seal the WAL, then merge runs of adjacent small segments up to ``merge_rows`` rows.
+
+        Merging rewrites files, never events: the merged segment holds the same rows. The
+        manifest switches to it atomically before the old files go, so a crash at any point
+        leaves either the old segments or the new one listed, never both.
+        """
+        if self.readonly:
+            raise StoreError(f"store {self.home} is open read-only")
+        with self._exclusive():
+            self._seal()
+            if self._damaged:
+                raise CorruptSegmentError(
+                    f"refusing to merge segments while the store is damaged ({next(iter(self._damaged.values()))})"
+                )
+            merged: list[Segment] = []
+            for run in _merge_runs(self._manifest.segments, merge_rows):
+                table = pa.concat_tables(read_segment(self._segments_dir, s) for s in run)
+                segment = write_segment(self._segments_dir, table)
+                kept = [s for s in self._manifest.segments if s not in run]
+                self._manifest = Manifest(tuple(sorted([*kept, segment], key=lambda s: s.first_position)))
+                write_manifest(self.home, self._manifest)
+                for old in run:
+                    (self._segments_dir / old.file).unlink(missing_ok=True)
+                fsync_dir(self._segments_dir)
+                merged.append(segment)
+            return merged
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Hold the leader role: no append commits while the WAL or segments move."""
+        with self._cond:
+            while self._leader_busy:
+                self._cond.wait()
+            self._leader_busy = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._leader_busy = False
+                self._cond.notify_all()
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def next_position(self) -> int:
+        """The global position the next appended event will get (= number of events)."""
+        return self._next_position
+
+    @property
+    def manifest(self) -> Manifest:
+        """The sealed segments."""
+        return self._manifest
+
+    @property
+    def damaged(self) -> dict[str, str]:
+        """Segments that failed the open-time check: file name -> problem."""
+        return dict(self._damaged)
+
+    def stream_seq(self, stream: str) -> int:
+        """The next seq of ``stream`` (0 if it does not exist): the value to pass as expected_seq."""
+        if self.readonly:
+            self.refresh()
+            table = self.read(stream=stream, columns=["seq"])
+            return len(table)
+        streams, _ = self._stream_state()
+        return streams.get(stream, 0)
+
+    def snapshot(self) -> Snapshot:
+        """A consistent view of everything acknowledged so far (segments + WAL tail)."""
+        self.refresh()
+        batches = [b for w in self._wal for b in w.batches]
+        tail = pa.Table.from_batches(batches, schema=EVENT_SCHEMA)
+        return Snapshot(self._segments_dir, self._manifest.segments, tail, self._next_position, dict(self._damaged))
+
+    def read(
+        self,
+        *,
+        stream: str | None = None,
+        types: Iterable[str] | None = None,
+        from_position: int = 0,
+        to_position: int | None = None,
+        columns: list[str] | None = None,
+    ) -> pa.Table:
+        """Events as an Arrow table (EVENT_SCHEMA), in position order, filtered as asked.
+
+        ``to_position`` is exclusive. Raises CorruptSegmentError when a damaged segment
+        overlaps the requested positions.
+        """
+        snap = self.snapshot()
+        end = snap.end if to_position is None else min(to_position, snap.end)
+        type_list = list(types) if types is not None else None
+        filters: list[tuple[str, str, object]] = [("position", ">=", from_position), ("position", "<", end)]
+        if stream is not None:
+            filters.append(("stream", "=", stream))
+        if type_list is not None:
+            filters.append(("type", "in", type_list))
+        parts = []
+        for segment in snap.segments:
+            if segment.last_position < from_position or segment.first_position >= end:
+                continue
+            if segment.file in snap.damaged:
+                raise CorruptSegmentError(snap.damaged[segment.file])
+            parts.append(read_segment(snap.segments_dir, segment, columns=columns, filters=filters))
+        tail = snap.tail
+        mask = pc.and_(pc.greater_equal(tail["position"], from_position), pc.less(tail["position"], end))
+        if stream is not None:
+            mask = pc.and_(mask, pc.equal(tail["stream"], stream))
+        if type_list is not None:
+            mask = pc.and_(mask, pc.is_in(tail["type"], pa.array(type_list, pa.string())))
+        tail = tail.filter(mask)
+        parts.append(tail.select(columns) if columns is not None else tail)
+        return pa.concat_tables(parts)
+
+    def events(self, **filters: object) -> list[Event]:
+        """Like ``read`` but decoded into typed Event objects."""
+        return events_from_table(self.read(**filters))  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ blobs
+
+    def put_blob(self, data: bytes) -> str:
+        """Store bytes content-addressed and return their sha256 (write before referencing)."""
+        if self.readonly:
+            raise StoreError(f"store {self.home} is open read-only")
+        return self.blobs.put(data)
+
+    def get_blob(self, digest: str) -> bytes:
+        """Return the bytes of blob ``digest``."""
+        return self.blobs.get(digest)
+
+
+def _to_batch(request: _Request, located: list[Located], now: dt.datetime) -> pa.RecordBatch:
+    event_ids, types, versions, data, blobs = zip(*request.rows, strict=True)
+    n = len(located)
+    return pa.record_batch(
+        [
+            pa.array([w.position for w in located], pa.int64()),
+            pa.array(event_ids, pa.string()),
+            pa.array([request.stream] * n, pa.string()),
+            pa.array([w.seq for w in located], pa.int64()),
+            pa.array(types, pa.string()),
+            pa.array([now] * n, pa.timestamp("us", tz="UTC")),
+            pa.array(versions, pa.int16()),
+            pa.array(data, pa.string()),
+            pa.array(blobs, pa.list_(pa.string())),
+        ],
+        schema=EVENT_SCHEMA,
+    )
+
+
+def _merge_stream_ends(streams: dict[str, int], table: pa.Table) -> None:
+    if table.num_rows == 0:
+        return
+    ends = table.group_by("stream").aggregate([("seq", "max")])
+    for stream, seq in zip(ends["stream"].to_pylist(), ends["seq_max"].to_pylist(), strict=True):
+        streams[stream] = max(streams.get(stream, 0), seq + 1)
+
+
+def _merge_runs(segments: Sequence[Segment], merge_rows: int) -> list[list[Segment]]:
+    """Adjacent segments grouped greedily while their rows fit in ``merge_rows``; singletons dropped."""
+    runs: list[list[Segment]] = []
+    current: list[Segment] = []
+    for segment in segments:
+        if current and sum(s.rows for s in current) + segment.rows > merge_rows:
+            runs.append(current)
+            current = []
+        current.append(segment)
+    runs.append(current)
+    return [run for run in runs if len(run) > 1]

@@ -1,0 +1,159 @@
+"""The write-ahead log: an Arrow IPC stream file, one checksummed record batch per append.
+
+An IPC *stream* has no footer, so a file cut anywhere is still readable up to its last
+complete message. Each batch carries a CRC32 of its body in the message's custom metadata;
+recovery keeps the longest prefix of batches whose checksums match and drops the rest,
+which can only be batches whose fsync never returned (never acknowledged).
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from traj.errors import CorruptWALError
+from traj.eventlog._envelope import EVENT_SCHEMA
+from traj.eventlog._fsutil import fsync_dir
+
+__all__ = ["WalScan", "WalWriter", "read_wal", "recover_wal", "wal_header", "wal_name"]
+
+_CRC_KEY = b"traj.crc32"
+
+
+def wal_name(first_position: int) -> str:
+    """File name of a WAL file whose first event has ``first_position`` (sorts by position)."""
+    return f"{first_position:020d}.arrow"
+
+
+def wal_header() -> bytes:
+    """The exact bytes every WAL file starts with: the schema message."""
+    sink = pa.BufferOutputStream()
+    pa.ipc.new_stream(sink, EVENT_SCHEMA).close()
+    whole = sink.getvalue().to_pybytes()
+    return whole[:-8]  # drop the 8-byte end-of-stream marker
+
+
+_HEADER = wal_header()
+
+
+def _body_crc(batch: pa.RecordBatch) -> int:
+    message = batch.serialize()
+    metadata_len = int.from_bytes(memoryview(message)[4:8], "little")
+    return zlib.crc32(memoryview(message)[8 + metadata_len :])
+
+
+class WalWriter:
+    """Appends checksummed record batches to a new WAL file; the caller decides when to sync."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = open(path, "xb")  # noqa: SIM115 -- lives as long as the writer; never reuse a file
+        self._writer = pa.ipc.new_stream(self._file, EVENT_SCHEMA)
+        self.sync()
+        fsync_dir(path.parent)
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far."""
+        return self._file.tell()
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Write one batch (one append call); not durable until ``sync``."""
+        self._writer.write_batch(batch, custom_metadata={_CRC_KEY: str(_body_crc(batch)).encode()})
+
+    def sync(self) -> None:
+        """Flush and fsync: everything written so far is durable when this returns."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        """Write the end-of-stream marker, fsync and close."""
+        self._writer.close()
+        self.sync()
+        self._file.close()
+
+
+@dataclass(frozen=True)
+class WalScan:
+    """The readable content of a WAL file."""
+
+    batches: list[pa.RecordBatch]
+    good_bytes: int
+    """Length of the valid prefix (header plus verified batches)."""
+    total_bytes: int
+    problem: str = ""
+    """Why reading stopped before the end of the file, or '' if it did not."""
+
+    @property
+    def torn_bytes(self) -> int:
+        """Bytes past the valid prefix (0 for a clean file, ignoring an end-of-stream marker)."""
+        return self.total_bytes - self.good_bytes
+
+
+def read_wal(path: Path, start: int = 0) -> WalScan:
+    """Read every verified batch of the WAL file at ``path``, from byte offset ``start``.
+
+    ``start`` is 0 or a ``good_bytes`` returned by an earlier scan of the same file, so a
+    reader following a live WAL only decodes what is new. Raises CorruptWALError when the
+    header itself is damaged.
+    """
+    offset = max(start, len(_HEADER))
+    with open(path, "rb") as f:
+        head = f.read(len(_HEADER))
+        f.seek(offset)
+        rest = f.read()
+    total = offset + len(rest)
+    if head != _HEADER:
+        if _HEADER.startswith(head) and not rest:
+            return WalScan([], 0, len(head), "torn header (file created, nothing appended)")
+        raise CorruptWALError(
+            f"WAL file {path} has a damaged header; its events cannot be read "
+            "(restore the file from a backup; the store refuses to write until then)"
+        )
+    source = pa.BufferReader(pa.py_buffer(_HEADER + rest))
+    reader = pa.ipc.open_stream(source)
+    batches: list[pa.RecordBatch] = []
+    good = offset
+    problem = ""
+    while True:
+        try:
+            item = reader.read_next_batch_with_custom_metadata()
+        except StopIteration:
+            end_of_stream = offset + source.tell() - len(_HEADER)
+            if end_of_stream < total:
+                problem = f"{total - end_of_stream} bytes after the end-of-stream marker"
+            break
+        except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
+            problem = f"unreadable batch at byte {good}: {exc}"
+            break
+        batch, metadata = item.batch, item.custom_metadata
+        stored = None if metadata is None else metadata.get(_CRC_KEY)
+        if stored is None or int(stored) != _body_crc(batch):
+            problem = f"checksum mismatch in the batch at byte {good}"
+            break
+        batches.append(batch)
+        good = offset + source.tell() - len(_HEADER)
+    return WalScan(batches, good, total, problem)
+
+
+def recover_wal(path: Path) -> WalScan:
+    """Truncate a WAL file to its last verified batch (fsynced) and return what it holds.
+
+    A file holding only part of its header was created but never appended to; it is
+    removed, and the scan comes back empty.
+    """
+    scan = read_wal(path)
+    if scan.good_bytes == 0:
+        path.unlink()
+        fsync_dir(path.parent)
+        return scan
+    if scan.torn_bytes and scan.problem:
+        with open(path, "r+b") as f:
+            f.truncate(scan.good_bytes)
+            f.flush()
+            os.fsync(f.fileno())
+    return scan

@@ -1,0 +1,1 @@
+"""Re-execution of recorded demonstrations and the SDFT training feed."""

@@ -1,0 +1,1 @@
+"""The FastAPI control plane: acting, uploads, training jobs, adapters, OpenAI-compatible API."""
