@@ -1,1 +1,27 @@
-"""The ``traj`` command line (placeholder replaced below)."""
+"""The ``traj`` command line: parses arguments, calls the library, prints with rich.
+
+Heavy imports (pyarrow, DuckDB, torch, Playwright) happen inside each command, so
+``traj --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from traj.cli._query import query
+from traj.cli._store import compact, sample, stats, verify
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="traj",
+    help="Teach a local browser agent a web task by doing it once.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.command()(query)
+app.command()(stats)
+app.command()(compact)
+app.command()(verify)
+app.command()(sample)

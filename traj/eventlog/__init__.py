@@ -42,6 +42,7 @@ from traj.eventlog._payloads import (
     registered_types,
 )
 from traj.eventlog._segments import Manifest, Segment
+from traj.eventlog._stats import StoreStats, store_stats
 from traj.eventlog._store import AppendResult, Snapshot, Store, default_home
 from traj.eventlog._verify import VerifyReport, verify_store
 
@@ -73,6 +74,7 @@ __all__ = [
     "Segment",
     "Snapshot",
     "Store",
+    "StoreStats",
     "TrainFinished",
     "TrainStarted",
     "TrainStep",
@@ -81,5 +83,6 @@ __all__ = [
     "new_event_id",
     "payload_class",
     "registered_types",
+    "store_stats",
     "verify_store",
 ]

@@ -1,0 +1,47 @@
+"""What every command shares: the ``--home`` option, the console and error reporting."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from traj.errors import TrajError
+
+__all__ = ["HomeOption", "console", "err_console", "reports_errors", "resolve_home"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", help="Store directory (default: $TRAJ_HOME, else ./.traj).", show_default=False),
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def resolve_home(home: Path | None) -> Path:
+    """The store directory a command works on."""
+    from traj.eventlog import default_home
+
+    return home if home is not None else default_home()
+
+
+def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn a TrajError into one red line on stderr and exit status 1 (no traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except TrajError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper

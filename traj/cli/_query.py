@@ -1,0 +1,85 @@
+"""``traj query``: SQL over the projections, printed as a table, JSON, CSV or Parquet."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from traj.cli._common import HomeOption, console, err_console, reports_errors, resolve_home
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+__all__ = ["query"]
+
+
+@reports_errors
+def query(
+    sql: Annotated[str | None, typer.Argument(help="One SELECT statement over the projection views.")] = None,
+    home: HomeOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print rows as JSON lines.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print rows as CSV.")] = False,
+    parquet: Annotated[Path | None, typer.Option("--parquet", help="Write the result to this Parquet file.")] = None,
+    as_of: Annotated[int | None, typer.Option("--as-of", help="Only events before this global position.")] = None,
+    views: Annotated[bool, typer.Option("--views", help="List the views and what each holds.")] = False,
+    limit: Annotated[int, typer.Option(help="Rows shown in the table view (0 = all).")] = 50,
+) -> None:
+    """Run SQL over the projections (demos, steps, sdft_examples, lineage, ...)."""
+    from traj.eventlog import Store
+    from traj.projections import Projections
+
+    with Projections(Store.open(resolve_home(home), readonly=True), as_of=as_of) as projections:
+        for name, problem in projections.damaged.items():
+            err_console.print(f"[yellow]warning:[/] {name} left out of every view: {problem}", highlight=False)
+        if views:
+            for name, description in projections.views().items():
+                console.print(f"[bold]{name}[/]  {description}", highlight=False)
+            return
+        if sql is None:
+            raise typer.BadParameter('give a SQL statement, e.g. traj query "SELECT * FROM demos"')
+        table = projections.query(sql)
+    if parquet is not None:
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, parquet, compression="zstd")
+        console.print(f"wrote {table.num_rows} rows to {parquet}")
+    elif as_json:
+        import msgspec
+
+        for row in table.to_pylist():
+            sys.stdout.write(msgspec.json.encode(row).decode() + "\n")
+    elif as_csv:
+        import pyarrow.csv as pacsv
+
+        buffer = sys.stdout.buffer
+        pacsv.write_csv(table, buffer)
+        buffer.flush()
+    else:
+        _print_table(table, limit)
+
+
+def _print_table(table: object, limit: int) -> None:
+    from rich.table import Table
+
+    shown = table if not limit else table.slice(0, limit)  # type: ignore[attr-defined]
+    out = Table(show_lines=False, header_style="bold")
+    for name in shown.column_names:
+        out.add_column(name, overflow="fold", max_width=60)
+    for row in shown.to_pylist():
+        out.add_row(*(_cell(v) for v in row.values()))
+    console.print(out)
+    total = table.num_rows  # type: ignore[attr-defined]
+    more = f" (showing {shown.num_rows}; use --limit 0 or --json for all)" if shown.num_rows < total else ""
+    console.print(f"[dim]{total} row{'s' if total != 1 else ''}{more}[/]")
+
+
+def _cell(value: object) -> Text:
+    from rich.text import Text
+
+    if value is None:
+        return Text("null", style="dim")
+    text = str(value)
+    return Text(text if len(text) <= 200 else text[:197] + "...")

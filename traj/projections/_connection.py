@@ -1,0 +1,104 @@
+"""A DuckDB connection whose views read the store's sealed segments plus its WAL tail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from traj.errors import QueryError
+from traj.eventlog import Store
+from traj.projections._views import VIEWS, create_views
+
+__all__ = ["Projections"]
+
+_EMPTY_SEALED = "SELECT * FROM _wal_tail WHERE false"
+_READ_ONLY = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+
+
+class Projections:
+    """Query the projections of a store with SQL.
+
+    The ``events`` view is the sealed Parquet segments followed by the WAL tail held in
+    memory (registered as an Arrow table, no copy). ``refresh()`` picks up what was appended
+    or sealed since; it is called before every query. ``as_of`` pins every view to the
+    events before that global position, so a dataset can be rebuilt exactly as it was.
+    """
+
+    def __init__(self, store: Store, *, as_of: int | None = None, threads: int | None = None) -> None:
+        self.store = store
+        self.as_of = as_of
+        self._con = duckdb.connect(config={"threads": threads} if threads else {})
+        self._segment_paths: list[str] | None = None
+        self.damaged: dict[str, str] = {}
+        """Segments left out of every view because they failed their check: file -> problem."""
+        self.refresh()
+        create_views(self._con)
+
+    def refresh(self) -> None:
+        """Bring the ``events`` view up to the store's latest acknowledged event."""
+        snapshot = self.store.snapshot()
+        self.damaged = snapshot.damaged
+        self._con.register("_wal_tail", snapshot.tail)
+        paths = snapshot.segment_paths
+        if paths != self._segment_paths:
+            sealed = f"SELECT * FROM read_parquet({paths!r})" if paths else _EMPTY_SEALED
+            self._con.execute(f"CREATE OR REPLACE VIEW _sealed AS {sealed}")
+            self._segment_paths = paths
+            pinned = "" if self.as_of is None else f" WHERE position < {int(self.as_of)}"
+            self._con.execute(
+                f"CREATE OR REPLACE VIEW events AS SELECT * FROM (SELECT * FROM _sealed UNION ALL "
+                f"SELECT * FROM _wal_tail){pinned}"
+            )
+
+    def query(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pa.Table:
+        """Run one read-only statement (SELECT, EXPLAIN) over the projections; return an Arrow table.
+
+        Statements that could write (COPY, CREATE, ATTACH, SET, ...) are refused, so a query
+        can never touch the store's files.
+        """
+        self._check_read_only(sql)
+        for attempt in range(2):
+            self.refresh()
+            try:
+                return self._con.sql(sql, params=params).to_arrow_table()
+            except duckdb.IOException as exc:
+                if attempt == 0:
+                    continue  # a writer merged segments under us; the refreshed list is valid
+                raise QueryError(_one_line(exc)) from None
+            except duckdb.Error as exc:
+                raise QueryError(_one_line(exc)) from None
+        raise AssertionError("unreachable")
+
+    def views(self) -> dict[str, str]:
+        """The projection views and what each holds."""
+        return {"events": "every event, in log order (the envelope with its JSON payload)"} | {
+            name: description for name, (description, _) in VIEWS.items()
+        }
+
+    def _check_read_only(self, sql: str) -> None:
+        try:
+            statements = self._con.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise QueryError(_one_line(exc)) from None
+        if len(statements) != 1:
+            raise QueryError(f"expected exactly one SQL statement, got {len(statements)}")
+        kind = statements[0].type
+        if kind not in _READ_ONLY:
+            raise QueryError(f"only SELECT and EXPLAIN queries are allowed, not {kind.name}")
+
+    def close(self) -> None:
+        """Close the DuckDB connection."""
+        self._con.close()
+
+    def __enter__(self) -> Projections:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines[:2]) if lines else type(exc).__name__

@@ -1,0 +1,271 @@
+"""The projection views: SQL over the ``events`` relation and nothing else.
+
+Every view is a pure function of the log, so dropping and recreating them (or running them
+over a copy of the events in one flat Parquet file) gives the same rows. Views are created
+in dependency order; each carries a one-line description shown by ``traj query --views``.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+__all__ = ["VIEWS", "create_views"]
+
+# name -> (description, SQL body). Order matters: later views read earlier ones.
+VIEWS: dict[str, tuple[str, str]] = {
+    "observations": (
+        "every observation (page state) in any stream",
+        """
+        SELECT position, event_id, stream, seq, "at",
+               CAST(data->>'step' AS INTEGER) AS step,
+               data->>'url' AS url,
+               data->>'title' AS title,
+               data->>'text' AS text,
+               data->'elements' AS elements,
+               data->>'screenshot' AS screenshot
+        FROM events WHERE type = 'observation'
+        """,
+    ),
+    "actions": (
+        "every action (decision) in any stream",
+        """
+        SELECT position, event_id, stream, seq, "at",
+               CAST(data->>'step' AS INTEGER) AS step,
+               data->>'kind' AS kind,
+               data->>'target' AS target,
+               data->>'value' AS value,
+               data->'locators' AS locators,
+               data->>'observation_id' AS observation_id,
+               json_object('kind', data->>'kind', 'target', data->'target', 'value', data->'value') AS action_json
+        FROM events WHERE type = 'action'
+        """,
+    ),
+    "steps": (
+        "one row per decision: the observation before, the action, the observation after",
+        """
+        WITH with_before AS (
+            SELECT a.*, o.event_id AS before_id, o.url AS before_url, o.title AS before_title,
+                   o.text AS before_text, o.elements AS before_elements, o.screenshot AS before_screenshot
+            FROM actions a ASOF LEFT JOIN observations o ON a.stream = o.stream AND a.seq > o.seq
+        )
+        SELECT split_part(b.stream, '/', 1) AS source,
+               split_part(b.stream, '/', 2) AS stream_id,
+               b.stream, b.step, b.seq, b.position, b."at",
+               b.event_id AS action_id, b.kind, b.target, b.value, b.locators, b.action_json,
+               b.before_id AS observation_id, b.before_url AS url, b.before_title AS title,
+               b.before_text AS page_text, b.before_elements AS elements, b.before_screenshot AS screenshot,
+               o.event_id AS next_observation_id, o.url AS next_url, o.text AS next_page_text,
+               o.screenshot AS next_screenshot
+        FROM with_before b ASOF LEFT JOIN observations o ON b.stream = o.stream AND b.seq < o.seq
+        """,
+    ),
+    "demos": (
+        "demonstrations: task, goal, outcome, number of steps",
+        """
+        WITH n AS (SELECT stream, count(*) AS steps FROM actions WHERE stream LIKE 'demo/%' GROUP BY stream),
+             fin AS (
+                SELECT stream, "at", data FROM events WHERE type = 'demo.finished'
+                QUALIFY row_number() OVER (PARTITION BY stream ORDER BY position DESC) = 1)
+        SELECT s.data->>'demo_id' AS demo_id, s.stream, s.data->>'task' AS task, s.data->>'goal' AS goal,
+               s.data->>'url' AS url, CAST(s.data->>'seed' AS BIGINT) AS seed, s.data->>'source' AS source,
+               s."at" AS started_at, fin."at" AS finished_at,
+               CAST(fin.data->>'success' AS BOOLEAN) AS success, fin.data->>'answer' AS answer,
+               coalesce(n.steps, 0) AS steps, s.position
+        FROM events s LEFT JOIN fin USING (stream) LEFT JOIN n USING (stream)
+        WHERE s.type = 'demo.started'
+        """,
+    ),
+    "runs": (
+        "agent runs: task, backend, adapter, outcome, number of steps",
+        """
+        WITH n AS (SELECT stream, count(*) AS steps FROM actions WHERE stream LIKE 'run/%' GROUP BY stream),
+             fin AS (
+                SELECT stream, "at", data FROM events WHERE type = 'run.finished'
+                QUALIFY row_number() OVER (PARTITION BY stream ORDER BY position DESC) = 1)
+        SELECT s.data->>'run_id' AS run_id, s.stream, s.data->>'task' AS task, s.data->>'goal' AS goal,
+               s.data->>'url' AS url, CAST(s.data->>'seed' AS BIGINT) AS seed, s.data->>'backend' AS backend,
+               s.data->>'model' AS model, s.data->>'adapter' AS adapter,
+               s."at" AS started_at, fin."at" AS finished_at,
+               CAST(fin.data->>'success' AS BOOLEAN) AS success, fin.data->>'answer' AS answer,
+               fin.data->>'reason' AS reason, coalesce(n.steps, 0) AS steps, s.position
+        FROM events s LEFT JOIN fin USING (stream) LEFT JOIN n USING (stream)
+        WHERE s.type = 'run.started'
+        """,
+    ),
+    "replay_steps": (
+        "replayed steps: ok, healed or failed, with the strategy that found the element",
+        """
+        SELECT position, stream, data->>'replay_id' AS replay_id, data->>'demo_id' AS demo_id,
+               CAST(data->>'step' AS INTEGER) AS step, data->>'action_id' AS action_id,
+               data->>'status' AS status, data->>'strategy' AS strategy, data->>'reason' AS reason,
+               data->>'screenshot' AS screenshot, "at"
+        FROM events WHERE type = 'replay.step'
+        """,
+    ),
+    "enrichment_attempts": (
+        "every enrichment and enrichment failure, in log order",
+        """
+        SELECT position, event_id, stream, "at", type = 'enrichment' AS valid,
+               data->>'demo_id' AS demo_id, data->>'action_id' AS action_id, data->>'step_hash' AS step_hash,
+               data->>'model' AS model, data->>'prompt_version' AS prompt_version,
+               data->>'explanation' AS explanation, data->>'element_rationale' AS element_rationale,
+               data->>'expected_outcome' AS expected_outcome, data->'thinking_steps' AS thinking_steps,
+               data->>'reason' AS failure_reason, data->>'detail' AS failure_detail
+        FROM events WHERE type IN ('enrichment', 'enrichment.failed')
+        """,
+    ),
+    "enrichments": (
+        "the latest valid enrichment per (step, model, prompt version)",
+        """
+        SELECT * EXCLUDE (valid, failure_reason, failure_detail) FROM enrichment_attempts WHERE valid
+        QUALIFY row_number() OVER (PARTITION BY action_id, model, prompt_version ORDER BY position DESC) = 1
+        """,
+    ),
+    "feedback": (
+        "feedback labels; `latest` marks the label in force for (target, step)",
+        """
+        SELECT position, event_id, "at", data->>'target' AS target,
+               split_part(data->>'target', '/', 1) AS target_kind,
+               CAST(data->>'step' AS INTEGER) AS step, data->>'label' AS label,
+               data->'correction' AS correction, data->>'note' AS note,
+               row_number() OVER (PARTITION BY data->>'target', data->>'step' ORDER BY position DESC) = 1 AS latest
+        FROM events WHERE type = 'feedback'
+        """,
+    ),
+    "train_runs": (
+        "training jobs: objective, base model, dataset, status, last metrics",
+        """
+        WITH st AS (
+                SELECT data->>'job_id' AS job_id, count(*) AS steps,
+                       arg_max(CAST(data->>'loss' AS DOUBLE), position) AS last_loss,
+                       arg_max(CAST(data->>'kl' AS DOUBLE), position) AS last_kl
+                FROM events WHERE type = 'train.step' GROUP BY 1),
+             fin AS (
+                SELECT data->>'job_id' AS job_id, "at", data FROM events WHERE type = 'train.finished'
+                QUALIFY row_number() OVER (PARTITION BY data->>'job_id' ORDER BY position DESC) = 1)
+        SELECT s.data->>'job_id' AS job_id, s.stream, s.data->>'objective' AS objective,
+               s.data->>'base_model' AS base_model, s.data->>'base_model_hash' AS base_model_hash,
+               s.data->'config' AS config, s.data->'dataset' AS dataset,
+               s.data->>'parent_adapter' AS parent_adapter,
+               coalesce(fin.data->>'status', 'running') AS status, fin.data->>'adapter' AS adapter,
+               fin.data->>'error' AS error, coalesce(st.steps, 0) AS steps, st.last_loss, st.last_kl,
+               s."at" AS started_at, fin."at" AS finished_at, s.position
+        FROM events s LEFT JOIN st ON st.job_id = s.data->>'job_id' LEFT JOIN fin ON fin.job_id = s.data->>'job_id'
+        WHERE s.type = 'train.started'
+        """,
+    ),
+    "kl_metrics": (
+        "per-step training metrics: loss, KL, grad norm, lr, tokens/s, teacher drift",
+        """
+        SELECT data->>'job_id' AS job_id, CAST(data->>'step' AS INTEGER) AS step,
+               CAST(data->>'loss' AS DOUBLE) AS loss, CAST(data->>'kl' AS DOUBLE) AS kl,
+               CAST(data->>'grad_norm' AS DOUBLE) AS grad_norm, CAST(data->>'lr' AS DOUBLE) AS lr,
+               CAST(data->>'tokens_per_s' AS DOUBLE) AS tokens_per_s,
+               CAST(data->>'teacher_drift' AS DOUBLE) AS teacher_drift, "at", position
+        FROM events WHERE type = 'train.step'
+        """,
+    ),
+    "adapters": (
+        "adapters: how each was made and where it is loaded now",
+        """
+        WITH state AS (
+            SELECT data->>'name' AS name, data->>'backend' AS backend, type = 'adapter.loaded' AS loaded
+            FROM events WHERE type IN ('adapter.loaded', 'adapter.unloaded')
+            QUALIFY row_number() OVER (PARTITION BY data->>'name', data->>'backend' ORDER BY position DESC) = 1)
+        SELECT c.data->>'name' AS name, c.data->>'job_id' AS job_id, c.data->>'base_model' AS base_model,
+               c.data->>'format' AS format, c.data->>'path' AS path, c.data->'files' AS files,
+               c.data->>'parent' AS parent, c."at" AS created_at, c.position,
+               coalesce(list(s.backend ORDER BY s.backend) FILTER (WHERE s.loaded), []) AS loaded_in
+        FROM events c LEFT JOIN state s ON s.name = c.data->>'name'
+        WHERE c.type = 'adapter.created'
+        GROUP BY ALL
+        """,
+    ),
+    "lineage": (
+        "adapter -> training run -> dataset snapshot -> each source event and demo -> base model",
+        """
+        WITH src AS (
+            SELECT t.data->>'job_id' AS job_id, t.data->>'objective' AS objective,
+                   t.data->>'base_model' AS base_model, t.data->>'base_model_hash' AS base_model_hash,
+                   t.data->'dataset'->>'view' AS dataset_view,
+                   CAST(t.data->'dataset'->>'as_of_position' AS BIGINT) AS as_of_position,
+                   unnest(CAST(t.data->'dataset'->'event_ids' AS VARCHAR[])) AS source_event_id
+            FROM events t WHERE t.type = 'train.started')
+        SELECT a.name AS adapter, a.parent AS parent_adapter, src.job_id, src.objective,
+               src.dataset_view, src.as_of_position, src.source_event_id,
+               e.stream AS source_stream, e.type AS source_type,
+               CASE WHEN e.stream LIKE 'demo/%' THEN split_part(e.stream, '/', 2) END AS demo_id,
+               src.base_model, src.base_model_hash
+        FROM adapters a JOIN src ON src.job_id = a.job_id
+        LEFT JOIN events e ON e.event_id = src.source_event_id
+        """,
+    ),
+    "sdft_examples": (
+        "SDFT training queries: the student's query, the teacher's privileged demonstration context, the target",
+        """
+        WITH enr AS (
+            SELECT * FROM enrichments
+            QUALIFY row_number() OVER (PARTITION BY action_id ORDER BY position DESC) = 1)
+        SELECT s.stream_id AS demo_id, s.step, s.action_id, d.task, d.goal,
+               concat('Goal: ', d.goal, chr(10), 'URL: ', s.url, chr(10), 'Page:', chr(10), s.page_text) AS query,
+               s.elements,
+               CASE WHEN enr.action_id IS NULL
+                    THEN concat('Demonstrated action: ', s.action_json)
+                    ELSE concat('Demonstrated action: ', s.action_json, chr(10),
+                                'Why: ', enr.explanation, chr(10),
+                                'Element: ', enr.element_rationale, chr(10),
+                                'Expected outcome: ', enr.expected_outcome, chr(10),
+                                'Thinking: ', array_to_string(CAST(enr.thinking_steps AS VARCHAR[]), ' / '))
+               END AS context,
+               CASE WHEN enr.action_id IS NULL THEN 'raw_action' ELSE 'enrichment' END AS context_source,
+               enr.model AS enrichment_model,
+               s.action_json AS target, s.position
+        FROM steps s JOIN demos d ON d.stream = s.stream
+        LEFT JOIN enr ON enr.action_id = s.action_id
+        WHERE s.source = 'demo'
+        """,
+    ),
+    "sft_pairs": (
+        "supervised pairs: demonstrated steps, steps of runs judged good, and corrections",
+        """
+        WITH run_labels AS (SELECT target, label FROM feedback WHERE latest AND step IS NULL),
+             step_labels AS (SELECT target, step, label, correction FROM feedback WHERE latest AND step IS NOT NULL),
+             q AS (
+                SELECT s.*, coalesce(d.goal, r.goal) AS goal, coalesce(d.task, r.task) AS task,
+                       concat('Goal: ', coalesce(d.goal, r.goal), chr(10), 'URL: ', s.url, chr(10), 'Page:', chr(10),
+                              s.page_text) AS prompt
+                FROM steps s LEFT JOIN demos d ON d.stream = s.stream LEFT JOIN runs r ON r.stream = s.stream
+                WHERE s.source IN ('demo', 'run'))
+        SELECT q.stream, q.step, q.action_id, q.task, q.prompt, q.action_json AS completion,
+               CASE WHEN q.source = 'demo' THEN 'demonstration' ELSE 'good_run' END AS origin, q.position
+        FROM q LEFT JOIN run_labels rl ON rl.target = q.stream
+        LEFT JOIN step_labels sl ON sl.target = q.stream AND sl.step = q.step
+        WHERE coalesce(sl.label, rl.label, CASE WHEN q.source = 'demo' THEN 'good' END) = 'good'
+        UNION ALL
+        SELECT q.stream, q.step, q.action_id, q.task, q.prompt, CAST(sl.correction AS VARCHAR) AS completion,
+               'correction' AS origin, q.position
+        FROM q JOIN step_labels sl ON sl.target = q.stream AND sl.step = q.step
+        WHERE sl.correction IS NOT NULL AND sl.label = 'bad'
+        """,
+    ),
+    "preference_pairs": (
+        "preference pairs for the same context: the corrected action (chosen) over the taken one (rejected)",
+        """
+        SELECT s.stream, s.step, s.action_id,
+               concat('Goal: ', coalesce(d.goal, r.goal), chr(10), 'URL: ', s.url, chr(10), 'Page:', chr(10),
+                      s.page_text) AS prompt,
+               CAST(f.correction AS VARCHAR) AS chosen, s.action_json AS rejected, f.note, f.position
+        FROM feedback f JOIN steps s ON s.stream = f.target AND s.step = f.step
+        LEFT JOIN demos d ON d.stream = s.stream LEFT JOIN runs r ON r.stream = s.stream
+        WHERE f.latest AND f.label = 'bad' AND f.correction IS NOT NULL
+        """,
+    ),
+}
+
+
+def create_views(con: duckdb.DuckDBPyConnection, events_relation: str = "events") -> None:
+    """Create every projection view in ``con`` over ``events_relation`` (any relation with the log's columns)."""
+    if events_relation != "events":
+        con.execute(f"CREATE OR REPLACE VIEW events AS SELECT * FROM {events_relation}")
+    for name, (_, body) in VIEWS.items():
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS {body}")
