@@ -25,7 +25,7 @@ from traj.eventlog import (
 __all__ = ["sample_demo_events", "write_sample_demos"]
 
 _FIELDS = ["name", "email", "company", "phone", "city", "country"]
-_WORDS = "the quick brown fox jumps over a lazy dog while filling every form field carefully".split()
+_WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "filling", "every", "form", "field"]
 
 
 def sample_demo_events(demo_id: str, *, steps: int = 6, page_bytes: int = 1000, seed: int = 0) -> list[NewEvent]:
@@ -86,7 +86,7 @@ def write_sample_demos(
                 step_hash=a.event_id,
                 model="sample",
                 prompt_version="1",
-                explanation=f"The goal needs the form filled; step {a.data.step} does {a.data.kind} on {a.data.target}.",
+                explanation=f"The form must be filled; step {a.data.step} does {a.data.kind} on {a.data.target}.",
                 element_rationale="It is the only control with this label.",
                 expected_outcome="The field holds the value." if a.data.kind == "TYPE" else "The form is submitted.",
                 thinking_steps=["Find the next empty field", "Act on it"],
