@@ -5,16 +5,25 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import pyarrow as pa
 
 from traj.errors import InvalidEventError
-from traj.eventlog._ids import new_event_id, normalize_event_id
-from traj.eventlog._payloads import Payload, decode_payload, encode_payload, payload_class
+from traj.eventlog._ids import CANONICAL_ID, new_event_id, normalize_event_id
+from traj.eventlog._payloads import Payload, decode_payload, encode_payloads, payload_class
 
-__all__ = ["EVENT_SCHEMA", "Event", "NewEvent", "events_from_table", "validate_stream_name"]
+__all__ = [
+    "EVENT_SCHEMA",
+    "EncodedEvents",
+    "Event",
+    "NewEvent",
+    "encode_events",
+    "events_from_table",
+    "validate_stream_name",
+]
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -52,6 +61,16 @@ class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
     event_id: str = msgspec.field(default_factory=new_event_id)
     blobs: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Checked here, once, so that appending (and retrying) a batch need not re-check.
+        if not (isinstance(self.event_id, str) and CANONICAL_ID.match(self.event_id)):
+            try:
+                msgspec.structs.force_setattr(self, "event_id", normalize_event_id(self.event_id))
+            except ValueError:
+                raise InvalidEventError(f"event_id {self.event_id!r} is not a UUID") from None
+        if self.blobs and not all(isinstance(d, str) and _SHA256_RE.match(d) for d in self.blobs):
+            raise InvalidEventError(f"blob references must be lowercase sha256 hex digests, got {self.blobs!r}")
+
     @classmethod
     def parse(
         cls,
@@ -68,18 +87,6 @@ class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
         payload = decode_payload(event_type, version, raw)
         return cls(data=payload, event_id=event_id or new_event_id(), blobs=tuple(blobs))
 
-    def encoded(self) -> tuple[str, str, int, str, list[str]]:
-        """Validate and return (event_id, type, v, data JSON, blobs) ready for the log."""
-        try:
-            event_id = normalize_event_id(self.event_id)
-        except ValueError:
-            raise InvalidEventError(f"event_id {self.event_id!r} is not a UUID") from None
-        data = encode_payload(self.data)
-        for digest in self.blobs:
-            if not isinstance(digest, str) or not _SHA256_RE.match(digest):
-                raise InvalidEventError(f"blob reference {digest!r} is not a lowercase sha256 hex digest")
-        return event_id, self.data.type, self.data.v, data.decode(), list(self.blobs)
-
 
 class Event(msgspec.Struct, frozen=True, kw_only=True):
     """An acknowledged event as read back from the log."""
@@ -93,6 +100,37 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
     v: int
     data: Payload
     blobs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EncodedEvents:
+    """A validated batch of events in column form, ready to become one WAL record batch."""
+
+    event_ids: list[str]
+    types: list[str]
+    versions: list[int]
+    data: pa.StringArray
+    blobs: list[list[str]]
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+
+def encode_events(events: Sequence[NewEvent | Payload]) -> EncodedEvents:
+    """Validate ``events`` (payload shape, event ids, blob references) and encode them.
+
+    Plain payloads get a fresh event id (NewEvent checked its own id and blob references);
+    raises InvalidEventError naming the first bad event.
+    """
+    items = [e if isinstance(e, NewEvent) else NewEvent(data=e) for e in events]
+    payloads = [e.data for e in items]
+    return EncodedEvents(
+        [e.event_id for e in items],
+        [p.type for p in payloads],
+        [p.v for p in payloads],
+        encode_payloads(payloads),
+        [list(e.blobs) for e in items],
+    )
 
 
 def events_from_table(table: pa.Table) -> list[Event]:

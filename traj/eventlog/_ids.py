@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import os
+import random
+import re
 import threading
 import time
 import uuid
 
-__all__ = ["new_event_id", "normalize_event_id"]
+__all__ = ["CANONICAL_ID", "new_event_id", "normalize_event_id"]
 
+CANONICAL_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 _lock = threading.Lock()
+# Seeded from the OS, and again in every forked child, so processes never share a sequence.
+_random = random.Random(os.urandom(16))
+os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(16)))
 _last_ms = 0
 _counter = 0
 
@@ -33,13 +39,15 @@ def new_event_id() -> str:
             _last_ms = ms
             _counter = int.from_bytes(os.urandom(2), "big") & 0x3FF
         counter = _counter
-    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | rand_b
-    return str(uuid.UUID(int=value))
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | _random.getrandbits(62)
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def normalize_event_id(event_id: str) -> str:
     """Return the canonical lowercase form of a UUID string, or raise ValueError."""
     if not isinstance(event_id, str):
         raise ValueError(f"event_id must be a UUID string, got {type(event_id).__name__}")
+    if CANONICAL_ID.match(event_id):  # the common case: ids we generated; skip the parse
+        return event_id
     return str(uuid.UUID(event_id))

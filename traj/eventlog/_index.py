@@ -52,7 +52,7 @@ class IdIndex:
 
     def __init__(self, confirm_sealed: Callable[[list[str]], dict[str, Located]]) -> None:
         self._sealed = np.empty(0, dtype=np.uint64)
-        self._recent: dict[str, Located] = {}
+        self._recent: dict[str, tuple[str, int, int]] = {}
         self._confirm_sealed = confirm_sealed
 
     def __len__(self) -> int:
@@ -62,9 +62,9 @@ class IdIndex:
         """Index ids that live in sealed segments."""
         self._sealed = np.sort(np.concatenate([self._sealed, fingerprints(ids)]))
 
-    def add_recent(self, event_id: str, where: Located) -> None:
-        """Index one id that lives in the WAL."""
-        self._recent[event_id] = where
+    def add_recent(self, locations: Iterable[tuple[str, tuple[str, int, int]]]) -> None:
+        """Index ids that live in the WAL: (event_id, (stream, seq, position)) pairs."""
+        self._recent.update(locations)
 
     def seal_recent(self) -> None:
         """The WAL was sealed: move its ids to the compact sealed index."""
@@ -74,8 +74,9 @@ class IdIndex:
 
     def lookup(self, ids: list[str]) -> dict[str, Located]:
         """Return the ids among ``ids`` that are already in the log, with where they are."""
-        found = {i: self._recent[i] for i in ids if i in self._recent}
-        rest = [i for i in ids if i not in found]
+        hits = self._recent.keys() & ids
+        found = {i: Located(*self._recent[i]) for i in hits}
+        rest = [i for i in ids if i not in found] if found else ids
         if rest and len(self._sealed):
             prints = fingerprints(rest)
             slots = np.searchsorted(self._sealed, prints).clip(max=len(self._sealed) - 1)

