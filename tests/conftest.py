@@ -1,0 +1,173 @@
+"""Shared fixtures: a store in a temporary directory and realistic demonstration events."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from traj.eventlog import (
+    Action,
+    BoundingBox,
+    DemoFinished,
+    DemoStarted,
+    Element,
+    NewEvent,
+    Observation,
+    Store,
+)
+
+_WORDS = (
+    "sign",
+    "in",
+    "email",
+    "password",
+    "submit",
+    "search",
+    "results",
+    "cart",
+    "checkout",
+    "continue",
+    "next",
+    "page",
+    "order",
+    "total",
+    "shipping",
+    "address",
+    "city",
+    "street",
+    "name",
+    "phone",
+    "remember",
+    "me",
+    "forgot",
+    "account",
+    "settings",
+    "profile",
+    "logout",
+    "help",
+    "contact",
+    "price",
+    "quantity",
+    "add",
+    "remove",
+    "update",
+    "save",
+    "cancel",
+)
+
+
+class EventFactory:
+    """Builds the events a recorded demonstration produces, seeded so runs repeat."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = random.Random(seed)
+
+    def text(self, words: int) -> str:
+        """Page text of ``words`` words drawn from a small web vocabulary."""
+        return " ".join(self.rng.choice(_WORDS) for _ in range(words))
+
+    def elements(self, count: int) -> list[Element]:
+        """Interactive elements of a DOM snapshot."""
+        return [
+            Element(
+                agent_id=f"e{k}",
+                tag=self.rng.choice(["button", "input", "a", "select"]),
+                role=self.rng.choice(["button", "textbox", "link", "combobox"]),
+                name=self.text(3),
+                text=self.text(2),
+                attrs={"data-testid": f"field-{k}"},
+                bbox=BoundingBox(10.0 * k, 20.0, 120.0, 32.0),
+            )
+            for k in range(count)
+        ]
+
+    def observation(self, step: int = 0, *, screenshot: str | None = None, words: int = 60) -> NewEvent:
+        """An observation event; a screenshot digest is listed in the envelope's blobs too."""
+        payload = Observation(
+            url=f"https://shop.example.test/page/{step}",
+            title=f"Step {step}",
+            text=self.text(words),
+            elements=self.elements(4),
+            screenshot=screenshot,
+            step=step,
+        )
+        return NewEvent(data=payload, blobs=(screenshot,) if screenshot else ())
+
+    def action(self, step: int = 0, *, observation_id: str | None = None) -> NewEvent:
+        """A click or typing action on an element of the observation before it."""
+        kind = self.rng.choice(["CLICK", "TYPE", "PRESS_ENTER", "SCROLL"])
+        return NewEvent(
+            data=Action(
+                kind=kind,
+                target="e1",
+                value=self.text(2) if kind == "TYPE" else None,
+                locators=[("test_id", "field-1"), ("role", "button"), ("text", self.text(1))],
+                observation_id=observation_id,
+                step=step,
+            )
+        )
+
+    def demo(self, demo_id: str, steps: int = 2, *, words: int = 60) -> list[NewEvent]:
+        """A whole demonstration: started, ``steps`` observation/action pairs, finished."""
+        batch: list[NewEvent] = [
+            NewEvent(
+                data=DemoStarted(
+                    demo_id=demo_id,
+                    task="checkout",
+                    goal="buy the blue mug",
+                    url="https://shop.example.test/",
+                    seed=7,
+                )
+            )
+        ]
+        for step in range(steps):
+            observation = self.observation(step, words=words)
+            batch += [observation, self.action(step, observation_id=observation.event_id)]
+        batch.append(NewEvent(data=DemoFinished(demo_id=demo_id, success=True, reason="order placed")))
+        return batch
+
+
+@pytest.fixture
+def events() -> EventFactory:
+    """A seeded factory of realistic demonstration events."""
+    return EventFactory(seed=1234)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """Where the test's store lives (not created yet)."""
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def store(home: Path) -> Iterator[Store]:
+    """A writable store, closed after the test (closing twice is harmless)."""
+    opened = Store.open(home)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def tree_bytes() -> Callable[[Path], dict[str, bytes]]:
+    """Returns a function mapping every file under a directory (relative path) to its bytes."""
+
+    def read_tree(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    return read_tree
+
+
+@pytest.fixture
+def one_line() -> Callable[[BaseException], str]:
+    """Returns a function asserting that an error's message is a single non-empty line."""
+
+    def message_of(error: BaseException) -> str:
+        message = str(error)
+        assert message.strip(), f"{type(error).__name__} has an empty message"
+        assert "\n" not in message, f"{type(error).__name__} message spans several lines: {message!r}"
+        return message
+
+    return message_of
