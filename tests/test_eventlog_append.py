@@ -213,6 +213,29 @@ def test_every_event_type_round_trips_through_the_log_as_its_typed_payload(store
     assert all(isinstance(e, Event) and e.v == 1 and e.at.tzinfo is not None for e in found)
 
 
+def test_payload_text_with_newlines_quotes_and_unicode_round_trips_exactly(home):
+    texts = ["line one\nline two\r\n", 'say "hi" \\ back', "Größe ✓ 価格 🛒", "\x00\x1f\u2028", "", "{}[]\n\n"]
+    payloads = [Observation(url=f"https://a.test/{k}", text=t, title=t[::-1]) for k, t in enumerate(texts)]
+
+    with Store.open(home) as store:
+        store.append("demo/d1", payloads, expected_seq=0)
+        assert [e.data for e in store.events()] == payloads
+        store.seal()
+        assert [e.data for e in store.events()] == payloads
+    assert verify_store(home).ok
+
+
+def test_one_append_of_thousands_of_events_lands_in_order(store, events):
+    batch = [events.action(k) for k in range(3000)]
+
+    result = store.append("run/long", batch, expected_seq=0)
+
+    assert (result.first_position, result.last_position, result.next_seq) == (0, 2999, 3000)
+    found = store.events(stream="run/long")
+    assert [e.event_id for e in found] == ids_of(batch)
+    assert [e.data.step for e in found] == list(range(3000))
+
+
 # ---------------------------------------------------------------- idempotent retries
 
 
@@ -825,7 +848,7 @@ time.sleep(60)
 """
 
 
-def test_a_second_writer_in_another_process_gets_store_locked_error_naming_the_holder(store, events, one_line):
+def test_a_second_writer_in_another_process_gets_store_locked_error_naming_the_holder(store, events):
     store.append("demo/d1", [events.observation(0)], expected_seq=0)
 
     child = subprocess.run(

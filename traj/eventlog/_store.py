@@ -154,6 +154,8 @@ class Store:
         self._wal_dir = self.home / "wal"
         self._lock = WriterLock(self.home)
         self._cond = threading.Condition()
+        self._state = threading.RLock()
+        """Guards the manifest and WAL list, so a snapshot never sees a seal half done."""
         self._queue: list[_Request] = []
         self._leader_busy = False
         self._failed: BaseException | None = None
@@ -389,7 +391,9 @@ class Store:
             return
         # Batches are not kept: holding every appended batch costs a page fault per 4 KiB of
         # fresh memory, which measured slower than the append itself. Readers decode the file.
-        self._wal[-1].end_bytes = writer.size
+        with self._state:
+            self._wal[-1].end_bytes = writer.size
+            self._next_position = position
         for request, _, first_seq, first_position in accepted:
             n = len(request.events)
             index.add_recent(_locations(request, first_seq, first_position))
@@ -398,7 +402,6 @@ class Store:
                 request.stream, first_seq, first_seq + n, first_position, first_position + n - 1
             )
             request.done = True
-        self._next_position = position
         if writer.size >= self.seal_bytes:
             self._seal()
 
@@ -445,7 +448,8 @@ class Store:
         if self._writer is None:
             path = self._wal_dir / wal_name(self._next_position)
             self._writer = WalWriter(path)
-            self._wal.append(_WalFile(path, self._next_position, [], 0, self._writer.size))
+            with self._state:
+                self._wal.append(_WalFile(path, self._next_position, [], 0, self._writer.size))
         return self._writer
 
     def _stream_state(self) -> tuple[dict[str, int], IdIndex]:
@@ -493,19 +497,21 @@ class Store:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-        for w in self._wal:
-            w.catch_up()
+        with self._state:
+            for w in self._wal:
+                w.catch_up()
         wal = [w for w in self._wal if w.batches]
         if not wal:
             return None
         table = pa.Table.from_batches([b for w in wal for b in w.batches], schema=EVENT_SCHEMA)
         segment = write_segment(self._segments_dir, table)
-        self._manifest = Manifest((*self._manifest.segments, segment))
-        write_manifest(self.home, self._manifest)
-        for w in self._wal:
-            w.path.unlink(missing_ok=True)
-        fsync_dir(self._wal_dir)
-        self._wal = []
+        with self._state:  # readers see the WAL files or their segment, never both
+            self._manifest = Manifest((*self._manifest.segments, segment))
+            write_manifest(self.home, self._manifest)
+            for w in self._wal:
+                w.path.unlink(missing_ok=True)
+            fsync_dir(self._wal_dir)
+            self._wal = []
         if self._index is not None:
             self._index.seal_recent()
         return segment
@@ -530,11 +536,12 @@ class Store:
                 table = pa.concat_tables(read_segment(self._segments_dir, s) for s in run)
                 segment = write_segment(self._segments_dir, table)
                 kept = [s for s in self._manifest.segments if s not in run]
-                self._manifest = Manifest(tuple(sorted([*kept, segment], key=lambda s: s.first_position)))
-                write_manifest(self.home, self._manifest)
-                for old in run:
-                    (self._segments_dir / old.file).unlink(missing_ok=True)
-                fsync_dir(self._segments_dir)
+                with self._state:
+                    self._manifest = Manifest(tuple(sorted([*kept, segment], key=lambda s: s.first_position)))
+                    write_manifest(self.home, self._manifest)
+                    for old in run:
+                        (self._segments_dir / old.file).unlink(missing_ok=True)
+                    fsync_dir(self._segments_dir)
                 merged.append(segment)
             return merged
 
@@ -581,11 +588,12 @@ class Store:
     def snapshot(self) -> Snapshot:
         """A consistent view of everything acknowledged so far (segments + WAL tail)."""
         self.refresh()
-        for w in self._wal:
-            w.catch_up()
-        batches = [b for w in self._wal for b in w.batches]
-        tail = pa.Table.from_batches(batches, schema=EVENT_SCHEMA)
-        return Snapshot(self._segments_dir, self._manifest.segments, tail, self._next_position, dict(self._damaged))
+        with self._state:
+            for w in self._wal:
+                w.catch_up()
+            batches = [b for w in self._wal for b in w.batches]
+            tail = pa.Table.from_batches(batches, schema=EVENT_SCHEMA)
+            return Snapshot(self._segments_dir, self._manifest.segments, tail, self._next_position, dict(self._damaged))
 
     def read(
         self,
