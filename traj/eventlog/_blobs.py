@@ -12,7 +12,7 @@ from traj.eventlog._fsutil import fsync_dir
 
 __all__ = ["BlobStore"]
 
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
 class BlobStore:
@@ -23,7 +23,7 @@ class BlobStore:
 
     def path(self, digest: str) -> Path:
         """Where the blob ``digest`` lives: ``blobs/sha256/ab/cd/<digest>``."""
-        if not isinstance(digest, str) or not _SHA256_RE.match(digest):
+        if not isinstance(digest, str) or not _SHA256_RE.fullmatch(digest):
             raise InvalidEventError(f"{digest!r} is not a lowercase sha256 hex digest")
         return self.root / "sha256" / digest[:2] / digest[2:4] / digest
 

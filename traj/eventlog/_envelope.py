@@ -40,13 +40,13 @@ EVENT_SCHEMA = pa.schema(
 )
 """Columns of the log. ``position`` is global and gap-free; ``data`` is the payload as JSON."""
 
-_STREAM_RE = re.compile(r"^[A-Za-z0-9_.:-]+(/[A-Za-z0-9_.:@=+-]+)*$")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_STREAM_RE = re.compile(r"[A-Za-z0-9_.:-]+(/[A-Za-z0-9_.:@=+-]+)*")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def validate_stream_name(stream: str) -> str:
     """Return ``stream`` if it is a valid name like ``demo/<id>``, else raise InvalidEventError."""
-    if not isinstance(stream, str) or not stream or len(stream) > 512 or not _STREAM_RE.match(stream):
+    if not isinstance(stream, str) or not stream or len(stream) > 512 or not _STREAM_RE.fullmatch(stream):
         raise InvalidEventError(
             f"invalid stream name {stream!r}: use segments of letters, digits and ._:-, "
             "separated by '/', e.g. 'demo/0192f3a1'"
@@ -68,7 +68,7 @@ class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
                 msgspec.structs.force_setattr(self, "event_id", normalize_event_id(self.event_id))
             except ValueError:
                 raise InvalidEventError(f"event_id {self.event_id!r} is not a UUID") from None
-        if self.blobs and not all(isinstance(d, str) and _SHA256_RE.match(d) for d in self.blobs):
+        if self.blobs and not all(isinstance(d, str) and _SHA256_RE.fullmatch(d) for d in self.blobs):
             raise InvalidEventError(f"blob references must be lowercase sha256 hex digests, got {self.blobs!r}")
 
     @classmethod
@@ -124,11 +124,12 @@ def encode_events(events: Sequence[NewEvent | Payload]) -> EncodedEvents:
     """
     items = [e if isinstance(e, NewEvent) else NewEvent(data=e) for e in events]
     payloads = [e.data for e in items]
+    data = encode_payloads(payloads)  # first: it refuses anything that is not a registered payload
     return EncodedEvents(
         [e.event_id for e in items],
         [p.type for p in payloads],
         [p.v for p in payloads],
-        encode_payloads(payloads),
+        data,
         [list(e.blobs) for e in items],
     )
 

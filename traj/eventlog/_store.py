@@ -233,7 +233,7 @@ class Store:
         for path in wal_paths:
             first = int(path.stem)
             scan = recover_wal(path) if recover else read_wal(path)
-            if recover and scan.problem:
+            if recover and scan.problem and scan.torn_bytes:
                 self.recovery.append(f"{path.name}: dropped {scan.torn_bytes} unacknowledged bytes ({scan.problem})")
             rows = sum(b.num_rows for b in scan.batches)
             if rows and first < manifest.next_position:
@@ -266,8 +266,8 @@ class Store:
                 path.unlink()
                 if not path.name.endswith(".tmp"):
                     self.recovery.append(f"segments/{path.name}: removed, not in the manifest (interrupted seal)")
-        for tmp in self.home.glob(".*.tmp"):
-            tmp.unlink()
+        for tmp in (*self.home.glob(".*.tmp"), *self.home.glob("blobs/sha256/*/*/.*.tmp")):
+            tmp.unlink()  # only the lock holder writes, so any temp file is a dead writer's
         fsync_dir(self._segments_dir)
 
     def refresh(self) -> None:
@@ -526,11 +526,11 @@ class Store:
         if self.readonly:
             raise StoreError(f"store {self.home} is open read-only")
         with self._exclusive():
-            self._seal()
             if self._damaged:
                 raise CorruptSegmentError(
                     f"refusing to merge segments while the store is damaged ({next(iter(self._damaged.values()))})"
                 )
+            self._seal()
             merged: list[Segment] = []
             for run in _merge_runs(self._manifest.segments, merge_rows):
                 table = pa.concat_tables(read_segment(self._segments_dir, s) for s in run)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import duckdb
@@ -14,7 +15,7 @@ from traj.projections._views import VIEWS, create_views
 __all__ = ["Projections"]
 
 _EMPTY_SEALED = "SELECT * FROM _wal_tail WHERE false"
-_READ_ONLY = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+_EXPLAIN_PREFIX = re.compile(r"\s*EXPLAIN\s+(?:ANALY[SZ]E\s+|\([^)]*\)\s*)?", re.IGNORECASE)
 
 
 class Projections:
@@ -30,6 +31,7 @@ class Projections:
         self.store = store
         self.as_of = as_of
         self._con = duckdb.connect(config={"threads": threads} if threads else {})
+        self._lock_down(store)
         self._segment_paths: list[str] | None = None
         self.damaged: dict[str, str] = {}
         """Segments left out of every view because they failed their check: file -> problem."""
@@ -77,16 +79,34 @@ class Projections:
             name: description for name, (description, _) in VIEWS.items()
         }
 
+    def _lock_down(self, store: Store) -> None:
+        """Let SQL read the store's segments and nothing else on disk, and never change that.
+
+        The statement check in ``query`` is the first line of defence; this one holds even
+        for a statement it misjudges (a table function reading ``/etc``, a ``COPY`` hidden
+        somewhere), because DuckDB itself then refuses every other file.
+        """
+        self._con.execute("SET allowed_directories = ?", [[f"{store.home / 'segments'}/"]])
+        self._con.execute("SET enable_external_access = false")
+        self._con.execute("SET lock_configuration = true")
+
     def _check_read_only(self, sql: str) -> None:
+        """Refuse all but one SELECT, or an EXPLAIN of one (EXPLAIN ANALYZE runs its statement)."""
+        statement = self._one_statement(sql)
+        if statement.type == duckdb.StatementType.EXPLAIN:
+            prefix = _EXPLAIN_PREFIX.match(statement.query)
+            statement = self._one_statement(statement.query[prefix.end() :]) if prefix else statement
+        if statement.type != duckdb.StatementType.SELECT:
+            raise QueryError(f"only SELECT queries (and EXPLAIN of one) are allowed, not {statement.type.name}")
+
+    def _one_statement(self, sql: str) -> duckdb.Statement:
         try:
             statements = self._con.extract_statements(sql)
         except duckdb.Error as exc:
             raise QueryError(_one_line(exc)) from None
         if len(statements) != 1:
             raise QueryError(f"expected exactly one SQL statement, got {len(statements)}")
-        kind = statements[0].type
-        if kind not in _READ_ONLY:
-            raise QueryError(f"only SELECT and EXPLAIN queries are allowed, not {kind.name}")
+        return statements[0]
 
     def close(self) -> None:
         """Close the DuckDB connection."""
