@@ -14,8 +14,9 @@ from traj.errors import TrajError
 
 __all__ = ["HomeOption", "console", "err_console", "reports_errors", "resolve_home"]
 
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: a long line (a path, a problem) stays one line in a pipe, so grep finds it.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 HomeOption = Annotated[
     Path | None,

@@ -11,6 +11,7 @@ import typer
 from traj.cli._common import HomeOption, console, err_console, reports_errors, resolve_home
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from rich.text import Text
 
 __all__ = ["query"]
@@ -23,13 +24,20 @@ def query(
     as_json: Annotated[bool, typer.Option("--json", help="Print rows as JSON lines.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print rows as CSV.")] = False,
     parquet: Annotated[Path | None, typer.Option("--parquet", help="Write the result to this Parquet file.")] = None,
-    as_of: Annotated[int | None, typer.Option("--as-of", help="Only events before this global position.")] = None,
+    as_of: Annotated[
+        int | None, typer.Option("--as-of", min=0, help="Only events before this global position.")
+    ] = None,
     views: Annotated[bool, typer.Option("--views", help="List the views and what each holds.")] = False,
-    limit: Annotated[int, typer.Option(help="Rows shown in the table view (0 = all).")] = 50,
+    limit: Annotated[int, typer.Option(min=0, help="Rows shown in the table view (0 = all).")] = 50,
 ) -> None:
     """Run SQL over the projections (demos, steps, sdft_examples, lineage, ...)."""
     from traj.eventlog import Store
     from traj.projections import Projections
+
+    if sum((as_json, as_csv, parquet is not None)) > 1:
+        raise typer.BadParameter("choose one output: --json, --csv or --parquet")
+    if sql is None and not views:
+        raise typer.BadParameter('give a SQL statement, e.g. traj query "SELECT * FROM demos"')
 
     with Projections(Store.open(resolve_home(home), readonly=True), as_of=as_of) as projections:
         for name, problem in projections.damaged.items():
@@ -38,40 +46,60 @@ def query(
             for name, description in projections.views().items():
                 console.print(f"[bold]{name}[/]  {description}", highlight=False)
             return
-        if sql is None:
-            raise typer.BadParameter('give a SQL statement, e.g. traj query "SELECT * FROM demos"')
         table = projections.query(sql)
     if parquet is not None:
-        import pyarrow.parquet as pq
-
-        pq.write_table(table, parquet, compression="zstd")
-        console.print(f"wrote {table.num_rows} rows to {parquet}")
+        _write_parquet(table, parquet)
     elif as_json:
         import msgspec
 
+        encoder = msgspec.json.Encoder(decimal_format="number")  # sum() of ints is a DECIMAL in DuckDB
         for row in table.to_pylist():
-            sys.stdout.write(msgspec.json.encode(row).decode() + "\n")
+            sys.stdout.write(encoder.encode(row).decode() + "\n")
     elif as_csv:
         import pyarrow.csv as pacsv
 
         buffer = sys.stdout.buffer
-        pacsv.write_csv(table, buffer)
+        pacsv.write_csv(_nested_as_json(table), buffer)
         buffer.flush()
     else:
         _print_table(table, limit)
 
 
-def _print_table(table: object, limit: int) -> None:
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from traj.errors import TrajError
+
+    try:
+        pq.write_table(table, path, compression="zstd")
+    except OSError as exc:
+        raise TrajError(f"cannot write {path}: {' '.join(str(exc).split())}") from None
+    console.print(f"wrote {table.num_rows} rows to {path}")
+
+
+def _nested_as_json(table: pa.Table) -> pa.Table:
+    """CSV has no lists or structs: write those cells as JSON text."""
+    import msgspec
+    import pyarrow as pa
+
+    for i, field in enumerate(table.schema):
+        if pa.types.is_nested(field.type):
+            texts = [None if v is None else msgspec.json.encode(v).decode() for v in table.column(i).to_pylist()]
+            table = table.set_column(i, field.name, pa.array(texts, pa.string()))
+    return table
+
+
+def _print_table(table: pa.Table, limit: int) -> None:
     from rich.table import Table
 
-    shown = table if not limit else table.slice(0, limit)  # type: ignore[attr-defined]
+    shown = table if not limit else table.slice(0, limit)
     out = Table(show_lines=False, header_style="bold")
     for name in shown.column_names:
         out.add_column(name, overflow="fold", max_width=60)
     for row in shown.to_pylist():
         out.add_row(*(_cell(v) for v in row.values()))
     console.print(out)
-    total = table.num_rows  # type: ignore[attr-defined]
+    total = table.num_rows
     more = f" (showing {shown.num_rows}; use --limit 0 or --json for all)" if shown.num_rows < total else ""
     console.print(f"[dim]{total} row{'s' if total != 1 else ''}{more}[/]")
 

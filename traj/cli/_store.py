@@ -45,7 +45,7 @@ def compact(
     """Seal the write-ahead log into Parquet and merge small segments."""
     from traj.eventlog import Store
 
-    with Store.open(resolve_home(home)) as store:
+    with Store.open(resolve_home(home), create=False) as store:
         for line in store.recovery:
             err_console.print(f"[yellow]recovered:[/] {line}", highlight=False)
         before = len(store.manifest.segments)
@@ -90,9 +90,11 @@ def sample(
     from traj.sample import write_sample_demos
 
     with Store.open(resolve_home(home)) as store:
-        for i in track(range(demos), description="writing sample demos", console=err_console):
+        before = store.next_position
+        for i in track(range(demos), description="writing sample demos", console=err_console, transient=True):
             write_sample_demos(store, 1, steps=steps, seed=seed + i)
-        console.print(f"{demos} sample demonstrations in {store.home} ({store.next_position:,} events)")
+        added = store.next_position - before
+        console.print(f"{demos} sample demonstrations in {store.home} ({added:,} events)")
 
 
 def _size(n: int) -> str:

@@ -142,6 +142,7 @@ class Store:
         home: str | os.PathLike[str] | None = None,
         *,
         readonly: bool = False,
+        create: bool = True,
         seal_bytes: int = DEFAULT_SEAL_BYTES,
     ) -> None:
         self.home = Path(home) if home is not None else default_home()
@@ -163,9 +164,9 @@ class Store:
         self._streams: dict[str, int] | None = None
         self._index: IdIndex | None = None
         self._closed = False
+        if (readonly or not create) and not (self.home / "wal").is_dir():
+            raise StoreError(f"no traj store at {self.home} (create one by appending, or set TRAJ_HOME)")
         if readonly:
-            if not self.home.is_dir():
-                raise StoreError(f"no traj store at {self.home} (create one by appending, or set TRAJ_HOME)")
             self._load(recover=False)
         else:
             for directory in (self.home, self._segments_dir, self._wal_dir, self.home / "blobs"):
@@ -183,10 +184,11 @@ class Store:
         home: str | os.PathLike[str] | None = None,
         *,
         readonly: bool = False,
+        create: bool = True,
         seal_bytes: int = DEFAULT_SEAL_BYTES,
     ) -> Store:
-        """Open (creating if needed, unless read-only) the store at ``home``."""
-        return cls(home, readonly=readonly, seal_bytes=seal_bytes)
+        """Open the store at ``home``, creating it unless ``readonly`` or ``create=False``."""
+        return cls(home, readonly=readonly, create=create, seal_bytes=seal_bytes)
 
     def __enter__(self) -> Store:
         return self

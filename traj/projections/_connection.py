@@ -86,6 +86,7 @@ class Projections:
         for a statement it misjudges (a table function reading ``/etc``, a ``COPY`` hidden
         somewhere), because DuckDB itself then refuses every other file.
         """
+        self._con.execute("SET temp_directory = ''")  # no spilling: nothing but segments/ is reachable
         self._con.execute("SET allowed_directories = ?", [[f"{store.home / 'segments'}/"]])
         self._con.execute("SET enable_external_access = false")
         self._con.execute("SET lock_configuration = true")

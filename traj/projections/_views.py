@@ -127,7 +127,7 @@ VIEWS: dict[str, tuple[str, str]] = {
         SELECT position, event_id, "at", data->>'target' AS target,
                split_part(data->>'target', '/', 1) AS target_kind,
                CAST(data->>'step' AS INTEGER) AS step, data->>'label' AS label,
-               data->'correction' AS correction, data->>'note' AS note,
+               nullif(data->'correction', 'null'::JSON) AS correction, data->>'note' AS note,
                row_number() OVER (PARTITION BY data->>'target', data->>'step' ORDER BY position DESC) = 1 AS latest
         FROM events WHERE type = 'feedback'
         """,
