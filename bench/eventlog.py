@@ -236,39 +236,45 @@ def sqlite_append(directory: Path, calls: list[Call]) -> float:
 
 
 def bench_projection(root: Path, spec: Spec, report: Report) -> None:
-    """sdft_examples through traj.projections vs the same views over one flat Parquet file."""
-    try:
-        from traj.projections import Projections, create_views
-    except ImportError as exc:
-        report.notes.append(f"projection benchmark skipped: traj.projections is not importable ({exc})")
-        _log(report.notes[-1])
-        return
+    """sdft_examples through traj.projections vs a raw scan of one flat Parquet file of the same rows.
+
+    Two baselines, both on one flat file: the raw scan of the sdft_examples rows (what the
+    warm, materialised query is held to), and the same views computed over the events (what
+    the cold first query, which builds the table, compares with).
+    """
     import duckdb
     import pyarrow.parquet as pq
+
+    from traj.projections import Projections, create_views
 
     home = root / "store"
     with report.phase("build store (append per demo + compact)"):
         build = build_store(home, spec.projection_events, spec.seed + 2)
     _log(f"built {build.events:,} events in {build.append_seconds:.1f}s, compacted in {build.compact_seconds:.1f}s")
 
-    flat = root / "flat.parquet"
+    flat_events, flat_rows = root / "flat-events.parquet", root / "flat-sdft_examples.parquet"
     with report.phase("write flat Parquet"), Store.open(home, readonly=True) as store:
-        table = store.read()
         # Row groups as in traj's segments, so the baseline scans in parallel just as well.
-        pq.write_table(table, flat, compression="zstd", row_group_size=128 * 1024)
-        del table
-
-    with report.phase("flat: open + create_views"):
-        con = duckdb.connect()
-        con.execute(f"CREATE VIEW flat_events AS SELECT * FROM read_parquet('{flat}')")
-        create_views(con, "flat_events")
-    sql = sdft_query(con)
+        pq.write_table(store.read(), flat_events, compression="zstd", row_group_size=128 * 1024)
+    with report.phase("flat: views over the events"):
+        views_con = duckdb.connect()
+        create_views(views_con, f"read_parquet('{flat_events}')")
+        sql = sdft_query(views_con)
+        start = time.perf_counter()
+        views_result = views_con.sql(sql).to_arrow_table().to_pylist()
+        views_seconds = time.perf_counter() - start
+        rows = views_con.sql("SELECT * FROM sdft_examples").to_arrow_table()
+        pq.write_table(rows, flat_rows, compression="zstd", row_group_size=128 * 1024)
+        del rows
+        views_con.close()
     _log(f"query: {sql}")
+    scan_con = duckdb.connect()
+    scan_con.execute(f"CREATE VIEW sdft_examples AS SELECT * FROM read_parquet('{flat_rows}')")
 
     traj_runs: list[float] = []
     flat_runs: list[float] = []
     results: dict[str, Any] = {}
-    with Store.open(home, readonly=True) as store:
+    with Store.open(home) as store:
         with report.phase("traj: open Projections"):
             start = time.perf_counter()
             projections = Projections(store)
@@ -279,16 +285,24 @@ def bench_projection(root: Path, spec: Spec, report: Report) -> None:
                 start = time.perf_counter()
                 results["traj"] = projections.query(sql).to_pylist()
                 traj_runs.append(time.perf_counter() - start)
-            with report.phase("flat: sdft_examples query"):
+            with report.phase("flat: raw scan of the sdft_examples rows"):
                 start = time.perf_counter()
-                results["flat"] = con.sql(sql).to_arrow_table().to_pylist()
+                results["flat"] = scan_con.sql(sql).to_arrow_table().to_pylist()
                 flat_runs.append(time.perf_counter() - start)
             _log(f"query run {run}: traj {traj_runs[-1]:.3f}s, flat {flat_runs[-1]:.3f}s")
-        with contextlib.suppress(AttributeError):
-            projections.close()  # type: ignore[attr-defined]
-    con.close()
-    if results["traj"] != results["flat"]:
-        report.notes.append(f"RESULTS DIFFER: traj {results['traj']} vs flat {results['flat']}")
+        with report.phase("traj: query after appending one demo"):
+            rng = random.Random(spec.seed + 3)
+            demo_id = _demo_id(rng)
+            demo = demo_stream(rng, TextPool(rng), demo_id, 42)
+            store.append(f"demo/{demo_id}", demo, expected_seq=0)
+            start = time.perf_counter()
+            projections.query(sql)
+            incremental_seconds = time.perf_counter() - start
+        projections.close()
+    scan_con.close()
+    for name, other in (("flat scan", results["flat"]), ("views over flat events", views_result)):
+        if results["traj"] != other:
+            report.notes.append(f"RESULTS DIFFER: traj {results['traj']} vs {name} {other}")
     report.projection = ProjectionResult(
         events=build.events,
         demos=build.demos,
@@ -296,12 +310,14 @@ def bench_projection(root: Path, spec: Spec, report: Report) -> None:
         build_append_seconds=build.append_seconds,
         compact_seconds=build.compact_seconds,
         store_bytes=build.store_bytes,
-        flat_bytes=flat.stat().st_size,
+        flat_bytes=flat_rows.stat().st_size,
         open_seconds=open_seconds,
         traj_cold=traj_runs[0],
         traj_median=statistics.median(traj_runs[1:]),
         flat_cold=flat_runs[0],
         flat_median=statistics.median(flat_runs[1:]),
+        views_seconds=views_seconds,
+        incremental_seconds=incremental_seconds,
         sql=sql,
         rows=results["traj"],
     )
@@ -573,6 +589,10 @@ class ProjectionResult:
     traj_median: float
     flat_cold: float
     flat_median: float
+    views_seconds: float
+    """The same views computed over one flat Parquet file of the events (no materialisation)."""
+    incremental_seconds: float
+    """The query right after appending one more demo (the table catches up incrementally)."""
     sql: str
     rows: list[dict[str, Any]]
 
@@ -626,8 +646,10 @@ class Report:
             out["projection_events"] = proj.events
             out["projection_cold_seconds"] = _round(proj.traj_cold)
             out["projection_open_seconds"] = _round(proj.open_seconds)
+            out["projection_after_one_append_seconds"] = _round(proj.incremental_seconds)
             out["flat_seconds"] = _round(proj.flat_median)
             out["flat_cold_seconds"] = _round(proj.flat_cold)
+            out["flat_views_over_events_seconds"] = _round(proj.views_seconds)
         out["peak_rss_mb"] = round(max((p.peak_mb for p in self.phases.values()), default=0.0))
         out["peak_rss_mb_by_phase"] = {name: round(p.peak_mb) for name, p in self.phases.items()}
         out["targets"] = TARGETS
@@ -672,12 +694,20 @@ class Report:
             table.add_row(
                 f"sdft_examples query, median of {self.spec.query_runs} warm runs ({proj.events:,} events)",
                 f"{proj.traj_median:.3f} s",
-                f"{proj.flat_median:.3f} s (flat Parquet)",
+                f"{proj.flat_median:.3f} s (raw scan of the rows)",
                 f"{proj.ratio:.2f}x",
                 TARGETS["projection_vs_flat_ratio"] + f"; traj {TARGETS['projection_seconds']} s",
                 _mark(summary["met"]["projection_vs_flat_ratio"] and summary["met"]["projection_seconds"]),
             )
-            table.add_row("  first (cold) query", f"{proj.traj_cold:.3f} s", f"{proj.flat_cold:.3f} s", "", "", "")
+            table.add_row(
+                "  first (cold) query: builds the table / views over flat events",
+                f"{proj.traj_cold:.3f} s",
+                f"{proj.views_seconds:.3f} s",
+                f"{proj.traj_cold / proj.views_seconds:.2f}x",
+                "",
+                "",
+            )
+            table.add_row("  query after appending one demo", f"{proj.incremental_seconds:.3f} s", "", "", "", "")
             table.add_row("  Projections(store) open", f"{proj.open_seconds:.3f} s", "", "", "", "")
             table.add_row(
                 f"  build: {proj.demos:,} demos in {proj.append_calls:,} appends",

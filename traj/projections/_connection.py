@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from traj.errors import QueryError
 from traj.eventlog import Store
+from traj.projections._materialized import MATERIALIZED, MaterializedView
 from traj.projections._views import VIEWS, create_views
 
 __all__ = ["Projections"]
@@ -35,8 +36,10 @@ class Projections:
         self._segment_paths: list[str] | None = None
         self.damaged: dict[str, str] = {}
         """Segments left out of every view because they failed their check: file -> problem."""
+        self._end = 0
         self.refresh()
-        create_views(self._con)
+        create_views(self._con, "_log")
+        self._materialized = {name: MaterializedView(self._con, name, "_log") for name in MATERIALIZED}
 
     def refresh(self) -> None:
         """Bring the ``events`` view up to the store's latest acknowledged event."""
@@ -50,9 +53,10 @@ class Projections:
             self._segment_paths = paths
             pinned = "" if self.as_of is None else f" WHERE position < {int(self.as_of)}"
             self._con.execute(
-                f"CREATE OR REPLACE VIEW events AS SELECT * FROM (SELECT * FROM _sealed UNION ALL "
+                f"CREATE OR REPLACE VIEW _log AS SELECT * FROM (SELECT * FROM _sealed UNION ALL "
                 f"SELECT * FROM _wal_tail){pinned}"
             )
+        self._end = snapshot.end if self.as_of is None else min(snapshot.end, self.as_of)
 
     def query(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pa.Table:
         """Run one read-only statement (SELECT, EXPLAIN) over the projections; return an Arrow table.
@@ -64,6 +68,11 @@ class Projections:
         for attempt in range(2):
             self.refresh()
             try:
+                for name, view in self._materialized.items():
+                    # A mention is enough (a false one costs a refresh); DuckDB's own
+                    # get_table_names fails to bind ASOF joins.
+                    if re.search(rf"\b{name}\b", sql, re.IGNORECASE):
+                        view.refresh(self._end)
                 return self._con.sql(sql, params=params).to_arrow_table()
             except duckdb.IOException as exc:
                 if attempt == 0:

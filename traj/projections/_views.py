@@ -206,7 +206,7 @@ VIEWS: dict[str, tuple[str, str]] = {
         WITH enr AS (
             SELECT * FROM enrichments
             QUALIFY row_number() OVER (PARTITION BY action_id ORDER BY position DESC) = 1)
-        SELECT s.stream_id AS demo_id, s.step, s.action_id, d.task, d.goal,
+        SELECT s.stream_id AS demo_id, s.stream, s.step, s.action_id, d.task, d.goal,
                concat('Goal: ', d.goal, chr(10), 'URL: ', s.url, chr(10), 'Page:', chr(10), s.page_text) AS query,
                s.elements,
                CASE WHEN enr.action_id IS NULL
