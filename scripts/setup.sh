@@ -13,6 +13,12 @@ if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then
   echo "installing python3-venv (needs root)" >&2
   apt-get update -qq && apt-get install -y -qq python3-venv
 fi
+# The browser is Debian's Chromium, driven by Playwright (never a Playwright browser download).
+if [ -z "${TRAJ_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  echo "installing Debian's chromium (needs root)" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
