@@ -1,5 +1,31 @@
 """Playwright session on Chromium, the DOM snapshotter, the recorder and the action executor."""
 
 from traj.browser._chromium import CHROMIUM_FLAGS, BrowserSession, find_chromium, has_display, launch
+from traj.browser._record import Demonstrator, record
+from traj.browser._recorder import RecordedDemo, Recorder
+from traj.browser._snapshot import (
+    PageSnapshot,
+    locators_for,
+    render_snapshot,
+    resolve_locator,
+    snapshot_script,
+    take_snapshot,
+)
 
-__all__ = ["CHROMIUM_FLAGS", "BrowserSession", "find_chromium", "has_display", "launch"]
+__all__ = [
+    "CHROMIUM_FLAGS",
+    "BrowserSession",
+    "Demonstrator",
+    "PageSnapshot",
+    "RecordedDemo",
+    "Recorder",
+    "find_chromium",
+    "has_display",
+    "launch",
+    "locators_for",
+    "record",
+    "render_snapshot",
+    "resolve_locator",
+    "snapshot_script",
+    "take_snapshot",
+]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import typer
 
 from traj.cli._query import query
+from traj.cli._record import demos, record
+from traj.cli._sites import sites_app
 from traj.cli._store import compact, sample, stats, verify
 
 __all__ = ["app"]
@@ -20,8 +22,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+app.command()(record)
+app.command()(demos)
 app.command()(query)
 app.command()(stats)
 app.command()(compact)
 app.command()(verify)
 app.command()(sample)
+app.add_typer(sites_app, name="sites")

@@ -43,20 +43,24 @@ VIEWS: dict[str, tuple[str, str]] = {
     "steps": (
         "one row per decision: the observation before, the action, the observation after",
         """
-        WITH with_before AS (
+        WITH tasks AS (
+            SELECT stream, data->>'task' AS task FROM events WHERE type IN ('demo.started', 'run.started')
+            QUALIFY row_number() OVER (PARTITION BY stream ORDER BY position) = 1),
+        with_before AS (
             SELECT a.*, o.event_id AS before_id, o.url AS before_url, o.title AS before_title,
                    o.text AS before_text, o.elements AS before_elements, o.screenshot AS before_screenshot
             FROM actions a ASOF LEFT JOIN observations o ON a.stream = o.stream AND a.seq > o.seq
         )
         SELECT split_part(b.stream, '/', 1) AS source,
                split_part(b.stream, '/', 2) AS stream_id,
-               b.stream, b.step, b.seq, b.position, b."at",
+               b.stream, t.task, b.step, b.seq, b.position, b."at",
                b.event_id AS action_id, b.kind, b.target, b.value, b.locators, b.action_json,
                b.before_id AS observation_id, b.before_url AS url, b.before_title AS title,
                b.before_text AS page_text, b.before_elements AS elements, b.before_screenshot AS screenshot,
                o.event_id AS next_observation_id, o.url AS next_url, o.text AS next_page_text,
                o.screenshot AS next_screenshot
         FROM with_before b ASOF LEFT JOIN observations o ON b.stream = o.stream AND b.seq < o.seq
+        LEFT JOIN tasks t ON t.stream = b.stream
         """,
     ),
     "demos": (

@@ -1,0 +1,114 @@
+"""``traj record`` and ``traj demos``: capture demonstrations in Chromium, list them."""
+
+from __future__ import annotations
+
+import contextlib
+import runpy
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from traj.cli._common import HomeOption, console, err_console, reports_errors, resolve_home
+
+__all__ = ["demos", "record"]
+
+
+@reports_errors
+def record(
+    url: Annotated[str | None, typer.Option(help="Start URL of the demonstration.")] = None,
+    task: Annotated[str | None, typer.Option(help="Task name (default: the site's name).")] = None,
+    goal: Annotated[str | None, typer.Option(help="Goal in words (default: the page's window.traj.goal).")] = None,
+    site: Annotated[
+        str | None, typer.Option(help="A bundled demo site to serve and record on (see 'traj sites serve').")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the bundled site's randomised content.")] = None,
+    script: Annotated[
+        str | None,
+        typer.Option(help="A Python file defining demonstrate(page), or 'bundled' for the site's own script."),
+    ] = None,
+    headless: Annotated[
+        bool | None, typer.Option("--headless/--headed", help="Default: headed when a display exists.")
+    ] = None,
+    until_url: Annotated[str | None, typer.Option(help="Stop when the URL matches this regular expression.")] = None,
+    until_text: Annotated[str | None, typer.Option(help="Stop when the page shows this text.")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Record a demonstration: do the task in the browser (or let --script do it)."""
+    from traj.browser import record as record_demo
+    from traj.eventlog import Store
+
+    if (url is None) == (site is None):
+        raise typer.BadParameter("give either --url or --site")
+    with contextlib.ExitStack() as stack:
+        demonstrator = None
+        if site is not None:
+            from traj.sites import SITES, run_script, serve_sites
+
+            if site not in SITES:
+                raise typer.BadParameter(f"unknown site {site!r}; choose from {', '.join(SITES)}")
+            server = stack.enter_context(serve_sites())
+            seed = 0 if seed is None else seed
+            url = SITES[site].start_url(server.url, seed)
+            task = task or site
+            if script == "bundled":
+                name, base, chosen_seed = site, server.url, seed
+
+                def demonstrator(page: object) -> None:
+                    run_script(name, page, base, chosen_seed)
+
+        if script is not None and demonstrator is None:
+            demonstrator = _load_demonstrator(Path(script))
+        if task is None:
+            raise typer.BadParameter("give --task (a short name for what is demonstrated)")
+        if demonstrator is None:
+            err_console.print("do the task in the browser window; close it (or press Ctrl+C) when done")
+        store = stack.enter_context(Store.open(resolve_home(home)))
+        assert url is not None
+        demo = record_demo(
+            store,
+            url,
+            task=task,
+            goal=goal,
+            demonstrator=demonstrator,
+            headless=headless,
+            until_url=until_url,
+            until_text=until_text,
+            seed=seed,
+        )
+    verdict = {True: "[green]success[/]", False: "[red]not successful[/]", None: "outcome unknown"}[demo.success]
+    console.print(f"recorded demo {demo.demo_id}: {demo.actions} actions, {verdict} ({demo.stream})")
+
+
+def _load_demonstrator(path: Path) -> object:
+    from traj.errors import TrajError
+
+    if not path.is_file():
+        raise TrajError(f"script {path} not found (or pass --script bundled with --site)")
+    demonstrate = runpy.run_path(str(path)).get("demonstrate")
+    if not callable(demonstrate):
+        raise TrajError(f"script {path} must define demonstrate(page)")
+    return demonstrate
+
+
+@reports_errors
+def demos(home: HomeOption = None) -> None:
+    """List recorded demonstrations: task, steps, outcome (unfinished ones say so)."""
+    from rich.table import Table
+
+    from traj.eventlog import Store
+    from traj.projections import Projections
+
+    with Projections(Store.open(resolve_home(home), readonly=True)) as projections:
+        rows = projections.query(
+            "SELECT demo_id, task, source, steps, success, finished_at IS NOT NULL AS finished, started_at "
+            "FROM demos ORDER BY position"
+        ).to_pylist()
+    table = Table("demo", "task", "source", "steps", "outcome", "started", header_style="bold")
+    outcomes = {True: "success", False: "failed", None: "unknown"}
+    for row in rows:
+        outcome = outcomes[row["success"]] if row["finished"] else "unfinished"
+        started = f"{row['started_at']:%Y-%m-%d %H:%M}"
+        table.add_row(row["demo_id"], row["task"], row["source"], str(row["steps"]), outcome, started)
+    console.print(table)
+    console.print(f"[dim]{len(rows)} demonstration{'s' if len(rows) != 1 else ''}[/]")

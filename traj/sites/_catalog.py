@@ -1,0 +1,50 @@
+"""The catalogue of bundled demo sites: one ``Site`` per task, keyed by task name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+__all__ = ["SITES", "Site"]
+
+
+@dataclass(frozen=True)
+class Site:
+    """One demo task: where it starts and what a person (or the agent) is asked to do.
+
+    The exact goal for a seed (names, dates, prices) is computed by the page itself and
+    read from ``window.traj.goal``; ``task`` is the seed-independent description.
+    """
+
+    name: str
+    path: str
+    task: str
+
+    def start_url(self, base_url: str, seed: int, *, fast: bool = False) -> str:
+        """The URL a demonstration of this task starts from.
+
+        ``fast`` runs timed behaviour (the price monitor's ticks) ten times faster, for tests.
+        """
+        query = {"seed": str(seed)} | ({"fast": "1"} if fast else {})
+        return f"{base_url.rstrip('/')}{self.path}?{urlencode(query)}"
+
+
+SITES: dict[str, Site] = {
+    site.name: site
+    for site in (
+        Site("calendar", "/calendar/", "Block out a time slot on a given day with a title in a week-view calendar."),
+        Site(
+            "flights",
+            "/flights/",
+            "Find the cheapest flight between two cities across two competing travel sites and book it.",
+        ),
+        Site("expense", "/expense/", "Fill and submit an expense report form; bad input shows validation errors."),
+        Site(
+            "price",
+            "/price/",
+            'Watch a product\'s changing price and press "Notify me" once it drops below a threshold.',
+        ),
+        Site("cross_app", "/inbox/", "Read a meeting's details in an email and add the meeting to the calendar app."),
+    )
+}
+"""Every bundled task by name, in the order the index page lists them."""
