@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# The main job on the bundled default: set up, then write sample demonstrations into a
-# fresh store and show what the projections make of them.
+# The main job on the bundled default: set up, then record the scripted demonstration of
+# each of the five bundled tasks in (headless) Chromium into a fresh store, and show what
+# the projections make of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
-home=${TRAJ_HOME:-$PWD/.traj-sample}
+home=${TRAJ_HOME:-$PWD/.traj-demo}
 rm -rf "$home"
-traj sample --home "$home" --demos 20
+for site in calendar flights expense price cross_app; do
+  traj record --home "$home" --site "$site" --seed 1 --script bundled --headless
+done
+traj demos --home "$home"
+traj query --home "$home" "SELECT task, count(*) AS steps FROM steps GROUP BY task ORDER BY task"
+traj query --home "$home" "SELECT task, kind, value FROM steps WHERE task = 'expense' ORDER BY step" --limit 12
 traj compact --home "$home"
-traj stats --home "$home"
-traj query --home "$home" "SELECT demo_id, task, steps, success FROM demos ORDER BY demo_id LIMIT 5"
-traj query --home "$home" "SELECT context_source, count(*) AS examples FROM sdft_examples GROUP BY ALL ORDER BY 1"
 traj verify --home "$home"
 echo
-echo "Try next:  .venv/bin/traj query --home $home --views"
+echo "Try next:  .venv/bin/traj sites serve    and    .venv/bin/traj record --site calendar   (headed, on a desktop)"
