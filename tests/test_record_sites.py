@@ -95,7 +95,7 @@ def test_steps_by_task_answers_for_the_recorded_demos(recorded) -> None:
     assert {r["task"]: r["n"] for r in rows} == expected
 
 
-@pytest.mark.parametrize("name", ["calendar", "expense", "flights", "cross_app"])
+@pytest.mark.parametrize("name", list(SITES))
 def test_every_recorded_locator_resolves_to_exactly_the_acted_element(recorded, server: str, name: str) -> None:
     _, demos = recorded
     events = demos[name]

@@ -187,7 +187,8 @@ class Recorder:
         events: list[NewEvent] = []
         pause = self._pause_start
         if pause is not None and message.get("mutations", 0) and at - self._last_action_at > self.wait_after_s:
-            events += self._step_events(pause.snapshot, self._blob(pause), "WAIT", None, f"{at - pause.at:.1f}", [])
+            wait = f"{at - pause.at:.1f}"
+            events += self._step_events(pause.snapshot, self._blob(pause), "WAIT", None, wait, [], "")
         events += self._step_events(
             _SNAPSHOT.decode(message["snapshot"]),
             self._blob(self._settled),
@@ -195,6 +196,7 @@ class Recorder:
             message.get("target"),
             message.get("value"),
             message.get("locators") or [],
+            message.get("context", ""),
         )
         self._append(events)
         self._last_action_at = at
@@ -204,7 +206,7 @@ class Recorder:
         state = self._settled
         snapshot = state.snapshot if state else {"url": self._last_url, "title": "", "text": "", "elements": []}
         value = url if not popup else f"popup:{url}"
-        self._append(self._step_events(snapshot, self._blob(state), "NAVIGATE", None, value, []))
+        self._append(self._step_events(snapshot, self._blob(state), "NAVIGATE", None, value, [], ""))
         self._last_action_at = time.time()
         self._pause_start = None
 
@@ -216,6 +218,7 @@ class Recorder:
         target: str | None,
         value: str | None,
         locators: list[list[str]],
+        context: str,
     ) -> list[NewEvent]:
         observation = NewEvent(data=self._observation(snapshot, screenshot), blobs=(screenshot,) if screenshot else ())
         action = Action(
@@ -225,6 +228,7 @@ class Recorder:
             locators=[(strategy, locator) for strategy, locator in locators],  # type: ignore[misc]
             observation_id=observation.event_id,
             step=self.actions,
+            context=context,
         )
         self.actions += 1
         return [observation, NewEvent(data=action)]

@@ -38,7 +38,7 @@
   const capture = (el) => {
     const snapshot = window.__traj.snapshotJSON({ markNew: true }); // a string crosses the binding ~40x faster
     const target = el ? el.getAttribute("data-agent-id") : null;
-    return { snapshot, target, locators: el ? window.__traj.locators(el) : [] };
+    return { snapshot, target, locators: el ? window.__traj.locators(el) : [], context: el ? window.__traj.contextOf(el) : "" };
   };
 
   // The acted element and the state before the action. The snapshot assigns ids, so an
@@ -48,7 +48,10 @@
     if (el) return { el, captured: capture(el) };
     const captured = capture(null);
     const late = targetOf(event);
-    if (late) Object.assign(captured, { target: late.getAttribute("data-agent-id"), locators: window.__traj.locators(late) });
+    if (late) {
+      const more = { target: late.getAttribute("data-agent-id"), locators: window.__traj.locators(late) };
+      Object.assign(captured, more, { context: window.__traj.contextOf(late) });
+    }
     return { el: late, captured };
   };
 

@@ -26,7 +26,7 @@
 // a shadow host as the parent of its shadow tree's top-level elements).
 (() => {
   'use strict';
-  const VERSION = 1;
+  const VERSION = 2;
   if (window.__traj && window.__traj.version === VERSION) return;
 
   const MAX_TEXT = 20000;
@@ -294,6 +294,22 @@
       }
     }
     return el.onclick != null;
+  }
+
+  // Where an element sits, in words: the label or heading of its nearest form, dialog,
+  // section or row. Two controls with the same name in different places differ here.
+  const CONTAINERS =
+    'form, fieldset, dialog, [role="dialog"], [role="form"], [role="region"], section, article, aside, nav, li, tr, [role="row"]';
+  const CONTAINER_LABELS = 'legend, h1, h2, h3, h4, h5, h6, caption, [role="heading"]';
+
+  function contextOf(el) {
+    for (let box = el && el.closest(CONTAINERS); box; box = box.parentElement && box.parentElement.closest(CONTAINERS)) {
+      const heading = box.querySelector(CONTAINER_LABELS);
+      const label = box.getAttribute('aria-label') || (heading && heading.textContent) || box.getAttribute('name') || '';
+      const text = label.replace(/\s+/g, ' ').trim();
+      if (text) return text.slice(0, 80);
+    }
+    return '';
   }
 
   function interactiveFor(node) {
@@ -1481,7 +1497,9 @@
   }
 
   Object.defineProperty(window, '__traj', {
-    value: Object.freeze({ version: VERSION, snapshot, snapshotJSON, locators, locatorsFor, elementByAgentId, agentIdOf, interactiveFor }),
+    value: Object.freeze({
+      version: VERSION, snapshot, snapshotJSON, locators, locatorsFor, elementByAgentId, agentIdOf, interactiveFor, contextOf,
+    }),
     configurable: true,
     writable: true,
   });

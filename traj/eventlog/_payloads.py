@@ -26,11 +26,13 @@ __all__ = [
     "DatasetSnapshot",
     "DemoFinished",
     "DemoStarted",
+    "DemoVariables",
     "Element",
     "Enrichment",
     "EnrichmentFailed",
     "Feedback",
     "LocatorStrategy",
+    "LocatorsHealed",
     "Observation",
     "Payload",
     "ReplayFinished",
@@ -225,6 +227,9 @@ class Action(Payload, frozen=True, kw_only=True):
     observation_id: str | None = None
     """event_id of the observation this decision was made in."""
     step: int = 0
+    context: str = ""
+    """The target's surroundings (its form, dialog, section or row by label or heading), so a
+    locator that now finds the same control in another place is caught rather than used."""
 
 
 class DemoStarted(Payload, frozen=True, kw_only=True):
@@ -301,8 +306,36 @@ class ReplayStep(Payload, frozen=True, kw_only=True):
     status: Literal["ok", "healed", "failed"]
     strategy: str = ""
     """The locator strategy that found the element (``policy`` when a model healed it)."""
+    locator: str = ""
+    """The locator value that matched."""
     reason: str = ""
     screenshot: str | None = None
+    duration_ms: float = 0.0
+
+
+class LocatorsHealed(Payload, frozen=True, kw_only=True):
+    """A replay found a demonstrated step's element by other means; later replays try these first.
+
+    Appended to the demo's own stream: the recorded action is never rewritten.
+    """
+
+    type: ClassVar[str] = "locators.healed"
+    demo_id: str
+    action_id: str
+    locators: list[tuple[LocatorStrategy, str]]
+    replay_id: str
+
+
+class DemoVariables(Payload, frozen=True, kw_only=True):
+    """Typed or selected values of a demo that are parameters: name -> the actions that carry it.
+
+    A replay substitutes new values for them; fingerprints and cache keys leave them out.
+    """
+
+    type: ClassVar[str] = "demo.variables"
+    demo_id: str
+    variables: dict[str, list[str]]
+    defaults: dict[str, str] = {}
 
 
 class ReplayFinished(Payload, frozen=True, kw_only=True):

@@ -101,9 +101,32 @@ VIEWS: dict[str, tuple[str, str]] = {
         """
         SELECT position, stream, data->>'replay_id' AS replay_id, data->>'demo_id' AS demo_id,
                CAST(data->>'step' AS INTEGER) AS step, data->>'action_id' AS action_id,
-               data->>'status' AS status, data->>'strategy' AS strategy, data->>'reason' AS reason,
+               data->>'status' AS status, data->>'strategy' AS strategy, data->>'locator' AS locator,
+               data->>'reason' AS reason, CAST(data->>'duration_ms' AS DOUBLE) AS duration_ms,
                data->>'screenshot' AS screenshot, "at"
         FROM events WHERE type = 'replay.step'
+        """,
+    ),
+    "replays": (
+        "replays of demos: outcome and how many steps were ok, healed or failed",
+        """
+        WITH st AS (
+            SELECT data->>'replay_id' AS replay_id,
+                   count(*) FILTER (WHERE data->>'status' = 'ok') AS ok_steps,
+                   count(*) FILTER (WHERE data->>'status' = 'healed') AS healed_steps,
+                   count(*) FILTER (WHERE data->>'status' = 'failed') AS failed_steps
+            FROM events WHERE type = 'replay.step' GROUP BY 1),
+             fin AS (
+                SELECT data->>'replay_id' AS replay_id, "at", data FROM events WHERE type = 'replay.finished')
+        SELECT s.data->>'replay_id' AS replay_id, s.data->>'demo_id' AS demo_id,
+               CAST(s.data->>'seed' AS BIGINT) AS seed, s.data->>'url' AS url,
+               CAST(fin.data->>'success' AS BOOLEAN) AS success, fin.data->>'reason' AS reason,
+               coalesce(st.ok_steps, 0) AS ok_steps, coalesce(st.healed_steps, 0) AS healed_steps,
+               coalesce(st.failed_steps, 0) AS failed_steps,
+               s."at" AS started_at, fin."at" AS finished_at, s.position
+        FROM events s LEFT JOIN st ON st.replay_id = s.data->>'replay_id'
+        LEFT JOIN fin ON fin.replay_id = s.data->>'replay_id'
+        WHERE s.type = 'replay.started'
         """,
     ),
     "enrichment_attempts": (

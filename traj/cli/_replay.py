@@ -1,0 +1,62 @@
+"""``traj replay``: re-execute a recorded demonstration and report every step."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from traj.cli._common import HomeOption, console, reports_errors, resolve_home
+
+__all__ = ["replay"]
+
+_STATUS = {"ok": "[green]ok[/]", "healed": "[yellow]healed[/]", "failed": "[red]failed[/]"}
+
+
+@reports_errors
+def replay(
+    demo: Annotated[str, typer.Argument(help="The demo id (see 'traj demos').")],
+    seed: Annotated[int | None, typer.Option(help="Replay on another seed of a bundled site.")] = None,
+    url: Annotated[str | None, typer.Option(help="Start here instead of the recorded URL.")] = None,
+    var: Annotated[list[str] | None, typer.Option("--var", help="name=value for a demo variable.")] = None,
+    heal: Annotated[bool, typer.Option("--heal/--no-heal", help="Write healed locators back to the demo.")] = True,
+    headless: Annotated[bool | None, typer.Option("--headless/--headed")] = None,
+    slow_mo: Annotated[float, typer.Option("--slow-mo", help="Milliseconds between browser operations.")] = 0,
+    timeout: Annotated[float, typer.Option(help="Seconds a step may wait for its element.")] = 10.0,
+    home: HomeOption = None,
+) -> None:
+    """Replay a demonstration step by step; exit 1 unless every step ran and the task succeeded."""
+    from rich.table import Table
+
+    from traj.eventlog import Store
+    from traj.replay import replay as run_replay
+
+    variables = dict(_parse_var(v) for v in var or [])
+    with Store.open(resolve_home(home)) as store:
+        result = run_replay(
+            store,
+            demo,
+            url=url,
+            seed=seed,
+            variables=variables,
+            heal=heal,
+            headless=headless,
+            slow_mo=slow_mo,
+            timeout_s=timeout,
+        )
+    table = Table("step", "action", "status", "found by", "ms", "reason", header_style="bold")
+    for step in result.steps:
+        found = f"{step.strategy} {step.locator}".strip()
+        table.add_row(str(step.step), step.kind, _STATUS[step.status], found, f"{step.duration_ms:.0f}", step.reason)
+    console.print(table)
+    verdict = {True: "[green]task succeeded[/]", False: "[red]task not achieved[/]", None: "no success predicate"}
+    console.print(f"replay {result.replay_id}: {verdict[result.success]}")
+    if not result.completed or result.success is False:
+        raise typer.Exit(1)
+
+
+def _parse_var(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise typer.BadParameter(f"--var takes name=value, got {text!r}")
+    return name, value

@@ -1,0 +1,80 @@
+"""A recorded demonstration as the replay engine and the training feed read it: from events only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from traj.errors import TrajError
+
+if TYPE_CHECKING:
+    from traj.eventlog import Action, DemoStarted, Element, Event, Observation, Store
+
+__all__ = ["Demo", "DemoStep", "load_demo"]
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    """One decision: the observation it was made in, and the action."""
+
+    observation: Observation
+    action: Action
+    action_id: str
+
+    @property
+    def target(self) -> Element | None:
+        """The acted element as the observation recorded it (None for untargeted actions)."""
+        if self.action.target is None:
+            return None
+        return next((e for e in self.observation.elements if e.agent_id == self.action.target), None)
+
+
+@dataclass(frozen=True)
+class Demo:
+    """A demonstration: how it started, its steps, its final observation, and what later events added."""
+
+    demo_id: str
+    started: DemoStarted
+    steps: list[DemoStep]
+    final: Observation | None
+    success: bool | None
+    healed: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    """action_id -> locators a replay found to work (the latest healing wins)."""
+    variables: dict[str, list[str]] = field(default_factory=dict)
+    """variable name -> ids of the actions whose value it is."""
+
+    def variable_of(self, action_id: str) -> str | None:
+        """The variable an action's value is, if any."""
+        return next((name for name, ids in self.variables.items() if action_id in ids), None)
+
+
+def load_demo(store: Store, demo_id: str) -> Demo:
+    """Read ``demo/<demo_id>`` from the store; TrajError when there is no such demo."""
+    events = store.events(stream=f"demo/{demo_id}")
+    if not events or events[0].type != "demo.started":
+        raise TrajError(f"no demonstration {demo_id!r} in {store.home} (see 'traj demos')")
+    return _demo_from(demo_id, events)
+
+
+def _demo_from(demo_id: str, events: list[Event]) -> Demo:
+    observations: dict[str, Observation] = {}
+    steps: list[DemoStep] = []
+    final: Observation | None = None
+    success: bool | None = None
+    healed: dict[str, list[tuple[str, str]]] = {}
+    variables: dict[str, list[str]] = {}
+    for event in events:
+        data = event.data
+        if event.type == "observation":
+            observations[event.event_id] = data
+            final = data
+        elif event.type == "action":
+            steps.append(DemoStep(observations[data.observation_id], data, event.event_id))
+            final = None
+        elif event.type == "demo.finished":
+            success = data.success
+        elif event.type == "locators.healed":
+            healed[data.action_id] = list(data.locators)
+        elif event.type == "demo.variables":
+            variables = dict(data.variables)
+    return Demo(demo_id, events[0].data, steps, final, success, healed, variables)

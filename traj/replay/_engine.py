@@ -1,0 +1,342 @@
+"""Re-executing a recorded demonstration in Chromium, step by step, as a ``replay/<id>`` stream.
+
+Each step finds its element through the ladder (``_ladder``), acts, and checks the outcome
+the demonstration saw after the same step (the value set, the page reached). A step is
+``ok`` when the recorded fingerprint or top locator found the element, ``healed`` when a
+lower rung had to, and ``failed`` with the reason and a screenshot otherwise; the replay
+stops at the first failure. Locators that healed a step are appended to the demo's stream
+(``locators.healed``), so the next replay tries them first; the recorded action stays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import urllib.parse
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from playwright.sync_api import Error as PlaywrightError
+
+from traj.browser import launch, locators_for
+from traj.errors import BrowserError
+from traj.eventlog import (
+    LocatorsHealed,
+    NewEvent,
+    ReplayFinished,
+    ReplayStarted,
+    ReplayStep,
+    Store,
+    new_event_id,
+)
+from traj.replay._demo import Demo, DemoStep, load_demo
+from traj.replay._ladder import Target, TargetNotFoundError, find_target
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+__all__ = ["ReplayResult", "StepResult", "replay", "replay_demo"]
+
+_POLL_S = 0.1
+Status = Literal["ok", "healed", "failed"]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """How one demonstrated step went."""
+
+    step: int
+    action_id: str
+    kind: str
+    status: Status
+    strategy: str = ""
+    locator: str = ""
+    reason: str = ""
+    duration_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """How a replay went: every step, and the site's verdict at the end."""
+
+    replay_id: str
+    demo_id: str
+    steps: list[StepResult]
+    success: bool | None
+    reason: str = ""
+
+    @property
+    def completed(self) -> bool:
+        """Every step ran (ok or healed)."""
+        return all(s.status != "failed" for s in self.steps)
+
+
+def replay(
+    store: Store,
+    demo_id: str,
+    *,
+    url: str | None = None,
+    seed: int | None = None,
+    variables: dict[str, str] | None = None,
+    heal: bool = True,
+    headless: bool | None = None,
+    slow_mo: float = 0,
+    timeout_s: float = 10.0,
+) -> ReplayResult:
+    """Replay ``demo_id`` in a fresh Chromium; see :func:`replay_demo`.
+
+    A demo recorded on a bundled site (its task names one, its URL is on loopback) is
+    replayed on a freshly served copy of the sites, whatever port they had when recorded.
+    """
+    with contextlib.ExitStack() as stack:
+        if url is None:
+            url = _rebased_on_bundled_sites(load_demo(store, demo_id), stack)
+        session = stack.enter_context(launch(headless=headless, slow_mo=slow_mo))
+        return replay_demo(
+            store, demo_id, session.page, url=url, seed=seed, variables=variables, heal=heal, timeout_s=timeout_s
+        )
+
+
+def _rebased_on_bundled_sites(demo: Demo, stack: contextlib.ExitStack) -> str | None:
+    from traj.sites import SITES, serve_sites
+
+    parts = urllib.parse.urlsplit(demo.started.url)
+    site = SITES.get(demo.started.task)
+    if site is None or parts.hostname not in ("127.0.0.1", "localhost") or not parts.path.startswith(site.path):
+        return None
+    server = stack.enter_context(serve_sites())
+    return urllib.parse.urlunsplit(parts._replace(netloc=urllib.parse.urlsplit(server.url).netloc))
+
+
+def replay_demo(
+    store: Store,
+    demo_id: str,
+    page: Page,
+    *,
+    url: str | None = None,
+    seed: int | None = None,
+    variables: dict[str, str] | None = None,
+    heal: bool = True,
+    timeout_s: float = 10.0,
+) -> ReplayResult:
+    """Replay ``demo_id`` on ``page`` and record it as ``replay/<id>``.
+
+    ``seed`` reopens the demo's start URL with another ``seed=`` (the bundled sites); ``url``
+    replaces the start URL outright. ``variables`` gives new values for the demo's variables
+    (``demo.variables``); a bundled site's ``window.traj.params`` fills the rest. ``heal``
+    writes the locators of healed steps back to the demo's stream.
+    """
+    demo = load_demo(store, demo_id)
+    replay_id = new_event_id()
+    stream = f"replay/{replay_id}"
+    start = url or _with_seed(demo.started.url, seed)
+    seq = store.append(
+        stream,
+        [ReplayStarted(replay_id=replay_id, demo_id=demo_id, seed=seed, url=start, heal=heal)],
+        expected_seq=0,
+    ).next_seq
+    try:
+        page.goto(start)
+    except PlaywrightError as exc:
+        reason = f"cannot open {start}: {str(exc).strip().splitlines()[0]}"
+        store.append(
+            stream,
+            [ReplayFinished(replay_id=replay_id, demo_id=demo_id, success=False, reason=reason)],
+            expected_seq=seq,
+        )
+        raise BrowserError(reason) from None
+    runner = _Runner(store, demo, page, replay_id, _values(demo, page, variables or {}), timeout_s)
+    results: list[StepResult] = []
+    for index, step in enumerate(demo.steps):
+        result, screenshot = runner.run(index, step)
+        results.append(result)
+        event = ReplayStep(
+            replay_id=replay_id,
+            demo_id=demo_id,
+            step=result.step,
+            action_id=result.action_id,
+            status=result.status,
+            strategy=result.strategy,
+            locator=result.locator,
+            reason=result.reason,
+            screenshot=screenshot,
+            duration_ms=result.duration_ms,
+        )
+        blobs = (screenshot,) if screenshot else ()
+        seq = store.append(stream, [NewEvent(data=event, blobs=blobs)], expected_seq=seq).next_seq
+        if result.status == "failed":
+            break
+    page = runner.page
+    failed = next((r for r in results if r.status == "failed"), None)
+    success = _verdict(page) if failed is None else False
+    reason = failed.reason if failed else ""
+    store.append(
+        stream,
+        [ReplayFinished(replay_id=replay_id, demo_id=demo_id, success=success, reason=reason)],
+        expected_seq=seq,
+    )
+    if heal and runner.healed:
+        demo_stream = f"demo/{demo_id}"
+        healed = [
+            LocatorsHealed(demo_id=demo_id, action_id=action_id, locators=locators, replay_id=replay_id)  # type: ignore[arg-type]
+            for action_id, locators in runner.healed.items()
+        ]
+        store.append(demo_stream, healed, expected_seq=store.stream_seq(demo_stream))
+    return ReplayResult(replay_id, demo_id, results, success, reason)
+
+
+class _Runner:
+    """Executes the steps of one replay on a page (following popups)."""
+
+    def __init__(
+        self, store: Store, demo: Demo, page: Page, replay_id: str, values: dict[str, str], timeout_s: float
+    ) -> None:
+        self.store, self.demo, self.page, self.replay_id = store, demo, page, replay_id
+        self.values = values
+        self.timeout_s = timeout_s
+        self.healed: dict[str, list[tuple[str, str]]] = {}
+
+    def run(self, index: int, step: DemoStep) -> tuple[StepResult, str | None]:
+        """Execute one step; returns its result and, for a failure, the screenshot blob."""
+        started = time.perf_counter()
+        action = step.action
+        try:
+            strategy, value, healed = self._execute(index, step)
+            status: Status = "healed" if healed else "ok"
+            reason = ""
+        except (TargetNotFoundError, StepFailedError) as exc:
+            strategy, value, status, reason = "", "", "failed", str(exc)
+        except Exception as exc:  # a Playwright error: the page did not behave as recorded
+            strategy, value, status = "", "", "failed"
+            reason = f"step {action.step} ({action.kind}): {' '.join(str(exc).split())[:300]}"
+        duration = (time.perf_counter() - started) * 1000
+        screenshot = self.store.put_blob(self.page.screenshot()) if status == "failed" else None
+        result = StepResult(action.step, step.action_id, action.kind, status, strategy, value, reason, duration)
+        return result, screenshot
+
+    def _execute(self, index: int, step: DemoStep) -> tuple[str, str, bool]:
+        action = step.action
+        value = self._value(step)
+        if action.kind == "NAVIGATE":
+            self._navigate(value or "")
+            return "", "", False
+        if action.kind == "WAIT":
+            return "", "", False  # the next step waits until its element is ready
+        if action.kind == "SCROLL":
+            x, _, y = (value or "0,0").partition(",")
+            self.page.evaluate("([x, y]) => window.scrollTo(x, y)", [float(x or 0), float(y or 0)])
+            return "", "", False
+        recorded = step.target
+        if recorded is None:
+            if action.kind == "PRESS_ENTER":
+                self.page.keyboard.press("Enter")
+                return "", "", False
+            raise StepFailedError(f"step {action.step} ({action.kind}): the recorded target {action.target} is unknown")
+        target = self._find(step)
+        healed = target.strategy not in ("fingerprint", self._top_strategy(step))
+        if healed:
+            self.healed[step.action_id] = locators_for(self.page, target.element.agent_id)
+        self._act(index, step, target, value)
+        self._verify(step, target, value)
+        return target.strategy, target.value, healed
+
+    def _find(self, step: DemoStep) -> Target:
+        """Climb the ladder until the element is there, or the step times out."""
+        assert step.target is not None
+        deadline = time.monotonic() + self.timeout_s
+        locators = self.demo.healed.get(step.action_id)
+        while True:
+            try:
+                return find_target(self.page, step.action, step.target, locators=locators)
+            except TargetNotFoundError:
+                if time.monotonic() > deadline:
+                    raise
+                self.page.wait_for_timeout(_POLL_S * 1000)
+
+    def _act(self, index: int, step: DemoStep, target: Target, value: str | None) -> None:
+        kind = step.action.kind
+        if kind == "CLICK":
+            if self._next_is_popup(index):
+                with self.page.context.expect_page() as popup:
+                    target.locator.click()
+                self.page = popup.value
+                self.page.wait_for_load_state()
+            else:
+                target.locator.click()
+        elif kind == "TYPE":
+            target.locator.fill(value or "")
+        elif kind == "SELECT":
+            target.locator.select_option(label=value)
+        elif kind == "PRESS_ENTER":
+            target.locator.press("Enter")
+        else:
+            raise StepFailedError(f"step {step.action.step}: cannot replay a {kind} on an element")
+
+    def _verify(self, step: DemoStep, target: Target, value: str | None) -> None:
+        """The outcome the demonstration saw after this step: the value is set."""
+        kind = step.action.kind
+        if kind == "TYPE" and target.locator.count() == 1:
+            actual = target.locator.input_value() if target.element.tag in ("input", "textarea") else None
+            if actual is not None and actual != (value or ""):
+                raise StepFailedError(f"step {step.action.step}: typed {value!r} but the field holds {actual!r}")
+        if kind == "SELECT" and target.locator.count() == 1:
+            chosen = target.locator.evaluate("el => el.selectedOptions[0] ? el.selectedOptions[0].text.trim() : ''")
+            if chosen != value:
+                raise StepFailedError(f"step {step.action.step}: selected {value!r} but the list shows {chosen!r}")
+
+    def _navigate(self, value: str) -> None:
+        if value.startswith("popup:"):
+            return  # the click before it opened the page and the runner followed it
+        if _same_page(self.page.url, value):
+            return
+        try:  # most navigations follow the previous step (a link, a submit)
+            self.page.wait_for_url(lambda url: _same_page(url, value), timeout=min(3.0, self.timeout_s) * 1000)
+        except Exception:
+            self.page.goto(value)  # a typed URL, back/forward: go there as the person did
+
+    def _value(self, step: DemoStep) -> str | None:
+        variable = self.demo.variable_of(step.action_id)
+        if variable is not None and variable in self.values:
+            return self.values[variable]
+        return step.action.value
+
+    def _top_strategy(self, step: DemoStep) -> str:
+        locators = self.demo.healed.get(step.action_id) or step.action.locators
+        return locators[0][0] if locators else ""
+
+    def _next_is_popup(self, index: int) -> bool:
+        steps = self.demo.steps
+        following = steps[index + 1].action if index + 1 < len(steps) else None
+        return bool(following and following.kind == "NAVIGATE" and (following.value or "").startswith("popup:"))
+
+
+class StepFailedError(RuntimeError):
+    """A step ran but its outcome differs from the demonstration's."""
+
+
+def _values(demo: Demo, page: Page, given: dict[str, str]) -> dict[str, str]:
+    """Values of the demo's variables: those given, else the page's own ``window.traj.params``."""
+    if not demo.variables:
+        return dict(given)
+    params = page.evaluate("() => (window.traj && window.traj.params) || {}")
+    return {name: str(params[name]) for name in demo.variables if name in params} | given
+
+
+def _verdict(page: Page) -> bool | None:
+    verdict = page.evaluate("() => (window.traj && window.traj.check) ? window.traj.check() : null")
+    return None if verdict is None else bool(verdict.get("success"))
+
+
+def _with_seed(url: str, seed: int | None) -> str:
+    """``url`` with its ``seed=`` query parameter set to ``seed`` (unchanged when seed is None)."""
+    if seed is None:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    query = dict(urllib.parse.parse_qsl(parts.query)) | {"seed": str(seed)}
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def _same_page(a: str, b: str) -> bool:
+    """Same page ignoring the query's seed-specific values: scheme, host and path match."""
+    pa, pb = urllib.parse.urlsplit(a), urllib.parse.urlsplit(b)
+    return (pa.scheme, pa.netloc, pa.path) == (pb.scheme, pb.netloc, pb.path)
