@@ -35,6 +35,8 @@ def record(
     until_text: str | None = None,
     seed: int | None = None,
     screenshots: bool = True,
+    variables: dict[str, str] | None = None,
+    page_params: bool = False,
 ) -> RecordedDemo:
     """Record a demonstration of ``task`` starting at ``url`` into ``store``.
 
@@ -42,11 +44,20 @@ def record(
     does, and the recording ends when the window closes, on Ctrl+C, or when the page reaches
     ``until_url`` (a regular expression) or shows ``until_text``. Without ``goal``, the page's
     own ``window.traj.goal`` (the bundled sites set one) is used.
+
+    ``variables`` (name -> value) marks the actions that type or select those values as the
+    task's parameters, which a replay can change; ``page_params`` takes them from the page's
+    ``window.traj.params`` (the bundled sites state their goal's values there).
     """
     with launch(headless=headless) as session:
         page = session.page
+        if goal is None or page_params:
+            page.goto(url)
         if goal is None:
             goal = _page_goal(page, url)
+        if page_params:
+            params = page.evaluate("() => (window.traj && window.traj.params) || {}")
+            variables = {name: str(value) for name, value in params.items()} | (variables or {})
         recorder = Recorder(
             store,
             session.context,
@@ -56,6 +67,7 @@ def record(
             seed=seed,
             source="script" if demonstrator else "human",
             screenshots=screenshots,
+            variables=variables,
         )
         page = recorder.start(page)
         reason = ""
@@ -71,7 +83,6 @@ def record(
 
 
 def _page_goal(page: Page, url: str) -> str:
-    page.goto(url)
     goal = page.evaluate("() => (window.traj && window.traj.goal) || ''")
     if not goal:
         raise BrowserError(f"{url} states no goal (window.traj.goal); pass one with --goal")

@@ -20,7 +20,17 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from traj.errors import BrowserError
-from traj.eventlog import Action, DemoFinished, DemoStarted, Element, NewEvent, Observation, Store, new_event_id
+from traj.eventlog import (
+    Action,
+    DemoFinished,
+    DemoStarted,
+    DemoVariables,
+    Element,
+    NewEvent,
+    Observation,
+    Store,
+    new_event_id,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, CDPSession, Frame, Page
@@ -73,6 +83,7 @@ class Recorder:
         demo_id: str | None = None,
         wait_after_s: float = 2.0,
         screenshots: bool = True,
+        variables: dict[str, str] | None = None,
     ) -> None:
         self.store = store
         self.context = context
@@ -81,6 +92,9 @@ class Recorder:
         self.task, self.goal, self.url, self.seed, self.source = task, goal, url, seed, source
         self.wait_after_s = wait_after_s
         self.screenshots = screenshots
+        self.variables = dict(variables or {})
+        """name -> value: typed or selected values that are parameters of the task."""
+        self._valued_actions: list[tuple[str, str]] = []
         self.page: Page | None = None
         self.actions = 0
         self._seq = 0
@@ -140,6 +154,9 @@ class Recorder:
             if self._settled is not None:
                 events.append(self._observation_event(self._settled))
             reason = reason or "the window was closed"
+        marked = self._marked_variables()
+        if marked:
+            events.append(DemoVariables(demo_id=self.demo_id, variables=marked, defaults=self.variables))
         self._append([*events, DemoFinished(demo_id=self.demo_id, success=success, reason=reason)])
         return RecordedDemo(self.demo_id, self.stream, self.actions, success)
 
@@ -231,7 +248,19 @@ class Recorder:
             context=context,
         )
         self.actions += 1
-        return [observation, NewEvent(data=action)]
+        event = NewEvent(data=action)
+        if kind in ("TYPE", "SELECT") and value is not None:
+            self._valued_actions.append((event.event_id, value))
+        return [observation, event]
+
+    def _marked_variables(self) -> dict[str, list[str]]:
+        """Which typed or selected values are the task's variables (by exact value)."""
+        marked = {
+            name: [action_id for action_id, typed in self._valued_actions if typed == value]
+            for name, value in self.variables.items()
+            if value
+        }
+        return {name: ids for name, ids in marked.items() if ids}
 
     def _observation_event(self, state: _Settled) -> NewEvent:
         screenshot = self._blob(state)

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from traj.errors import TrajError
 
-__all__ = ["HomeOption", "console", "err_console", "reports_errors", "resolve_home"]
+__all__ = ["HomeOption", "console", "err_console", "parse_assignments", "reports_errors", "resolve_home"]
 
 # soft_wrap: a long line (a path, a problem) stays one line in a pipe, so grep finds it.
 console = Console(soft_wrap=True)
@@ -46,3 +46,14 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def parse_assignments(items: list[str] | None, option: str) -> dict[str, str]:
+    """``["a=1", "b=2"]`` -> ``{"a": "1", "b": "2"}``; a malformed item is a usage error."""
+    parsed: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"{option} takes name=value, got {item!r}")
+        parsed[name] = value
+    return parsed

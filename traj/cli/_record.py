@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from traj.cli._common import HomeOption, console, err_console, reports_errors, resolve_home
+from traj.cli._common import HomeOption, console, err_console, parse_assignments, reports_errors, resolve_home
 
 __all__ = ["demos", "record"]
 
@@ -32,6 +32,12 @@ def record(
     ] = None,
     until_url: Annotated[str | None, typer.Option(help="Stop when the URL matches this regular expression.")] = None,
     until_text: Annotated[str | None, typer.Option(help="Stop when the page shows this text.")] = None,
+    var: Annotated[
+        list[str] | None, typer.Option("--var", help="name=value: a typed value that is a parameter of the task.")
+    ] = None,
+    params: Annotated[
+        bool | None, typer.Option("--params/--no-params", help="Take variables from the page (default with --site).")
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Record a demonstration: do the task in the browser (or let --script do it)."""
@@ -75,6 +81,8 @@ def record(
             until_url=until_url,
             until_text=until_text,
             seed=seed,
+            variables=parse_assignments(var, "--var"),
+            page_params=site is not None if params is None else params,
         )
     verdict = {True: "[green]success[/]", False: "[red]not successful[/]", None: "outcome unknown"}[demo.success]
     console.print(f"recorded demo {demo.demo_id}: {demo.actions} actions, {verdict} ({demo.stream})")

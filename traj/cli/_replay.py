@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from traj.cli._common import HomeOption, console, reports_errors, resolve_home
+from traj.cli._common import HomeOption, console, parse_assignments, reports_errors, resolve_home
 
 __all__ = ["replay"]
 
@@ -31,7 +31,7 @@ def replay(
     from traj.eventlog import Store
     from traj.replay import replay as run_replay
 
-    variables = dict(_parse_var(v) for v in var or [])
+    variables = parse_assignments(var, "--var")
     with Store.open(resolve_home(home)) as store:
         result = run_replay(
             store,
@@ -53,10 +53,3 @@ def replay(
     console.print(f"replay {result.replay_id}: {verdict[result.success]}")
     if not result.completed or result.success is False:
         raise typer.Exit(1)
-
-
-def _parse_var(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise typer.BadParameter(f"--var takes name=value, got {text!r}")
-    return name, value
