@@ -5,7 +5,9 @@ from traj.browser._record import Demonstrator, record
 from traj.browser._recorder import RecordedDemo, Recorder
 from traj.browser._snapshot import (
     PageSnapshot,
+    describe_matches,
     locators_for,
+    matching_elements,
     render_snapshot,
     resolve_locator,
     snapshot_script,
@@ -19,10 +21,12 @@ __all__ = [
     "PageSnapshot",
     "RecordedDemo",
     "Recorder",
+    "describe_matches",
     "find_chromium",
     "has_display",
     "launch",
     "locators_for",
+    "matching_elements",
     "record",
     "render_snapshot",
     "resolve_locator",

@@ -11,6 +11,7 @@ readable demo with no ``demo.finished``, which the ``demos`` projection shows as
 from __future__ import annotations
 
 import base64
+import collections
 import logging
 import time
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 _SCRIPTS = Path(__file__).parent
 _ELEMENTS = msgspec.json.Decoder(list[Element])
 _SNAPSHOT = msgspec.json.Decoder(dict[str, Any])
+_KEPT_SETTLES = 64
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,8 @@ class Recorder:
         self.actions = 0
         self._seq = 0
         self._settled: _Settled | None = None
-        self._pause_start: _Settled | None = None
-        """The first settled state after the last action: what a WAIT was decided in."""
+        self._settles: collections.deque[_Settled] = collections.deque(maxlen=_KEPT_SETTLES)
+        """Recent states at rest: a WAIT is decided in the first one after the previous action."""
         self._last_action_at = time.time()
         self._last_url = ""
         self._errors: list[BaseException] = []
@@ -202,8 +204,8 @@ class Recorder:
     def _record_action(self, message: dict[str, Any]) -> None:
         at = message["at"] / 1000
         events: list[NewEvent] = []
-        pause = self._pause_start
-        if pause is not None and message.get("mutations", 0) and at - self._last_action_at > self.wait_after_s:
+        pause = self._waited_in(at)
+        if pause is not None:
             wait = f"{at - pause.at:.1f}"
             events += self._step_events(pause.snapshot, self._blob(pause), "WAIT", None, wait, [], "")
         events += self._step_events(
@@ -216,8 +218,17 @@ class Recorder:
             message.get("context", ""),
         )
         self._append(events)
-        self._last_action_at = at
-        self._pause_start = None
+        self._last_action_at = max(self._last_action_at, at)
+
+    def _waited_in(self, at: float) -> _Settled | None:
+        """The state a person waited in before acting at ``at``, if they waited for the page:
+        a long pause after the previous action during which the page kept changing."""
+        if at - self._last_action_at <= self.wait_after_s:
+            return None
+        rests = [state for state in self._settles if self._last_action_at < state.at < at]
+        if len(rests) < 2 or rests[0].snapshot.get("text") == rests[-1].snapshot.get("text"):
+            return None
+        return rests[0]
 
     def _record_navigation(self, url: str, *, popup: bool) -> None:
         state = self._settled
@@ -225,7 +236,6 @@ class Recorder:
         value = url if not popup else f"popup:{url}"
         self._append(self._step_events(snapshot, self._blob(state), "NAVIGATE", None, value, [], ""))
         self._last_action_at = time.time()
-        self._pause_start = None
 
     def _step_events(
         self,
@@ -281,8 +291,7 @@ class Recorder:
         snapshot = _SNAPSHOT.decode(page.evaluate("() => window.__traj.snapshotJSON({markNew: false})"))
         state = _Settled(snapshot, self._screenshot(page) if self.screenshots else None, time.time())
         self._settled = state
-        if self._pause_start is None:
-            self._pause_start = state
+        self._settles.append(state)
         return state
 
     def _blob(self, state: _Settled | None) -> str | None:

@@ -52,7 +52,9 @@ if TYPE_CHECKING:
 __all__ = [
     "FRAME_SEPARATOR",
     "PageSnapshot",
+    "describe_matches",
     "locators_for",
+    "matching_elements",
     "render_snapshot",
     "resolve_locator",
     "snapshot_script",
@@ -126,6 +128,20 @@ def _raw_snapshot_type() -> type:
 
     fields = [("url", str), ("title", str), ("text", str), ("elements", list[Element])]
     return msgspec.defstruct("RawSnapshot", fields, frozen=True)
+
+
+def matching_elements(page: Page, fingerprint: dict[str, Any]) -> list[dict[str, Any]]:
+    """Interactive elements with ``fingerprint`` (``tag``, ``role``, lower-cased ``name``, ``attrs``
+    as ``[[key, value], ...]``), each as ``{agent_id, tag, role, name, visible, disabled, context}``.
+
+    One call into the page, so finding a step's element again costs one round trip.
+    """
+    return _call(page, "matching", fingerprint)
+
+
+def describe_matches(locator: Locator) -> list[dict[str, Any] | None]:
+    """What ``locator`` matches, as :func:`matching_elements` describes elements (None: not interactive)."""
+    return locator.evaluate_all("els => window.__traj.briefs(els)")
 
 
 def locators_for(page: Page, agent_id: str) -> list[tuple[LocatorStrategy, str]]:

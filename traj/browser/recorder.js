@@ -38,7 +38,9 @@
   const capture = (el) => {
     const snapshot = window.__traj.snapshotJSON({ markNew: true }); // a string crosses the binding ~40x faster
     const target = el ? el.getAttribute("data-agent-id") : null;
-    return { snapshot, target, locators: el ? window.__traj.locators(el) : [], context: el ? window.__traj.contextOf(el) : "" };
+    const context = el ? window.__traj.contextOf(el) : "";
+    // `at` is when the decision was made; a TYPE is reported only when its field is left.
+    return { snapshot, target, locators: el ? window.__traj.locators(el) : [], context, at: Date.now() };
   };
 
   // The acted element and the state before the action. The snapshot assigns ids, so an
@@ -56,7 +58,7 @@
   };
 
   const emit = (kind, value, captured) => {
-    send({ kind, value, at: Date.now(), mutations, ...captured });
+    send({ kind, value, mutations, ...captured });
     mutations = 0;
   };
 

@@ -26,7 +26,7 @@
 // a shadow host as the parent of its shadow tree's top-level elements).
 (() => {
   'use strict';
-  const VERSION = 2;
+  const VERSION = 3;
   if (window.__traj && window.__traj.version === VERSION) return;
 
   const MAX_TEXT = 20000;
@@ -310,6 +310,37 @@
       if (text) return text.slice(0, 80);
     }
     return '';
+  }
+
+  // What the replay ladder compares: identity, visibility and surroundings of elements.
+  function brief(element) {
+    const el = elementByAgentId(element.agent_id);
+    return {
+      agent_id: element.agent_id,
+      tag: element.tag,
+      role: element.role,
+      name: element.name,
+      visible: element.visible,
+      disabled: element.attrs.disabled !== undefined,
+      context: el ? contextOf(el) : '',
+    };
+  }
+
+  // Interactive elements with this fingerprint: {tag, role, name (lower-cased), attrs: [[key, value], ...]}.
+  function matching(fp) {
+    const norm = (text) => normalizeWS(text || '').toLowerCase();
+    return snapshot({ markNew: false })
+      .elements.filter(
+        (e) => e.tag === fp.tag && e.role === fp.role && norm(e.name) === fp.name && fp.attrs.every(([k, v]) => (e.attrs[k] || '') === v),
+      )
+      .map(brief);
+  }
+
+  // brief() of each element, or null for one that is not interactive.
+  function briefs(els) {
+    const ids = els.map((el) => agentIdOf(el));
+    const byId = new Map(snapshot({ markNew: false }).elements.map((e) => [e.agent_id, e]));
+    return ids.map((id) => (byId.has(id) ? brief(byId.get(id)) : null));
   }
 
   function interactiveFor(node) {
@@ -1499,6 +1530,7 @@
   Object.defineProperty(window, '__traj', {
     value: Object.freeze({
       version: VERSION, snapshot, snapshotJSON, locators, locatorsFor, elementByAgentId, agentIdOf, interactiveFor, contextOf,
+      matching, briefs,
     }),
     configurable: true,
     writable: true,

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["ReplayResult", "StepResult", "replay", "replay_demo"]
 
 _POLL_S = 0.1
+_VERIFY_TIMEOUT_MS = 500
 Status = Literal["ok", "healed", "failed"]
 
 
@@ -221,7 +222,8 @@ class _Runner:
             self._navigate(value or "")
             return "", "", False
         if action.kind == "WAIT":
-            return "", "", False  # the next step waits until its element is ready
+            self._wait_like_the_person(index, step, float(value or 0))
+            return "", "", False
         if action.kind == "SCROLL":
             x, _, y = (value or "0,0").partition(",")
             self.page.evaluate("([x, y]) => window.scrollTo(x, y)", [float(x or 0), float(y or 0)])
@@ -235,10 +237,29 @@ class _Runner:
         target = self._find(step)
         healed = target.strategy not in ("fingerprint", self._top_strategy(step))
         if healed:
-            self.healed[step.action_id] = locators_for(self.page, target.element.agent_id)
+            self.healed[step.action_id] = locators_for(self.page, target.agent_id)
         self._act(index, step, target, value)
         self._verify(step, target, value)
         return target.strategy, target.value, healed
+
+    def _wait_like_the_person(self, index: int, step: DemoStep, seconds: float) -> None:
+        """Wait until the page shows what the person waited for: the lines of text that were new
+        when they acted again. Without such lines (or when they never come, e.g. on another
+        seed), wait as long as the person did.
+        """
+        steps = self.demo.steps
+        after = steps[index + 1].observation if index + 1 < len(steps) else self.demo.final
+        before = set(step.observation.text.splitlines())
+        awaited = [line.strip() for line in (after.text if after else "").splitlines() if line not in before]
+        awaited = [line for line in awaited if line]
+        budget_ms = (seconds * 2 + self.timeout_s) * 1000
+        if awaited:
+            with contextlib.suppress(PlaywrightError):
+                self.page.wait_for_function(
+                    "lines => lines.every(l => document.body.innerText.includes(l))", arg=awaited, timeout=budget_ms
+                )
+                return
+        self.page.wait_for_timeout(min(seconds, self.timeout_s) * 1000)
 
     def _find(self, step: DemoStep) -> Target:
         """Climb the ladder until the element is there, or the step times out."""
@@ -273,16 +294,25 @@ class _Runner:
             raise StepFailedError(f"step {step.action.step}: cannot replay a {kind} on an element")
 
     def _verify(self, step: DemoStep, target: Target, value: str | None) -> None:
-        """The outcome the demonstration saw after this step: the value is set."""
+        """The outcome the demonstration saw after this step: the value is set.
+
+        A field the page replaced right away (a re-render) cannot be read back; that is not
+        a failure, the next step's own checks catch a page that went elsewhere.
+        """
         kind = step.action.kind
-        if kind == "TYPE" and target.locator.count() == 1:
-            actual = target.locator.input_value() if target.element.tag in ("input", "textarea") else None
-            if actual is not None and actual != (value or ""):
-                raise StepFailedError(f"step {step.action.step}: typed {value!r} but the field holds {actual!r}")
-        if kind == "SELECT" and target.locator.count() == 1:
-            chosen = target.locator.evaluate("el => el.selectedOptions[0] ? el.selectedOptions[0].text.trim() : ''")
-            if chosen != value:
-                raise StepFailedError(f"step {step.action.step}: selected {value!r} but the list shows {chosen!r}")
+        if kind not in ("TYPE", "SELECT") or step.target is None:
+            return
+        read = (
+            "el => el.selectedOptions ? (el.selectedOptions[0] ? el.selectedOptions[0].text.trim() : '')"
+            " : ('value' in el ? el.value : el.innerText)"
+        )
+        try:
+            actual = target.locator.evaluate(read, timeout=_VERIFY_TIMEOUT_MS)
+        except PlaywrightError:
+            return
+        if actual != (value or ""):
+            verb, place = ("typed", "field holds") if kind == "TYPE" else ("selected", "list shows")
+            raise StepFailedError(f"step {step.action.step}: {verb} {value!r} but the {place} {actual!r}")
 
     def _navigate(self, value: str) -> None:
         if value.startswith("popup:"):

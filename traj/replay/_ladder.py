@@ -11,9 +11,9 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from traj.browser import resolve_locator, take_snapshot
+from traj.browser import describe_matches, matching_elements, resolve_locator
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
@@ -48,7 +48,7 @@ class Target:
     locator: Locator
     strategy: str
     value: str
-    element: Element
+    agent_id: str
 
 
 @dataclass(frozen=True)
@@ -77,19 +77,32 @@ def find_target(
     ``locators`` overrides the action's own (e.g. healed ones from an earlier replay).
     Raises TargetNotFoundError listing what each rung found.
     """
-    snapshot = take_snapshot(page, screenshot=False, mark_new=False)
-    fresh = {element.agent_id: element for element in snapshot.elements}
-    recorded_locators = dict(locators if locators is not None else action.locators)
     tried: list[Rung] = []
-    for strategy in LADDER:
-        for value in _values(strategy, recorded, recorded_locators, snapshot.elements):
-            locator = resolve_locator(page, "agent_id" if strategy == "fingerprint" else _base(strategy), value)
-            problem, element = _check(locator, recorded, action.context, fresh)
+    matches = matching_elements(page, _fingerprint(recorded))
+    if len(matches) == 1:
+        found = matches[0]
+        problem = _problem(found, recorded, action.context)
+        if not problem:
+            agent_id = found["agent_id"]
+            return Target(resolve_locator(page, "agent_id", agent_id), "fingerprint", agent_id, agent_id)
+        tried.append(Rung("fingerprint", found["agent_id"], problem))
+    else:
+        tried.append(Rung("fingerprint", "", f"{len(matches)} matches" if matches else "no match"))
+    recorded_locators = dict(locators if locators is not None else action.locators)
+    for strategy in LADDER[1:]:
+        for value in _values(strategy, recorded, recorded_locators, page):
+            locator = resolve_locator(page, _base(strategy), value)
+            described = describe_matches(locator)
+            if len(described) != 1:
+                tried.append(Rung(strategy, value, f"{len(described)} matches" if described else "no match"))
+                continue
+            found = described[0]
+            problem = "matches an element that is not interactive" if found is None else ""
+            problem = problem or _problem(found, recorded, action.context)
             if problem:
                 tried.append(Rung(strategy, value, problem))
                 continue
-            assert element is not None
-            return Target(locator, strategy, value, element)
+            return Target(locator, strategy, value, found["agent_id"])
     raise TargetNotFoundError(action, tried)
 
 
@@ -97,49 +110,40 @@ def _base(strategy: str) -> str:
     return "text" if strategy == "text_fuzzy" else strategy
 
 
-def _values(strategy: str, recorded: Element, locators: dict[str, str], elements: list[Element]) -> list[str]:
+def _values(strategy: str, recorded: Element, locators: dict[str, str], page: Page) -> list[str]:
     """The locator values to try for ``strategy``."""
-    if strategy == "fingerprint":
-        matches = [e.agent_id for e in elements if _fingerprint(e) == _fingerprint(recorded)]
-        return matches if len(matches) == 1 else []
     if strategy == "text_fuzzy":
         if not recorded.text or "text" not in locators:
             return []
-        texts = {e.text for e in elements if e.text and e.tag == recorded.tag}
-        close = difflib.get_close_matches(recorded.text, list(texts), n=1, cutoff=_FUZZY_RATIO)
+        texts = page.evaluate(
+            "tag => [...document.querySelectorAll(tag)].map(e => e.innerText.trim()).filter(Boolean)", recorded.tag
+        )
+        close = difflib.get_close_matches(recorded.text, texts, n=1, cutoff=_FUZZY_RATIO)
         return [c for c in close if c != recorded.text]
     value = locators.get(strategy)
     return [value] if value else []
 
 
-def _fingerprint(element: Element) -> tuple[object, ...]:
+def _fingerprint(element: Element) -> dict[str, object]:
     """What identifies a control regardless of ids, classes and position."""
-    attrs = tuple(element.attrs.get(name, "") for name in _IDENTITY_ATTRS)
-    return (element.tag, element.role, _norm(element.name), attrs)
+    attrs = [[name, element.attrs.get(name, "")] for name in _IDENTITY_ATTRS]
+    return {"tag": element.tag, "role": element.role, "name": _norm(element.name), "attrs": attrs}
 
 
-def _check(locator: Locator, recorded: Element, context: str, fresh: dict[str, Element]) -> tuple[str, Element | None]:
-    """'' and the fresh element when ``locator`` is exactly the recorded control, else the problem."""
-    count = locator.count()
-    if count != 1:
-        return (f"{count} matches" if count else "no match"), None
-    found = locator.evaluate("el => [window.__traj.agentIdOf(el), window.__traj.contextOf(el)]")
-    agent_id, where = found
-    element = fresh.get(agent_id)
-    if element is None:
-        return "matches an element that is not interactive", None
-    if element.tag != recorded.tag or element.role != recorded.role:
-        return f"matches a {element.role or element.tag}, not a {recorded.role or recorded.tag}", None
-    if recorded.name and _norm(element.name) != _norm(recorded.name):
-        ratio = difflib.SequenceMatcher(None, _norm(element.name), _norm(recorded.name)).ratio()
+def _problem(found: dict[str, Any], recorded: Element, context: str) -> str:
+    """'' when ``found`` is the recorded control (same kind, name and place), else what differs."""
+    if found["tag"] != recorded.tag or found["role"] != recorded.role:
+        return f"matches a {found['role'] or found['tag']}, not a {recorded.role or recorded.tag}"
+    if recorded.name and _norm(found["name"]) != _norm(recorded.name):
+        ratio = difflib.SequenceMatcher(None, _norm(found["name"]), _norm(recorded.name)).ratio()
         if ratio < _FUZZY_RATIO:
-            return f"matches {element.name!r}, not {recorded.name!r}", None
-    if context and _norm(where) != _norm(context):
-        return f"matches the control in {where or 'another place'!r}, not in {context!r}", None
-    if not element.visible or element.attrs.get("disabled") is not None:
-        return "matches a hidden or disabled element", None
-    return "", element
+            return f"matches {found['name']!r}, not {recorded.name!r}"
+    if context and _norm(found["context"]) != _norm(context):
+        return f"matches the control in {found['context'] or 'another place'!r}, not in {context!r}"
+    if not found["visible"] or found["disabled"]:
+        return "matches a hidden or disabled element"
+    return ""
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().casefold()
+    return re.sub(r"\s+", " ", text).strip().lower()
