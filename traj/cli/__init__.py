@@ -10,7 +10,7 @@ import typer
 
 from traj.cli._query import query
 from traj.cli._record import demos, record
-from traj.cli._replay import replay
+from traj.cli._replay import evaluate, replay
 from traj.cli._sites import sites_app
 from traj.cli._store import compact, sample, stats, verify
 
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.command()(record)
 app.command()(demos)
 app.command()(replay)
+app.command(name="eval")(evaluate)
 app.command()(query)
 app.command()(stats)
 app.command()(compact)

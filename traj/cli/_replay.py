@@ -8,7 +8,7 @@ import typer
 
 from traj.cli._common import HomeOption, console, parse_assignments, reports_errors, resolve_home
 
-__all__ = ["replay"]
+__all__ = ["evaluate", "replay"]
 
 _STATUS = {"ok": "[green]ok[/]", "healed": "[yellow]healed[/]", "failed": "[red]failed[/]"}
 
@@ -53,3 +53,42 @@ def replay(
     console.print(f"replay {result.replay_id}: {verdict[result.success]}")
     if not result.completed or result.success is False:
         raise typer.Exit(1)
+
+
+@reports_errors
+def evaluate(
+    task: Annotated[str, typer.Argument(help="The task (a bundled site's name, or a recorded task).")],
+    seeds: Annotated[str, typer.Option(help="Seeds: '0..19' (inclusive) or '1,4,7'.")] = "0..9",
+    demo: Annotated[str | None, typer.Option(help="The demo to replay (default: the task's latest good one).")] = None,
+    headless: Annotated[bool, typer.Option("--headless/--headed")] = True,
+    home: HomeOption = None,
+) -> None:
+    """Replay a task's demonstration over seeded instances; report success rates."""
+    from rich.progress import Progress
+
+    from traj.eventlog import Store
+    from traj.replay import evaluate as run_evaluate
+
+    chosen = _parse_seeds(seeds)
+    with Store.open(resolve_home(home)) as store, Progress(console=console, transient=True) as progress:
+        bar = progress.add_task(f"replaying {task}", total=len(chosen))
+        report = run_evaluate(
+            store, task, chosen, demo_id=demo, headless=headless, on_result=lambda *_: progress.advance(bar)
+        )
+    for seed, result in report.results.items():
+        mark = {True: "[green]success[/]", False: "[red]failed[/]", None: "unknown"}[result.success]
+        console.print(f"seed {seed}: {mark} {result.reason}", highlight=False)
+    console.print(
+        f"{task} (demo {report.demo_id}) over {len(chosen)} seeds: task success {report.task_success_rate:.0%}, "
+        f"step success {report.step_success_rate:.0%}, element accuracy {report.element_accuracy:.0%}"
+    )
+
+
+def _parse_seeds(text: str) -> list[int]:
+    try:
+        if ".." in text:
+            first, last = text.split("..", 1)
+            return list(range(int(first), int(last) + 1))
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"seeds are '0..19' or '1,4,7', not {text!r}") from None

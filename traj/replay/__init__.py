@@ -2,17 +2,21 @@
 
 from traj.replay._demo import Demo, DemoStep, load_demo
 from traj.replay._engine import ReplayResult, StepResult, replay, replay_demo
+from traj.replay._eval import EvalReport, evaluate, latest_demo
 from traj.replay._ladder import LADDER, Target, TargetNotFoundError, find_target
 
 __all__ = [
     "LADDER",
     "Demo",
     "DemoStep",
+    "EvalReport",
     "ReplayResult",
     "StepResult",
     "Target",
     "TargetNotFoundError",
+    "evaluate",
     "find_target",
+    "latest_demo",
     "load_demo",
     "replay",
     "replay_demo",
