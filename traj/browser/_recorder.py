@@ -83,7 +83,7 @@ class Recorder:
         seed: int | None = None,
         source: str = "human",
         demo_id: str | None = None,
-        wait_after_s: float = 2.0,
+        wait_after_s: float = 1.0,
         screenshots: bool = True,
         variables: dict[str, str] | None = None,
     ) -> None:
@@ -184,7 +184,16 @@ class Recorder:
         page = source.get("page")
         if page is None or page != self.page or self._finished:
             return
-        self._guard(self._settle_now, page)
+        self._guard(self._settle_quietly, page)
+
+    def _settle_quietly(self, page: Page) -> None:
+        """A rest snapshot is best effort: a page that navigates meanwhile settles again on load."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        try:
+            self._settle_now(page)
+        except PlaywrightError as exc:
+            log.debug("skipped a rest snapshot: %s", exc)
 
     def _on_action(self, source: dict[str, Any], message: dict[str, Any]) -> None:
         if self._finished:
