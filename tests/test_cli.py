@@ -43,6 +43,7 @@ VIEWS = (
     "demos",
     "runs",
     "replay_steps",
+    "replays",
     "enrichment_attempts",
     "enrichments",
     "feedback",

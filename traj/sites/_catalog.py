@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-__all__ = ["SITES", "Site"]
+__all__ = ["SITES", "VARIANTS", "Site"]
+
+VARIANTS: tuple[str, ...] = ("mutated", "ambiguous", "removed")
+"""Page variants every site serves with ``?variant=``, for testing replays against a changed page.
+
+``mutated``: ids and classes renamed, a cookie banner on top, unordered things reordered;
+``ambiguous``: a lookalike form or section with the same labels and button texts placed
+before the real one; ``removed``: the control that completes the task is left out.
+Visible texts, labels, placeholders and ARIA names of the real controls never change.
+"""
 
 
 @dataclass(frozen=True)
@@ -13,19 +22,23 @@ class Site:
     """One demo task: where it starts and what a person (or the agent) is asked to do.
 
     The exact goal for a seed (names, dates, prices) is computed by the page itself and
-    read from ``window.traj.goal``; ``task`` is the seed-independent description.
+    read from ``window.traj.goal``, its values as typed from ``window.traj.params``;
+    ``task`` is the seed-independent description.
     """
 
     name: str
     path: str
     task: str
 
-    def start_url(self, base_url: str, seed: int, *, fast: bool = False) -> str:
+    def start_url(self, base_url: str, seed: int, *, fast: bool = False, variant: str | None = None) -> str:
         """The URL a demonstration of this task starts from.
 
         ``fast`` runs timed behaviour (the price monitor's ticks) ten times faster, for tests.
+        ``variant`` serves one of ``VARIANTS`` instead of the plain page; links and forms keep it.
         """
-        query = {"seed": str(seed)} | ({"fast": "1"} if fast else {})
+        if variant is not None and variant not in VARIANTS:
+            raise ValueError(f"unknown site variant {variant!r}; known: {', '.join(VARIANTS)}")
+        query = {"seed": str(seed)} | ({"fast": "1"} if fast else {}) | ({"variant": variant} if variant else {})
         return f"{base_url.rstrip('/')}{self.path}?{urlencode(query)}"
 
 

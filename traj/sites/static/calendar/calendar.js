@@ -1,6 +1,11 @@
 /* Planwise: a week-view calendar. Seeded events come from world.js; events the user adds
  * live in localStorage ("calendar/events" for this seed), where the success predicate
  * (and the inbox, for the cross-app task) reads them.
+ *
+ * Variants: ambiguous adds a "Quick reminder" form (Title, Save) to the sidebar, whose
+ * reminders never reach the week; removed swaps the dialog's Save for a disabled button,
+ * which also stops Enter from saving; mutated reorders the dialog's fields and buttons,
+ * the app links and the sidebar's side.
  */
 (function () {
   "use strict";
@@ -10,27 +15,28 @@
   const DAYS = 5; // a work week: Monday to Friday
 
   const crossApp = K.params.get("from") === "inbox";
-  if (crossApp) K.register("cross_app", W.crossAppGoal, () => W.findEvent(W.meeting));
-  else K.register("calendar", W.calendarGoal, () => W.findEvent(W.target));
+  if (crossApp) K.register("cross_app", W.crossAppGoal, () => W.findEvent(W.meeting), W.crossAppParams);
+  else K.register("calendar", W.calendarGoal, () => W.findEvent(W.target), W.calendarParams);
   K.keepSeedInLinks();
   // The calendar's own tab keeps the task it was opened for.
-  document.getElementById("calendar-link").href = K.link("/calendar/", crossApp ? { from: "inbox" } : {});
+  K.$("calendar-link").href = K.link("/calendar/", crossApp ? { from: "inbox" } : {});
 
   const layout = K.rng("calendar-layout");
-  if (layout.chance(0.5)) document.getElementById("layout").classList.add("sidebar-right");
+  // The mutated variant puts the sidebar on the other side than the plain page of this seed has it.
+  if (layout.chance(0.5) !== (K.variant === "mutated")) K.$("layout").classList.add(K.cls("sidebar-right"));
 
   let offset = 0;
   let currentStart = W.DAY_START;
 
-  const grid = document.getElementById("grid");
-  const dialog = document.getElementById("event-dialog");
-  const form = document.getElementById("event-form");
-  const titleInput = document.getElementById("event-title");
-  const dateSelect = document.getElementById("event-date");
-  const startSelect = document.getElementById("event-start");
-  const endSelect = document.getElementById("event-end");
-  const errorLine = document.getElementById("event-error");
-  const details = document.getElementById("details-dialog");
+  const grid = K.$("grid");
+  const dialog = K.$("event-dialog");
+  const form = K.$("event-form");
+  const titleInput = K.$("event-title");
+  const dateSelect = K.$("event-date");
+  const startSelect = K.$("event-start");
+  const endSelect = K.$("event-end");
+  const errorLine = K.$("event-error");
+  const details = K.$("details-dialog");
 
   function weekDays() {
     const first = K.dates.addDays(W.weekStart, 7 * offset);
@@ -45,7 +51,7 @@
     const days = weekDays();
     const first = days[0];
     const last = days[DAYS - 1];
-    document.getElementById("range").textContent = K.dates.MONTHS[first.getUTCMonth()] + " " + first.getUTCDate() +
+    K.$("range").textContent = K.dates.MONTHS[first.getUTCMonth()] + " " + first.getUTCDate() +
       " – " + (first.getUTCMonth() === last.getUTCMonth() ? "" : K.dates.MONTHS[last.getUTCMonth()] + " ") +
       last.getUTCDate() + ", " + last.getUTCFullYear();
 
@@ -96,7 +102,7 @@
   }
 
   function renderAgenda(days, events) {
-    const agenda = document.getElementById("agenda");
+    const agenda = K.$("agenda");
     agenda.replaceChildren();
     const isos = days.map(K.dates.iso);
     const shown = events.filter((e) => isos.includes(e.date))
@@ -163,27 +169,65 @@
     dialog.close();
     render();
   });
-  document.getElementById("event-cancel").addEventListener("click", () => dialog.close());
+  K.$("event-cancel").addEventListener("click", () => dialog.close());
 
   let shown = null;
   function openDetails(event) {
     shown = event;
-    document.getElementById("details-title").textContent = event.title;
-    document.getElementById("details-when").textContent = W.describe(event);
-    document.getElementById("details-delete").hidden = event.source !== "user";
+    K.$("details-title").textContent = event.title;
+    K.$("details-when").textContent = W.describe(event);
+    K.$("details-delete").hidden = event.source !== "user";
     details.showModal();
   }
-  document.getElementById("details-close").addEventListener("click", () => details.close());
-  document.getElementById("details-delete").addEventListener("click", () => {
+  K.$("details-close").addEventListener("click", () => details.close());
+  K.$("details-delete").addEventListener("click", () => {
     K.store.set("calendar/events", W.userEvents().filter((e) => e.id !== shown.id));
     details.close();
     render();
   });
 
-  document.getElementById("create").addEventListener("click", () => openNew(K.dates.iso(weekDays()[0]), 9 * 60));
-  document.getElementById("today").addEventListener("click", () => { offset = 0; render(); });
-  document.getElementById("prev-week").addEventListener("click", () => { offset -= 1; render(); });
-  document.getElementById("next-week").addEventListener("click", () => { offset += 1; render(); });
+  K.$("create").addEventListener("click", () => openNew(K.dates.iso(weekDays()[0]), 9 * 60));
+  K.$("today").addEventListener("click", () => { offset = 0; render(); });
+  K.$("prev-week").addEventListener("click", () => { offset -= 1; render(); });
+  K.$("next-week").addEventListener("click", () => { offset += 1; render(); });
+
+  if (K.variant === "ambiguous") addQuickReminder();
+  if (K.variant === "removed") {
+    // A calendar shared read-only: the default button is disabled, so Enter in the title saves nothing either.
+    K.$("event-save").replaceWith(K.el("button", { type: "submit", id: "event-locked", disabled: true, text: "Editing disabled" }));
+  }
+  if (K.variant === "mutated") {
+    K.reverseOrder([K.$("title-field"), K.$("date-field"), K.$("times")]);
+    K.reverseOrder([K.$("start-field"), K.$("end-field")]);
+    K.reverseOrder([...K.$("event-actions").children]);
+    K.reverseOrder([...K.$("apps").children]);
+  }
+
+  // A lookalike of the event dialog's form, earlier in the page: a Title field and a Save button.
+  function addQuickReminder() {
+    const status = K.el("p", { class: "reminder-status", role: "status" });
+    const form = K.el("form", {
+      class: "quick-reminder", id: "quick-reminder", "aria-labelledby": "reminder-heading", novalidate: true,
+      onsubmit: (event) => {
+        event.preventDefault();
+        const title = form.elements.title.value.trim();
+        if (!title) {
+          status.textContent = "Write what to be reminded of.";
+          return;
+        }
+        K.store.set("calendar/reminders", K.store.get("calendar/reminders", []).concat([{ title: title, at: Date.now() }]));
+        form.reset();
+        status.textContent = "Reminder saved. Reminders are not events and stay off the week view.";
+      },
+    }, [
+      K.el("h2", { id: "reminder-heading", text: "Quick reminder" }),
+      K.el("label", { for: "reminder-title", text: "Title" }),
+      K.el("input", { id: "reminder-title", name: "title", placeholder: "Add title", autocomplete: "off" }),
+      K.el("button", { type: "submit", class: "primary", text: "Save" }),
+      status,
+    ]);
+    K.$("sidebar").prepend(form);
+  }
 
   render();
 })();

@@ -1,9 +1,17 @@
-/* Shared by every bundled demo site: the seed, seeded randomness, per-seed storage and
- * window.traj (task, goal, success predicate) that traj's success checker reads.
+/* Shared by every bundled demo site: the seed, seeded randomness, per-seed storage,
+ * the page variant and window.traj (task, goal, params, success predicate) that traj's
+ * success checker reads.
  *
  * Every random choice comes from rng(label): a mulberry32 stream seeded by (seed, label),
  * so two pages that ask for the same label (the inbox and the calendar, the trip planner
  * and both travel sites) derive the same world without talking to each other.
+ *
+ * ?variant= tests whether a recorded demonstration survives a changed page:
+ *   mutated    every id and class renamed (stylesheets and id references follow), a
+ *              cookie banner on top, and each app reorders what has no meaningful order;
+ *   ambiguous  each app adds a lookalike form or section before the real one;
+ *   removed    each app leaves out the control that completes its task.
+ * Apps therefore look elements up through $(id), cls(), sel() and el(), never by raw id.
  */
 (function () {
   "use strict";
@@ -12,6 +20,9 @@
   const parsed = parseInt(params.get("seed") || "0", 10);
   const seed = Number.isFinite(parsed) && parsed >= 0 ? parsed : 0;
   const fast = params.get("fast") === "1";
+  const VARIANTS = ["mutated", "ambiguous", "removed"];
+  const variant = VARIANTS.includes(params.get("variant")) ? params.get("variant") : null;
+  const mutated = variant === "mutated";
 
   function hash32(text) {
     // FNV-1a, then a final avalanche so nearby seeds give unrelated streams.
@@ -76,10 +87,13 @@
   };
   if (params.get("reset") === "1") store.clear();
 
-  // Links between pages keep the seed (and fast), so a task never silently changes world.
+  // Links between pages keep the seed (and fast, and the variant), so a task never silently changes world.
+  function carried() {
+    return Object.assign({ seed: String(seed) }, fast ? { fast: "1" } : {}, variant ? { variant: variant } : {});
+  }
+
   function link(path, extra) {
-    const query = new URLSearchParams({ seed: String(seed) });
-    if (fast) query.set("fast", "1");
+    const query = new URLSearchParams(carried());
     for (const [key, value] of Object.entries(extra || {})) query.set(key, value);
     return path + "?" + query.toString();
   }
@@ -88,6 +102,73 @@
     for (const a of (root || document).querySelectorAll("a[data-path]")) {
       a.href = link(a.dataset.path, a.dataset.query ? Object.fromEntries(new URLSearchParams(a.dataset.query)) : {});
     }
+  }
+
+  // A GET form that leads to another page of the site carries the same hidden values.
+  function keepSeedInForm(form) {
+    for (const [name, value] of Object.entries(carried())) {
+      let input = form.elements[name];
+      if (!input) {
+        input = el("input", { type: "hidden", name: name });
+        form.append(input);
+      }
+      input.value = value;
+    }
+  }
+
+  // ------------------------------------------------------------------ names under the mutated variant
+
+  // A renamed token looks like the output of a CSS-modules build: seeded hash, then the old name.
+  function rename(name) {
+    return mutated && name ? "m" + hash32(seed + "/" + name).toString(36).slice(0, 4) + "_" + name : name;
+  }
+  function id(name) { return rename(name); }
+  function cls(names) { return String(names).split(/\s+/).filter(Boolean).map(rename).join(" "); }
+  function sel(selector) {
+    if (!mutated) return selector;
+    // Attribute selectors are kept as they are; every .class and #id outside them is renamed.
+    return selector.replace(/(\[[^\]]*\])|([.#])(-?[_a-zA-Z][\w-]*)/g,
+      (all, attribute, sigil, name) => attribute || sigil + rename(name));
+  }
+  function $(name) { return document.getElementById(id(name)); }
+
+  // Attributes that hold ids, so <label for>, aria-labelledby and <input list> keep pointing at their element.
+  const ID_REFS = ["for", "list", "form", "aria-labelledby", "aria-describedby", "aria-controls", "aria-owns"];
+
+  function mutateDocument() {
+    for (const node of document.querySelectorAll("[id]")) node.id = rename(node.id);
+    for (const node of document.querySelectorAll("[class]")) node.setAttribute("class", cls(node.getAttribute("class")));
+    for (const name of ID_REFS) {
+      for (const node of document.querySelectorAll("[" + name + "]")) node.setAttribute(name, cls(node.getAttribute(name)));
+    }
+    // Stylesheets are loaded before any script at the end of <body> runs, so their rules can follow the rename.
+    for (const sheet of document.styleSheets) rewriteRules(sheet.cssRules);
+  }
+  function rewriteRules(rules) {
+    for (const rule of rules) {
+      if (rule.selectorText) rule.selectorText = sel(rule.selectorText);
+      if (rule.cssRules && rule.cssRules.length) rewriteRules(rule.cssRules);
+    }
+  }
+
+  // Swap the places of these elements (the first takes the last's place and so on); they need not be siblings.
+  function reverseOrder(nodes) {
+    const items = nodes.filter(Boolean);
+    const marks = items.map((node) => {
+      const mark = document.createComment("");
+      node.before(mark);
+      return mark;
+    });
+    items.slice().reverse().forEach((node, i) => marks[i].replaceWith(node));
+  }
+
+  function insertCookieBanner() {
+    const banner = el("div", { class: "cookie-bar", role: "region", "aria-label": "Cookie notice" }, [
+      el("p", { text: "We use cookies to remember your settings and to understand how this site is used." }),
+      el("button", { type: "button", class: "accept", text: "Accept", onclick: () => banner.remove() }),
+      el("button", { type: "button", text: "Dismiss", onclick: () => banner.remove() }),
+    ]);
+    document.body.prepend(banner);
   }
 
   const WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
@@ -126,7 +207,9 @@
     for (const [key, value] of Object.entries(attrs || {})) {
       if (value === null || value === undefined || value === false) continue;
       if (key === "text") node.textContent = value;
-      else if (key === "class") node.className = value;
+      else if (key === "class") node.setAttribute("class", cls(value));
+      else if (key === "id") node.id = id(value);
+      else if (ID_REFS.includes(key)) node.setAttribute(key, cls(value));
       else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
       else node.setAttribute(key, value === true ? "" : value);
     }
@@ -137,11 +220,17 @@
   }
 
   // window.traj is what the success checker reads: page.evaluate("window.traj.check()").
-  function register(task, goal, check) {
+  // params holds the goal's concrete values as strings, exactly as a person types or selects
+  // them, so a replay can swap one seed's values for another's.
+  function register(task, goal, check, values) {
+    const strings = {};
+    for (const [key, value] of Object.entries(values || {})) strings[key] = String(value);
     window.traj = {
       task: task,
       goal: goal,
       seed: seed,
+      params: strings,
+      variant: variant,
       check() {
         try {
           const result = check();
@@ -155,5 +244,13 @@
     if (banner) banner.textContent = goal;
   }
 
-  window.TrajKit = { seed, fast, params, rng, hash32, store, link, keepSeedInLinks, dates, minutes, hhmm, norm, money, el, register };
+  if (mutated) {
+    mutateDocument();
+    insertCookieBanner();
+  }
+
+  window.TrajKit = {
+    seed, fast, variant, params, rng, hash32, store, link, keepSeedInLinks, keepSeedInForm, dates, minutes, hhmm, norm,
+    money, el, register, $, id, cls, sel, reverseOrder,
+  };
 })();

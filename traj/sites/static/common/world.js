@@ -81,15 +81,26 @@
     };
   }
 
+  // "Monday, March 3": how the goal, the email and the week's half-hour cells name a day.
+  function dayName(iso) { return K.dates.long(K.dates.parse(iso)).replace(/, \d{4}$/, ""); }
+
   function describe(event) {
-    return K.dates.long(K.dates.parse(event.date)).replace(/, \d{4}$/, "") + " from " + event.start + " to " + event.end;
+    return dayName(event.date) + " from " + event.start + " to " + event.end;
+  }
+
+  // What a person enters for an event: the day and start (the cell clicked), the end (selected), the title (typed).
+  function eventParams(event) {
+    return { day: dayName(event.date), start: event.start, end: event.end, title: event.title };
   }
 
   window.TrajWorld = {
     DAY_START, DAY_END, SLOT, weekStart, weekdays, existing, target, meeting,
-    people, organizer, me, userEvents, findEvent, describe,
+    people, organizer, me, userEvents, findEvent, describe, dayName,
     calendarGoal: "Block out " + describe(target) + " in the calendar with the title \"" + target.title + "\".",
     crossAppGoal: "Read the email from " + organizer + " with the meeting details and add that meeting to your calendar " +
       "with the same title, day and time.",
+    calendarParams: eventParams(target),
+    // The meeting's values are in the organizer's email, not in the goal: the goal names only the organizer.
+    crossAppParams: Object.assign({ organizer: organizer }, eventParams(meeting)),
   };
 })();

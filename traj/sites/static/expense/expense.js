@@ -1,5 +1,10 @@
 /* Ledgerly: an expense report form with inline validation. Valid submissions are kept in
  * localStorage ("expense/reports"); the task succeeds when the latest one matches the goal.
+ *
+ * Variants: ambiguous adds a "Report a problem" form above the report with its own
+ * "Employee name", "Description" and "Submit report"; removed swaps "Submit report" for a
+ * disabled "Submissions closed" (so Enter submits nothing either); mutated reverses the
+ * fieldsets, the expense fields, the buttons, the top navigation and the two columns.
  */
 (function () {
   "use strict";
@@ -29,18 +34,61 @@
     description: r.pick(PURPOSES[category]),
   };
   K.register("expense", "Submit an expense report for " + goal.employee + ": date " + goal.date + ", category " +
-    goal.category + ", amount " + goal.amount + ", description \"" + goal.description + "\".", check);
-  document.getElementById("user").textContent = "Signed in as Finance Desk";
+    goal.category + ", amount " + goal.amount + ", description \"" + goal.description + "\".", check, goal);
+  K.$("user").textContent = "Signed in as Finance Desk";
 
   // Layout varies by seed: which fieldset comes first, the order of the expense fields and of the categories.
-  const form = document.getElementById("report");
-  if (r.chance(0.5)) form.insertBefore(document.getElementById("what"), document.getElementById("who"));
-  const what = document.getElementById("what");
+  const form = K.$("report");
+  if (r.chance(0.5)) form.insertBefore(K.$("what"), K.$("who"));
+  const what = K.$("what");
   const movable = ["date", "category", "amount"].map((f) => what.querySelector("[data-field=" + f + "]"));
   const description = what.querySelector("[data-field=description]");
   for (const node of r.shuffle(movable)) what.insertBefore(node, description);
-  const select = document.getElementById("category");
+  const select = K.$("category");
   for (const name of r.shuffle(CATEGORIES)) select.append(K.el("option", { value: name, text: name }));
+
+  if (K.variant === "ambiguous") addProblemForm();
+  if (K.variant === "removed") {
+    K.$("submit").replaceWith(K.el("button", { type: "submit", id: "closed", disabled: true, text: "Submissions closed" }));
+  }
+  if (K.variant === "mutated") {
+    K.reverseOrder([K.$("who"), K.$("what")]);
+    K.reverseOrder([...what.querySelectorAll("[data-field]")]);
+    K.reverseOrder([...K.$("report-actions").children]);
+    K.reverseOrder([...K.$("sections").children]);
+    K.reverseOrder([K.$("main"), K.$("recent-reports")]);
+  }
+
+  // A lookalike of the report form, above it: the same field labels and the same "Submit report" button.
+  function addProblemForm() {
+    const status = K.el("p", { class: "problem-status", role: "status" });
+    const problem = K.el("form", {
+      class: "problem", id: "problem", "aria-labelledby": "problem-heading", novalidate: true,
+      onsubmit: (event) => {
+        event.preventDefault();
+        if (!problem.elements.description.value.trim()) {
+          status.textContent = "Describe the problem first.";
+          return;
+        }
+        K.store.set("expense/problems", K.store.get("expense/problems", 0) + 1);
+        problem.reset();
+        status.textContent = "Thanks, the Ledgerly team will look into it.";
+      },
+    }, [
+      K.el("h2", { id: "problem-heading", text: "Report a problem with Ledgerly" }),
+      K.el("div", { class: "field" }, [
+        K.el("label", { for: "problem-employee", text: "Employee name" }),
+        K.el("input", { id: "problem-employee", name: "employee", autocomplete: "off" }),
+      ]),
+      K.el("div", { class: "field wide" }, [
+        K.el("label", { for: "problem-description", text: "Description" }),
+        K.el("textarea", { id: "problem-description", name: "description", rows: "2" }),
+      ]),
+      K.el("div", { class: "actions" }, [K.el("button", { type: "submit", class: "primary", text: "Submit report" })]),
+      status,
+    ]);
+    K.$("form-view").before(problem);
+  }
 
   function reports() { return K.store.get("expense/reports", []); }
 
@@ -84,12 +132,12 @@
   function showErrors(errors) {
     for (const name of ["employee", "date", "category", "amount", "description"]) {
       const field = form.elements[name];
-      document.getElementById(name + "-error").textContent = errors[name] || "";
+      K.$(name + "-error").textContent = errors[name] || "";
       if (errors[name]) field.setAttribute("aria-invalid", "true");
       else field.removeAttribute("aria-invalid");
     }
     const count = Object.keys(errors).length;
-    const summary = document.getElementById("error-summary");
+    const summary = K.$("error-summary");
     summary.hidden = !count;
     summary.textContent = count === 1 ? "Please fix 1 error below." : "Please fix " + count + " errors below.";
   }
@@ -117,10 +165,10 @@
   form.addEventListener("reset", () => showErrors({}));
 
   function showDone(report) {
-    document.getElementById("form-view").hidden = true;
-    document.getElementById("done-view").hidden = false;
-    document.getElementById("done-title").textContent = "Expense report " + report.id + " submitted";
-    const dl = document.getElementById("done-summary");
+    K.$("form-view").hidden = true;
+    K.$("done-view").hidden = false;
+    K.$("done-title").textContent = "Expense report " + report.id + " submitted";
+    const dl = K.$("done-summary");
     dl.replaceChildren();
     for (const [label, value] of [["Employee", report.employee], ["Date", report.date], ["Category", report.category],
       ["Amount", "$" + report.amount], ["Description", report.description]]) {
@@ -128,10 +176,10 @@
     }
     renderRecent();
   }
-  document.getElementById("another").addEventListener("click", () => {
+  K.$("another").addEventListener("click", () => {
     form.reset();
-    document.getElementById("done-view").hidden = true;
-    document.getElementById("form-view").hidden = false;
+    K.$("done-view").hidden = true;
+    K.$("form-view").hidden = false;
   });
 
   // Past reports by colleagues: realistic noise with values close to, but never equal to, the goal's.
@@ -142,7 +190,7 @@
       category: cat, amount: K.money(r.int(500, 60000) / 100), status: r.pick(["Approved", "Paid", "Pending"]) });
   }
   function renderRecent() {
-    const list = document.getElementById("recent");
+    const list = K.$("recent");
     list.replaceChildren();
     const mine = reports().slice().reverse().map((x) => Object.assign({ status: "Submitted" }, x));
     for (const item of mine.concat(past)) {

@@ -1,6 +1,10 @@
 /* The seeded flight market both travel sites sell from, the trip the task asks for, and
  * the success predicate (the latest booking is the cheapest flight across both sites).
  * Every page of the flights task loads this file, so all of them agree on prices.
+ *
+ * Variants (see each page for its part): ambiguous adds a lookalike search form before
+ * each site's real one; removed leaves out each site's final booking button; mutated
+ * reorders cards, fields, results and the TripBoard strip's links (done here).
  */
 (function () {
   "use strict";
@@ -84,10 +88,15 @@
     return booking;
   }
 
-  const goal = "Find the cheapest flight from " + trip.from + " to " + trip.to + " on " +
-    K.dates.long(K.dates.parse(trip.date)) + " across SkyFare and JetDeal, and book it.";
-  K.register("flights", goal, check);
+  // The date appears both ways because the sites ask for it both ways: SkyFare's Departure
+  // list shows the long form, JetDeal wants it typed as YYYY-MM-DD.
+  const params = { origin: trip.from, destination: trip.to, date: trip.date, date_long: K.dates.long(K.dates.parse(trip.date)) };
+  const goal = "Find the cheapest flight from " + trip.from + " to " + trip.to + " on " + params.date_long + " (" +
+    trip.date + ") across SkyFare and JetDeal, and book it.";
+  K.register("flights", goal, check, params);
   K.keepSeedInLinks();
+  const tripboard = K.$("tripboard");
+  if (tripboard && K.variant === "mutated") K.reverseOrder([...tripboard.querySelectorAll("a")]);
 
   function minutesLabel(total) { return Math.floor(total / 60) + "h " + String(total % 60).padStart(2, "0") + "m"; }
 

@@ -1,6 +1,11 @@
 /* Planwise Mail: an inbox whose one actionable email carries the meeting from world.js.
  * The cross-app task is done in the calendar; this page's predicate reads the same
  * calendar storage, so the success checker can ask either page.
+ *
+ * Variants: ambiguous adds a "Snoozed" column before the message list holding an entry
+ * named exactly like the organizer's email, which opens a snooze notice without the
+ * meeting; mutated reorders the app links, the folders and the columns and lists the
+ * messages oldest first. The removed variant acts on the calendar page (no Save).
  */
 (function () {
   "use strict";
@@ -8,9 +13,9 @@
   const W = window.TrajWorld;
   const r = K.rng("inbox");
 
-  K.register("cross_app", W.crossAppGoal, () => W.findEvent(W.meeting));
+  K.register("cross_app", W.crossAppGoal, () => W.findEvent(W.meeting), W.crossAppParams);
   K.keepSeedInLinks();
-  document.getElementById("account").textContent = W.me.email;
+  K.$("account").textContent = W.me.email;
 
   function address(name) { return name.toLowerCase().replace(/[^a-z ]/g, "").replace(" ", ".") + "@example.com"; }
   function first(name) { return name.split(" ")[0]; }
@@ -59,6 +64,15 @@
     email.at = K.dates.addDays(W.weekStart, -r.int(1, 6)).getTime() + r.int(7 * 60, 20 * 60) * 60000;
   });
   emails.sort((a, b) => b.at - a.at);
+  if (K.variant === "mutated") emails.reverse();
+
+  // The ambiguous variant's lookalike: same sender and subject, but only a snooze notice inside.
+  const invitation = emails.find((e) => e.from === W.organizer);
+  const snoozed = {
+    id: "s0", from: invitation.from, subject: invitation.subject, at: invitation.at - 86400000,
+    body: ["You snoozed this conversation until next week.", "The latest message in it is in your inbox."],
+  };
+  function findEmail(id) { return id === snoozed.id ? snoozed : emails.find((e) => e.id === id); }
 
   let folder = "inbox";
   let openId = null;
@@ -72,7 +86,7 @@
   }
 
   function visible() {
-    const query = K.norm(document.getElementById("search").value);
+    const query = K.norm(K.$("search").value);
     return emails.filter((e) => {
       if (folder === "inbox" && archived.has(e.id)) return false;
       if (folder === "archive" && !archived.has(e.id)) return false;
@@ -82,35 +96,22 @@
   }
 
   function renderList() {
-    const list = document.getElementById("messages");
+    const list = K.$("messages");
     list.replaceChildren();
     const shown = visible();
     if (!shown.length) list.append(K.el("li", { class: "empty", text: "No messages" }));
-    for (const email of shown) {
-      list.append(K.el("li", {
-        class: "message" + (read.has(email.id) ? "" : " unread") + (email.id === openId ? " open" : ""),
-        role: "button",
-        tabindex: "0",
-        "aria-label": "Email from " + email.from + ": " + email.subject,
-        onclick: () => openEmail(email.id),
-        onkeydown: (event) => { if (event.key === "Enter") openEmail(email.id); },
-      }, [
-        K.el("span", { class: "from", text: email.from }),
-        K.el("span", { class: "date", text: stamp(email.at) }),
-        K.el("span", { class: "subject", text: email.subject }),
-        K.el("span", { class: "snippet", text: email.body.join(" ").slice(0, 70) + "…" }),
-      ]));
-    }
+    for (const email of shown) list.append(entry(email));
+    renderSnoozed();
     const unread = emails.filter((e) => !read.has(e.id) && !archived.has(e.id)).length;
-    document.getElementById("unread").textContent = unread ? String(unread) : "";
+    K.$("unread").textContent = unread ? String(unread) : "";
   }
 
   function openEmail(id) {
     openId = id;
     read.add(id);
     K.store.set("inbox/read", [...read]);
-    const email = emails.find((e) => e.id === id);
-    const reader = document.getElementById("reader");
+    const email = findEmail(id);
+    const reader = K.$("reader");
     reader.replaceChildren(
       K.el("h2", { text: email.subject }),
       K.el("p", { class: "meta" }, [
@@ -133,6 +134,40 @@
     openEmail(id);
   }
 
+  // One entry of the message list, for an email of either list.
+  function entry(email) {
+    return K.el("li", {
+      class: "message" + (read.has(email.id) ? "" : " unread") + (email.id === openId ? " open" : ""),
+      role: "button",
+      tabindex: "0",
+      "aria-label": "Email from " + email.from + ": " + email.subject,
+      onclick: () => openEmail(email.id),
+      onkeydown: (event) => { if (event.key === "Enter") openEmail(email.id); },
+    }, [
+      K.el("span", { class: "from", text: email.from }),
+      K.el("span", { class: "date", text: stamp(email.at) }),
+      K.el("span", { class: "subject", text: email.subject }),
+      K.el("span", { class: "snippet", text: email.body.join(" ").slice(0, 70) + "…" }),
+    ]);
+  }
+
+  function renderSnoozed() {
+    const column = K.$("snoozed");
+    if (column) column.querySelector("ul").replaceChildren(entry(snoozed));
+  }
+
+  if (K.variant === "ambiguous") {
+    K.$("list").before(K.el("section", { class: "snoozed", id: "snoozed", "aria-labelledby": "snoozed-heading" }, [
+      K.el("h2", { id: "snoozed-heading", text: "Snoozed" }),
+      K.el("ul"),
+    ]));
+  }
+  if (K.variant === "mutated") {
+    K.reverseOrder([...K.$("apps").children]);
+    K.reverseOrder([...K.$("folders").children]);
+    K.reverseOrder([K.$("list"), K.$("reader")]);
+  }
+
   for (const button of document.querySelectorAll("[data-folder]")) {
     button.addEventListener("click", () => {
       folder = button.dataset.folder;
@@ -141,6 +176,6 @@
       renderList();
     });
   }
-  document.getElementById("search").addEventListener("input", renderList);
+  K.$("search").addEventListener("input", renderList);
   renderList();
 })();

@@ -2,6 +2,11 @@
  * (1.25 s, or 0.125 s with &fast=1), counted from this seed's first visit so a reload
  * does not restart it. The price falls below the goal's threshold at a seeded tick and
  * stays below; the task succeeds when the first "Notify me" came at a price below it.
+ *
+ * Variants: ambiguous adds a "Bundle price alert" card above the real one with the same
+ * "Note for yourself" field and "Notify me" button (its alerts are not this product's);
+ * removed leaves out "Notify me"; mutated reverses the top bar, the picture's side and
+ * the order of the buy box, the alert, the bullets and the history.
  */
 (function () {
   "use strict";
@@ -41,7 +46,7 @@
   }
 
   K.register("price", "Watch the price of the " + product.name + ". As soon as it drops below $" + threshold +
-    ", press \"Notify me\" with the note \"" + note + "\".", check);
+    ", press \"Notify me\" with the note \"" + note + "\".", check, { threshold: String(threshold), note: note });
 
   let started = K.store.get("price/started", null);
   if (started === null) {
@@ -67,17 +72,38 @@
 
   // Static page content and a seeded layout (picture left or right, alert above or below the details).
   document.title = product.name + " – Gearbox";
-  document.getElementById("crumbs").textContent = "Home › " + product.kind + " › " + product.brand;
-  document.getElementById("brand").textContent = product.brand;
-  document.getElementById("name").textContent = product.name;
-  document.getElementById("rating").textContent = "★".repeat(4) + "☆ " + (3.8 + r.next()).toFixed(1) + " · " + r.int(40, 2400) + " reviews";
-  for (const b of product.bullets) document.getElementById("bullets").append(K.el("li", { text: b }));
-  document.getElementById("picture").style.background = "linear-gradient(135deg, hsl(" + product.hue + ",70%,85%), hsl(" + product.hue + ",60%,55%))";
-  document.getElementById("picture").append(K.el("span", { text: product.brand }));
-  if (r.chance(0.5)) document.getElementById("product").classList.add("flipped");
-  if (r.chance(0.5)) {
-    const info = document.querySelector(".info");
-    info.insertBefore(document.getElementById("bullets"), document.getElementById("alert-card"));
+  K.$("crumbs").textContent = "Home › " + product.kind + " › " + product.brand;
+  K.$("brand").textContent = product.brand;
+  K.$("name").textContent = product.name;
+  K.$("rating").textContent = "★".repeat(4) + "☆ " + (3.8 + r.next()).toFixed(1) + " · " + r.int(40, 2400) + " reviews";
+  for (const b of product.bullets) K.$("bullets").append(K.el("li", { text: b }));
+  K.$("picture").style.background = "linear-gradient(135deg, hsl(" + product.hue + ",70%,85%), hsl(" + product.hue + ",60%,55%))";
+  K.$("picture").append(K.el("span", { text: product.brand }));
+  if (r.chance(0.5) !== (K.variant === "mutated")) K.$("product").classList.add(K.cls("flipped"));
+  if (r.chance(0.5)) K.$("info").insertBefore(K.$("bullets"), K.$("alert-card"));
+  if (K.variant === "mutated") {
+    K.reverseOrder([...K.$("topbar").children]);
+    K.reverseOrder([K.$("buybox"), K.$("alert-card"), K.$("bullets"), K.$("history-card")]);
+  }
+  if (K.variant === "ambiguous") addBundleAlert();
+
+  // A lookalike of the price alert, just above it: the same note field and the same "Notify me" button.
+  function addBundleAlert() {
+    const status = K.el("p", { class: "status", role: "status" });
+    const card = K.el("section", { class: "alert bundle", id: "bundle-card", "aria-labelledby": "bundle-title" }, [
+      K.el("h2", { id: "bundle-title", text: "Bundle price alert" }),
+      K.el("p", { class: "bundle-what", text: "The " + product.brand + " starter bundle: this product with a care kit and an extended warranty." }),
+      K.el("label", { for: "bundle-note", text: "Note for yourself" }),
+      K.el("textarea", { id: "bundle-note", rows: "2", placeholder: "Why are you watching this price?" }),
+      K.el("button", { type: "button", class: "primary", text: "Notify me", onclick: () => {
+        const alerts = K.store.get("price/bundle-alerts", []);
+        alerts.push({ note: K.$("bundle-note").value.trim(), at: Date.now() });
+        K.store.set("price/bundle-alerts", alerts);
+        status.textContent = "We will email you when the bundle gets cheaper.";
+      } }),
+      status,
+    ]);
+    K.$("alert-card").before(card);
   }
 
   let shownTick = -1;
@@ -86,12 +112,12 @@
     if (tick !== shownTick) {
       shownTick = tick;
       const price = priceAt(tick);
-      document.getElementById("price").textContent = "$" + K.money(price);
+      K.$("price").textContent = "$" + K.money(price);
       const before = tick > 0 ? priceAt(tick - 1) : price;
-      const change = document.getElementById("change");
+      const change = K.$("change");
       change.textContent = price < before ? "▼ $" + K.money(before - price) : price > before ? "▲ $" + K.money(price - before) : "";
-      change.className = "change " + (price < before ? "down" : "up");
-      const history = document.getElementById("history");
+      change.className = K.cls("change " + (price < before ? "down" : "up"));
+      const history = K.$("history");
       history.replaceChildren();
       const recent = [];
       for (let t = Math.max(0, tick - 5); t <= tick; t++) recent.push(priceAt(t));
@@ -99,25 +125,29 @@
       const lo = Math.min(...recent) - 5;
       const hi = Math.max(...recent) + 5;
       const points = recent.map((p, i) => (i * 300 / Math.max(1, recent.length - 1)).toFixed(1) + "," + (55 - (p - lo) / (hi - lo) * 50).toFixed(1));
-      document.getElementById("spark").innerHTML = "<polyline fill='none' stroke='#16a34a' stroke-width='2' points='" + points.join(" ") + "'/>";
+      K.$("spark").innerHTML = "<polyline fill='none' stroke='#16a34a' stroke-width='2' points='" + points.join(" ") + "'/>";
     }
     const age = Math.floor((Date.now() - started - tick * TICK_MS) / 1000);
-    document.getElementById("updated").textContent = "Price updated " + (age < 1 ? "just now" : age + " s ago") + " · prices change often";
+    K.$("updated").textContent = "Price updated " + (age < 1 ? "just now" : age + " s ago") + " · prices change often";
     setTimeout(render, Math.min(250, TICK_MS - ((Date.now() - started) % TICK_MS) + 5));
   }
   render();
 
-  document.getElementById("notify").addEventListener("click", () => {
+  K.$("notify").addEventListener("click", () => {
     // What counts is the price the person saw when they pressed the button.
     const price = priceAt(shownTick);
     const alerts = K.store.get("price/alerts", []);
-    alerts.push({ price: price, tick: shownTick, note: document.getElementById("note").value.trim(), at: Date.now() });
+    alerts.push({ price: price, tick: shownTick, note: K.$("note").value.trim(), at: Date.now() });
     K.store.set("price/alerts", alerts);
-    document.getElementById("alert-status").textContent = "Alert saved at $" + K.money(price) + ". We'll email you about this product.";
+    K.$("alert-status").textContent = "Alert saved at $" + K.money(price) + ". We'll email you about this product.";
   });
+  if (K.variant === "removed") {
+    K.$("notify").remove();
+    K.$("alert-status").textContent = "Price alerts are paused for this product.";
+  }
   let cart = 0;
-  document.getElementById("add-to-cart").addEventListener("click", () => {
+  K.$("add-to-cart").addEventListener("click", () => {
     cart += 1;
-    document.getElementById("cart-count").textContent = String(cart);
+    K.$("cart-count").textContent = String(cart);
   });
 })();

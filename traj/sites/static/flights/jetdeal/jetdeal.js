@@ -1,16 +1,23 @@
-/* JetDeal: city selects, a typed ISO date, "recommended" (shuffled) order with a sort control. */
+/* JetDeal: city selects, a typed ISO date, "recommended" (shuffled) order with a sort control.
+ *
+ * Variants: ambiguous adds a "Deal alerts" form above the search with the same "Flying
+ * from", "Flying to" and "Find deals"; removed leaves the "Pay" button out of the booking
+ * panel; mutated reverses the search fields, the recommended order and the two columns.
+ */
 (function () {
   "use strict";
   const K = window.TrajKit;
   const F = window.TrajFlights;
-  const form = document.getElementById("search");
-  form.elements.seed.value = String(K.seed);
-  if (K.fast) form.append(K.el("input", { type: "hidden", name: "fast", value: "1" }));
+  const form = K.$("search");
+  K.keepSeedInForm(form);
 
-  for (const select of [form.elements.from, form.elements.to]) {
-    for (const name of Object.keys(F.CITIES)) select.append(K.el("option", { value: name, text: name + " (" + F.CITIES[name] + ")" }));
+  // An option reads as the city alone, the way a person picks it (and the recorded SELECT names it).
+  function addCities(select) {
+    for (const name of Object.keys(F.CITIES)) select.append(K.el("option", { value: name, text: name }));
   }
-  document.getElementById("window").textContent = F.travelDates[0] + " to " + F.travelDates[F.travelDates.length - 1];
+  addCities(form.elements.from);
+  addCities(form.elements.to);
+  K.$("window").textContent = F.travelDates[0] + " to " + F.travelDates[F.travelDates.length - 1];
 
   const q = K.params;
   if (q.get("from")) form.elements.from.value = q.get("from");
@@ -27,7 +34,7 @@
     else if (!F.travelDates.includes(date)) errors.push("We only sell flights from " + F.travelDates[0] + " to " + F.travelDates[F.travelDates.length - 1] + ".");
     if (errors.length) {
       event.preventDefault();
-      document.getElementById("search-error").textContent = errors.join(" ");
+      K.$("search-error").textContent = errors.join(" ");
       form.elements.date.setAttribute("aria-invalid", String(errors.some((e) => e.includes("date") || e.includes("sell"))));
     }
   });
@@ -35,19 +42,53 @@
   let found = [];
   if (q.get("from") && q.get("to") && q.get("date")) {
     found = K.rng("jetdeal-order/" + q.get("from") + q.get("to") + q.get("date")).shuffle(F.flights("jetdeal", q.get("from"), q.get("to"), q.get("date")));
-    document.getElementById("summary").textContent = found.length
+    if (K.variant === "mutated") found.reverse();
+    K.$("summary").textContent = found.length
       ? found.length + " deals from " + q.get("from") + " to " + q.get("to") + " on " + q.get("date")
       : "No deals for that search. Try another date.";
   }
 
-  const sort = document.getElementById("sort");
+  if (K.variant === "mutated") {
+    K.reverseOrder([K.$("origin-field"), K.$("destination-field"), K.$("when-field")]);
+    K.reverseOrder([K.$("panel"), K.$("deals-view")]);
+  }
+  if (K.variant === "ambiguous") addAlertsForm();
+
+  // A lookalike of the search form, above it: the same city selects and the same "Find deals" button.
+  function addAlertsForm() {
+    const status = K.el("p", { class: "alerts-status", role: "status" });
+    const from = K.el("select", { id: "alert-origin", name: "from" }, [K.el("option", { value: "", text: "Select city" })]);
+    const to = K.el("select", { id: "alert-destination", name: "to" }, [K.el("option", { value: "", text: "Select city" })]);
+    addCities(from);
+    addCities(to);
+    const alerts = K.el("form", {
+      class: "alerts", id: "deal-alerts", "aria-labelledby": "alerts-heading", novalidate: true,
+      onsubmit: (event) => {
+        event.preventDefault();
+        status.textContent = from.value && to.value
+          ? "We will email you deals from " + from.value + " to " + to.value + "."
+          : "Pick both cities to get deal alerts.";
+      },
+    }, [
+      K.el("h2", { id: "alerts-heading", text: "Deal alerts" }),
+      K.el("label", { for: "alert-origin", text: "Flying from" }),
+      from,
+      K.el("label", { for: "alert-destination", text: "Flying to" }),
+      to,
+      K.el("button", { type: "submit", class: "alerts-button", text: "Find deals" }),
+      status,
+    ]);
+    K.$("search-heading").before(alerts);
+  }
+
+  const sort = K.$("sort");
   function render() {
-    const rows = document.getElementById("rows");
+    const rows = K.$("rows");
     rows.replaceChildren();
     const ordered = found.slice();
     if (sort.value === "price") ordered.sort((a, b) => a.price - b.price);
     if (sort.value === "depart") ordered.sort((a, b) => a.depart.localeCompare(b.depart));
-    document.getElementById("deals").hidden = !ordered.length;
+    K.$("deals").hidden = !ordered.length;
     for (const flight of ordered) {
       rows.append(K.el("tr", { "data-flight": flight.id }, [
         K.el("td", { class: "price", text: flight.price + " USD" }),
@@ -62,16 +103,18 @@
   sort.addEventListener("change", render);
   render();
 
-  const panel = document.getElementById("confirm");
+  const panel = K.$("confirm");
   function confirm(flight) {
     panel.hidden = false;
     panel.replaceChildren(
       K.el("h3", { text: "Confirm your JetDeal booking" }),
       K.el("p", { text: flight.airline + " " + flight.id + " · " + flight.from + " → " + flight.to + " · " + flight.date + " " + flight.depart }),
-      K.el("button", { type: "button", class: "pay", text: "Pay " + flight.price + " USD", onclick: () => {
-        const booking = F.book(flight);
-        panel.replaceChildren(K.el("h3", { text: "Booking confirmed" }), K.el("p", { text: "Your confirmation code is " + booking.code + "." }));
-      } }),
+      K.variant === "removed"
+        ? K.el("p", { class: "unavailable", text: "This deal is sold out online; call our travel desk to book it." })
+        : K.el("button", { type: "button", class: "pay", text: "Pay " + flight.price + " USD", onclick: () => {
+          const booking = F.book(flight);
+          panel.replaceChildren(K.el("h3", { text: "Booking confirmed" }), K.el("p", { text: "Your confirmation code is " + booking.code + "." }));
+        } }),
       K.el("button", { type: "button", class: "cancel", text: "Cancel", onclick: () => { panel.hidden = true; } }),
     );
   }

@@ -1,16 +1,21 @@
-/* SkyFare: free-text city fields, a date select, results sorted by departure time. */
+/* SkyFare: free-text city fields, a date select, results sorted by departure time.
+ *
+ * Variants: ambiguous adds a "Flight status" form before the search with the same From,
+ * To and "Search flights"; removed leaves "Confirm booking" out of the review dialog;
+ * mutated reverses the search fields and the results' order in the DOM (a reversed flex
+ * column shows them in the plain order).
+ */
 (function () {
   "use strict";
   const K = window.TrajKit;
   const F = window.TrajFlights;
-  const form = document.getElementById("search");
-  form.elements.seed.value = String(K.seed);
-  if (K.fast) form.append(K.el("input", { type: "hidden", name: "fast", value: "1" }));
+  const form = K.$("search");
+  K.keepSeedInForm(form);
 
-  const datalist = document.getElementById("cities");
+  const datalist = K.$("cities");
   for (const name of Object.keys(F.CITIES)) datalist.append(K.el("option", { value: name }));
-  const dateSelect = document.getElementById("date");
-  for (const iso of F.travelDates) dateSelect.append(K.el("option", { value: iso, text: K.dates.short(K.dates.parse(iso)) }));
+  const dateSelect = K.$("date");
+  for (const iso of F.travelDates) dateSelect.append(K.el("option", { value: iso, text: K.dates.long(K.dates.parse(iso)) }));
 
   const q = K.params;
   if (q.get("from") !== null) form.elements.from.value = q.get("from");
@@ -23,12 +28,12 @@
     if (!F.city(form.elements.to.value)) errors.push("Choose a destination city from the list.");
     if (errors.length) {
       event.preventDefault();
-      document.getElementById("search-error").textContent = errors.join(" ");
+      K.$("search-error").textContent = errors.join(" ");
     }
   });
 
-  const results = document.getElementById("results");
-  const summary = document.getElementById("summary");
+  const results = K.$("results");
+  const summary = K.$("summary");
   if (q.get("from") !== null) {
     const origin = F.city(q.get("from"));
     const destination = F.city(q.get("to") || "");
@@ -51,29 +56,64 @@
     }
   }
 
-  const dialog = document.getElementById("review");
+  if (K.variant === "mutated") {
+    K.reverseOrder([...results.children]);
+    results.classList.add(K.cls("reversed"));
+    K.reverseOrder([K.$("from-field"), K.$("to-field"), K.$("date-field"), K.$("pax-field")]);
+    K.reverseOrder([...K.$("products").children]);
+  }
+  if (K.variant === "ambiguous") addStatusForm();
+
+  // A lookalike of the search form, before it: the same From and To fields and the same button.
+  function addStatusForm() {
+    const message = K.el("p", { class: "status-message", role: "status" });
+    const status = K.el("form", {
+      class: "search status-check", id: "status-check", "aria-labelledby": "status-heading", novalidate: true,
+      onsubmit: (event) => {
+        event.preventDefault();
+        message.textContent = "Live flight status is not available for this route yet.";
+      },
+    }, [
+      K.el("h2", { id: "status-heading", text: "Flight status" }),
+      K.el("div", { class: "field" }, [
+        K.el("label", { for: "status-from", text: "From" }),
+        K.el("input", { id: "status-from", name: "from", placeholder: "City or airport", autocomplete: "off" }),
+      ]),
+      K.el("div", { class: "field" }, [
+        K.el("label", { for: "status-to", text: "To" }),
+        K.el("input", { id: "status-to", name: "to", placeholder: "City or airport", autocomplete: "off" }),
+      ]),
+      K.el("button", { type: "submit", class: "status-button", text: "Search flights" }),
+    ]);
+    form.before(status, message);
+  }
+
+  const dialog = K.$("review");
+  const confirmButton = K.$("review-confirm");
   let chosen = null;
   function review(flight) {
     chosen = flight;
-    document.getElementById("review-title").textContent = "Review your trip";
-    document.getElementById("review-body").replaceChildren(
+    K.$("review-title").textContent = "Review your trip";
+    K.$("review-body").replaceChildren(
       K.el("p", { text: flight.airline + " " + flight.id + " · " + flight.from + " → " + flight.to }),
       K.el("p", { text: K.dates.long(K.dates.parse(flight.date)) + ", " + flight.depart + " – " + flight.arrive }),
       K.el("p", { class: "total" }, ["Total ", K.el("b", { text: "$" + flight.price })]),
     );
-    document.getElementById("review-confirm").hidden = false;
-    document.getElementById("review-cancel").textContent = "Back to results";
+    confirmButton.hidden = false;
+    K.$("review-cancel").textContent = "Back to results";
     dialog.showModal();
   }
-  document.getElementById("review-cancel").addEventListener("click", () => dialog.close());
-  document.getElementById("review-confirm").addEventListener("click", () => {
+  // Sold through a partner only: the review can be read, but there is nothing to confirm.
+  if (K.variant === "removed") confirmButton.remove();
+  K.$("review-cancel").addEventListener("click", () => dialog.close());
+  confirmButton.addEventListener("click", () => {
     const booking = F.book(chosen);
-    document.getElementById("review-title").textContent = "You're booked!";
-    document.getElementById("review-body").replaceChildren(
+    K.$("review-title").textContent = "You're booked!";
+    K.$("review-body").replaceChildren(
       K.el("p", { text: "Confirmation code " + booking.code }),
       K.el("p", { text: chosen.airline + " " + chosen.id + ", " + chosen.from + " → " + chosen.to + ", $" + chosen.price }),
     );
-    document.getElementById("review-confirm").hidden = true;
-    document.getElementById("review-cancel").textContent = "Done";
+    confirmButton.hidden = true;
+    K.$("review-cancel").textContent = "Done";
   });
 })();
