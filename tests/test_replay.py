@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -211,3 +212,42 @@ def test_every_bundled_demo_replays_on_its_own_seed(sites: str, name: str, tmp_p
     assert all(s.status == "ok" for s in result.steps), [(s.step, s.status, s.reason) for s in result.steps]
     if name == "price":
         assert "WAIT" in [s.kind for s in result.steps]
+
+
+def test_the_training_feed_holds_replay_verified_steps_with_query_context_and_target(recorded) -> None:
+    from traj.eventlog import Enrichment
+    from traj.replay import sdft_items
+
+    store, demo_id, _, _ = recorded
+    assert list(sdft_items(store)) == []  # nothing is verified before a replay
+    demo = load_demo(store, demo_id)
+    typed = next(s for s in demo.steps if s.action.kind == "TYPE" and s.action.value == "42.50")
+    store.append(
+        f"enrich/{demo_id}",
+        [
+            Enrichment(
+                demo_id=demo_id,
+                action_id=typed.action_id,
+                step_hash="h",
+                model="vlm",
+                prompt_version="1",
+                explanation="The report needs the receipt's total.",
+                element_rationale="The Amount field.",
+                expected_outcome="The amount is filled in.",
+            )
+        ],
+        expected_seq=0,
+    )
+    assert replay(store, demo_id, headless=True).success is True
+    items = list(sdft_items(store))
+    with Projections(store) as projections:
+        rows = projections.query("SELECT action_id FROM sdft_examples ORDER BY position").to_pylist()
+    assert [i.action_id for i in items] == [r["action_id"] for r in rows]
+    assert all(i.verified for i in items)
+    item = next(i for i in items if i.action_id == typed.action_id)
+    assert item.context_source == "enrichment"
+    assert json.loads(item.target) == {"kind": "TYPE", "target": typed.action.target, "value": "42.50"}
+    assert item.query.startswith("Goal: File 42.50\nURL: ") and '"Amount"' in item.query
+    assert "0. {" in item.query.split("Actions so far:")[1]  # the history of earlier actions
+    assert "Why: The report needs the receipt's total." in item.context  # the teacher's privilege
+    assert "Why:" not in item.query
