@@ -26,7 +26,7 @@
 // a shadow host as the parent of its shadow tree's top-level elements).
 (() => {
   'use strict';
-  const VERSION = 3;
+  const VERSION = 4;
   if (window.__traj && window.__traj.version === VERSION) return;
 
   const MAX_TEXT = 20000;
@@ -327,13 +327,19 @@
   }
 
   // Interactive elements with this fingerprint: {tag, role, name (lower-cased), attrs: [[key, value], ...]}.
+  // Only elements of the fingerprint's tag are described: a replay step costs a fraction of a snapshot.
   function matching(fp) {
     const norm = (text) => normalizeWS(text || '').toLowerCase();
-    return snapshot({ markNew: false })
-      .elements.filter(
-        (e) => e.tag === fp.tag && e.role === fp.role && norm(e.name) === fp.name && fp.attrs.every(([k, v]) => (e.attrs[k] || '') === v),
-      )
-      .map(brief);
+    return withCaches(() => {
+      const items = [];
+      if (document.documentElement) collect(document, null, items);
+      assignIds(items);
+      return items
+        .filter((item) => (item.el.localName || tagOf(item.el).toLowerCase()) === fp.tag)
+        .map(describe)
+        .filter((e) => e.role === fp.role && norm(e.name) === fp.name && fp.attrs.every(([k, v]) => (e.attrs[k] || '') === v))
+        .map(brief);
+    }, false);
   }
 
   // brief() of each element, or null for one that is not interactive.
