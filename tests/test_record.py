@@ -50,6 +50,8 @@ document.getElementById("load").onclick = () => {
   }, 300);
 };
 </script>""",
+    "auto.html": """<!doctype html><title>Auto</title><p>Moving on...</p>
+<script>setTimeout(() => { location.href = "done.html"; }, 400);</script>""",
     "long.html": """<!doctype html><title>Long</title>
 <a href="done.html" target="_blank">Open in new tab</a>
 <div style="height: 3000px">tall</div><button>Bottom</button>""",
@@ -271,3 +273,26 @@ def test_a_headed_session_without_a_display_says_how_to_fix_it(monkeypatch: pyte
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     with pytest.raises(BrowserError, match="--headless"), launch(headless=False):
         pass
+
+
+def test_a_persons_recording_ends_when_the_page_reaches_until_url(site: str, tmp_path: Path) -> None:
+    # No demonstrator: the recorder waits for a person. The page moves on by itself.
+    with Store.open(tmp_path / "store") as store:
+        demo = record(
+            store,
+            f"{site}/auto.html",
+            task="auto",
+            goal="Wait for the page",
+            headless=True,
+            until_url=r"done\.html",
+        )
+        [finished] = [e for e in store.events() if e.type == "demo.finished"]
+    assert finished.data.reason.startswith("reached ") and finished.data.reason.endswith("done.html")
+    assert demo.actions == 1  # the page's own navigation, recorded as NAVIGATE
+
+
+def test_a_persons_recording_ends_when_the_page_shows_until_text(site: str, tmp_path: Path) -> None:
+    with Store.open(tmp_path / "store") as store:
+        record(store, f"{site}/slow.html", task="t", goal="g", headless=True, until_text="Load report")
+        [finished] = [e for e in store.events() if e.type == "demo.finished"]
+    assert finished.data.reason == "the page shows 'Load report'"
