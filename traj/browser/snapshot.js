@@ -26,7 +26,7 @@
 // a shadow host as the parent of its shadow tree's top-level elements).
 (() => {
   'use strict';
-  const VERSION = 4;
+  const VERSION = 5;
   if (window.__traj && window.__traj.version === VERSION) return;
 
   const MAX_TEXT = 20000;
@@ -334,8 +334,10 @@
       const items = [];
       if (document.documentElement) collect(document, null, items);
       assignIds(items);
+      // Tag and plain attributes first: accessible names are the expensive part of describe().
+      const plain = (el) => fp.attrs.every(([k, v]) => cap(el.getAttribute(k) || '', MAX_ATTR) === v);
       return items
-        .filter((item) => (item.el.localName || tagOf(item.el).toLowerCase()) === fp.tag)
+        .filter((item) => (item.el.localName || tagOf(item.el).toLowerCase()) === fp.tag && plain(item.el))
         .map(describe)
         .filter((e) => e.role === fp.role && norm(e.name) === fp.name && fp.attrs.every(([k, v]) => (e.attrs[k] || '') === v))
         .map(brief);
