@@ -5,9 +5,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from traj.browser import launch
 from traj.eventlog import (
     Action,
     BoundingBox,
@@ -18,6 +20,7 @@ from traj.eventlog import (
     Observation,
     Store,
 )
+from traj.sites import SiteServer, serve_sites
 
 _WORDS = (
     "sign",
@@ -171,3 +174,17 @@ def one_line() -> Callable[[BaseException], str]:
         return message
 
     return message_of
+
+
+@pytest.fixture(scope="module")
+def sites_server() -> Iterator[SiteServer]:
+    """The bundled demo sites on 127.0.0.1, one server per test module."""
+    with serve_sites() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium per test module (Chromium is installed by scripts/setup.sh)."""
+    with launch(headless=True) as session:
+        yield session.browser

@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from traj.browser import launch
 from traj.errors import BrowserError
-from traj.sites import SITES, VARIANTS, SiteServer, run_script, serve_sites
+from traj.sites import SITES, VARIANTS, SiteServer, run_script
 
 SEED = 5
 
@@ -47,21 +46,6 @@ STYLED = {
     "cross_app": ("link", "Mail"),
 }
 """A control per start page whose look comes from a class or id rule (so the stylesheets must follow the rename)."""
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SiteServer]:
-    with serve_sites() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    try:
-        with launch(headless=True) as session:
-            yield session.browser
-    except BrowserError as exc:  # no Chromium on this machine: nothing here can run
-        pytest.skip(str(exc))
 
 
 @pytest.fixture
@@ -105,12 +89,12 @@ def entered(page: Any) -> dict[str, str]:
     return values
 
 
-def goto(page: Any, server: SiteServer, name: str, variant: str | None = None, path: str | None = None) -> None:
+def goto(page: Any, sites_server: SiteServer, name: str, variant: str | None = None, path: str | None = None) -> None:
     """Open the start page of task ``name``, or ``path`` with the same query added (``/calendar/?from=inbox``)."""
-    url = SITES[name].start_url(server.url, SEED, fast=True, variant=variant)
+    url = SITES[name].start_url(sites_server.url, SEED, fast=True, variant=variant)
     if path is not None:
         where, _, extra = path.partition("?")
-        url = server.url + where + "?" + url.split("?", 1)[1] + (f"&{extra}" if extra else "")
+        url = sites_server.url + where + "?" + url.split("?", 1)[1] + (f"&{extra}" if extra else "")
     page.goto(url)
     page.wait_for_function("() => window.traj !== undefined")
 
@@ -133,15 +117,15 @@ def organizers_email(page: Any) -> str:
     return reader.inner_text()
 
 
-def open_variant_in_the_same_world(page: Any, server: SiteServer, name: str, variant: str) -> dict[str, Any]:
+def open_variant_in_the_same_world(page: Any, sites_server: SiteServer, name: str, variant: str) -> dict[str, Any]:
     """Open the plain start page, then the ``variant`` one; both must state the same goal and params.
 
     Each params value must be a non-empty string the goal states (for the cross-app task the
     goal names the organizer, whose email, opened here, states the rest). Returns the variant's window.traj.
     """
-    goto(page, server, name)
+    goto(page, sites_server, name)
     plain = traj(page)
-    goto(page, server, name, variant)
+    goto(page, sites_server, name, variant)
     changed = traj(page)
     assert changed["variant"] == variant and plain["variant"] is None
     assert (changed["task"], changed["goal"], changed["params"]) == (plain["task"], plain["goal"], plain["params"])
@@ -157,11 +141,11 @@ def open_variant_in_the_same_world(page: Any, server: SiteServer, name: str, var
 # ----------------------------------------------------------------------------- params and the catalogue
 
 
-def test_params_differ_between_seeds(server: SiteServer, page: Any) -> None:
+def test_params_differ_between_seeds(sites_server: SiteServer, page: Any) -> None:
     for name in SITES:
         seen = []
         for seed in (SEED, SEED + 1):
-            page.goto(SITES[name].start_url(server.url, seed))
+            page.goto(SITES[name].start_url(sites_server.url, seed))
             seen.append(page.evaluate("window.traj.params"))
         assert seen[0] != seen[1], name
 
@@ -196,14 +180,16 @@ _MARKUP = """() => {
 
 
 @pytest.mark.parametrize("name", list(SITES))
-def test_mutated_renames_every_id_and_class_but_keeps_what_people_see(server: SiteServer, page: Any, name: str) -> None:
-    goto(page, server, name)
+def test_mutated_renames_every_id_and_class_but_keeps_what_people_see(
+    sites_server: SiteServer, page: Any, name: str
+) -> None:
+    goto(page, sites_server, name)
     plain = page.evaluate(_MARKUP)
     role, label = STYLED[name]
     styled = page.get_by_role(role, name=label, exact=True)
     style = "el => [getComputedStyle(el).backgroundColor, getComputedStyle(el).color, getComputedStyle(el).padding]"
     plain_style = styled.evaluate(style)
-    goto(page, server, name, "mutated")
+    goto(page, sites_server, name, "mutated")
     mutated = page.evaluate(_MARKUP)
 
     for known in KNOWN_IDS[name]:
@@ -223,14 +209,14 @@ def test_mutated_renames_every_id_and_class_but_keeps_what_people_see(server: Si
     assert page.get_by_role("region", name="Cookie notice").count() == 0
     assert styled.bounding_box()["y"] < below_banner - 20
 
-    open_variant_in_the_same_world(page, server, name, "mutated")
+    open_variant_in_the_same_world(page, sites_server, name, "mutated")
 
 
 @pytest.mark.parametrize("name", list(SITES))
 def test_scripted_demo_succeeds_on_mutated_and_types_exactly_the_params(
-    server: SiteServer, page: Any, entered: dict[str, str], name: str
+    sites_server: SiteServer, page: Any, entered: dict[str, str], name: str
 ) -> None:
-    run_script(name, page, server.url, SEED, fast=True, variant="mutated")
+    run_script(name, page, sites_server.url, SEED, fast=True, variant="mutated")
     assert check(page)["success"], check(page)
     assert "variant=mutated" in page.url, "links and forms keep the variant"
     params = set(traj(page)["params"].values())
@@ -286,18 +272,18 @@ def _use_lookalike(page: Any, name: str, params: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("name", list(SITES))
 def test_ambiguous_lookalike_comes_first_does_not_count_and_the_script_finds_the_real_form(
-    server: SiteServer, page: Any, name: str
+    sites_server: SiteServer, page: Any, name: str
 ) -> None:
     if name == "flights":
-        open_variant_in_the_same_world(page, server, name, "ambiguous")
-        goto(page, server, name, "ambiguous", path="/flights/jetdeal/")
+        open_variant_in_the_same_world(page, sites_server, name, "ambiguous")
+        goto(page, sites_server, name, "ambiguous", path="/flights/jetdeal/")
         assert _containers(page, "button", "Find deals") == ["Deal alerts", "Find flights"]
         assert _label_count(page, "Flying from") == 2
-        goto(page, server, name, "ambiguous", path="/flights/skyfare/")
+        goto(page, sites_server, name, "ambiguous", path="/flights/skyfare/")
         assert _containers(page, "button", "Search flights") == ["Flight status", "Flight search"]
         assert _label_count(page, "From") == _label_count(page, "To") == 2
     elif name == "cross_app":
-        open_variant_in_the_same_world(page, server, name, "ambiguous")
+        open_variant_in_the_same_world(page, sites_server, name, "ambiguous")
         organizer = traj(page)["params"]["organizer"]
         assert _containers(page, "button", re.compile(f"^Email from {re.escape(organizer)}:")) == [
             "Snoozed",
@@ -305,9 +291,9 @@ def test_ambiguous_lookalike_comes_first_does_not_count_and_the_script_finds_the
         ]
         page.get_by_role("region", name="Snoozed").get_by_role("button").click()
         assert "snoozed this conversation" in page.get_by_role("article", name="Reading pane").inner_text()
-        goto(page, server, name, "ambiguous", path="/calendar/?from=inbox")  # the calendar of the cross-app task
+        goto(page, sites_server, name, "ambiguous", path="/calendar/?from=inbox")  # the calendar of the cross-app task
     else:
-        open_variant_in_the_same_world(page, server, name, "ambiguous")
+        open_variant_in_the_same_world(page, sites_server, name, "ambiguous")
     expected = {
         "calendar": ("Save", ["Quick reminder", "New event"], "Title"),
         "cross_app": ("Save", ["Quick reminder", "New event"], "Title"),
@@ -322,7 +308,7 @@ def test_ambiguous_lookalike_comes_first_does_not_count_and_the_script_finds_the
     _use_lookalike(page, name, traj(page)["params"])
     assert check(page)["success"] is False, "the lookalike must not complete the task"
 
-    run_script(name, page, server.url, SEED, fast=True, variant="ambiguous")
+    run_script(name, page, sites_server.url, SEED, fast=True, variant="ambiguous")
     assert check(page)["success"], check(page)
 
 
@@ -338,10 +324,10 @@ FINAL = {
 
 
 @pytest.mark.parametrize("name", list(SITES))
-def test_removed_final_control_makes_the_task_impossible(server: SiteServer, page: Any, name: str) -> None:
-    open_variant_in_the_same_world(page, server, name, "removed")
+def test_removed_final_control_makes_the_task_impossible(sites_server: SiteServer, page: Any, name: str) -> None:
+    open_variant_in_the_same_world(page, sites_server, name, "removed")
     with pytest.raises(BrowserError, match="no control to finish the task"):
-        run_script(name, page, server.url, SEED, fast=True, variant="removed")
+        run_script(name, page, sites_server.url, SEED, fast=True, variant="removed")
     assert page.get_by_role("button", name=FINAL[name], exact=True, include_hidden=True).count() == 0
     assert "variant=removed" in page.url
     assert check(page)["success"] is False
@@ -349,10 +335,10 @@ def test_removed_final_control_makes_the_task_impossible(server: SiteServer, pag
 
 @pytest.mark.parametrize("variant", [None, "removed"])
 def test_enter_in_the_event_dialog_saves_only_with_its_save_button(
-    server: SiteServer, page: Any, variant: str | None
+    sites_server: SiteServer, page: Any, variant: str | None
 ) -> None:
     """The disabled button left in place of Save is the form's default button, so Enter saves nothing either."""
-    goto(page, server, "calendar", variant)
+    goto(page, sites_server, "calendar", variant)
     params = traj(page)["params"]
     week = page.get_by_role("region", name="Week view")
     week.get_by_role("button", name=f"{params['day']}, {params['start']}", exact=True).click()
@@ -369,9 +355,9 @@ def test_enter_in_the_event_dialog_saves_only_with_its_save_button(
 
 @pytest.mark.parametrize("variant", [None, "removed"])
 def test_enter_in_the_expense_form_submits_only_with_its_submit_button(
-    server: SiteServer, page: Any, variant: str | None
+    sites_server: SiteServer, page: Any, variant: str | None
 ) -> None:
-    goto(page, server, "expense", variant)
+    goto(page, sites_server, "expense", variant)
     params = traj(page)["params"]
     form = page.get_by_role("form", name="Expense report")
     for key in ("employee", "date", "amount", "description"):

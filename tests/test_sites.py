@@ -10,25 +10,9 @@ from typing import Any
 
 import pytest
 
-from traj.browser import launch
-from traj.errors import BrowserError, TrajError
+from traj.errors import TrajError
 from traj.sites import SCRIPTS, SITES, STATIC_DIR, SiteServer, run_script, serve_sites
 from traj.sites._scripts import _add_event, fill_expense
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SiteServer]:
-    with serve_sites() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    try:
-        with launch(headless=True) as session:
-            yield session.browser
-    except BrowserError as exc:  # no Chromium on this machine: nothing here can run
-        pytest.skip(str(exc))
 
 
 @pytest.fixture
@@ -47,8 +31,8 @@ def check(page: Any) -> dict[str, Any]:
     return page.evaluate("window.traj.check()")
 
 
-def goto(page: Any, server: SiteServer, name: str, seed: int, *, fast: bool = False) -> None:
-    page.goto(SITES[name].start_url(server.url, seed, fast=fast))
+def goto(page: Any, sites_server: SiteServer, name: str, seed: int, *, fast: bool = False) -> None:
+    page.goto(SITES[name].start_url(sites_server.url, seed, fast=fast))
     page.wait_for_function("() => window.traj !== undefined")
 
 
@@ -57,15 +41,15 @@ def goto(page: Any, server: SiteServer, name: str, seed: int, *, fast: bool = Fa
 
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("name", list(SITES))
-def test_scripted_demonstration_completes_the_task(server: SiteServer, page: Any, name: str, seed: int) -> None:
-    goto(page, server, name, seed, fast=True)
+def test_scripted_demonstration_completes_the_task(sites_server: SiteServer, page: Any, name: str, seed: int) -> None:
+    goto(page, sites_server, name, seed, fast=True)
     assert page.evaluate("window.traj.task") == name
     assert page.evaluate("window.traj.goal")
     before = check(page)
     assert before["success"] is False, before
     assert before["detail"]
 
-    run_script(name, page, server.url, seed, fast=True)
+    run_script(name, page, sites_server.url, seed, fast=True)
 
     after = check(page)
     assert after == {"success": True, "detail": after["detail"]}, after
@@ -79,42 +63,44 @@ def test_every_site_has_a_script_and_a_start_page() -> None:
     assert SITES["cross_app"].start_url("http://h:1", 0) == "http://h:1/inbox/?seed=0"
 
 
-def test_run_script_refuses_an_unknown_task(server: SiteServer, page: Any) -> None:
+def test_run_script_refuses_an_unknown_task(sites_server: SiteServer, page: Any) -> None:
     with pytest.raises(ValueError, match="unknown demo site"):
-        run_script("shopping", page, server.url, 0)
+        run_script("shopping", page, sites_server.url, 0)
 
 
 # ----------------------------------------------------------------------------- seeds
 
 
-def test_seeds_give_different_goals_and_content(server: SiteServer, page: Any) -> None:
+def test_seeds_give_different_goals_and_content(sites_server: SiteServer, page: Any) -> None:
     for name in SITES:
         seen = []
         for seed in (0, 1):
-            goto(page, server, name, seed)
+            goto(page, sites_server, name, seed)
             seen.append((page.evaluate("window.traj.goal"), page.locator("body").inner_text()))
         assert seen[0][0] != seen[1][0], name
         assert seen[0][1] != seen[1][1], name
-        goto(page, server, name, 0)
+        goto(page, sites_server, name, 0)
         assert page.evaluate("window.traj.goal") == seen[0][0], f"{name}: the same seed must give the same goal"
 
 
-def test_state_is_kept_per_seed(server: SiteServer, page: Any) -> None:
-    run_script("calendar", page, server.url, 0)
+def test_state_is_kept_per_seed(sites_server: SiteServer, page: Any) -> None:
+    run_script("calendar", page, sites_server.url, 0)
     assert check(page)["success"]
-    goto(page, server, "calendar", 1)
+    goto(page, sites_server, "calendar", 1)
     assert not check(page)["success"]
-    goto(page, server, "calendar", 0)
+    goto(page, sites_server, "calendar", 0)
     assert check(page)["success"], "a new page load must not lose what was saved"
-    page.goto(SITES["calendar"].start_url(server.url, 0) + "&reset=1")
+    page.goto(SITES["calendar"].start_url(sites_server.url, 0) + "&reset=1")
     assert not check(page)["success"], "reset=1 starts the seed afresh"
 
 
 # ----------------------------------------------------------------------------- predicates
 
 
-def test_expense_form_shows_validation_errors_and_does_not_succeed_on_bad_input(server: SiteServer, page: Any) -> None:
-    goto(page, server, "expense", 0)
+def test_expense_form_shows_validation_errors_and_does_not_succeed_on_bad_input(
+    sites_server: SiteServer, page: Any
+) -> None:
+    goto(page, sites_server, "expense", 0)
     goal = page.evaluate("window.traj.goal")
     employee, date, category, amount, description = re.search(
         r"for (.+?): date (\S+), category (.+?), amount ([\d.]+), description \"(.*)\"", goal
@@ -143,8 +129,8 @@ def test_expense_form_shows_validation_errors_and_does_not_succeed_on_bad_input(
     assert check(page)["success"]
 
 
-def test_expense_with_a_wrong_value_is_submitted_but_does_not_succeed(server: SiteServer, page: Any) -> None:
-    goto(page, server, "expense", 1)
+def test_expense_with_a_wrong_value_is_submitted_but_does_not_succeed(sites_server: SiteServer, page: Any) -> None:
+    goto(page, sites_server, "expense", 1)
     goal = page.evaluate("window.traj.goal")
     employee, date, category, amount, description = re.search(
         r"for (.+?): date (\S+), category (.+?), amount ([\d.]+), description \"(.*)\"", goal
@@ -163,8 +149,8 @@ def test_expense_with_a_wrong_value_is_submitted_but_does_not_succeed(server: Si
     assert "amount" in result["detail"]
 
 
-def test_price_monitor_does_not_succeed_when_notified_too_early(server: SiteServer, page: Any) -> None:
-    goto(page, server, "price", 0)  # real speed: the price stays above the threshold for over two seconds
+def test_price_monitor_does_not_succeed_when_notified_too_early(sites_server: SiteServer, page: Any) -> None:
+    goto(page, sites_server, "price", 0)  # real speed: the price stays above the threshold for over two seconds
     threshold = float(re.search(r"below \$(\d+)", page.evaluate("window.traj.goal")).group(1))
     note = re.search(r"note \"(.*)\"", page.evaluate("window.traj.goal")).group(1)
     shown = float(page.locator("#price").inner_text().lstrip("$"))
@@ -176,7 +162,7 @@ def test_price_monitor_does_not_succeed_when_notified_too_early(server: SiteServ
     assert "not below" in result["detail"]
 
     # The clock runs from the first visit, so at ten times the speed the drop has already come.
-    goto(page, server, "price", 0, fast=True)
+    goto(page, sites_server, "price", 0, fast=True)
     page.wait_for_function(
         "limit => parseFloat(document.querySelector('#price').textContent.slice(1)) < limit", arg=threshold
     )
@@ -185,10 +171,10 @@ def test_price_monitor_does_not_succeed_when_notified_too_early(server: SiteServ
     assert check(page)["success"] is False, "notifying again after the drop must not undo the early notification"
 
 
-def test_flights_booking_a_pricier_flight_does_not_succeed(server: SiteServer, page: Any) -> None:
-    goto(page, server, "flights", 1)
+def test_flights_booking_a_pricier_flight_does_not_succeed(sites_server: SiteServer, page: Any) -> None:
+    goto(page, sites_server, "flights", 1)
     trip = page.evaluate("window.TrajFlights.trip")
-    page.goto(f"{server.url}/flights/jetdeal/?seed=1&from={trip['from']}&to={trip['to']}&date={trip['date']}")
+    page.goto(f"{sites_server.url}/flights/jetdeal/?seed=1&from={trip['from']}&to={trip['to']}&date={trip['date']}")
     page.locator("#sort").select_option("price")
     page.locator("#rows .book").last.click()  # the dearest of at least four deals
     page.locator("#confirm .pay").click()
@@ -197,8 +183,8 @@ def test_flights_booking_a_pricier_flight_does_not_succeed(server: SiteServer, p
     assert "but the cheapest is" in result["detail"]
 
 
-def test_calendar_event_at_the_wrong_time_does_not_count(server: SiteServer, page: Any) -> None:
-    goto(page, server, "calendar", 0)
+def test_calendar_event_at_the_wrong_time_does_not_count(sites_server: SiteServer, page: Any) -> None:
+    goto(page, sites_server, "calendar", 0)
     weekday, month, day, start, end, title = re.search(
         r"Block out (\w+), (\w+) (\d+) from (\d\d:\d\d) to (\d\d:\d\d) .*title \"(.*)\"",
         page.evaluate("window.traj.goal"),
@@ -225,20 +211,20 @@ def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def test_cross_app_success_is_visible_from_the_inbox_and_the_calendar(server: SiteServer, page: Any) -> None:
-    run_script("cross_app", page, server.url, 1)
+def test_cross_app_success_is_visible_from_the_inbox_and_the_calendar(sites_server: SiteServer, page: Any) -> None:
+    run_script("cross_app", page, sites_server.url, 1)
     assert "from=inbox" in page.url
     assert check(page)["success"]
-    goto(page, server, "cross_app", 1)  # back to the inbox
+    goto(page, sites_server, "cross_app", 1)  # back to the inbox
     assert page.evaluate("window.traj.task") == "cross_app"
     assert check(page)["success"]
-    goto(page, server, "calendar", 1)  # the plain calendar task asks for a different slot
+    goto(page, sites_server, "calendar", 1)  # the plain calendar task asks for a different slot
     assert page.evaluate("window.traj.task") == "calendar"
     assert not check(page)["success"]
 
 
-def test_index_page_links_the_five_tasks_with_the_seed(server: SiteServer, page: Any) -> None:
-    page.goto(f"{server.url}/?seed=4")
+def test_index_page_links_the_five_tasks_with_the_seed(sites_server: SiteServer, page: Any) -> None:
+    page.goto(f"{sites_server.url}/?seed=4")
     hrefs = page.locator("a[data-path]").evaluate_all("links => links.map(a => a.getAttribute('href'))")
     assert hrefs == [f"{site.path}?seed=4" for site in SITES.values()]
 
