@@ -35,7 +35,20 @@ __all__ = [
     "StoreLockedError",
     "TrainingError",
     "TrajError",
+    "first_line",
+    "one_line",
 ]
+
+
+def one_line(exc: BaseException) -> str:
+    """A backend's error message with its whitespace collapsed: errors print as one line."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a backend's message (Playwright appends a multi-line call log)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class TrajError(Exception):

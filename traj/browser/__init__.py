@@ -1,6 +1,7 @@
 """Playwright session on Chromium, the DOM snapshotter, the recorder and the action executor."""
 
 from traj.browser._chromium import CHROMIUM_FLAGS, BrowserSession, find_chromium, has_display, launch
+from traj.browser._page_task import page_goal, page_params, page_verdict
 from traj.browser._record import Demonstrator, record
 from traj.browser._recorder import RecordedDemo, Recorder
 from traj.browser._snapshot import (
@@ -27,6 +28,9 @@ __all__ = [
     "launch",
     "locators_for",
     "matching_elements",
+    "page_goal",
+    "page_params",
+    "page_verdict",
     "record",
     "render_snapshot",
     "resolve_locator",

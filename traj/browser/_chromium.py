@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from traj.errors import BrowserError
+from traj.errors import BrowserError, first_line
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright
@@ -92,8 +92,7 @@ def launch(
                 executable_path=executable, headless=headless, args=list(CHROMIUM_FLAGS), slow_mo=slow_mo
             )
         except PlaywrightError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BrowserError(f"could not start Chromium at {executable}: {first}") from None
+            raise BrowserError(f"could not start Chromium at {executable}: {first_line(exc)}") from None
         try:
             context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
             yield BrowserSession(playwright, browser, context, context.new_page(), headless)

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from traj.browser._chromium import launch
+from traj.browser._page_task import page_goal
+from traj.browser._page_task import page_params as params_on  # record() has a flag named page_params
 from traj.browser._recorder import RecordedDemo, Recorder
 from traj.errors import BrowserError
 
@@ -54,10 +56,11 @@ def record(
         if goal is None or page_params:
             page.goto(url)
         if goal is None:
-            goal = _page_goal(page, url)
+            goal = page_goal(page)
+            if not goal:
+                raise BrowserError(f"{url} states no goal (window.traj.goal); pass one with --goal")
         if page_params:
-            params = page.evaluate("() => (window.traj && window.traj.params) || {}")
-            variables = {name: str(value) for name, value in params.items()} | (variables or {})
+            variables = params_on(page) | (variables or {})
         recorder = Recorder(
             store,
             session.context,
@@ -80,13 +83,6 @@ def record(
         except KeyboardInterrupt:
             reason = "stopped with Ctrl+C"
         return recorder.finish(reason=reason)
-
-
-def _page_goal(page: Page, url: str) -> str:
-    goal = page.evaluate("() => (window.traj && window.traj.goal) || ''")
-    if not goal:
-        raise BrowserError(f"{url} states no goal (window.traj.goal); pass one with --goal")
-    return str(goal)
 
 
 def _wait_for_person(recorder: Recorder, until_url: str | None, until_text: str | None) -> str:

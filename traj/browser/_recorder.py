@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from traj.browser._page_task import page_verdict
 from traj.errors import BrowserError
 from traj.eventlog import (
     Action,
@@ -148,13 +149,13 @@ class Recorder:
             page.evaluate("() => window.__trajRecorder && window.__trajRecorder.flush()")
             page.wait_for_timeout(50)  # let the flushed reports arrive
             self._raise_errors()
-            events.append(self._observation_event(self._settle_now(page)))
-            verdict = page.evaluate("() => (window.traj && window.traj.check) ? window.traj.check() : null")
-            success = None if verdict is None else bool(verdict.get("success"))
+            state = self._settle_now(page)
+            events.append(self._observation_event(state.snapshot, self._blob(state)))
+            success = page_verdict(page)
         else:  # the window is gone: its last state at rest is the final observation
             self._raise_errors()
             if self._settled is not None:
-                events.append(self._observation_event(self._settled))
+                events.append(self._observation_event(self._settled.snapshot, self._blob(self._settled)))
             reason = reason or "the window was closed"
         marked = self._marked_variables()
         if marked:
@@ -256,7 +257,7 @@ class Recorder:
         locators: list[list[str]],
         context: str,
     ) -> list[NewEvent]:
-        observation = NewEvent(data=self._observation(snapshot, screenshot), blobs=(screenshot,) if screenshot else ())
+        observation = self._observation_event(snapshot, screenshot)
         action = Action(
             kind=kind,  # type: ignore[arg-type]
             target=target,
@@ -281,9 +282,8 @@ class Recorder:
         }
         return {name: ids for name, ids in marked.items() if ids}
 
-    def _observation_event(self, state: _Settled) -> NewEvent:
-        screenshot = self._blob(state)
-        return NewEvent(data=self._observation(state.snapshot, screenshot), blobs=(screenshot,) if screenshot else ())
+    def _observation_event(self, snapshot: dict[str, Any], screenshot: str | None) -> NewEvent:
+        return NewEvent(data=self._observation(snapshot, screenshot), blobs=(screenshot,) if screenshot else ())
 
     def _observation(self, snapshot: dict[str, Any], screenshot: str | None) -> Observation:
         return Observation(

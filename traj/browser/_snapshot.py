@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from traj.errors import BrowserError
+from traj.errors import BrowserError, first_line
 
 if TYPE_CHECKING:
     from playwright.sync_api import FrameLocator, Locator, Page
@@ -118,7 +118,7 @@ def take_snapshot(page: Page, *, screenshot: bool = True, mark_new: bool = True)
         try:
             shot = page.screenshot(type="png")
         except PlaywrightError as exc:
-            raise BrowserError(f"screenshot failed: {_first_line(exc)}") from None
+            raise BrowserError(f"screenshot failed: {first_line(exc)}") from None
     return PageSnapshot(url=raw.url, title=raw.title, text=raw.text, elements=raw.elements, screenshot=shot)
 
 
@@ -300,14 +300,9 @@ def _call(page: Page, method: str, *args: Any) -> Any:
             page.evaluate(snapshot_script())
             result = page.evaluate(call, [method, *args])
     except PlaywrightError as exc:
-        raise BrowserError(f"snapshot script failed on {page.url}: {_first_line(exc)}") from None
+        raise BrowserError(f"snapshot script failed on {page.url}: {first_line(exc)}") from None
     return result
 
 
 def _installed(page: Page) -> bool:
     return bool(page.evaluate(f"() => !!(window.__traj && window.__traj.version === {_script_version()})"))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -68,12 +68,12 @@ def query(
 def _write_parquet(table: pa.Table, path: Path) -> None:
     import pyarrow.parquet as pq
 
-    from traj.errors import TrajError
+    from traj.errors import TrajError, one_line
 
     try:
         pq.write_table(table, path, compression="zstd")
     except OSError as exc:
-        raise TrajError(f"cannot write {path}: {' '.join(str(exc).split())}") from None
+        raise TrajError(f"cannot write {path}: {one_line(exc)}") from None
     console.print(f"wrote {table.num_rows} rows to {path}")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from traj.errors import CorruptSegmentError
+from traj.errors import CorruptSegmentError, one_line
 from traj.eventlog._envelope import EVENT_SCHEMA
 from traj.eventlog._fsutil import fsync_dir, write_durably
 
@@ -103,10 +103,6 @@ def write_segment(directory: Path, table: pa.Table) -> Segment:
     return Segment(name, first, last, table.num_rows, size, digest)
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
-
-
 def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -133,7 +129,7 @@ def check_segment(directory: Path, segment: Segment) -> str:
     try:
         metadata = pq.read_metadata(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        return f"segment {segment.file} has an unreadable footer: {_one_line(exc)}"
+        return f"segment {segment.file} has an unreadable footer: {one_line(exc)}"
     if metadata.num_rows != segment.rows:
         return f"segment {segment.file} has {metadata.num_rows} rows, the manifest says {segment.rows}"
     return ""
@@ -173,4 +169,4 @@ def read_segment(
     except FileNotFoundError:
         raise
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
-        raise CorruptSegmentError(f"segment {segment.file} is damaged: {_one_line(exc)}") from None
+        raise CorruptSegmentError(f"segment {segment.file} is damaged: {one_line(exc)}") from None

@@ -164,6 +164,8 @@ class Store:
         self._streams: dict[str, int] | None = None
         self._index: IdIndex | None = None
         self._closed = False
+        self._checked: dict[Segment, str] = {}
+        """Open-time check of each segment seen so far: '' when healthy, else the problem."""
         if (readonly or not create) and not (self.home / "wal").is_dir():
             raise StoreError(f"no traj store at {self.home} (create one by appending, or set TRAJ_HOME)")
         if readonly:
@@ -227,9 +229,12 @@ class Store:
         self._manifest = manifest
         self._damaged = {}
         for segment in manifest.segments:
-            problem = check_segment(self._segments_dir, segment)
-            if problem:
-                self._damaged[segment.file] = problem
+            # Segments are immutable: hash each once per Store, not again on every refresh
+            # of a reader after a seal (that would re-read the whole log each time).
+            if segment not in self._checked:
+                self._checked[segment] = check_segment(self._segments_dir, segment)
+            if self._checked[segment]:
+                self._damaged[segment.file] = self._checked[segment]
         self._wal: list[_WalFile] = []
         next_position = manifest.next_position
         for path in wal_paths:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from traj.errors import CorruptWALError
+from traj.errors import CorruptWALError, one_line
 from traj.eventlog._envelope import EVENT_SCHEMA
 from traj.eventlog._fsutil import fsync_dir
 
@@ -132,7 +132,7 @@ def read_wal(path: Path, start: int = 0, end: int | None = None) -> WalScan:
                 problem = f"{total - end_of_stream} bytes after the end-of-stream marker"
             break
         except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
-            problem = f"unreadable batch at byte {good}: {' '.join(str(exc).split())}"
+            problem = f"unreadable batch at byte {good}: {one_line(exc)}"
             break
         if not _verified(item):
             problem = f"checksum mismatch in the batch at byte {good}"

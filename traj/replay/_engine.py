@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Literal
 
 from playwright.sync_api import Error as PlaywrightError
 
-from traj.browser import launch, locators_for
-from traj.errors import BrowserError
+from traj.browser import launch, locators_for, page_params, page_verdict
+from traj.errors import BrowserError, first_line, one_line
 from traj.eventlog import (
     LocatorsHealed,
     NewEvent,
@@ -144,7 +144,7 @@ def replay_demo(
     try:
         page.goto(start)
     except PlaywrightError as exc:
-        reason = f"cannot open {start}: {str(exc).strip().splitlines()[0]}"
+        reason = f"cannot open {start}: {first_line(exc)}"
         store.append(
             stream,
             [ReplayFinished(replay_id=replay_id, demo_id=demo_id, success=False, reason=reason)],
@@ -176,7 +176,7 @@ def replay_demo(
             break
     page = runner.page
     failed = next((r for r in results if r.status == "failed"), None)
-    success = _verdict(page) if failed is None else False
+    success = page_verdict(page) if failed is None else False
     reason = failed.reason if failed else ""
     finished = ReplayFinished(replay_id=replay_id, demo_id=demo_id, success=success, reason=reason)
     store.append(stream, [*recorded, NewEvent(data=finished)], expected_seq=seq)
@@ -213,7 +213,7 @@ class _Runner:
             strategy, value, status, reason = "", "", "failed", str(exc)
         except Exception as exc:  # a Playwright error: the page did not behave as recorded
             strategy, value, status = "", "", "failed"
-            reason = f"step {action.step} ({action.kind}): {' '.join(str(exc).split())[:300]}"
+            reason = f"step {action.step} ({action.kind}): {one_line(exc)[:300]}"
         duration = (time.perf_counter() - started) * 1000
         screenshot = self.store.put_blob(self.page.screenshot()) if status == "failed" else None
         result = StepResult(action.step, step.action_id, action.kind, status, strategy, value, reason, duration)
@@ -350,13 +350,8 @@ def _values(demo: Demo, page: Page, given: dict[str, str]) -> dict[str, str]:
     """Values of the demo's variables: those given, else the page's own ``window.traj.params``."""
     if not demo.variables:
         return dict(given)
-    params = page.evaluate("() => (window.traj && window.traj.params) || {}")
-    return {name: str(params[name]) for name in demo.variables if name in params} | given
-
-
-def _verdict(page: Page) -> bool | None:
-    verdict = page.evaluate("() => (window.traj && window.traj.check) ? window.traj.check() : null")
-    return None if verdict is None else bool(verdict.get("success"))
+    params = page_params(page)
+    return {name: params[name] for name in demo.variables if name in params} | given
 
 
 def _with_seed(url: str, seed: int | None) -> str:

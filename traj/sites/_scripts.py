@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
-from traj.errors import BrowserError
+from traj.errors import BrowserError, first_line
 from traj.sites._catalog import SITES
 
 if TYPE_CHECKING:
@@ -52,8 +52,7 @@ def run_script(
         page.wait_for_function("() => window.traj !== undefined", timeout=_WAIT_MS)
         SCRIPTS[name](page)
     except PlaywrightError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BrowserError(f"the {name} demonstration failed: {first}") from None
+        raise BrowserError(f"the {name} demonstration failed: {first_line(exc)}") from None
 
 
 def calendar(page: Page) -> None:
