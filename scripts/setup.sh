@@ -23,6 +23,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 
+# torch first, pinned: the CPU wheel; left to the resolver, pip pulls several GB of CUDA packages.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
+
 extras=""
 if [ "${1:-}" = "--test" ]; then extras="[test]"; fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"

@@ -1,1 +1,5 @@
 """Policy backends behind one protocol: transformers, mlx, remote, openai."""
+
+from traj.policy._base import Generation, Policy
+
+__all__ = ["Generation", "Policy"]

@@ -1,0 +1,159 @@
+"""The prompt: one text for every policy, and the same text the trainer teaches on.
+
+Order matters because truncation cuts from the end: the output format and rules come first,
+then (for the SDFT teacher only) the demonstration, the goal, the actions so far, and last
+the page: URL, interactive elements, visible text. When the prompt is over its token budget
+the page text shrinks first, then the element list (whole lines only), then the oldest
+history entries (the count of dropped ones stays in the text).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from traj.browser import render_snapshot
+from traj.eventlog import Element
+
+__all__ = [
+    "RULES",
+    "HistoryEntry",
+    "PageView",
+    "Prompt",
+    "approx_tokens",
+    "build_prompt",
+    "render_demonstration",
+]
+
+RULES = """You are a browser agent. Reply with exactly one JSON action and nothing else:
+{"kind": KIND, "target": ELEMENT_ID or null, "value": TEXT or null}
+KIND is one of CLICK, TYPE, SELECT, PRESS_ENTER, SCROLL, WAIT, NAVIGATE, FINISH.
+CLICK, TYPE and SELECT need the target's id from Elements. TYPE and SELECT need a value.
+PRESS_ENTER submits the focused field. FINISH when the goal is done; put the answer in value."""
+
+_MIN_PAGE_TEXT = 200
+
+
+class PageView(Protocol):
+    """What the prompt shows of a page: a live snapshot or a recorded observation."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def elements(self) -> Sequence[Element]: ...
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One earlier step as the model sees it: the action's JSON and what came of it."""
+
+    action: str
+    note: str = ""
+    """Empty when the step went fine; otherwise the error fed back (``error: unknown element 99``)."""
+
+    def render(self, number: int) -> str:
+        return f"{number}. {self.action}" + (f" -> {self.note}" if self.note else "")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """The text a policy completes, its token count, and the screenshot for vision models."""
+
+    text: str
+    tokens: int
+    screenshot: bytes | None = field(default=None, repr=False)
+    truncated: bool = False
+
+    @property
+    def sha256(self) -> str:
+        """Identifies the prompt in run events without storing it twice."""
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def approx_tokens(text: str) -> int:
+    """A tokenizer-free estimate (4 characters a token) for backends without a local tokenizer."""
+    return (len(text) + 3) // 4
+
+
+def render_demonstration(goal: str, actions: Sequence[str], notes: Sequence[Sequence[str]] = ()) -> str:
+    """The teacher's privileged context: the demonstrated goal and actions, each with its notes
+    (an enrichment's explanation) indented under it."""
+    lines = [f"Demonstration of: {goal}"]
+    for index, action in enumerate(actions):
+        lines.append(f"{index + 1}. {action}")
+        if index < len(notes):
+            lines += [f"   {note}" for note in notes[index]]
+    return "\n".join(lines)
+
+
+def build_prompt(
+    goal: str,
+    page: PageView,
+    history: Sequence[HistoryEntry] = (),
+    *,
+    demonstration: str | None = None,
+    budget_tokens: int = 1536,
+    count_tokens: Callable[[str], int] = approx_tokens,
+    screenshot: bytes | None = None,
+) -> Prompt:
+    """Render the prompt for deciding the next action on ``page``, within ``budget_tokens``.
+
+    ``demonstration`` (see :func:`render_demonstration`) is what only the SDFT teacher sees;
+    the student and the agent get the same prompt without it.
+    """
+    head = RULES if demonstration is None else f"{RULES}\n{demonstration}"
+    page_text = page.text.strip()
+    elements = [e for e in page.elements if e.visible]
+    max_element_chars = sum(len(e.agent_id) + len(e.name or e.text) + 40 for e in elements) + 1
+    dropped = 0
+    text = _render(head, goal, page.url, history, dropped, render_snapshot(elements, max_chars=max_element_chars), page_text)
+    tokens = count_tokens(text)
+    truncated = False
+    while tokens > budget_tokens:
+        truncated = True
+        over = tokens - budget_tokens
+        if len(page_text) > _MIN_PAGE_TEXT:  # shrink the page text by what is over, in characters
+            keep = max(_MIN_PAGE_TEXT, len(page_text) - max(over * 4, len(page_text) // 4))
+            page_text = page_text[:keep].rsplit("\n", 1)[0] if "\n" in page_text[:keep] else page_text[:keep]
+        elif page_text:
+            page_text = ""
+        elif max_element_chars > 400:
+            max_element_chars = max(400, max_element_chars - max(over * 4, max_element_chars // 4))
+        elif dropped < len(history):
+            dropped += 1
+        else:
+            break  # rules, demonstration, goal and the last URL always stay: the budget is too small
+        text = _render(
+            head, goal, page.url, history, dropped, render_snapshot(elements, max_chars=max_element_chars), page_text
+        )
+        tokens = count_tokens(text)
+    return Prompt(text, tokens, screenshot, truncated)
+
+
+def _render(
+    head: str,
+    goal: str,
+    url: str,
+    history: Sequence[HistoryEntry],
+    dropped: int,
+    elements: str,
+    page_text: str,
+) -> str:
+    shown = [entry.render(number) for number, entry in enumerate(history, start=1)][dropped:]
+    if dropped:
+        shown.insert(0, f"({dropped} earlier actions not shown)")
+    parts = [
+        head,
+        f"Goal: {goal}",
+        "Actions so far:\n" + ("\n".join(shown) if shown else "(none)"),
+        f"URL: {url}",
+        "Elements:\n" + (elements or "(none)"),
+    ]
+    if page_text:
+        parts.append(f"Page text:\n{page_text}")
+    parts.append("Next action:")
+    return "\n".join(parts)

@@ -1,0 +1,79 @@
+"""The protocol every policy backend implements, and what a generation returns.
+
+A policy turns a :class:`~traj.agent.Prompt` into text. Backends that hold a model in process
+(``transformers``, ``mlx``) also hold several LoRA adapters over one base model and switch the
+active one without reloading the base; remote backends name the adapter per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from traj.agent import Prompt
+
+__all__ = ["Generation", "Policy"]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A policy's raw answer to one prompt."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    token_logprobs: list[float] = field(default_factory=list)
+    """Log probability of each generated token, where the backend knows it (confidence checks)."""
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.completion_tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """A backend that completes prompts, optionally through one of its LoRA adapters."""
+
+    backend: str
+    """``transformers``, ``mlx``, ``openai``, ``remote``, ..."""
+    model_id: str
+    """The base model: a local directory or a served model name."""
+    context_window: int
+    """Tokens the model attends over; prompts are budgeted to fit with the answer."""
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes in this model's prompt (an estimate where no tokenizer is local)."""
+        ...
+
+    def generate(self, prompt: Prompt, *, max_new_tokens: int = 64, temperature: float = 0.0) -> Generation:
+        """Complete ``prompt`` through the active adapter; greedy when ``temperature`` is 0."""
+        ...
+
+    @property
+    def adapters(self) -> list[str]:
+        """Names of the adapters loaded over the base model."""
+        ...
+
+    @property
+    def active_adapter(self) -> str | None:
+        """The adapter ``generate`` uses; ``None`` for the bare base model."""
+        ...
+
+    def load_adapter(self, name: str, path: str | Path) -> None:
+        """Load the adapter at ``path`` under ``name`` (the base model stays loaded)."""
+        ...
+
+    def set_adapter(self, name: str | None) -> None:
+        """Make ``name`` the active adapter, or the bare base model when ``None``."""
+        ...
+
+    def unload_adapter(self, name: str) -> None:
+        """Drop adapter ``name``; the base model becomes active if it was."""
+        ...
+
+    def close(self) -> None:
+        """Release the model or connection."""
+        ...
