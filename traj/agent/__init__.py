@@ -1,6 +1,7 @@
 """The agent runtime loop: observe, prompt, generate, parse, guard, execute, record."""
 
 from traj.agent._action import AGENT_KINDS, AgentAction, AgentKind, ParsedAction, ParseError, parse_action
+from traj.agent._guards import Guarded, GuardState, apply_guards
 from traj.agent._prompt import (
     RULES,
     HistoryEntry,
@@ -10,19 +11,27 @@ from traj.agent._prompt import (
     build_prompt,
     render_demonstration,
 )
+from traj.agent._runtime import AgentStep, RunResult, run_agent, run_on_page
 
 __all__ = [
     "AGENT_KINDS",
     "RULES",
     "AgentAction",
     "AgentKind",
+    "AgentStep",
+    "GuardState",
+    "Guarded",
     "HistoryEntry",
     "PageView",
     "ParseError",
     "ParsedAction",
     "Prompt",
+    "RunResult",
+    "apply_guards",
     "approx_tokens",
     "build_prompt",
     "parse_action",
     "render_demonstration",
+    "run_agent",
+    "run_on_page",
 ]

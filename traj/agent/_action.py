@@ -167,7 +167,7 @@ def _target(raw: Any) -> str | None:
     if isinstance(raw, (int, float)):
         return str(int(raw))
     if not isinstance(raw, str):
-        raise ParseError(f"the action's target must be an element id like \"12\", got {type(raw).__name__}")
+        raise ParseError(f'the action\'s target must be an element id like "12", got {type(raw).__name__}')
     text = raw.strip().strip("[]# ").strip()
     return text or None
 
@@ -176,7 +176,7 @@ def _checked(action: AgentAction) -> AgentAction:
     if action.kind in _NEEDS_TARGET and action.target is None:
         raise ParseError(f"{action.kind} needs a target element id")
     if action.target is not None and action.kind in _NEEDS_TARGET and not _AGENT_ID.match(action.target):
-        raise ParseError(f"{action.kind} target {action.target[:40]!r} is not an element id like \"12\"")
+        raise ParseError(f'{action.kind} target {action.target[:40]!r} is not an element id like "12"')
     if action.kind == "NAVIGATE" and not (action.value or "").strip():
         raise ParseError("NAVIGATE needs a URL in 'value'")
     return action

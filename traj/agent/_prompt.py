@@ -108,9 +108,10 @@ def build_prompt(
     head = RULES if demonstration is None else f"{RULES}\n{demonstration}"
     page_text = page.text.strip()
     elements = [e for e in page.elements if e.visible]
-    max_element_chars = sum(len(e.agent_id) + len(e.name or e.text) + 40 for e in elements) + 1
+    rendered = render_snapshot(elements, max_chars=1 << 30)
+    max_element_chars = len(rendered)
     dropped = 0
-    text = _render(head, goal, page.url, history, dropped, render_snapshot(elements, max_chars=max_element_chars), page_text)
+    text = _render(head, goal, page.url, history, dropped, rendered, page_text)
     tokens = count_tokens(text)
     truncated = False
     while tokens > budget_tokens:
@@ -127,9 +128,8 @@ def build_prompt(
             dropped += 1
         else:
             break  # rules, demonstration, goal and the last URL always stay: the budget is too small
-        text = _render(
-            head, goal, page.url, history, dropped, render_snapshot(elements, max_chars=max_element_chars), page_text
-        )
+        rendered = render_snapshot(elements, max_chars=max_element_chars)
+        text = _render(head, goal, page.url, history, dropped, rendered, page_text)
         tokens = count_tokens(text)
     return Prompt(text, tokens, screenshot, truncated)
 

@@ -40,6 +40,7 @@ __all__ = [
     "ReplayStep",
     "RunFinished",
     "RunStarted",
+    "RunStep",
     "TrainFinished",
     "TrainStarted",
     "TrainStep",
@@ -267,6 +268,39 @@ class RunStarted(Payload, frozen=True, kw_only=True):
     model: str = ""
     adapter: str | None = None
     max_steps: int = 15
+
+
+class RunStep(Payload, frozen=True, kw_only=True):
+    """How the agent decided one step: the prompt, the model's raw text, the guards, the timings.
+
+    Appended with the step's ``observation`` (and ``action``, when one was executed) so a run
+    reads like a demonstration; this event holds what only a model-driven step has.
+    """
+
+    type: ClassVar[str] = "run.step"
+    run_id: str
+    step: int
+    prompt_sha256: str
+    prompt_tokens: int
+    prompt_truncated: bool = False
+    raw_output: str
+    completion_tokens: int = 0
+    parse_method: str | None = None
+    """``json``, ``regex`` or ``done_language``; ``None`` when the output held no action."""
+    proposed: dict[str, Any] | None = None
+    """The parsed action before the guards."""
+    action: dict[str, Any] | None = None
+    """The action executed after the guards (``None`` when rejected)."""
+    guards: list[str] = []
+    """Guard interventions, e.g. ``finish_before_submit -> PRESS_ENTER``."""
+    outcome: Literal["ok", "rejected", "failed", "finished", "stopped"]
+    error: str = ""
+    """What was fed back to the model: a parse error, a rejection, an execution failure."""
+    confidence: float | None = None
+    """Mean probability of the generated tokens, where the backend reports them."""
+    timings_ms: dict[str, float] = {}
+    """``observe``, ``prompt``, ``generate``, ``parse``, ``execute``."""
+    adapter: str | None = None
 
 
 class RunFinished(Payload, frozen=True, kw_only=True):

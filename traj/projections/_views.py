@@ -96,6 +96,26 @@ VIEWS: dict[str, tuple[str, str]] = {
         WHERE s.type = 'run.started'
         """,
     ),
+    "run_steps": (
+        "how the agent decided each step: raw output, parsed and executed action, guards, timings",
+        """
+        SELECT position, stream, "at", data->>'run_id' AS run_id, CAST(data->>'step' AS INTEGER) AS step,
+               data->>'outcome' AS outcome, data->>'raw_output' AS raw_output,
+               data->>'parse_method' AS parse_method,
+               nullif(data->'proposed', 'null'::JSON) AS proposed, nullif(data->'action', 'null'::JSON) AS action,
+               data->'guards' AS guards, data->>'error' AS error,
+               CAST(data->>'confidence' AS DOUBLE) AS confidence,
+               CAST(data->>'prompt_tokens' AS INTEGER) AS prompt_tokens,
+               CAST(data->>'completion_tokens' AS INTEGER) AS completion_tokens,
+               data->>'prompt_sha256' AS prompt_sha256, data->>'adapter' AS adapter,
+               CAST(data->'timings_ms'->>'observe' AS DOUBLE) AS observe_ms,
+               CAST(data->'timings_ms'->>'prompt' AS DOUBLE) AS prompt_ms,
+               CAST(data->'timings_ms'->>'generate' AS DOUBLE) AS generate_ms,
+               CAST(data->'timings_ms'->>'parse' AS DOUBLE) AS parse_ms,
+               CAST(data->'timings_ms'->>'execute' AS DOUBLE) AS execute_ms
+        FROM events WHERE type = 'run.step'
+        """,
+    ),
     "replay_steps": (
         "replayed steps: ok, healed or failed, with the strategy that found the element",
         """

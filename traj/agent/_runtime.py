@@ -1,0 +1,335 @@
+"""The agent's loop: observe -> prompt -> generate -> parse -> guard -> execute -> record.
+
+A run is a ``run/<id>`` stream that reads like a demonstration: ``run.started``, then per step
+the ``observation`` the decision was made in, the ``action`` executed (when one was) and a
+``run.step`` with what only a model-driven step has (prompt hash, raw output, guards, timings),
+then ``run.finished``. Each step is appended as it happens, so a run killed midway keeps the
+steps it took. Errors the model can fix (no action in its text, an unknown element, a failed
+click) go back to it in the history; a backend failure ends the run with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from traj.agent._action import AgentAction, ParseError, parse_action
+from traj.agent._guards import GuardState, apply_guards
+from traj.agent._prompt import HistoryEntry, build_prompt
+from traj.browser import launch, locators_for, page_goal, page_verdict, take_snapshot
+from traj.browser._executor import ActionFailedError, execute_action
+from traj.errors import BrowserError, PolicyError, TrajError
+from traj.eventlog import Action, NewEvent, Observation, RunFinished, RunStarted, RunStep, Store, new_event_id
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+    from traj.policy import Policy
+
+__all__ = ["AgentStep", "RunResult", "run_agent", "run_on_page"]
+
+Outcome = Literal["ok", "rejected", "failed", "finished", "stopped"]
+
+
+@dataclass(frozen=True)
+class AgentStep:
+    """One step of a run as the caller sees it (the same facts as its ``run.step`` event)."""
+
+    step: int
+    outcome: Outcome
+    raw_output: str
+    action: AgentAction | None
+    error: str = ""
+    guards: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run went: every step, the site's verdict, the answer given with FINISH."""
+
+    run_id: str
+    steps: list[AgentStep]
+    success: bool | None
+    answer: str | None
+    reason: str
+
+    @property
+    def finished(self) -> bool:
+        """The agent said FINISH (rather than running out of steps or being stopped)."""
+        return bool(self.steps) and self.steps[-1].outcome == "finished"
+
+
+def run_agent(
+    store: Store,
+    policy: Policy,
+    *,
+    task: str,
+    url: str | None = None,
+    goal: str | None = None,
+    seed: int | None = None,
+    max_steps: int = 15,
+    headless: bool | None = None,
+    max_new_tokens: int = 64,
+    timeout_s: float = 5.0,
+    on_step: Callable[[AgentStep], None] | None = None,
+) -> RunResult:
+    """Run the agent on ``task`` in a fresh Chromium; see :func:`run_on_page`.
+
+    Without ``url``, ``task`` must name a bundled site: it is served on 127.0.0.1 and the run
+    starts on its page for ``seed`` (default 1).
+    """
+    with contextlib.ExitStack() as stack:
+        if url is None:
+            url = _bundled_start(task, seed, stack)
+        session = stack.enter_context(launch(headless=headless))
+        return run_on_page(
+            store,
+            policy,
+            session.page,
+            task=task,
+            url=url,
+            goal=goal,
+            seed=seed,
+            max_steps=max_steps,
+            max_new_tokens=max_new_tokens,
+            timeout_s=timeout_s,
+            on_step=on_step,
+        )
+
+
+def _bundled_start(task: str, seed: int | None, stack: contextlib.ExitStack) -> str:
+    from traj.sites import SITES, serve_sites
+
+    site = SITES.get(task)
+    if site is None:
+        raise TrajError(f"task {task!r} is not a bundled site ({', '.join(SITES)}); give its start URL with --url")
+    server = stack.enter_context(serve_sites())
+    return site.start_url(server.url, 1 if seed is None else seed)
+
+
+def run_on_page(
+    store: Store,
+    policy: Policy,
+    page: Page,
+    *,
+    task: str,
+    url: str,
+    goal: str | None = None,
+    seed: int | None = None,
+    max_steps: int = 15,
+    max_new_tokens: int = 64,
+    timeout_s: float = 5.0,
+    on_step: Callable[[AgentStep], None] | None = None,
+) -> RunResult:
+    """Let ``policy`` do ``task`` on ``page`` from ``url`` until FINISH, ``max_steps`` or a stop.
+
+    ``goal`` defaults to the page's own ``window.traj.goal`` (the bundled sites). The run is
+    recorded as ``run/<id>`` in ``store``; the result's ``success`` is the page's verdict
+    (``window.traj.check()``) where the page has one.
+    """
+    try:
+        page.goto(url)
+    except Exception as exc:
+        raise BrowserError(f"cannot open {url}: {str(exc).splitlines()[0]}") from None
+    goal = goal or page_goal(page)
+    if not goal:
+        raise TrajError(f"no goal for task {task!r}: pass one (--goal), the page at {url} does not state it")
+    run_id = new_event_id()
+    stream = f"run/{run_id}"
+    started = RunStarted(
+        run_id=run_id,
+        task=task,
+        goal=goal,
+        url=url,
+        seed=seed,
+        backend=policy.backend,
+        model=policy.model_id,
+        adapter=policy.active_adapter,
+        max_steps=max_steps,
+    )
+    seq = store.append(stream, [started], expected_seq=0).next_seq
+    loop = _Loop(store, policy, stream, run_id, goal, max_new_tokens, timeout_s)
+    answer, reason = None, f"reached max_steps ({max_steps})"
+    try:
+        for index in range(max_steps):
+            step, events, page = loop.step(index, page)
+            seq = store.append(stream, events, expected_seq=seq).next_seq
+            if on_step is not None:
+                on_step(step)
+            if step.outcome == "finished":
+                answer, reason = (step.action.value if step.action else None), "finished"
+                break
+            if step.outcome == "stopped":
+                reason = step.error
+                break
+    finally:
+        success = _verdict(page)
+        steps = len(loop.steps)
+        finished = RunFinished(run_id=run_id, success=success, answer=answer, reason=reason, steps=steps)
+        store.append(stream, [finished], expected_seq=seq)
+    return RunResult(run_id, loop.steps, success, answer, reason)
+
+
+def _verdict(page: Page) -> bool | None:
+    try:
+        return page_verdict(page)
+    except Exception:  # a page that closed or crashed has no verdict
+        return None
+
+
+class _Loop:
+    """The per-step work of one run, with the history and guard state it carries."""
+
+    def __init__(
+        self, store: Store, policy: Policy, stream: str, run_id: str, goal: str, max_new_tokens: int, timeout_s: float
+    ) -> None:
+        self.store, self.policy, self.stream, self.run_id, self.goal = store, policy, stream, run_id, goal
+        self.max_new_tokens, self.timeout_s = max_new_tokens, timeout_s
+        self.budget = max(256, policy.context_window - max_new_tokens)
+        self.history: list[HistoryEntry] = []
+        self.guards = GuardState()
+        self.steps: list[AgentStep] = []
+
+    def step(self, index: int, page: Page) -> tuple[AgentStep, list[NewEvent], Page]:
+        timings: dict[str, float] = {}
+        with _timed(timings, "observe"):
+            snapshot = take_snapshot(page)
+            screenshot = self.store.put_blob(snapshot.screenshot) if snapshot.screenshot else None
+        observation = Observation(
+            url=snapshot.url,
+            title=snapshot.title,
+            text=snapshot.text,
+            elements=snapshot.elements,
+            screenshot=screenshot,
+            step=index,
+        )
+        observation_id = new_event_id()
+        events = [NewEvent(data=observation, event_id=observation_id, blobs=(screenshot,) if screenshot else ())]
+        self.guards.observe(snapshot.elements)
+        with _timed(timings, "prompt"):
+            prompt = build_prompt(
+                self.goal,
+                snapshot,
+                self.history,
+                budget_tokens=self.budget,
+                count_tokens=self.policy.count_tokens,
+                screenshot=snapshot.screenshot,
+            )
+        record = _StepRecord(index, prompt.sha256, prompt.tokens, prompt.truncated)
+        try:
+            with _timed(timings, "generate"):
+                generation = self.policy.generate(prompt, max_new_tokens=self.max_new_tokens)
+        except PolicyError as exc:
+            record.outcome, record.error = "stopped", f"policy failed: {exc}"
+            return self._finish(record, timings, events, page)
+        record.raw_output, record.completion_tokens = generation.text, generation.completion_tokens
+        if generation.token_logprobs:
+            probs = [math.exp(lp) for lp in generation.token_logprobs]
+            record.confidence = sum(probs) / len(probs)
+        with _timed(timings, "parse"):
+            try:
+                parsed = parse_action(generation.text)
+                record.parse_method, record.proposed = parsed.method, parsed.action
+                guarded = apply_guards(parsed.action, snapshot.elements, self.guards)
+                record.guards, record.action = guarded.interventions, guarded.action
+                if guarded.action is None:
+                    record.outcome, record.error = "rejected", guarded.error
+            except ParseError as exc:
+                record.outcome, record.error = "rejected", str(exc)
+        if record.action is not None:
+            action = record.action
+            if action.kind in ("CLICK", "TYPE", "SELECT") and action.target is not None:
+                locators = locators_for(page, action.target)
+            else:
+                locators = []
+            with _timed(timings, "execute"):
+                try:
+                    page = execute_action(page, action.kind, action.target, action.value, timeout_s=self.timeout_s)
+                    record.outcome = "finished" if action.kind == "FINISH" else "ok"
+                except ActionFailedError as exc:
+                    record.outcome, record.error = "failed", str(exc)
+            executed = Action(
+                kind=action.kind,
+                target=action.target,
+                value=action.value,
+                locators=locators,  # type: ignore[arg-type]
+                observation_id=observation_id,
+                step=index,
+            )
+            events.append(NewEvent(data=executed))
+        proposed = record.action or record.proposed
+        key = proposed.to_json() if proposed else record.raw_output.strip()
+        self.guards.record(key, record.action, failed=record.outcome in ("rejected", "failed"))
+        if record.outcome in ("rejected", "failed") and self.guards.stop_reason:
+            record.outcome, record.error = "stopped", f"{self.guards.stop_reason}: {record.error}"
+        self.history.append(_history_entry(record))
+        return self._finish(record, timings, events, page)
+
+    def _finish(
+        self, record: _StepRecord, timings: dict[str, float], events: list[NewEvent], page: Page
+    ) -> tuple[AgentStep, list[NewEvent], Page]:
+        event = RunStep(
+            run_id=self.run_id,
+            step=record.step,
+            prompt_sha256=record.prompt_sha256,
+            prompt_tokens=record.prompt_tokens,
+            prompt_truncated=record.truncated,
+            raw_output=record.raw_output,
+            completion_tokens=record.completion_tokens,
+            parse_method=record.parse_method,
+            proposed=_as_dict(record.proposed),
+            action=_as_dict(record.action) if record.outcome not in ("rejected",) else None,
+            guards=record.guards,
+            outcome=record.outcome,
+            error=record.error,
+            confidence=record.confidence,
+            timings_ms=timings,
+            adapter=self.policy.active_adapter,
+        )
+        events.append(NewEvent(data=event))
+        step = AgentStep(
+            record.step, record.outcome, record.raw_output, record.action, record.error, record.guards, timings
+        )
+        self.steps.append(step)
+        return step, events, page
+
+
+@dataclass
+class _StepRecord:
+    step: int
+    prompt_sha256: str
+    prompt_tokens: int
+    truncated: bool
+    raw_output: str = ""
+    completion_tokens: int = 0
+    parse_method: str | None = None
+    proposed: AgentAction | None = None
+    action: AgentAction | None = None
+    guards: list[str] = field(default_factory=list)
+    outcome: Outcome = "ok"
+    error: str = ""
+    confidence: float | None = None
+
+
+def _history_entry(record: _StepRecord) -> HistoryEntry:
+    shown = record.action or record.proposed
+    text = shown.to_json() if shown else " ".join(record.raw_output.split())[:120] or "(no output)"
+    return HistoryEntry(text, f"error: {record.error}" if record.error else "")
+
+
+def _as_dict(action: AgentAction | None) -> dict[str, str | None] | None:
+    return None if action is None else {"kind": action.kind, "target": action.target, "value": action.value}
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = round((time.perf_counter() - started) * 1000, 3)

@@ -1,0 +1,112 @@
+"""The action executor: carries out one agent action on a live page, by the element's agent id.
+
+The agent names elements by the ``data-agent-id`` the snapshotter gave them, so execution needs
+no locator guessing. ``PRESS_ENTER`` and clicks wait for a navigation they start to load; a click
+that opens a popup continues on the popup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import urllib.parse
+from typing import TYPE_CHECKING
+
+from playwright.sync_api import Error as PlaywrightError
+
+from traj.browser._snapshot import resolve_locator
+from traj.errors import BrowserError, first_line
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+__all__ = ["ActionFailedError", "execute_action"]
+
+_MAX_WAIT_S = 10.0
+_SETTLE_MS = 150
+
+
+class ActionFailedError(BrowserError):
+    """The action could not be carried out on the page (message fit for the agent's history)."""
+
+
+def execute_action(page: Page, kind: str, target: str | None, value: str | None, *, timeout_s: float = 5.0) -> Page:
+    """Do ``kind`` on element ``target`` with ``value``; returns the page to continue on."""
+    try:
+        return _execute(page, kind, target, value, timeout_s)
+    except PlaywrightError as exc:
+        raise ActionFailedError(f"{kind} [{target}] failed: {first_line(exc)[:200]}") from None
+
+
+def _execute(page: Page, kind: str, target: str | None, value: str | None, timeout_s: float) -> Page:
+    timeout_ms = timeout_s * 1000
+    if kind == "FINISH":
+        return page
+    if kind == "NAVIGATE":
+        page.goto(urllib.parse.urljoin(page.url, value or ""), timeout=timeout_ms)
+        return page
+    if kind == "WAIT":
+        page.wait_for_timeout(min(_number(value, default=1.0), _MAX_WAIT_S) * 1000)
+        return page
+    if kind == "SCROLL":
+        _scroll(page, target, value)
+        return page
+    if kind == "PRESS_ENTER":
+        if target is None:
+            page.keyboard.press("Enter")
+        else:
+            resolve_locator(page, "agent_id", target).press("Enter", timeout=timeout_ms)
+        _settle(page, timeout_ms)
+        return page
+    if target is None:
+        raise ActionFailedError(f"{kind} needs a target element")
+    element = resolve_locator(page, "agent_id", target)
+    if kind == "TYPE":
+        element.fill(value or "", timeout=timeout_ms)
+    elif kind == "SELECT":
+        _select(element, value or "", timeout_ms)
+    elif kind == "CLICK":
+        pages_before = len(page.context.pages)
+        element.click(timeout=timeout_ms)
+        _settle(page, timeout_ms)
+        if len(page.context.pages) > pages_before:
+            popup = page.context.pages[-1]
+            popup.wait_for_load_state(timeout=timeout_ms)
+            return popup
+    else:
+        raise ActionFailedError(f"unknown action kind {kind!r}")
+    return page
+
+
+def _select(element: object, value: str, timeout_ms: float) -> None:
+    """Select by the option's visible label, falling back to its value attribute."""
+    try:
+        element.select_option(label=value, timeout=min(timeout_ms, 1000))  # type: ignore[attr-defined]
+    except PlaywrightError:
+        element.select_option(value=value, timeout=timeout_ms)  # type: ignore[attr-defined]
+
+
+def _scroll(page: Page, target: str | None, value: str | None) -> None:
+    if target is not None:
+        resolve_locator(page, "agent_id", target).scroll_into_view_if_needed()
+        return
+    direction = (value or "down").strip().lower()
+    if "," in direction:
+        x, _, y = direction.partition(",")
+        page.evaluate("([x, y]) => window.scrollTo(x, y)", [_number(x, 0), _number(y, 0)])
+        return
+    delta = {"up": -1, "top": -100, "bottom": 100}.get(direction, 1)
+    page.evaluate("d => window.scrollBy(0, d * window.innerHeight * 0.8)", delta)
+
+
+def _settle(page: Page, timeout_ms: float) -> None:
+    """Let a navigation the action started begin, then wait for it to load."""
+    with contextlib.suppress(PlaywrightError):
+        page.wait_for_timeout(_SETTLE_MS)
+        page.wait_for_load_state("load", timeout=timeout_ms)
+
+
+def _number(value: str | None, default: float) -> float:
+    try:
+        return float(value) if value not in (None, "") else default
+    except ValueError:
+        return default

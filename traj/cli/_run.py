@@ -1,0 +1,87 @@
+"""``traj run``: let the agent do a task on its own, step by step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from traj.cli._common import HomeOption, console, reports_errors, resolve_home
+
+if TYPE_CHECKING:
+    from traj.agent import AgentStep
+
+__all__ = ["run"]
+
+_COLOR = {"ok": "green", "finished": "green", "rejected": "yellow", "failed": "red", "stopped": "red"}
+
+
+@reports_errors
+def run(
+    task: Annotated[
+        str, typer.Option(help="Task name: a bundled site (see 'traj sites serve'), or any name with --url.")
+    ],
+    url: Annotated[str | None, typer.Option(help="Start URL (default: the bundled site's page).")] = None,
+    goal: Annotated[str | None, typer.Option(help="Goal in words (default: the page's window.traj.goal).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the bundled site's content.")] = None,
+    backend: Annotated[str, typer.Option(help="transformers, mlx, openai or remote.")] = "transformers",
+    model: Annotated[
+        str | None, typer.Option(help="Model directory (local backends; default: the tiny model) or served name.")
+    ] = None,
+    adapter: Annotated[str | None, typer.Option(help="Adapter directory, or the name of one in the store.")] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", "--server-url", help="Endpoint of openai / the traj server of remote.")
+    ] = None,
+    max_steps: Annotated[int, typer.Option(help="Stop after this many steps.")] = 15,
+    headless: Annotated[bool | None, typer.Option("--headless/--headed")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Run the agent on a task until it says FINISH or runs out of steps; exit 1 unless it succeeded."""
+    from traj.agent import run_agent
+    from traj.eventlog import Store
+    from traj.policy import open_policy
+
+    with Store.open(resolve_home(home)) as store:
+        with console.status(f"loading the {backend} policy"):
+            policy = open_policy(
+                backend,
+                Path(model) if model and backend in ("transformers", "mlx") else model,
+                adapter=adapter,
+                store=store,
+                base_url=base_url,
+            )
+        try:
+            result = run_agent(
+                store,
+                policy,
+                task=task,
+                url=url,
+                goal=goal,
+                seed=seed,
+                max_steps=max_steps,
+                headless=headless,
+                on_step=_print_step,
+            )
+        finally:
+            policy.close()
+    verdict = {True: "[green]task succeeded[/]", False: "[red]task not achieved[/]", None: "no success predicate"}
+    answer = f", answer {result.answer!r}" if result.answer else ""
+    console.print(f"run {result.run_id}: {verdict[result.success]} ({result.reason}{answer})", highlight=False)
+    console.print(
+        f"  traj query \"SELECT step, outcome, action, error FROM run_steps WHERE run_id = '{result.run_id}'\""
+    )
+    if result.success is False or (result.success is None and not result.finished):
+        raise typer.Exit(1)
+
+
+def _print_step(step: AgentStep) -> None:
+    action = step.action.to_json() if step.action else repr(" ".join(step.raw_output.split())[:60])
+    generate = step.timings_ms.get("generate", 0.0)
+    outcome = f"[{_COLOR[step.outcome]}]{step.outcome:<8}[/]"
+    line = f"{step.step:>3} {outcome} {action}  [dim]{generate:.0f} ms[/]"
+    if step.guards:
+        line += f"  [yellow]guard: {', '.join(step.guards)}[/]"
+    if step.error:
+        line += f"\n      [dim]{step.error}[/]"
+    console.print(line, highlight=False)

@@ -1,0 +1,184 @@
+"""The ``transformers`` backend: any local Hugging Face causal LM, with PEFT adapters hot-swapped.
+
+The base model is loaded once. Adapters are added to one ``PeftModel`` under their names and
+switched with ``set_adapter``; the bare base runs inside ``disable_adapter()``. Nothing is
+merged into the base weights, so switching back gives exactly the earlier outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from traj.errors import PolicyError, one_line
+from traj.policy._base import Generation
+
+if TYPE_CHECKING:
+    from traj.agent import Prompt
+
+__all__ = ["TransformersPolicy", "chat_text"]
+
+
+def chat_text(tokenizer: Any, prompt_text: str) -> str:
+    """The prompt as one user turn in the model's chat template (plain text without a template)."""
+    if getattr(tokenizer, "chat_template", None):
+        messages = [{"role": "user", "content": prompt_text}]
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return prompt_text
+
+
+class TransformersPolicy:
+    """A local causal LM on CPU or CUDA through transformers, with any number of PEFT adapters."""
+
+    backend = "transformers"
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        device: str | None = None,
+        dtype: str = "auto",
+        context_window: int | None = None,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        self.model_id = str(model_dir)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+            self.base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=_torch_dtype(dtype, self.device)).to(
+                self.device
+            )
+        except (OSError, ValueError) as exc:
+            raise PolicyError(f"cannot load the model at {model_dir}: {one_line(exc)}") from None
+        self.base.eval()
+        self.base_loads = 1
+        self.context_window = context_window or int(
+            getattr(self.base.config, "max_position_embeddings", 0) or self.tokenizer.model_max_length or 2048
+        )
+        self.tokenizer.model_max_length = 1 << 30  # prompts are budgeted by the caller: no warning per count
+        self._model: Any = self.base  # becomes a PeftModel with the first adapter
+        self._adapters: dict[str, str] = {}
+        self._active: str | None = None
+
+    # ------------------------------------------------------------------ adapters
+
+    @property
+    def adapters(self) -> list[str]:
+        return list(self._adapters)
+
+    @property
+    def active_adapter(self) -> str | None:
+        return self._active
+
+    def load_adapter(self, name: str, path: str | Path) -> None:
+        from peft import PeftModel
+
+        if name in self._adapters:
+            raise PolicyError(f"an adapter named {name!r} is already loaded; unload it first or pick another name")
+        path = Path(path)
+        if not (path / "adapter_config.json").is_file():
+            raise PolicyError(f"no PEFT adapter at {path} (adapter_config.json is missing)")
+        try:
+            if self._model is self.base:
+                self._model = PeftModel.from_pretrained(self.base, path, adapter_name=name, is_trainable=False)
+            else:
+                self._model.load_adapter(path, adapter_name=name, is_trainable=False)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise PolicyError(f"cannot load the adapter at {path}: {one_line(exc)}") from None
+        self._model.eval()
+        self._adapters[name] = str(path)
+        self.set_adapter(name)
+
+    def set_adapter(self, name: str | None) -> None:
+        if name is not None:
+            if name not in self._adapters:
+                loaded = ", ".join(self._adapters) or "none"
+                raise PolicyError(f"no adapter named {name!r} is loaded (loaded: {loaded})")
+            self._model.set_adapter(name)
+        self._active = name
+
+    def unload_adapter(self, name: str) -> None:
+        if name not in self._adapters:
+            raise PolicyError(f"no adapter named {name!r} is loaded")
+        if self._active == name:
+            self._active = None
+        del self._adapters[name]
+        if self._adapters:
+            if self._model.active_adapter == name:
+                self._model.set_adapter(next(iter(self._adapters)))
+            self._model.delete_adapter(name)
+        else:  # the last one: take the LoRA layers out, the base weights were never touched
+            self._model = self._model.unload()
+            self.base = self._model
+
+    # ------------------------------------------------------------------ generation
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def generate(self, prompt: Prompt, *, max_new_tokens: int = 64, temperature: float = 0.0) -> Generation:
+        import torch
+
+        encoded = self.tokenizer(chat_text(self.tokenizer, prompt.text), return_tensors="pt", add_special_tokens=False)
+        input_ids = encoded["input_ids"].to(self.device)
+        options: dict[str, Any] = {"do_sample": temperature > 0}
+        if temperature > 0:
+            options["temperature"] = temperature
+        started = time.perf_counter()
+        with torch.inference_mode(), self._adapter_scope():
+            output = self._model.generate(
+                input_ids=input_ids,
+                attention_mask=encoded["attention_mask"].to(self.device),
+                max_new_tokens=max_new_tokens,
+                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                eos_token_id=self.tokenizer.eos_token_id,
+                output_scores=True,
+                return_dict_in_generate=True,
+                top_p=None,
+                top_k=None,
+                **options,
+            )
+        seconds = time.perf_counter() - started
+        new_tokens = output.sequences[0, input_ids.shape[1] :]
+        logprobs = [
+            float(torch.log_softmax(scores[0].float(), dim=-1)[token])
+            for scores, token in zip(output.scores, new_tokens, strict=False)
+        ]
+        if len(new_tokens) and new_tokens[-1] == self.tokenizer.eos_token_id:
+            new_tokens = new_tokens[:-1]
+        text = self.tokenizer.decode(new_tokens, skip_special_tokens=True)
+        return Generation(text, input_ids.shape[1], len(new_tokens), seconds, logprobs)
+
+    def logits(self, text: str) -> Any:
+        """Next-token logits at every position of ``text`` through the active adapter (tests, checks)."""
+        import torch
+
+        ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(self.device)
+        with torch.inference_mode(), self._adapter_scope():
+            return self._model(input_ids=ids).logits[0].float().cpu()
+
+    def _adapter_scope(self) -> contextlib.AbstractContextManager[Any]:
+        if self._active is None and self._model is not self.base:
+            return self._model.disable_adapter()
+        return contextlib.nullcontext()
+
+    def close(self) -> None:
+        self._model = self.base = None  # type: ignore[assignment]
+        self._adapters.clear()
+
+
+def _torch_dtype(dtype: str, device: str) -> Any:
+    import torch
+
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
+    try:
+        return getattr(torch, dtype)
+    except AttributeError:
+        raise PolicyError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16") from None
