@@ -11,6 +11,7 @@ import typer
 from traj.cli._query import query
 from traj.cli._record import demos, record
 from traj.cli._replay import evaluate, replay
+from traj.cli._run import run
 from traj.cli._sites import sites_app
 from traj.cli._store import compact, sample, stats, verify
 
@@ -26,6 +27,7 @@ app = typer.Typer(
 app.command()(record)
 app.command()(demos)
 app.command()(replay)
+app.command()(run)
 app.command(name="eval")(evaluate)
 app.command()(query)
 app.command()(stats)
