@@ -206,6 +206,8 @@ def _from_command_line(line: str) -> AgentAction | None:
     target = match["bracket"] or match["bare"]
     rest = match["rest"].strip()
     value = _unquoted(rest.lstrip(":=").strip()) if rest else None
+    if value is not None and not any(char.isalnum() for char in value):
+        value = None  # "done." or "CLICK [3] -": punctuation is not a value
     if kind in ("PRESS_ENTER", "CLICK") and value is not None and target is not None:
         value = None  # "CLICK [3] the Save button": the words are commentary
     try:
