@@ -14,6 +14,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -168,6 +169,7 @@ def run_on_page(
                 reason = step.error
                 break
     finally:
+        loop.worker.shutdown(wait=True)
         success = _verdict(page)
         steps = len(loop.steps)
         finished = RunFinished(run_id=run_id, success=success, answer=answer, reason=reason, steps=steps)
@@ -194,22 +196,13 @@ class _Loop:
         self.history: list[HistoryEntry] = []
         self.guards = GuardState()
         self.steps: list[AgentStep] = []
+        self.vision = bool(getattr(policy, "vision", False))
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="traj-generate")
 
     def step(self, index: int, page: Page) -> tuple[AgentStep, list[NewEvent], Page]:
         timings: dict[str, float] = {}
         with _timed(timings, "observe"):
-            snapshot = take_snapshot(page)
-            screenshot = self.store.put_blob(snapshot.screenshot) if snapshot.screenshot else None
-        observation = Observation(
-            url=snapshot.url,
-            title=snapshot.title,
-            text=snapshot.text,
-            elements=snapshot.elements,
-            screenshot=screenshot,
-            step=index,
-        )
-        observation_id = new_event_id()
-        events = [NewEvent(data=observation, event_id=observation_id, blobs=(screenshot,) if screenshot else ())]
+            snapshot = take_snapshot(page, screenshot=self.vision)
         self.guards.observe(snapshot.elements)
         with _timed(timings, "prompt"):
             prompt = build_prompt(
@@ -221,12 +214,30 @@ class _Loop:
                 screenshot=snapshot.screenshot,
             )
         record = _StepRecord(index, prompt.sha256, prompt.tokens, prompt.truncated)
+        # A text-only policy does not need the screenshot: it is taken (for the record) while
+        # the model generates, so it costs the step nothing.
+        pending = self.worker.submit(self.policy.generate, prompt, max_new_tokens=self.max_new_tokens)
+        png = snapshot.screenshot
+        if png is None:
+            with _timed(timings, "screenshot"):
+                png = _screenshot(page)
+        screenshot = self.store.put_blob(png) if png else None
+        observation = Observation(
+            url=snapshot.url,
+            title=snapshot.title,
+            text=snapshot.text,
+            elements=snapshot.elements,
+            screenshot=screenshot,
+            step=index,
+        )
+        observation_id = new_event_id()
+        events = [NewEvent(data=observation, event_id=observation_id, blobs=(screenshot,) if screenshot else ())]
         try:
-            with _timed(timings, "generate"):
-                generation = self.policy.generate(prompt, max_new_tokens=self.max_new_tokens)
+            generation = pending.result()
         except PolicyError as exc:
             record.outcome, record.error = "stopped", f"policy failed: {exc}"
             return self._finish(record, timings, events, page)
+        timings["generate"] = round(generation.seconds * 1000, 3)
         record.raw_output, record.completion_tokens = generation.text, generation.completion_tokens
         if generation.token_logprobs:
             probs = [math.exp(lp) for lp in generation.token_logprobs]
@@ -314,6 +325,13 @@ class _StepRecord:
     outcome: Outcome = "ok"
     error: str = ""
     confidence: float | None = None
+
+
+def _screenshot(page: Page) -> bytes | None:
+    try:
+        return page.screenshot(type="png")
+    except Exception:  # a screenshot is for the record; a page that cannot give one still runs
+        return None
 
 
 def _history_entry(record: _StepRecord) -> HistoryEntry:

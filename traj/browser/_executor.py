@@ -1,14 +1,16 @@
 """The action executor: carries out one agent action on a live page, by the element's agent id.
 
 The agent names elements by the ``data-agent-id`` the snapshotter gave them, so execution needs
-no locator guessing. ``PRESS_ENTER`` and clicks wait for a navigation they start to load; a click
-that opens a popup continues on the popup.
+no locator guessing. ``PRESS_ENTER`` and clicks wait for a navigation they start to load (one
+animation frame shows whether they started one; no fixed sleep); a click that opens a popup
+continues on the popup.
 """
 
 from __future__ import annotations
 
 import contextlib
 import urllib.parse
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from playwright.sync_api import Error as PlaywrightError
@@ -17,12 +19,12 @@ from traj.browser._snapshot import resolve_locator
 from traj.errors import BrowserError, first_line
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Page, Request
 
 __all__ = ["ActionFailedError", "execute_action"]
 
 _MAX_WAIT_S = 10.0
-_SETTLE_MS = 150
+_NEXT_FRAME = "() => new Promise(resolve => requestAnimationFrame(() => setTimeout(resolve, 0)))"
 
 
 class ActionFailedError(BrowserError):
@@ -52,10 +54,10 @@ def _execute(page: Page, kind: str, target: str | None, value: str | None, timeo
         return page
     if kind == "PRESS_ENTER":
         if target is None:
-            page.keyboard.press("Enter")
+            _loading_after(page, lambda: page.keyboard.press("Enter"), timeout_ms)
         else:
-            resolve_locator(page, "agent_id", target).press("Enter", timeout=timeout_ms)
-        _settle(page, timeout_ms)
+            element = resolve_locator(page, "agent_id", target)
+            _loading_after(page, lambda: element.press("Enter", timeout=timeout_ms), timeout_ms)
         return page
     if target is None:
         raise ActionFailedError(f"{kind} needs a target element")
@@ -66,8 +68,7 @@ def _execute(page: Page, kind: str, target: str | None, value: str | None, timeo
         _select(element, value or "", timeout_ms)
     elif kind == "CLICK":
         pages_before = len(page.context.pages)
-        element.click(timeout=timeout_ms)
-        _settle(page, timeout_ms)
+        _loading_after(page, lambda: element.click(timeout=timeout_ms), timeout_ms)
         if len(page.context.pages) > pages_before:
             popup = page.context.pages[-1]
             popup.wait_for_load_state(timeout=timeout_ms)
@@ -98,11 +99,27 @@ def _scroll(page: Page, target: str | None, value: str | None) -> None:
     page.evaluate("d => window.scrollBy(0, d * window.innerHeight * 0.8)", delta)
 
 
-def _settle(page: Page, timeout_ms: float) -> None:
-    """Let a navigation the action started begin, then wait for it to load."""
-    with contextlib.suppress(PlaywrightError):
-        page.wait_for_timeout(_SETTLE_MS)
-        page.wait_for_load_state("load", timeout=timeout_ms)
+def _loading_after(page: Page, act: Callable[[], None], timeout_ms: float) -> None:
+    """Do ``act``; if it started a navigation of the page (seen within one animation frame),
+    wait until the new document has loaded."""
+    navigations: list[Request] = []
+
+    def on_request(request: Request) -> None:
+        if request.is_navigation_request() and request.frame == page.main_frame:
+            navigations.append(request)
+
+    page.on("request", on_request)
+    try:
+        act()
+        try:
+            page.evaluate(_NEXT_FRAME)
+        except PlaywrightError:  # the document went away under the evaluation: a navigation
+            navigations.append(None)  # type: ignore[arg-type]
+    finally:
+        page.remove_listener("request", on_request)
+    if navigations:
+        with contextlib.suppress(PlaywrightError):
+            page.wait_for_load_state("load", timeout=timeout_ms)
 
 
 def _number(value: str | None, default: float) -> float:

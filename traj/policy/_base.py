@@ -3,6 +3,10 @@
 A policy turns a :class:`~traj.agent.Prompt` into text. Backends that hold a model in process
 (``transformers``, ``mlx``) also hold several LoRA adapters over one base model and switch the
 active one without reloading the base; remote backends name the adapter per request.
+
+A backend that reads the prompt's screenshot sets ``vision = True``; the agent then takes the
+screenshot before prompting. For the others it is taken while the model generates, so
+``generate`` must be callable from a worker thread (one thread per run, always the same).
 """
 
 from __future__ import annotations
