@@ -1,8 +1,9 @@
 """The SDFT training feed: one item per demonstrated decision, from events and projections only.
 
-An item is what the student sees (the goal, the page as observed, the actions so far), what
-only the teacher sees (the whole demonstration, each step explained by its enrichment when
-one exists, the raw action JSON otherwise) and the target action. The items are the rows of
+An item is what the student sees (the agent's own prompt: goal, the page as observed, the
+actions so far), what only the teacher sees (the whole demonstration, each step explained by
+its enrichment when one exists, the raw action JSON otherwise) and the target action. Prompts
+come from :func:`traj.agent.build_prompt`, so training sees exactly what the agent will. The items are the rows of
 the ``sdft_examples`` projection, with the prompt and context rendered in full; by default
 only steps that the demo's latest replay ran (ok or healed) are fed, so a demo that no longer
 replays does not teach.
@@ -10,13 +11,11 @@ replays does not teach.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
-from traj.browser import render_snapshot
+from traj.agent import AgentAction, HistoryEntry, approx_tokens, build_prompt, render_demonstration
 from traj.projections import Projections
 from traj.replay._demo import Demo, load_demo
 
@@ -34,9 +33,11 @@ class SdftItem:
     step: int
     action_id: str
     query: str
-    """The student's prompt: goal, URL, interactive elements, page text, actions so far."""
+    """The student's prompt: the agent's prompt at this step (rules, goal, actions so far, page)."""
     context: str
     """The teacher's privileged context: the whole demonstration, enriched where possible."""
+    teacher_query: str
+    """The teacher's prompt: ``query`` with ``context`` inserted after the rules."""
     target: str
     """The demonstrated action as JSON."""
     context_source: str
@@ -47,11 +48,22 @@ class SdftItem:
 
 def action_json(action: Action) -> str:
     """The action as the policy emits it: kind, target element id, value."""
-    return msgspec.json.encode({"kind": action.kind, "target": action.target, "value": action.value}).decode()
+    return AgentAction(action.kind, action.target, action.value).to_json()  # type: ignore[arg-type]
 
 
-def sdft_items(store: Store, *, verified_only: bool = True, max_page_chars: int = 4000) -> Iterator[SdftItem]:
-    """Yield the SDFT items of every demonstration in ``store``, in log order."""
+def sdft_items(
+    store: Store,
+    *,
+    verified_only: bool = True,
+    budget_tokens: int = 1536,
+    count_tokens: Callable[[str], int] = approx_tokens,
+) -> Iterator[SdftItem]:
+    """Yield the SDFT items of every demonstration in ``store``, in log order.
+
+    ``budget_tokens`` and ``count_tokens`` budget each prompt as the agent does (pass the
+    model's context and tokenizer); the teacher's prompt gets the same page budget plus the
+    demonstration.
+    """
     with Projections(store) as projections:
         rows = projections.query("SELECT demo_id, step, action_id FROM sdft_examples ORDER BY position").to_pylist()
         enrichments = {
@@ -75,39 +87,49 @@ def sdft_items(store: Store, *, verified_only: bool = True, max_page_chars: int 
             continue
         demo = demos.get(row["demo_id"]) or demos.setdefault(row["demo_id"], load_demo(store, row["demo_id"]))
         index = next(i for i, s in enumerate(demo.steps) if s.action_id == row["action_id"])
+        context = _context(demo, enrichments)
+        query = _query(demo, index, None, budget_tokens, count_tokens)
+        teacher_budget = budget_tokens + count_tokens(context)
         yield SdftItem(
             demo_id=demo.demo_id,
             step=demo.steps[index].action.step,
             action_id=row["action_id"],
-            query=_query(demo, index, max_page_chars),
-            context=_context(demo, enrichments),
+            query=query,
+            context=context,
+            teacher_query=_query(demo, index, context, teacher_budget, count_tokens),
             target=action_json(demo.steps[index].action),
             context_source="enrichment" if row["action_id"] in enrichments else "raw_action",
             verified=verified,
         )
 
 
-def _query(demo: Demo, index: int, max_page_chars: int) -> str:
-    step = demo.steps[index]
-    page = step.observation
-    history = "\n".join(f"{i}. {action_json(s.action)}" for i, s in enumerate(demo.steps[:index])) or "(none)"
-    return (
-        f"Goal: {demo.started.goal}\nURL: {page.url}\n"
-        f"Elements:\n{render_snapshot(page.elements)}\n"
-        f"Page text:\n{page.text[:max_page_chars]}\n"
-        f"Actions so far:\n{history}"
-    )
+def _query(
+    demo: Demo, index: int, demonstration: str | None, budget_tokens: int, count_tokens: Callable[[str], int]
+) -> str:
+    history = [HistoryEntry(action_json(step.action)) for step in demo.steps[:index]]
+    page = demo.steps[index].observation
+    return build_prompt(
+        demo.started.goal,
+        page,
+        history,
+        demonstration=demonstration,
+        budget_tokens=budget_tokens,
+        count_tokens=count_tokens,
+    ).text
 
 
 def _context(demo: Demo, enrichments: dict[str, dict[str, Any]]) -> str:
-    lines = [f"A demonstration of: {demo.started.goal}"]
-    for i, step in enumerate(demo.steps):
-        lines.append(f"{i}. {action_json(step.action)}")
+    notes = []
+    for step in demo.steps:
         enrichment = enrichments.get(step.action_id)
-        if enrichment is not None:
-            lines += [
-                f"   Why: {enrichment['explanation']}",
-                f"   Element: {enrichment['element_rationale']}",
-                f"   Expected outcome: {enrichment['expected_outcome']}",
+        if enrichment is None:
+            notes.append([])
+            continue
+        notes.append(
+            [
+                f"Why: {enrichment['explanation']}",
+                f"Element: {enrichment['element_rationale']}",
+                f"Expected outcome: {enrichment['expected_outcome']}",
             ]
-    return "\n".join(lines)
+        )
+    return render_demonstration(demo.started.goal, [action_json(step.action) for step in demo.steps], notes)
