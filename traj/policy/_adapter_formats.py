@@ -1,0 +1,177 @@
+"""LoRA adapters in PEFT's format and in mlx-lm's, converted both ways.
+
+The two formats store the same low-rank update differently:
+
+=====================  ==========================================  ===========================
+                       PEFT                                        mlx-lm
+=====================  ==========================================  ===========================
+files                  adapter_config.json, adapter_model.safetensors  adapter_config.json, adapters.safetensors
+down projection        ``...q_proj.lora_A.weight``  (r, in)          ``...q_proj.lora_a``  (in, r)
+up projection          ``...q_proj.lora_B.weight``  (out, r)         ``...q_proj.lora_b``  (r, out)
+key prefix             ``base_model.model.model.layers.N...``       ``model.layers.N...``
+scale                  ``lora_alpha / r`` (``/ sqrt(r)`` with rsLoRA) ``lora_parameters.scale``, absolute
+which layers           any (``layers_to_transform``)                the last ``num_layers``
+=====================  ==========================================  ===========================
+
+Both compute ``y = W x + scale * B A x``. A missing transpose still loads for square matrices
+and computes nonsense, which is why the tests compare logits, not shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Literal
+
+from traj.errors import PolicyError
+
+__all__ = ["AdapterFormatError", "detect_adapter_format", "mlx_to_peft", "peft_to_mlx"]
+
+_PEFT_KEY = re.compile(r"^base_model\.model\.(?P<module>.+)\.lora_(?P<which>[AB])\.weight$")
+_MLX_KEY = re.compile(r"^(?P<module>.+)\.lora_(?P<which>[ab])$")
+_LAYER = re.compile(r"(?:^|\.)layers\.(?P<index>\d+)\.(?P<key>.+)$")
+
+
+class AdapterFormatError(PolicyError):
+    """An adapter directory is missing files or holds something that cannot be converted."""
+
+
+def detect_adapter_format(path: str | Path) -> Literal["peft", "mlx"]:
+    """``peft`` or ``mlx``, from the files in the adapter directory ``path``."""
+    path = Path(path)
+    if (path / "adapter_model.safetensors").is_file():
+        return "peft"
+    if (path / "adapters.safetensors").is_file():
+        return "mlx"
+    raise AdapterFormatError(
+        f"no adapter at {path}: expected adapter_model.safetensors (PEFT) or adapters.safetensors (mlx-lm)"
+    )
+
+
+def peft_to_mlx(src: str | Path, dst: str | Path) -> Path:
+    """Write the PEFT LoRA adapter at ``src`` as an mlx-lm adapter in ``dst``."""
+    from safetensors.numpy import load_file, save_file
+
+    src, dst = Path(src), Path(dst)
+    config = _read_config(src, "adapter_model.safetensors")
+    peft_type = config.get("peft_type", "LORA")
+    if peft_type != "LORA" or config.get("use_dora"):
+        raise AdapterFormatError(
+            f"{src}: only plain LoRA converts to mlx-lm (this is {peft_type}, dora={config.get('use_dora')})"
+        )
+    rank = int(config["r"])
+    alpha = float(config.get("lora_alpha", rank))
+    scale = alpha / math.sqrt(rank) if config.get("use_rslora") else alpha / rank
+    if config.get("rank_pattern") or config.get("alpha_pattern"):
+        raise AdapterFormatError(f"{src}: per-module ranks or alphas (rank_pattern/alpha_pattern) have no mlx-lm form")
+    tensors = load_file(src / "adapter_model.safetensors")
+    weights, layers, keys = {}, set(), set()
+    for name, tensor in tensors.items():
+        match = _PEFT_KEY.match(name)
+        if match is None:
+            raise AdapterFormatError(f"{src}: unexpected tensor {name!r} in a LoRA adapter")
+        module, which = match["module"], match["which"]
+        layer = _LAYER.search(module)
+        if layer is None:
+            raise AdapterFormatError(f"{src}: LoRA on {module!r}, outside the transformer layers, has no mlx-lm form")
+        layers.add(int(layer["index"]))
+        keys.add(layer["key"])
+        weights[f"{module}.lora_{which.lower()}"] = tensor.T.copy()  # A (r, in) -> (in, r); B (out, r) -> (r, out)
+    num_layers = _suffix_length(src, layers, _layer_count(config))
+    dst.mkdir(parents=True, exist_ok=True)
+    save_file(weights, dst / "adapters.safetensors")
+    mlx_config = {
+        "fine_tune_type": "lora",
+        "num_layers": num_layers,
+        "lora_parameters": {
+            "rank": rank,
+            "scale": scale,
+            "dropout": float(config.get("lora_dropout", 0.0)),
+            "keys": sorted(keys),
+        },
+        "base_model": config.get("base_model_name_or_path"),
+    }
+    (dst / "adapter_config.json").write_text(json.dumps(mlx_config, indent=2) + "\n")
+    return dst
+
+
+def mlx_to_peft(src: str | Path, dst: str | Path, *, base_model: str | None = None) -> Path:
+    """Write the mlx-lm LoRA adapter at ``src`` as a PEFT adapter in ``dst``.
+
+    The scale becomes ``lora_alpha = scale * r``; ``layers_to_transform`` lists the layers
+    the adapter covers.
+    """
+    from safetensors.numpy import load_file, save_file
+
+    src, dst = Path(src), Path(dst)
+    config = _read_config(src, "adapters.safetensors")
+    if config.get("fine_tune_type", "lora") != "lora":
+        raise AdapterFormatError(f"{src}: only plain LoRA converts to PEFT (this is {config.get('fine_tune_type')})")
+    parameters = config.get("lora_parameters") or {}
+    if "scale" not in parameters or "rank" not in parameters:
+        raise AdapterFormatError(f"{src}: lora_parameters needs 'rank' and 'scale' (mlx-lm's absolute scale)")
+    rank, scale = int(parameters["rank"]), float(parameters["scale"])
+    tensors = load_file(src / "adapters.safetensors")
+    weights, layers, modules = {}, set(), set()
+    for name, tensor in tensors.items():
+        match = _MLX_KEY.match(name)
+        if match is None:
+            raise AdapterFormatError(f"{src}: unexpected tensor {name!r} in a LoRA adapter")
+        module, which = match["module"], match["which"]
+        if (which == "a" and tensor.shape[1] != rank) or (which == "b" and tensor.shape[0] != rank):
+            raise AdapterFormatError(f"{src}: {name} has shape {tuple(tensor.shape)}, not rank {rank}")
+        layer = _LAYER.search(module)
+        if layer is not None:
+            layers.add(int(layer["index"]))
+        modules.add(module.rsplit(".", 1)[-1])
+        weights[f"base_model.model.{module}.lora_{which.upper()}.weight"] = tensor.T.copy()
+    dst.mkdir(parents=True, exist_ok=True)
+    save_file(weights, dst / "adapter_model.safetensors", metadata={"format": "pt"})
+    peft_config = {
+        "peft_type": "LORA",
+        "task_type": "CAUSAL_LM",
+        "base_model_name_or_path": base_model or config.get("base_model"),
+        "r": rank,
+        "lora_alpha": scale * rank,
+        "lora_dropout": float(parameters.get("dropout", 0.0)),
+        "target_modules": sorted(modules),
+        "layers_to_transform": sorted(layers) or None,
+        "bias": "none",
+        "fan_in_fan_out": False,
+        "inference_mode": True,
+    }
+    (dst / "adapter_config.json").write_text(json.dumps(peft_config, indent=2) + "\n")
+    return dst
+
+
+def _read_config(path: Path, weights_file: str) -> dict:
+    config_file = path / "adapter_config.json"
+    if not config_file.is_file() or not (path / weights_file).is_file():
+        raise AdapterFormatError(f"no adapter at {path}: adapter_config.json and {weights_file} are both needed")
+    try:
+        return json.loads(config_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise AdapterFormatError(f"{config_file} is not valid JSON: {exc}") from None
+
+
+def _layer_count(config: dict) -> int | None:
+    """The base model's layer count, read from its config when the adapter names a local directory."""
+    base = config.get("base_model_name_or_path")
+    if base and (Path(base) / "config.json").is_file():
+        return int(json.loads((Path(base) / "config.json").read_text()).get("num_hidden_layers", 0)) or None
+    return None
+
+
+def _suffix_length(src: Path, layers: set[int], total: int | None) -> int:
+    """mlx-lm puts LoRA on the last ``num_layers`` layers: the adapter's layers must be such a suffix."""
+    if not layers:
+        raise AdapterFormatError(f"{src}: the adapter holds no LoRA tensors")
+    last = total - 1 if total else max(layers)
+    expected = set(range(last - len(layers) + 1, last + 1))
+    if layers != expected:
+        raise AdapterFormatError(
+            f"{src}: LoRA on layers {sorted(layers)}; mlx-lm applies LoRA to the last num_layers layers only"
+        )
+    return len(layers)

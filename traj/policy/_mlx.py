@@ -1,0 +1,159 @@
+"""The ``mlx`` backend: the same model directory through mlx-lm, adapters hot-swapped in process.
+
+``mlx_lm.server`` reloads the base model on every adapter change. Here the base is loaded once;
+each adapter's weights are kept in memory, and switching replaces the LoRA layers
+(``remove_lora_layers``, ``linear_to_lora_layers``) and loads that adapter's weights into them.
+Removing the layers restores the original linear modules, so the bare base is exact again.
+PEFT adapters are converted on load (:mod:`traj.policy._adapter_formats`).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from traj.errors import PolicyError, one_line
+from traj.policy._adapter_formats import detect_adapter_format, peft_to_mlx
+from traj.policy._base import Generation
+
+if TYPE_CHECKING:
+    from traj.agent import Prompt
+
+__all__ = ["MlxPolicy"]
+
+
+class MlxPolicy:
+    """A local causal LM through mlx-lm (Metal on a Mac, ``mlx[cpu]`` on Linux), with LoRA adapters."""
+
+    backend = "mlx"
+
+    def __init__(self, model_dir: str | Path, *, context_window: int | None = None) -> None:
+        import mlx_lm
+
+        model_dir = Path(model_dir)
+        self.model_id = str(model_dir)
+        config = _read_json(model_dir / "config.json")
+        try:
+            self.model, self.tokenizer = mlx_lm.load(str(model_dir), model_config=_model_config(config))
+        except (OSError, ValueError, KeyError) as exc:
+            raise PolicyError(f"cannot load the model at {model_dir} with mlx-lm: {one_line(exc)}") from None
+        self.base_loads = 1
+        self.context_window = context_window or int(config.get("max_position_embeddings") or 2048)
+        self._adapters: dict[str, tuple[dict[str, Any], list[tuple[str, Any]]]] = {}
+        self._active: str | None = None
+
+    @property
+    def adapters(self) -> list[str]:
+        return list(self._adapters)
+
+    @property
+    def active_adapter(self) -> str | None:
+        return self._active
+
+    def load_adapter(self, name: str, path: str | Path) -> None:
+        import mlx.core as mx
+
+        if name in self._adapters:
+            raise PolicyError(f"an adapter named {name!r} is already loaded; unload it first or pick another name")
+        path = Path(path)
+        with tempfile.TemporaryDirectory() as scratch:
+            if detect_adapter_format(path) == "peft":
+                path = peft_to_mlx(path, Path(scratch) / "mlx")
+            config = _read_json(path / "adapter_config.json")
+            weights = list(mx.load(str(path / "adapters.safetensors")).items())
+        if config.get("fine_tune_type", "lora") != "lora":
+            raise PolicyError(f"adapter {name!r}: only LoRA adapters hot-swap (this is {config.get('fine_tune_type')})")
+        self._adapters[name] = (config, weights)
+        try:
+            self.set_adapter(name)
+        except Exception:
+            del self._adapters[name]
+            self.set_adapter(None)
+            raise
+
+    def set_adapter(self, name: str | None) -> None:
+        from mlx_lm.tuner.utils import linear_to_lora_layers, remove_lora_layers
+
+        if name is not None and name not in self._adapters:
+            loaded = ", ".join(self._adapters) or "none"
+            raise PolicyError(f"no adapter named {name!r} is loaded (loaded: {loaded})")
+        remove_lora_layers(self.model)
+        self._active = None
+        if name is None:
+            return
+        config, weights = self._adapters[name]
+        linear_to_lora_layers(self.model, int(config["num_layers"]), config["lora_parameters"])
+        try:
+            self.model.load_weights(weights, strict=False)
+        except ValueError as exc:
+            remove_lora_layers(self.model)
+            raise PolicyError(f"adapter {name!r} does not fit this model: {one_line(exc)}") from None
+        self.model.eval()
+        self._active = name
+
+    def unload_adapter(self, name: str) -> None:
+        if name not in self._adapters:
+            raise PolicyError(f"no adapter named {name!r} is loaded")
+        del self._adapters[name]
+        if self._active == name:
+            self.set_adapter(None)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def generate(self, prompt: Prompt, *, max_new_tokens: int = 64, temperature: float = 0.0) -> Generation:
+        import mlx.core as mx
+        from mlx_lm.generate import stream_generate
+        from mlx_lm.sample_utils import make_sampler
+
+        from traj.policy._transformers import chat_text
+
+        ids = self.tokenizer.encode(chat_text(self.tokenizer, prompt.text), add_special_tokens=False)
+        sampler = make_sampler(temp=temperature)
+        started = time.perf_counter()
+        tokens: list[int] = []
+        logprobs: list[float] = []
+        eos = self.tokenizer.eos_token_id
+        for response in stream_generate(
+            self.model, self.tokenizer, mx.array(ids), max_tokens=max_new_tokens, sampler=sampler
+        ):
+            logprobs.append(float(response.logprobs[response.token]))
+            if response.token == eos or response.token in getattr(self.tokenizer, "eos_token_ids", ()):
+                break
+            tokens.append(int(response.token))
+        seconds = time.perf_counter() - started
+        text = self.tokenizer.decode(tokens)
+        return Generation(text, len(ids), len(tokens), seconds, logprobs)
+
+    def logits(self, text: str) -> Any:
+        """Next-token logits at every position of ``text`` through the active adapter (a numpy array)."""
+        import mlx.core as mx
+        import numpy as np
+
+        ids = mx.array([self.tokenizer.encode(text, add_special_tokens=False)])
+        out = self.model(ids)[0].astype(mx.float32)
+        mx.eval(out)
+        return np.array(out)
+
+    def close(self) -> None:
+        self._adapters.clear()
+        self.model = None  # type: ignore[assignment]
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise PolicyError(f"{path} is missing") from None
+    except json.JSONDecodeError as exc:
+        raise PolicyError(f"{path} is not valid JSON: {exc}") from None
+
+
+def _model_config(config: dict[str, Any]) -> dict[str, Any]:
+    """transformers 5 writes ``rope_theta`` inside ``rope_parameters``; mlx-lm then assumes 1e6 and
+    the logits drift. Pass the real value."""
+    theta = config.get("rope_theta") or (config.get("rope_parameters") or {}).get("rope_theta")
+    return {"rope_theta": float(theta)} if theta else {}
