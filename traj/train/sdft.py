@@ -1,0 +1,376 @@
+"""Self-Distillation Fine-Tuning of a LoRA adapter with torch + PEFT (Shenfeld et al., 2026).
+
+One PEFT model holds two adapters over one frozen base:
+
+- ``student``: the adapter being trained, conditioned on the agent's prompt alone;
+- ``teacher``: an EMA of the student's weight delta, conditioned on the same prompt with the
+  demonstration inserted (``SdftItem.teacher_query``).
+
+Per step the student samples one on-policy rollout per prompt; both models score the
+student's tokens; the loss is the per-token divergence over the full vocabulary
+(:mod:`traj.train._divergence`), the first ``mask_first_tokens`` response tokens masked;
+gradients reach the student adapter only; then the teacher's delta moves ``ema_alpha`` of the
+way to the student's, exactly on the product ``B A`` (:mod:`traj.train._ema`).
+
+The ``sft`` objective trains the same adapter by cross-entropy on the demonstrated actions,
+through the same data path, as the baseline.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from traj.errors import TrainingError
+from traj.train._divergence import Divergence, masked_mean, per_token_divergence, response_mask
+from traj.train._ema import ema_update_lowrank
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["SdftConfig", "SdftTrainer", "StepMetrics", "TrainingExample", "batches"]
+
+Objective = Literal["sdft", "sft"]
+_ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class SdftConfig:
+    """Every setting of a training run; recorded whole in ``train.started``."""
+
+    objective: Objective = "sdft"
+    rank: int = 16
+    lora_alpha: float = 32.0
+    target_modules: tuple[str, ...] = _ALL_LINEAR
+    learning_rate: float = 1e-5
+    epochs: int = 2
+    max_steps: int | None = None
+    batch_size: int = 4
+    warmup_ratio: float = 0.1
+    grad_clip: float = 1.0
+    ema_alpha: float = 0.02
+    """0.02 by default; with 5-10 demonstrations use 0.1-0.3 so the teacher keeps up."""
+    teacher_rank: int | None = None
+    """Rank of the teacher's EMA delta (default 2 x rank)."""
+    divergence: Divergence = "reverse"
+    jsd_beta: float = 0.5
+    mask_first_tokens: int = 3
+    rollouts_per_prompt: int = 1
+    max_new_tokens: int = 48
+    temperature: float = 1.0
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class TrainingExample:
+    """One decision to learn: the student's prompt, the teacher's, and the demonstrated action."""
+
+    query: str
+    teacher_query: str
+    target: str
+    action_id: str = ""
+    demo_id: str = ""
+    enriched: bool = False
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """What one optimizer step measured (the fields of ``train.step``)."""
+
+    step: int
+    loss: float
+    kl: float
+    grad_norm: float
+    lr: float
+    tokens_per_s: float
+    teacher_drift: float
+    ema_truncation: float = 0.0
+    response_tokens: int = 0
+
+
+@dataclass
+class _Batch:
+    ids: torch.Tensor
+    mask: torch.Tensor
+    positions: torch.Tensor
+    prompt_width: int
+    response_lengths: torch.Tensor
+    response_width: int
+
+
+class SdftTrainer:
+    """The training state: base model, student and teacher adapters, optimizer and schedule."""
+
+    def __init__(self, model_dir: str | Path, config: SdftConfig | None = None, *, total_steps: int = 1) -> None:
+        import torch
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        config = config or SdftConfig()
+        self.config = config
+        torch.manual_seed(config.seed)
+        random.seed(config.seed)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+            base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        except (OSError, ValueError) as exc:
+            raise TrainingError(f"cannot load the base model at {model_dir}: {exc}") from None
+        self.tokenizer.model_max_length = 1 << 30
+        present = {name.rsplit(".", 1)[-1] for name, _ in base.named_modules()}
+        targets = [m for m in config.target_modules if m in present]
+        if not targets:
+            raise TrainingError(f"none of the target modules {list(config.target_modules)} is in the model")
+        self.model = get_peft_model(
+            base,
+            LoraConfig(r=config.rank, lora_alpha=config.lora_alpha, target_modules=targets, lora_dropout=0.0),
+            adapter_name="student",
+        )
+        teacher_rank = config.teacher_rank or 2 * config.rank
+        self.model.add_adapter("teacher", LoraConfig(r=teacher_rank, lora_alpha=teacher_rank, target_modules=targets))
+        self._pairs = self._lora_pairs()
+        with torch.no_grad():
+            for _, teacher in self._pairs:  # the teacher starts where the student does: no delta
+                teacher["A"].zero_()
+                teacher["B"].zero_()
+        self.model.set_adapter("student")
+        self.student_parameters = [p for n, p in self.model.named_parameters() if ".student." in n]
+        for name, parameter in self.model.named_parameters():
+            parameter.requires_grad_(".student." in name)
+        self.optimizer = torch.optim.AdamW(self.student_parameters, lr=config.learning_rate, weight_decay=0.0)
+        warmup = max(1, int(total_steps * config.warmup_ratio))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            lambda i: min(1.0, (i + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, i / max(1, total_steps)))),
+        )
+        self.steps_done = 0
+
+    # ------------------------------------------------------------------ the step
+
+    def step(self, examples: Sequence[TrainingExample]) -> StepMetrics:
+        """One optimizer step on ``examples`` (the KL it reports is measured before the update)."""
+        import torch
+
+        started = time.perf_counter()
+        self.model.train()
+        if self.config.objective == "sft":
+            loss, kl, tokens = self._sft_loss(examples)
+        else:
+            loss, kl, tokens = self._sdft_loss(examples)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.student_parameters, self.config.grad_clip))
+        lr = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        self.scheduler.step()
+        drift, truncation = self.update_teacher() if self.config.objective == "sdft" else (0.0, 0.0)
+        self.steps_done += 1
+        seconds = time.perf_counter() - started
+        return StepMetrics(
+            step=self.steps_done - 1,
+            loss=float(loss.detach()),
+            kl=kl,
+            grad_norm=grad_norm,
+            lr=lr,
+            tokens_per_s=tokens / seconds if seconds > 0 else 0.0,
+            teacher_drift=drift,
+            ema_truncation=truncation,
+            response_tokens=tokens,
+        )
+
+    def _sdft_loss(self, examples: Sequence[TrainingExample]) -> tuple[torch.Tensor, float, int]:
+        import torch
+
+        queries = [e.query for e in examples for _ in range(self.config.rollouts_per_prompt)]
+        teacher_queries = [e.teacher_query for e in examples for _ in range(self.config.rollouts_per_prompt)]
+        responses = self.rollouts(queries)
+        student = self._batch(queries, responses)
+        teacher = self._batch(teacher_queries, responses)
+        student_logits = self._response_logits(student)
+        with torch.no_grad():
+            self.model.set_adapter("teacher")
+            try:
+                teacher_logits = self._response_logits(teacher)
+            finally:
+                self.model.set_adapter("student")
+                self._freeze_teacher()
+        mask = response_mask(student.response_lengths, student.response_width, self.config.mask_first_tokens)
+        per_token = per_token_divergence(student_logits, teacher_logits, self.config.divergence, self.config.jsd_beta)
+        loss = masked_mean(per_token, mask)
+        with torch.no_grad():
+            kl = (
+                loss
+                if self.config.divergence == "reverse"
+                else masked_mean(per_token_divergence(student_logits, teacher_logits, "reverse"), mask)
+            )
+        return loss, float(kl), int(student.response_lengths.sum())
+
+    def _sft_loss(self, examples: Sequence[TrainingExample]) -> tuple[torch.Tensor, float, int]:
+        import torch
+
+        eos = self.tokenizer.eos_token or ""
+        targets = [self._encode(e.target + eos) for e in examples]
+        batch = self._batch([e.query for e in examples], targets)
+        logits = self._response_logits(batch)
+        labels = batch.ids[:, batch.prompt_width : batch.prompt_width + batch.response_width]
+        mask = response_mask(batch.response_lengths, batch.response_width, 0)
+        losses = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), reduction="none"
+        ).view_as(mask)
+        return masked_mean(losses, mask), float("nan"), int(batch.response_lengths.sum())
+
+    # ------------------------------------------------------------------ pieces
+
+    def rollouts(self, queries: Sequence[str], *, temperature: float | None = None) -> list[list[int]]:
+        """The active adapter's answers as token ids, sampled at ``temperature`` (default: the
+        config's; greedy at 0): with the student active, the on-policy rollouts."""
+        import torch
+
+        from traj.policy._transformers import chat_text
+
+        self.model.eval()
+        prompts = [self._encode(chat_text(self.tokenizer, q)) for q in queries]
+        batch = self._batch_prompts(prompts)
+        temperature = self.config.temperature if temperature is None else temperature
+        sampling = temperature > 0
+        with torch.no_grad():
+            out = self.model.generate(
+                input_ids=batch.ids,
+                attention_mask=batch.mask,
+                max_new_tokens=self.config.max_new_tokens,
+                do_sample=sampling,
+                temperature=temperature if sampling else None,
+                top_p=None,
+                top_k=None,
+                pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=self.tokenizer.eos_token_id,
+            )
+        self.model.train()
+        eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
+        responses = []
+        for generated in out[:, batch.ids.shape[1] :].tolist():
+            kept = generated[: generated.index(eos) + 1] if eos in generated else [t for t in generated if t != pad]
+            responses.append(kept or [eos])
+        return responses
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _batch_prompts(self, prompts: list[list[int]]) -> _Batch:
+        return self._pack(prompts, [[] for _ in prompts])
+
+    def _batch(self, queries: Sequence[str], responses: list[list[int]]) -> _Batch:
+        from traj.policy._transformers import chat_text
+
+        return self._pack([self._encode(chat_text(self.tokenizer, q)) for q in queries], responses)
+
+    def _pack(self, prompts: list[list[int]], responses: list[list[int]]) -> _Batch:
+        """Prompts left-padded to one width so every response starts at the same column."""
+        import torch
+
+        pad = self.tokenizer.pad_token_id
+        prompt_width = max(len(p) for p in prompts)
+        response_width = max(len(r) for r in responses)
+        rows, masks = [], []
+        for prompt, response in zip(prompts, responses, strict=True):
+            left, right = prompt_width - len(prompt), response_width - len(response)
+            rows.append([pad] * left + prompt + response + [pad] * right)
+            masks.append([0] * left + [1] * (len(prompt) + len(response)) + [0] * right)
+        ids, mask = torch.tensor(rows), torch.tensor(masks)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        lengths = torch.tensor([len(r) for r in responses])
+        return _Batch(ids, mask, positions, prompt_width, lengths, response_width)
+
+    def _response_logits(self, batch: _Batch) -> torch.Tensor:
+        """Logits predicting each response token: positions prompt_width-1 .. end-1."""
+        start = batch.prompt_width - 1
+        logits = self.model(input_ids=batch.ids, attention_mask=batch.mask, position_ids=batch.positions).logits
+        return logits[:, start : start + batch.response_width].float()
+
+    def _lora_pairs(self) -> list[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]]:
+        """(student, teacher) LoRA factors of every adapted module, with the student's scale."""
+        pairs = []
+        for module in self.model.modules():
+            if hasattr(module, "lora_A") and "student" in getattr(module, "lora_A", {}):
+                student = {
+                    "A": module.lora_A["student"].weight,
+                    "B": module.lora_B["student"].weight,
+                    "scale": module.scaling["student"],
+                }
+                teacher = {"A": module.lora_A["teacher"].weight, "B": module.lora_B["teacher"].weight}
+                pairs.append((student, teacher))
+        return pairs
+
+    def _freeze_teacher(self) -> None:
+        for _, teacher in self._pairs:
+            teacher["A"].requires_grad_(False)
+            teacher["B"].requires_grad_(False)
+        for parameter in self.student_parameters:
+            parameter.requires_grad_(True)
+
+    def update_teacher(self) -> tuple[float, float]:
+        """Move the teacher's delta ``ema_alpha`` of the way to the student's; returns the
+        Frobenius norm of the move and the largest relative truncation error."""
+        import torch
+
+        moved, worst = 0.0, 0.0
+        with torch.no_grad():
+            for student, teacher in self._pairs:
+                old_u, old_v = teacher["B"].clone(), teacher["A"].clone()
+                new_u, new_v, error = ema_update_lowrank(
+                    old_u, old_v, student["B"], student["A"], alpha=self.config.ema_alpha, scale=student["scale"]
+                )
+                teacher["B"].copy_(new_u)
+                teacher["A"].copy_(new_v)
+                moved += float(torch.linalg.norm(new_u @ new_v - old_u @ old_v)) ** 2
+                worst = max(worst, error)
+        return math.sqrt(moved), worst
+
+    def delta_norms(self) -> tuple[float, float]:
+        """Frobenius norms of the student's and the teacher's whole weight deltas."""
+        import torch
+
+        student_sq = teacher_sq = 0.0
+        with torch.no_grad():
+            for student, teacher in self._pairs:
+                student_sq += float(torch.linalg.norm(student["scale"] * student["B"] @ student["A"])) ** 2
+                teacher_sq += float(torch.linalg.norm(teacher["B"] @ teacher["A"])) ** 2
+        return math.sqrt(student_sq), math.sqrt(teacher_sq)
+
+    def save_student(self, directory: str | Path) -> Path:
+        """Save the student adapter as an ordinary PEFT adapter directory (adapter name ``default``)."""
+        import shutil
+        import tempfile
+
+        directory = Path(directory)
+        with tempfile.TemporaryDirectory() as scratch:
+            self.model.save_pretrained(scratch, selected_adapters=["student"])
+            saved = Path(scratch) / "student"
+            directory.mkdir(parents=True, exist_ok=True)
+            for item in saved.iterdir():
+                shutil.copy2(item, directory / item.name)
+        return directory
+
+
+def batches(examples: Sequence[TrainingExample], config: SdftConfig) -> list[list[TrainingExample]]:
+    """The step batches of a run: ``epochs`` shuffled passes (seeded), cut at ``max_steps``."""
+    rng = random.Random(config.seed)
+    out: list[list[TrainingExample]] = []
+    for _ in range(config.epochs):
+        order = list(examples)
+        rng.shuffle(order)
+        out += [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+    if config.max_steps is not None:
+        while out and len(out) < config.max_steps:
+            out += out[: config.max_steps - len(out)]
+        out = out[: config.max_steps]
+    return out
