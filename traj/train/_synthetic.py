@@ -37,8 +37,25 @@ _SITES = [
     ("Library", "Reserve a book"),
     ("Clinic", "Book an appointment"),
 ]
-_TEXT_LABELS = ["Employee", "Name", "Full name", "Amount", "Title", "Description", "Email", "City", "Date",
-                "Reference", "Notes", "Quantity", "Phone", "Destination", "Subject", "Guests", "Budget"]
+_TEXT_LABELS = [
+    "Employee",
+    "Name",
+    "Full name",
+    "Amount",
+    "Title",
+    "Description",
+    "Email",
+    "City",
+    "Date",
+    "Reference",
+    "Notes",
+    "Quantity",
+    "Phone",
+    "Destination",
+    "Subject",
+    "Guests",
+    "Budget",
+]
 _SELECT_LABELS = ["Category", "Priority", "Department", "Time", "Room", "Currency", "Class", "Status", "Size"]
 _OPTIONS = {
     "Category": ["Travel", "Meals", "Software", "Hardware", "Office"],
@@ -51,12 +68,38 @@ _OPTIONS = {
     "Status": ["Open", "Pending", "Closed"],
     "Size": ["Small", "Medium", "Large"],
 }
-_SUBMITS = [("Submit", "Save draft"), ("Save", "Save and new"), ("Book now", "Hold"), ("Send", "Preview"),
-            ("Confirm", "Cancel"), ("Create", "Create template"), ("Place order", "Add to wishlist")]
+_SUBMITS = [
+    ("Submit", "Save draft"),
+    ("Save", "Save and new"),
+    ("Book now", "Hold"),
+    ("Send", "Preview"),
+    ("Confirm", "Cancel"),
+    ("Create", "Create template"),
+    ("Place order", "Add to wishlist"),
+]
 _FIRST = ["Nora", "Ali", "Mia", "Jonas", "Priya", "Chen", "Sofia", "Omar", "Lena", "Kenji", "Ada", "Luis"]
 _LAST = ["Haddad", "Khan", "Berg", "Novak", "Rossi", "Okafor", "Silva", "Tanaka", "Weber", "Dubois"]
-_WORDS = ["quarterly", "roadmap", "sync", "cloud", "storage", "upgrade", "team", "lunch", "client", "visit",
-          "review", "budget", "launch", "offsite", "training", "repair", "laptop", "printer", "invoice"]
+_WORDS = [
+    "quarterly",
+    "roadmap",
+    "sync",
+    "cloud",
+    "storage",
+    "upgrade",
+    "team",
+    "lunch",
+    "client",
+    "visit",
+    "review",
+    "budget",
+    "launch",
+    "offsite",
+    "training",
+    "repair",
+    "laptop",
+    "printer",
+    "invoice",
+]
 _CITIES = ["Vienna", "Madrid", "Oslo", "Lisbon", "Prague", "Berlin", "Dublin", "Athens", "Zurich", "Milan"]
 _NAV = ["Home", "Dashboard", "Help", "Settings", "Reports", "History", "Sign out", "Inbox"]
 
@@ -199,9 +242,7 @@ def _page_view(inst: Instance, step: int) -> _Page:
         if action.kind in ("TYPE", "SELECT") and action.target:
             filled[action.target] = action.value or ""
     elements = [
-        msgspec.structs.replace(e, attrs={**e.attrs, _state_attr(e): filled[e.agent_id]})
-        if e.agent_id in filled
-        else e
+        msgspec.structs.replace(e, attrs={**e.attrs, _state_attr(e): filled[e.agent_id]}) if e.agent_id in filled else e
         for e in inst.elements
     ]
     text = f"{inst.goal}\n{inst.elements[0].name}"
