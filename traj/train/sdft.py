@@ -208,7 +208,7 @@ class SdftTrainer:
         loss = masked_mean(per_token, mask)
         with torch.no_grad():
             kl = (
-                loss
+                loss.detach()
                 if self.config.divergence == "reverse"
                 else masked_mean(per_token_divergence(student_logits, teacher_logits, "reverse"), mask)
             )
