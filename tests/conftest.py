@@ -188,3 +188,11 @@ def browser() -> Iterator[Any]:
     """One headless Chromium per test module (Chromium is installed by scripts/setup.sh)."""
     with launch(headless=True) as session:
         yield session.browser
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    """traj's pretrained tiny model, built once (minutes) and cached like ``traj model init-tiny``."""
+    from traj.train.tiny import init_tiny
+
+    return init_tiny(progress=False)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import typer
 
+from traj.cli._adapters import adapters_app
 from traj.cli._query import query
 from traj.cli._record import demos, record
 from traj.cli._replay import evaluate, replay
 from traj.cli._run import run
 from traj.cli._sites import sites_app
 from traj.cli._store import compact, sample, stats, verify
+from traj.cli._train import train
 
 __all__ = ["app"]
 
@@ -28,6 +30,7 @@ app.command()(record)
 app.command()(demos)
 app.command()(replay)
 app.command()(run)
+app.command()(train)
 app.command(name="eval")(evaluate)
 app.command()(query)
 app.command()(stats)
@@ -35,3 +38,4 @@ app.command()(compact)
 app.command()(verify)
 app.command()(sample)
 app.add_typer(sites_app, name="sites")
+app.add_typer(adapters_app, name="adapters")

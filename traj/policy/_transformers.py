@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,10 +86,12 @@ class TransformersPolicy:
         if not (path / "adapter_config.json").is_file():
             raise PolicyError(f"no PEFT adapter at {path} (adapter_config.json is missing)")
         try:
-            if self._model is self.base:
-                self._model = PeftModel.from_pretrained(self.base, path, adapter_name=name, is_trainable=False)
-            else:
-                self._model.load_adapter(path, adapter_name=name, is_trainable=False)
+            with warnings.catch_warnings():  # PEFT calls a transformers API deprecated in 5.x
+                warnings.simplefilter("ignore", FutureWarning)
+                if self._model is self.base:
+                    self._model = PeftModel.from_pretrained(self.base, path, adapter_name=name, is_trainable=False)
+                else:
+                    self._model.load_adapter(path, adapter_name=name, is_trainable=False)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise PolicyError(f"cannot load the adapter at {path}: {one_line(exc)}") from None
         self._model.eval()

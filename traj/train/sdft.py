@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import random
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -130,11 +131,13 @@ class SdftTrainer:
         targets = [m for m in config.target_modules if m in present]
         if not targets:
             raise TrainingError(f"none of the target modules {list(config.target_modules)} is in the model")
-        self.model = get_peft_model(
-            base,
-            LoraConfig(r=config.rank, lora_alpha=config.lora_alpha, target_modules=targets, lora_dropout=0.0),
-            adapter_name="student",
-        )
+        with warnings.catch_warnings():  # PEFT calls a transformers API deprecated in 5.x
+            warnings.simplefilter("ignore", FutureWarning)
+            self.model = get_peft_model(
+                base,
+                LoraConfig(r=config.rank, lora_alpha=config.lora_alpha, target_modules=targets, lora_dropout=0.0),
+                adapter_name="student",
+            )
         teacher_rank = config.teacher_rank or 2 * config.rank
         self.model.add_adapter("teacher", LoraConfig(r=teacher_rank, lora_alpha=teacher_rank, target_modules=targets))
         self._pairs = self._lora_pairs()

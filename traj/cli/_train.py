@@ -1,0 +1,98 @@
+"""``traj train``: SDFT (or SFT) of a LoRA adapter on recorded demonstrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from traj.cli._common import HomeOption, console, err_console, reports_errors, resolve_home
+
+__all__ = ["train"]
+
+
+@reports_errors
+def train(
+    task: Annotated[str | None, typer.Argument(help="Train on every demonstration of this task.")] = None,
+    demo: Annotated[list[str] | None, typer.Option("--demo", help="A demo id (repeatable) instead of a task.")] = None,
+    objective: Annotated[str, typer.Option(help="sdft (self-distillation) or sft (the baseline).")] = "sdft",
+    backend: Annotated[str, typer.Option(help="torch (PEFT). mlx training is not built yet.")] = "torch",
+    model: Annotated[Path | None, typer.Option(help="Base model directory (default: the tiny model).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Optimizer steps (overrides --epochs).")] = None,
+    epochs: Annotated[int, typer.Option(help="Passes over the examples.")] = 2,
+    batch_size: Annotated[int, typer.Option(help="Examples per step.")] = 4,
+    learning_rate: Annotated[float, typer.Option("--lr", help="Peak learning rate (cosine, warmup).")] = 1e-5,
+    rank: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
+    ema_alpha: Annotated[float, typer.Option(help="Teacher EMA rate; 0.1-0.3 for 5-10 demonstrations.")] = 0.02,
+    divergence: Annotated[str, typer.Option(help="reverse, forward or jsd.")] = "reverse",
+    unverified: Annotated[bool, typer.Option(help="Also learn steps no replay has verified.")] = False,
+    name: Annotated[str | None, typer.Option(help="Adapter name (default: TASK-<job>).")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Train a LoRA adapter on demonstrations; prints KL per step and where the adapter is."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from traj.errors import TrainingError
+    from traj.eventlog import Store
+    from traj.train import SdftConfig, training_examples
+    from traj.train import train as run_training
+
+    if backend != "torch":
+        raise TrainingError(f"--backend {backend}: only torch training exists so far")
+    if objective not in ("sdft", "sft") or divergence not in ("reverse", "forward", "jsd"):
+        raise typer.BadParameter("--objective is sdft or sft; --divergence is reverse, forward or jsd")
+    if task is None and not demo:
+        raise typer.BadParameter("name a TASK or give --demo ID")
+    config = SdftConfig(
+        objective=objective,  # type: ignore[arg-type]
+        rank=rank,
+        lora_alpha=2.0 * rank,
+        learning_rate=learning_rate,
+        epochs=epochs,
+        max_steps=steps,
+        batch_size=batch_size,
+        ema_alpha=ema_alpha,
+        divergence=divergence,  # type: ignore[arg-type]
+    )
+    if model is None:
+        from traj.train.tiny import init_tiny
+
+        model = init_tiny()
+    with Store.open(resolve_home(home)) as store:
+        examples = training_examples(store, task=task, demo_ids=demo, verified_only=not unverified)
+        columns = [
+            TextColumn(f"{objective} on {len(examples)} decisions"),
+            BarColumn(),
+            TextColumn("step {task.completed}/{task.total}"),
+            TextColumn("loss {task.fields[loss]:.4f}  KL {task.fields[kl]:.4f}  {task.fields[tps]:.0f} tok/s"),
+            TimeElapsedColumn(),
+        ]
+        from traj.train.sdft import batches
+
+        total = len(batches(examples, config))
+        with Progress(*columns, console=console) as progress:
+            bar = progress.add_task("train", total=total, loss=float("nan"), kl=float("nan"), tps=0.0)
+            result = run_training(
+                store,
+                examples,
+                model_dir=model,
+                config=config,
+                name=name,
+                task=task,
+                on_step=lambda m: progress.update(bar, advance=1, loss=m.loss, kl=m.kl, tps=m.tokens_per_s),
+            )
+    if result.diagnosis is not None:
+        d = result.diagnosis
+        console.print(
+            f"step 0: KL {d.kl:.4f}; teacher right {d.teacher_accuracy:.0%} vs student {d.student_accuracy:.0%}; "
+            f"{d.enriched_share:.0%} of steps enriched",
+            highlight=False,
+        )
+        if (warning := d.warning()) is not None:
+            err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    console.print(f"adapter {result.adapter}: {result.peft_path} (PEFT), {result.mlx_path} (mlx-lm)", highlight=False)
+    console.print(f"  traj run --task {task or 'TASK'} --adapter {result.adapter}")
+    console.print(
+        f"  traj query \"SELECT step, loss, kl, tokens_per_s FROM kl_metrics WHERE job_id = '{result.job_id}'\""
+    )
