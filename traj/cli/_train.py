@@ -17,7 +17,7 @@ def train(
     task: Annotated[str | None, typer.Argument(help="Train on every demonstration of this task.")] = None,
     demo: Annotated[list[str] | None, typer.Option("--demo", help="A demo id (repeatable) instead of a task.")] = None,
     objective: Annotated[str, typer.Option(help="sdft (self-distillation) or sft (the baseline).")] = "sdft",
-    backend: Annotated[str, typer.Option(help="torch (PEFT). mlx training is not built yet.")] = "torch",
+    backend: Annotated[str, typer.Option(help="torch (PEFT) or mlx (mlx-lm); both save both formats.")] = "torch",
     model: Annotated[Path | None, typer.Option(help="Base model directory (default: the tiny model).")] = None,
     steps: Annotated[int | None, typer.Option(help="Optimizer steps (overrides --epochs).")] = None,
     epochs: Annotated[int, typer.Option(help="Passes over the examples.")] = 2,
@@ -38,8 +38,8 @@ def train(
     from traj.train import SdftConfig, training_examples
     from traj.train import train as run_training
 
-    if backend != "torch":
-        raise TrainingError(f"--backend {backend}: only torch training exists so far")
+    if backend not in ("torch", "mlx"):
+        raise TrainingError(f"--backend {backend}: use torch or mlx")
     if objective not in ("sdft", "sft") or divergence not in ("reverse", "forward", "jsd"):
         raise typer.BadParameter("--objective is sdft or sft; --divergence is reverse, forward or jsd")
     if task is None and not demo:
@@ -80,6 +80,7 @@ def train(
                 config=config,
                 name=name,
                 task=task,
+                backend=backend,
                 on_step=lambda m: progress.update(bar, advance=1, loss=m.loss, kl=m.kl, tps=m.tokens_per_s),
             )
     if result.diagnosis is not None:

@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from traj.errors import TrainingError, one_line
 from traj.eventlog import (
@@ -27,6 +28,9 @@ from traj.eventlog import (
     new_event_id,
 )
 from traj.train.sdft import SdftConfig, SdftTrainer, StepMetrics, TrainingExample, batches
+
+if TYPE_CHECKING:
+    from traj.train._sdft_mlx import MlxSdftTrainer
 
 __all__ = ["KlDiagnosis", "TrainResult", "model_hash", "train", "training_examples"]
 
@@ -125,10 +129,15 @@ def train(
     task: str | None = None,
     out_dir: str | Path | None = None,
     parent_adapter: str | None = None,
+    backend: str = "torch",
     on_step: Callable[[StepMetrics], None] | None = None,
 ) -> TrainResult:
-    """Train an adapter on ``examples`` and record the job as ``train/<job_id>``."""
-    from traj.policy._adapter_formats import peft_to_mlx
+    """Train an adapter on ``examples`` (``backend`` torch + PEFT, or mlx) and record the job as
+    ``train/<job_id>``; the adapter is saved in both formats either way."""
+    from traj.policy._adapter_formats import mlx_to_peft, peft_to_mlx
+
+    if backend not in ("torch", "mlx"):
+        raise TrainingError(f"unknown training backend {backend!r}; use torch or mlx")
 
     config = config or SdftConfig()
     model_dir = Path(model_dir)
@@ -142,7 +151,7 @@ def train(
         objective=config.objective,
         base_model=str(model_dir),
         base_model_hash=model_hash(model_dir),
-        config=config.to_dict() | {"steps": len(plan), "examples": len(examples), "adapter": name},
+        config=config.to_dict() | {"steps": len(plan), "examples": len(examples), "adapter": name, "backend": backend},
         dataset=DatasetSnapshot(
             view="sdft_examples",
             as_of_position=store.next_position,
@@ -155,12 +164,12 @@ def train(
     metrics: list[StepMetrics] = []
     diagnosis = None
     try:
-        trainer = SdftTrainer(model_dir, config, total_steps=len(plan))
+        trainer = _trainer(backend, model_dir, config, len(plan))
         for index, batch in enumerate(plan):
-            if index == 0 and config.objective == "sdft":
-                diagnosis = _diagnose(trainer, batch, examples, config)
             step = trainer.step(batch)
             metrics.append(step)
+            if index == 0 and config.objective == "sdft":
+                diagnosis = _diagnose(trainer, batch, examples, step.kl)
             event = TrainStep(
                 job_id=job_id,
                 step=step.step,
@@ -174,8 +183,12 @@ def train(
             seq = store.append(stream, [event], expected_seq=seq).next_seq
             if on_step is not None:
                 on_step(step)
-        peft_path = trainer.save_student(out / "peft")
-        mlx_path = peft_to_mlx(peft_path, out / "mlx")
+        if backend == "mlx":
+            mlx_path = trainer.save_student(out / "mlx")
+            peft_path = mlx_to_peft(mlx_path, out / "peft", base_model=str(model_dir))
+        else:
+            peft_path = trainer.save_student(out / "peft")
+            mlx_path = peft_to_mlx(peft_path, out / "mlx")
     except Exception as exc:
         store.append(
             stream,
@@ -209,44 +222,30 @@ def train(
     return TrainResult(job_id, name, peft_path, mlx_path, metrics, diagnosis)
 
 
+def _trainer(backend: str, model_dir: Path, config: SdftConfig, total_steps: int) -> SdftTrainer | MlxSdftTrainer:
+    if backend == "mlx":
+        from traj.train._sdft_mlx import MlxSdftTrainer
+
+        return MlxSdftTrainer(model_dir, config, total_steps=total_steps)
+    return SdftTrainer(model_dir, config, total_steps=total_steps)
+
+
 def _diagnose(
-    trainer: SdftTrainer, batch: list[TrainingExample], examples: list[TrainingExample], config: SdftConfig
+    trainer: SdftTrainer | MlxSdftTrainer, batch: list[TrainingExample], examples: list[TrainingExample], kl: float
 ) -> KlDiagnosis:
     """Step-0 numbers: the KL before any update, and who gets the next action right."""
-    import torch
-
     from traj.agent import ParseError, parse_action
-    from traj.train._divergence import masked_mean, per_token_divergence, response_mask
 
-    def accuracy(queries: list[str], adapter: str) -> float:
-        trainer.model.set_adapter(adapter)
-        try:
-            answers = trainer.rollouts(queries, temperature=0.0)
-        finally:
-            trainer.model.set_adapter("student")
-            trainer._freeze_teacher()
+    def accuracy(teacher: bool) -> float:
+        queries = [e.teacher_query if teacher else e.query for e in batch]
         hits = 0
-        for answer, example in zip(answers, batch, strict=True):
+        for text, example in zip(trainer.greedy_answers(queries, teacher=teacher), batch, strict=True):
             with contextlib.suppress(ParseError):
-                text = trainer.tokenizer.decode(answer, skip_special_tokens=True)
                 hits += parse_action(text).action.to_json() == example.target
         return hits / len(batch)
 
-    with torch.no_grad():
-        teacher = accuracy([e.teacher_query for e in batch], "teacher")
-        student = accuracy([e.query for e in batch], "student")
-        responses = trainer.rollouts([e.query for e in batch])
-        student_batch = trainer._batch([e.query for e in batch], responses)
-        teacher_batch = trainer._batch([e.teacher_query for e in batch], responses)
-        s_logits = trainer._response_logits(student_batch)
-        trainer.model.set_adapter("teacher")
-        t_logits = trainer._response_logits(teacher_batch)
-        trainer.model.set_adapter("student")
-        trainer._freeze_teacher()
-        mask = response_mask(student_batch.response_lengths, student_batch.response_width, config.mask_first_tokens)
-        kl = float(masked_mean(per_token_divergence(s_logits, t_logits, "reverse"), mask))
     enriched = sum(e.enriched for e in examples) / len(examples)
-    return KlDiagnosis(kl, enriched, teacher, student, config.ema_alpha)
+    return KlDiagnosis(kl, enriched, accuracy(teacher=True), accuracy(teacher=False), trainer.config.ema_alpha)
 
 
 def model_hash(model_dir: Path) -> str:

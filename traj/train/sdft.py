@@ -265,6 +265,16 @@ class SdftTrainer:
             responses.append(kept or [eos])
         return responses
 
+    def greedy_answers(self, queries: Sequence[str], *, teacher: bool = False) -> list[str]:
+        """Greedy answers of the student (or the teacher) as text: the step-0 accuracy check."""
+        self.model.set_adapter("teacher" if teacher else "student")
+        try:
+            answers = self.rollouts(queries, temperature=0.0)
+        finally:
+            self.model.set_adapter("student")
+            self._freeze_teacher()
+        return [self.tokenizer.decode(answer, skip_special_tokens=True) for answer in answers]
+
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
@@ -299,19 +309,25 @@ class SdftTrainer:
         logits = self.model(input_ids=batch.ids, attention_mask=batch.mask, position_ids=batch.positions).logits
         return logits[:, start : start + batch.response_width].float()
 
-    def _lora_pairs(self) -> list[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]]:
-        """(student, teacher) LoRA factors of every adapted module, with the student's scale."""
+    def _lora_pairs(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(student, teacher) LoRA factors of every adapted module, with the student's scale and
+        the module's path in the base model (``model.layers.0.self_attn.q_proj``)."""
         pairs = []
-        for module in self.model.modules():
+        for name, module in self.model.named_modules():
             if hasattr(module, "lora_A") and "student" in getattr(module, "lora_A", {}):
                 student = {
                     "A": module.lora_A["student"].weight,
                     "B": module.lora_B["student"].weight,
                     "scale": module.scaling["student"],
+                    "path": name.removeprefix("base_model.model."),
                 }
                 teacher = {"A": module.lora_A["teacher"].weight, "B": module.lora_B["teacher"].weight}
                 pairs.append((student, teacher))
         return pairs
+
+    def teacher_factors(self) -> dict[str, tuple[Any, Any]]:
+        """The teacher's EMA delta per module path as ``(U, V)`` numpy arrays (``delta = U @ V``)."""
+        return {s["path"]: (t["B"].detach().numpy().copy(), t["A"].detach().numpy().copy()) for s, t in self._pairs}
 
     def _freeze_teacher(self) -> None:
         for _, teacher in self._pairs:

@@ -1,0 +1,324 @@
+"""SDFT in MLX (Apple silicon; ``mlx[cpu]`` on Linux): the torch trainer's algorithm, config and formats.
+
+The student is mlx-lm's own ``LoRALinear`` layers over the frozen base. The teacher has no
+layers of its own: its EMA factors (the same exact low-rank EMA of ``B A`` as the torch
+trainer, :func:`traj.train._ema.ema_update_lowrank`) are swapped into the LoRA layers for the
+teacher's forward pass and swapped out after. mlx-lm models take no padding mask, so each
+example is scored on its own and the loss is the mean over all kept tokens, which is what the
+torch trainer's masked mean over a padded batch computes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from traj.errors import TrainingError, one_line
+from traj.train._ema import ema_update_lowrank
+from traj.train.sdft import SdftConfig, StepMetrics, TrainingExample
+
+__all__ = ["MlxSdftTrainer"]
+
+
+class MlxSdftTrainer:
+    """SDFT/SFT training state in MLX: base model, student LoRA layers, teacher EMA factors."""
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        config: SdftConfig | None = None,
+        *,
+        total_steps: int = 1,
+        initial_adapter: str | Path | None = None,
+    ) -> None:
+        import mlx.core as mx
+        import mlx.optimizers as optim
+        import mlx_lm
+        from mlx_lm.tuner.utils import linear_to_lora_layers
+
+        from traj.policy._mlx import _model_config, _read_json
+
+        self.config = config = config or SdftConfig()
+        mx.random.seed(config.seed)
+        random.seed(config.seed)
+        model_dir = Path(model_dir)
+        try:
+            self.model, self.tokenizer = mlx_lm.load(
+                str(model_dir), model_config=_model_config(_read_json(model_dir / "config.json"))
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            raise TrainingError(f"cannot load the base model at {model_dir} with mlx-lm: {one_line(exc)}") from None
+        self.model.freeze()
+        keys = sorted(
+            {
+                name
+                for name, _ in self.model.layers[0].named_modules()
+                if name.rsplit(".", 1)[-1] in config.target_modules
+            }
+        )
+        if not keys:
+            raise TrainingError(f"none of the target modules {list(config.target_modules)} is in the model")
+        self.lora_parameters = {
+            "rank": config.rank,
+            "scale": config.lora_alpha / config.rank,
+            "dropout": 0.0,
+            "keys": keys,
+        }
+        linear_to_lora_layers(self.model, len(self.model.layers), self.lora_parameters)
+        if initial_adapter is not None:
+            self._load_student(Path(initial_adapter))
+        self.teacher_rank = config.teacher_rank or 2 * config.rank
+        self.teacher: dict[str, tuple[Any, Any]] = {
+            path: (
+                mx.zeros((module.lora_b.shape[1], self.teacher_rank)),
+                mx.zeros((self.teacher_rank, module.lora_a.shape[0])),
+            )
+            for path, module in self._lora_modules()
+        }
+        self.optimizer = optim.AdamW(learning_rate=config.learning_rate, weight_decay=0.0)
+        self.total_steps = total_steps
+        self.warmup = max(1, int(total_steps * config.warmup_ratio))
+        self.steps_done = 0
+
+    # ------------------------------------------------------------------ the step
+
+    def step(self, examples: Sequence[TrainingExample]) -> StepMetrics:
+        """One optimizer step (the KL it reports is measured before the update)."""
+        import mlx.core as mx
+        import mlx.optimizers as optim
+        from mlx import nn
+
+        started = time.perf_counter()
+        if self.config.objective == "sft":
+            eos = self.tokenizer.eos_token or ""
+            responses = [self._encode(e.target + eos) for e in examples]
+        else:
+            responses = self.rollouts([e.query for e in examples])
+        teacher_logits = None if self.config.objective == "sft" else self._teacher_logits(examples, responses)
+        loss_and_grad = nn.value_and_grad(self.model, lambda model: self._loss(examples, responses, teacher_logits))
+        (loss, kl), grads = loss_and_grad(self.model)
+        tokens = sum(len(r) for r in responses)
+        grads, grad_norm = optim.clip_grad_norm(grads, self.config.grad_clip)
+        lr = self._lr(self.steps_done)
+        self.optimizer.learning_rate = lr
+        self.optimizer.update(self.model, grads)
+        mx.eval(self.model.trainable_parameters(), self.optimizer.state, loss)
+        drift, truncation = self.update_teacher() if self.config.objective == "sdft" else (0.0, 0.0)
+        self.steps_done += 1
+        seconds = time.perf_counter() - started
+        return StepMetrics(
+            step=self.steps_done - 1,
+            loss=float(loss),
+            kl=float(kl) if self.config.objective == "sdft" else float("nan"),
+            grad_norm=float(grad_norm),
+            lr=lr,
+            tokens_per_s=tokens / seconds if seconds > 0 else 0.0,
+            teacher_drift=drift,
+            ema_truncation=truncation,
+            response_tokens=tokens,
+        )
+
+    def loss_on(self, examples: Sequence[TrainingExample], responses: list[list[int]]) -> float:
+        """The loss for fixed responses (teacher forcing), without updating anything."""
+        teacher_logits = None if self.config.objective == "sft" else self._teacher_logits(examples, responses)
+        return float(self._loss(examples, responses, teacher_logits)[0])
+
+    def _loss(
+        self, examples: Sequence[TrainingExample], responses: list[list[int]], teacher_logits: list[Any] | None
+    ) -> tuple[Any, Any]:
+        """(loss, reverse KL) as arrays: the mean over every kept token of the batch."""
+        import mlx.core as mx
+
+        skip = 0 if teacher_logits is None else self.config.mask_first_tokens
+        total, kl_total = mx.array(0.0), mx.array(0.0)
+        for index, (example, response) in enumerate(zip(examples, responses, strict=True)):
+            student = self._response_logits(example.query, response)
+            mask = (mx.arange(len(response)) >= skip).astype(mx.float32)
+            if teacher_logits is None:
+                losses = _cross_entropy(student, mx.array(response))
+            else:
+                teacher = teacher_logits[index]
+                losses = _divergence(student, teacher, self.config.divergence, self.config.jsd_beta)
+                kl_total = kl_total + mx.stop_gradient((_divergence(student, teacher, "reverse") * mask).sum())
+            total = total + (losses * mask).sum()
+        kept = max(1, sum(max(0, len(r) - skip) for r in responses))
+        return total / kept, kl_total / kept
+
+    def _teacher_logits(self, examples: Sequence[TrainingExample], responses: list[list[int]]) -> list[Any]:
+        import mlx.core as mx
+
+        saved = self._swap_in_teacher()
+        try:
+            logits = [
+                mx.stop_gradient(self._response_logits(e.teacher_query, r))
+                for e, r in zip(examples, responses, strict=True)
+            ]
+            mx.eval(logits)
+        finally:
+            self._restore(saved)
+        return logits
+
+    # ------------------------------------------------------------------ pieces
+
+    def rollouts(self, queries: Sequence[str], *, temperature: float | None = None) -> list[list[int]]:
+        """The student's answers as token ids (sampled at ``temperature``; greedy at 0)."""
+        import mlx.core as mx
+        from mlx_lm.generate import generate_step
+        from mlx_lm.sample_utils import make_sampler
+
+        from traj.policy._transformers import chat_text
+
+        temperature = self.config.temperature if temperature is None else temperature
+        sampler = make_sampler(temp=temperature)
+        eos = self.tokenizer.eos_token_id
+        responses = []
+        for query in queries:
+            prompt = mx.array(self._encode(chat_text(self.tokenizer, query)))
+            tokens: list[int] = []
+            for token, _ in generate_step(prompt, self.model, max_tokens=self.config.max_new_tokens, sampler=sampler):
+                tokens.append(int(token))
+                if int(token) == eos:
+                    break
+            responses.append(tokens or [eos])
+        return responses
+
+    def greedy_answers(self, queries: Sequence[str], *, teacher: bool = False) -> list[str]:
+        """Greedy answers of the student (or the teacher) as text: the step-0 accuracy check."""
+        saved = self._swap_in_teacher() if teacher else None
+        try:
+            answers = self.rollouts(queries, temperature=0.0)
+        finally:
+            if saved is not None:
+                self._restore(saved)
+        eos = self.tokenizer.eos_token_id
+        return [self.tokenizer.decode([t for t in answer if t != eos]) for answer in answers]
+
+    def _encode(self, text: str) -> list[int]:
+        return list(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def _response_logits(self, query: str, response: list[int]) -> Any:
+        """Logits predicting each response token after the chat-formatted ``query``."""
+        import mlx.core as mx
+
+        from traj.policy._transformers import chat_text
+
+        prompt = self._encode(chat_text(self.tokenizer, query))
+        ids = mx.array([prompt + response])
+        logits = self.model(ids)[0].astype(mx.float32)
+        return logits[len(prompt) - 1 : len(prompt) - 1 + len(response)]
+
+    def set_teacher_factors(self, factors: dict[str, tuple[Any, Any]]) -> None:
+        """Start the teacher from given ``(U, V)`` per module path (e.g. the torch trainer's)."""
+        import mlx.core as mx
+
+        for path in self.teacher:
+            u, v = factors[path]
+            self.teacher[path] = (mx.array(u), mx.array(v))
+
+    def _lora_modules(self) -> list[tuple[str, Any]]:
+        from mlx_lm.tuner.lora import LoRALinear
+
+        return [(name, module) for name, module in self.model.named_modules() if isinstance(module, LoRALinear)]
+
+    def _swap_in_teacher(self) -> dict[str, tuple[Any, Any, float]]:
+        saved = {}
+        for path, module in self._lora_modules():
+            saved[path] = (module.lora_a, module.lora_b, module.scale)
+            u, v = self.teacher[path]
+            module.lora_a, module.lora_b, module.scale = v.T, u.T, 1.0
+        return saved
+
+    def _restore(self, saved: dict[str, tuple[Any, Any, float]]) -> None:
+        for path, module in self._lora_modules():
+            module.lora_a, module.lora_b, module.scale = saved[path]
+
+    def update_teacher(self) -> tuple[float, float]:
+        """The torch trainer's exact EMA of ``B A``, on these factors."""
+        import mlx.core as mx
+        import numpy as np
+        import torch
+
+        moved, worst = 0.0, 0.0
+        for path, module in self._lora_modules():
+            u, v = (torch.from_numpy(np.array(t)) for t in self.teacher[path])
+            b = torch.from_numpy(np.array(module.lora_b)).T  # (out, r), PEFT's orientation
+            a = torch.from_numpy(np.array(module.lora_a)).T  # (r, in)
+            new_u, new_v, error = ema_update_lowrank(u, v, b, a, alpha=self.config.ema_alpha, scale=module.scale)
+            moved += float(torch.linalg.norm(new_u @ new_v - u @ v)) ** 2
+            worst = max(worst, error)
+            self.teacher[path] = (mx.array(new_u.numpy()), mx.array(new_v.numpy()))
+        return math.sqrt(moved), worst
+
+    def _lr(self, step: int) -> float:
+        warm = min(1.0, (step + 1) / self.warmup)
+        return (
+            self.config.learning_rate * warm * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, self.total_steps))))
+        )
+
+    def _load_student(self, path: Path) -> None:
+        import mlx.core as mx
+
+        from traj.policy._adapter_formats import detect_adapter_format, peft_to_mlx
+
+        if detect_adapter_format(path) == "peft":
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as scratch:
+                weights = mx.load(str(peft_to_mlx(path, Path(scratch)) / "adapters.safetensors"))
+        else:
+            weights = mx.load(str(path / "adapters.safetensors"))
+        self.model.load_weights(list(weights.items()), strict=False)
+
+    def save_student(self, directory: str | Path) -> Path:
+        """Save the student as an mlx-lm adapter directory."""
+        import mlx.core as mx
+        from mlx.utils import tree_flatten
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        weights = dict(tree_flatten(self.model.trainable_parameters()))
+        mx.save_safetensors(str(directory / "adapters.safetensors"), weights)
+        config = {
+            "fine_tune_type": "lora",
+            "num_layers": len(self.model.layers),
+            "lora_parameters": self.lora_parameters,
+        }
+        (directory / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
+        return directory
+
+
+def _log_softmax(logits: Any) -> Any:
+    import mlx.core as mx
+
+    return logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+
+
+def _kl(log_p: Any, log_q: Any) -> Any:
+    import mlx.core as mx
+
+    return (mx.exp(log_p) * (log_p - log_q)).sum(-1)
+
+
+def _divergence(student_logits: Any, teacher_logits: Any, divergence: str, beta: float = 0.5) -> Any:
+    """Per-token divergences with the same definitions as :mod:`traj.train._divergence`."""
+    import mlx.core as mx
+
+    student, teacher = _log_softmax(student_logits), _log_softmax(teacher_logits)
+    if divergence == "reverse" or (divergence == "jsd" and beta == 1.0):
+        return _kl(student, teacher)
+    if divergence == "forward" or beta == 0.0:
+        return _kl(teacher, student)
+    mixture = mx.logsumexp(mx.stack([teacher + math.log(beta), student + math.log(1 - beta)]), axis=0)
+    return beta * _kl(teacher, mixture) + (1 - beta) * _kl(student, mixture)
+
+
+def _cross_entropy(logits: Any, targets: Any) -> Any:
+    import mlx.core as mx
+
+    log_probs = _log_softmax(logits)
+    return -mx.take_along_axis(log_probs, targets[:, None], axis=-1)[:, 0]
