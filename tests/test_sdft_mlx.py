@@ -1,0 +1,77 @@
+"""The MLX trainer computes the torch trainer's loss, and trains and saves like it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from traj.train import SdftConfig, SdftTrainer, TrainingExample
+from traj.train._divergence import masked_mean, per_token_divergence, response_mask
+from traj.train._sdft_mlx import MlxSdftTrainer
+from traj.train.tiny import build_untrained
+
+EXAMPLES = [
+    TrainingExample(
+        query=f"Goal: open item {i}\nNext action:",
+        teacher_query=f"Demonstration: CLICK {i}\nGoal: open item {i}\nNext action:",
+        target=json.dumps({"kind": "CLICK", "target": str(i), "value": None}, separators=(",", ":")),
+    )
+    for i in range(1, 5)
+]
+TOLERANCE = 1e-6
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    return build_untrained(tmp_path_factory.mktemp("tiny") / "model", seed=0)
+
+
+def _config(**changes) -> SdftConfig:
+    base = dict(rank=4, lora_alpha=8, learning_rate=5e-3, max_new_tokens=10, mask_first_tokens=1, temperature=0.0)
+    return SdftConfig(**(base | changes))
+
+
+@pytest.mark.parametrize(
+    ("objective", "divergence"), [("sdft", "reverse"), ("sdft", "forward"), ("sdft", "jsd"), ("sft", "reverse")]
+)
+def test_same_adapter_same_batch_same_loss(model_dir, tmp_path, objective, divergence):
+    config = _config(objective=objective, divergence=divergence, ema_alpha=0.5)
+    torch_trainer = SdftTrainer(model_dir, config, total_steps=5)
+    torch_trainer.step(EXAMPLES)  # a non-zero student and teacher to start both from
+    mlx_trainer = MlxSdftTrainer(
+        model_dir, config, total_steps=5, initial_adapter=torch_trainer.save_student(tmp_path / "start")
+    )
+    mlx_trainer.set_teacher_factors(torch_trainer.teacher_factors())
+    if objective == "sft":
+        expected = float(torch_trainer._sft_loss(EXAMPLES)[0])
+        responses = [mlx_trainer._encode(e.target + mlx_trainer.tokenizer.eos_token) for e in EXAMPLES]
+    else:  # teacher forcing on one fixed rollout
+        responses = torch_trainer.rollouts([e.query for e in EXAMPLES], temperature=0.0)
+        student = torch_trainer._batch([e.query for e in EXAMPLES], responses)
+        teacher = torch_trainer._batch([e.teacher_query for e in EXAMPLES], responses)
+        with torch.no_grad():
+            student_logits = torch_trainer._response_logits(student)
+            torch_trainer.model.set_adapter("teacher")
+            teacher_logits = torch_trainer._response_logits(teacher)
+            torch_trainer.model.set_adapter("student")
+        mask = response_mask(student.response_lengths, student.response_width, config.mask_first_tokens)
+        expected = float(masked_mean(per_token_divergence(student_logits, teacher_logits, divergence), mask))
+    assert expected > 0
+    assert mlx_trainer.loss_on(EXAMPLES, responses) == pytest.approx(expected, abs=TOLERANCE, rel=1e-4)
+
+
+def test_mlx_steps_lower_the_divergence_and_move_the_teacher_by_alpha(model_dir, tmp_path):
+    trainer = MlxSdftTrainer(model_dir, _config(ema_alpha=0.0, learning_rate=2e-3), total_steps=30)
+    fixed = trainer.rollouts([e.query for e in EXAMPLES], temperature=0.0)
+    before = trainer.loss_on(EXAMPLES, fixed)
+    for _ in range(4):
+        trainer.step(EXAMPLES)
+    assert trainer.loss_on(EXAMPLES, fixed) < 0.7 * before
+    moving = MlxSdftTrainer(model_dir, _config(ema_alpha=0.25), total_steps=5)
+    metrics = moving.step(EXAMPLES)
+    assert metrics.teacher_drift > 0 and metrics.kl >= 0
+    saved = moving.save_student(tmp_path / "mlx")
+    assert json.loads((saved / "adapter_config.json").read_text())["lora_parameters"]["scale"] == 2.0
