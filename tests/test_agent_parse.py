@@ -58,9 +58,7 @@ def test_commands_only_count_at_the_start_of_a_line():
         parse_action("You could click the button, or type something.")
 
 
-@pytest.mark.parametrize(
-    "text", ["The task is complete.", "I have finished booking the flight", "Goal achieved!"]
-)
+@pytest.mark.parametrize("text", ["The task is complete.", "I have finished booking the flight", "Goal achieved!"])
 def test_done_language_finishes(text):
     parsed = parse_action(text)
     assert parsed.method == "done_language"

@@ -30,7 +30,7 @@ def test_order_rules_goal_history_page():
     assert text.startswith(RULES)
     order = [
         text.index(part)
-        for part in ("Goal: Book it", "Actions so far:\n1. {", "URL: ", "Elements:\n[1]", "Page text:", "Next action:")
+        for part in ("Goal: Book it", "Actions so far:\nStep 1: {", "URL: ", "Elements:\n[1]", "Page text:", "Next action:")
     ]
     assert order == sorted(order)
     assert not prompt.truncated
@@ -40,7 +40,7 @@ def test_order_rules_goal_history_page():
 def test_errors_reach_the_history():
     entry = HistoryEntry('{"kind":"CLICK","target":"9","value":null}', "error: unknown element 9")
     assert (
-        '1. {"kind":"CLICK","target":"9","value":null} -> error: unknown element 9'
+        'Step 1: {"kind":"CLICK","target":"9","value":null} -> error: unknown element 9'
         in build_prompt("g", _page(1, 0), [entry]).text
     )
 
@@ -56,7 +56,7 @@ def test_over_budget_cuts_page_text_then_elements_then_old_history_never_the_rul
         assert prompt.tokens <= budget, (budget, prompt.tokens)
         assert prompt.text.startswith(RULES)
         assert "Goal: Book the cheapest flight" in prompt.text
-        assert prompt.text.endswith("Next action:")
+        assert prompt.text.endswith("Next action:\nStep 30:")  # numbered even when old history is cut
     small = build_prompt("Book the cheapest flight", page, history, budget_tokens=400)
     assert "Page text:" not in small.text
     assert "earlier actions not shown" in small.text
@@ -79,7 +79,7 @@ def test_the_demonstration_sits_between_rules_and_goal():
     )
     text = build_prompt("Book the 10:00 flight", _page(2, 1), demonstration=demo).text
     assert text.index(RULES) < text.index("Demonstration of: Book the 9:00 flight") < text.index("Goal: Book the 10:00")
-    assert '1. {"kind":"CLICK","target":"4","value":null}\n   Why: cheapest' in text
+    assert 'Step 1: {"kind":"CLICK","target":"4","value":null}\n   Why: cheapest' in text
 
 
 def test_the_budget_counts_with_the_given_tokenizer():

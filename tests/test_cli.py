@@ -42,6 +42,7 @@ VIEWS = (
     "steps",
     "demos",
     "runs",
+    "run_steps",
     "replay_steps",
     "replays",
     "enrichment_attempts",
@@ -54,6 +55,9 @@ VIEWS = (
     "sdft_examples",
     "sft_pairs",
     "preference_pairs",
+    "decisions",
+    "decision_pairs",
+    "run_decisions",
 )
 
 # ---------------------------------------------------------------- helpers

@@ -853,18 +853,22 @@ def test_sdft_examples_use_the_enrichment_as_context_else_the_raw_action(store, 
         "enrichment",
         "big-vlm",
     )
-    assert enriched["context"] == (
-        f"Demonstrated action: {enriched['target']}\n"
-        "Why: the latest explanation\n"
-        "Element: rationale for the latest explanation\n"
-        "Expected outcome: outcome of the latest explanation\n"
-        "Thinking: the latest explanation: look / the latest explanation: act"
+    # Every step's context is the whole demonstration (traj.enrich.render_teacher_context): the
+    # enriched step explained, the failed one as its raw action.
+    assert enriched["context"] == raw["context"] == (
+        "Demonstration of: buy the mug in d1\n"
+        f"Step 1: {enriched['target']}\n"
+        "   Why: the latest explanation\n"
+        "   Element: rationale for the latest explanation\n"
+        "   Expected outcome: outcome of the latest explanation\n"
+        "   Thinking: the latest explanation: look / the latest explanation: act\n"
+        f"Step 2: {raw['target']}"
     )
     assert "first explanation" not in enriched["context"]
+    assert enriched["context_version"] == raw["context_version"] == "2"
     assert json.loads(enriched["target"]) == action_json(a0)
 
     assert (raw["action_id"], raw["context_source"], raw["enrichment_model"]) == (a1.event_id, "raw_action", None)
-    assert raw["context"] == f"Demonstrated action: {raw['target']}"
     assert json.loads(raw["target"]) == action_json(a1)
 
     for step, row in got.items():

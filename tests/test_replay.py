@@ -215,8 +215,8 @@ def test_every_bundled_demo_replays_on_its_own_seed(sites: str, name: str, tmp_p
 
 
 def test_the_training_feed_holds_replay_verified_steps_with_query_context_and_target(recorded) -> None:
-    from traj.eventlog import Enrichment
     from traj.agent import RULES
+    from traj.eventlog import Enrichment
     from traj.replay import sdft_items
 
     store, demo_id, _, _ = recorded
@@ -249,7 +249,7 @@ def test_the_training_feed_holds_replay_verified_steps_with_query_context_and_ta
     assert item.context_source == "enrichment"
     assert json.loads(item.target) == {"kind": "TYPE", "target": typed.action.target, "value": "42.50"}
     assert item.query.startswith(RULES) and "Goal: File 42.50\n" in item.query and '"Amount"' in item.query
-    assert "1. {" in item.query.split("Actions so far:")[1]  # the history of earlier actions
+    assert "Step 1: {" in item.query.split("Actions so far:")[1]  # the history of earlier actions
     assert "Why: The report needs the receipt's total." in item.context  # the teacher's privilege
     assert "Why:" not in item.query
     assert item.teacher_query == item.query.replace(RULES, f"{RULES}\n{item.context}", 1)

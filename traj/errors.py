@@ -8,10 +8,13 @@
     │   ├── StoreLockedError       another process holds the store's writer lock
     │   ├── CorruptSegmentError    a sealed Parquet segment is missing or damaged
     │   ├── CorruptWALError        a write-ahead-log file cannot be read at all
-    │   └── BlobNotFoundError      a referenced blob is not in the store
+    │   ├── BlobNotFoundError      a referenced blob is not in the store
+    │   └── BundleError            a demo bundle (tar.gz) is malformed or unsafe
+    │       └── BundleTooLargeError    it is over a size limit
     ├── QueryError                 a projection query failed (bad SQL, unknown view)
     ├── BrowserError               Chromium or Playwright failed
     ├── PolicyError                a policy backend failed to produce an action
+    ├── EnrichmentError            enrichment could not start (bad options); failed steps are events
     ├── TrainingError              training could not start or failed
     └── ServerError                the traj server answered with an error
 
@@ -23,9 +26,12 @@ from __future__ import annotations
 __all__ = [
     "BlobNotFoundError",
     "BrowserError",
+    "BundleError",
+    "BundleTooLargeError",
     "ConflictError",
     "CorruptSegmentError",
     "CorruptWALError",
+    "EnrichmentError",
     "IdempotencyError",
     "InvalidEventError",
     "PolicyError",
@@ -96,6 +102,14 @@ class BlobNotFoundError(StoreError):
     """A blob referenced by hash is not present in the store."""
 
 
+class BundleError(StoreError):
+    """A demo bundle (tar.gz of events and blobs) is malformed or unsafe; nothing was imported."""
+
+
+class BundleTooLargeError(BundleError):
+    """A demo bundle is over a size limit (compressed, unpacked or in member count)."""
+
+
 class QueryError(TrajError):
     """A projection query failed: bad SQL, unknown view or column."""
 
@@ -106,6 +120,10 @@ class BrowserError(TrajError):
 
 class PolicyError(TrajError):
     """A policy backend failed to produce an action."""
+
+
+class EnrichmentError(TrajError):
+    """Enrichment could not start: bad options. A step that fails is an event, never this error."""
 
 
 class TrainingError(TrajError):

@@ -1,6 +1,7 @@
 """The agent runtime loop: observe, prompt, generate, parse, guard, execute, record."""
 
 from traj.agent._action import AGENT_KINDS, AgentAction, AgentKind, ParsedAction, ParseError, parse_action
+from traj.agent._feedback import FeedbackError, FeedbackRecord, record_feedback
 from traj.agent._guards import Guarded, GuardState, apply_guards
 from traj.agent._prompt import (
     RULES,
@@ -19,6 +20,8 @@ __all__ = [
     "AgentAction",
     "AgentKind",
     "AgentStep",
+    "FeedbackError",
+    "FeedbackRecord",
     "GuardState",
     "Guarded",
     "HistoryEntry",
@@ -31,6 +34,7 @@ __all__ = [
     "approx_tokens",
     "build_prompt",
     "parse_action",
+    "record_feedback",
     "render_demonstration",
     "run_agent",
     "run_on_page",

@@ -56,7 +56,7 @@ class HistoryEntry:
     """Empty when the step went fine; otherwise the error fed back (``error: unknown element 99``)."""
 
     def render(self, number: int) -> str:
-        return f"{number}. {self.action}" + (f" -> {self.note}" if self.note else "")
+        return f"Step {number}: {self.action}" + (f" -> {self.note}" if self.note else "")
 
 
 @dataclass(frozen=True)
@@ -81,10 +81,15 @@ def approx_tokens(text: str) -> int:
 
 def render_demonstration(goal: str, actions: Sequence[str], notes: Sequence[Sequence[str]] = ()) -> str:
     """The teacher's privileged context: the demonstrated goal and actions, each with its notes
-    (an enrichment's explanation) indented under it."""
+    (an enrichment's explanation) indented under it.
+
+    Actions read ``Step N: {json}``, as the history does and as the prompt's last line
+    (``Step N:``) does: a model finds the demonstrated next action by matching that line, the
+    plain copying that even a tiny model's induction heads learn.
+    """
     lines = [f"Demonstration of: {goal}"]
     for index, action in enumerate(actions):
-        lines.append(f"{index + 1}. {action}")
+        lines.append(f"Step {index + 1}: {action}")
         if index < len(notes):
             lines += [f"   {note}" for note in notes[index]]
     return "\n".join(lines)
@@ -155,5 +160,5 @@ def _render(
     ]
     if page_text:
         parts.append(f"Page text:\n{page_text}")
-    parts.append("Next action:")
+    parts.append(f"Next action:\nStep {len(history) + 1}:")
     return "\n".join(parts)

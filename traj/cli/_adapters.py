@@ -61,12 +61,27 @@ def list_adapters(home: HomeOption = None) -> None:
 def convert(
     src: Annotated[Path, typer.Argument(help="An adapter directory (PEFT or mlx-lm).")],
     dst: Annotated[Path, typer.Argument(help="Where to write the converted adapter.")],
-    base_model: Annotated[str | None, typer.Option(help="Base model recorded in the PEFT config.")] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Target format: mlx or peft (default: the other one).", show_default=False),
+    ] = None,
+    base_model: Annotated[
+        str | None,
+        typer.Option(help="The base model (directory or hub id): recorded in the config, its layer count checked."),
+    ] = None,
 ) -> None:
     """Convert a LoRA adapter from PEFT to mlx-lm format or back (the source format is detected)."""
     from traj.policy._adapter_formats import detect_adapter_format, mlx_to_peft, peft_to_mlx
 
+    if to not in (None, "mlx", "peft"):
+        raise typer.BadParameter(f"--to takes mlx or peft, not {to!r}")
     source = detect_adapter_format(src)
-    written = peft_to_mlx(src, dst) if source == "peft" else mlx_to_peft(src, dst, base_model=base_model)
-    target = "mlx-lm" if source == "peft" else "PEFT"
+    target = to or ("mlx" if source == "peft" else "peft")
+    if target == source:
+        raise typer.BadParameter(f"{src} is already a {source} adapter")
+    written = (
+        peft_to_mlx(src, dst, base_model=base_model)
+        if target == "mlx"
+        else mlx_to_peft(src, dst, base_model=base_model)
+    )
     console.print(f"converted {source} adapter {src} -> {target} adapter {written}", highlight=False)

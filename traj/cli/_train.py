@@ -1,4 +1,4 @@
-"""``traj train``: SDFT (or SFT) of a LoRA adapter on recorded demonstrations."""
+"""``traj train``: SDFT (or SFT) of a LoRA adapter on recorded demonstrations, or DPO on judged runs."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ __all__ = ["train"]
 def train(
     task: Annotated[str | None, typer.Argument(help="Train on every demonstration of this task.")] = None,
     demo: Annotated[list[str] | None, typer.Option("--demo", help="A demo id (repeatable) instead of a task.")] = None,
-    objective: Annotated[str, typer.Option(help="sdft (self-distillation) or sft (the baseline).")] = "sdft",
+    objective: Annotated[
+        str, typer.Option(help="sdft (self-distillation), sft (the baseline) or dpo (corrected runs).")
+    ] = "sdft",
     backend: Annotated[str, typer.Option(help="torch (PEFT) or mlx (mlx-lm); both save both formats.")] = "torch",
     model: Annotated[Path | None, typer.Option(help="Base model directory (default: the tiny model).")] = None,
     steps: Annotated[int | None, typer.Option(help="Optimizer steps (overrides --epochs).")] = None,
@@ -26,8 +28,12 @@ def train(
     rank: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
     ema_alpha: Annotated[float, typer.Option(help="Teacher EMA rate; 0.1-0.3 for 5-10 demonstrations.")] = 0.02,
     divergence: Annotated[str, typer.Option(help="reverse, forward or jsd.")] = "reverse",
+    beta: Annotated[float, typer.Option(help="dpo: how far the adapter may move from the base model.")] = 0.1,
     unverified: Annotated[bool, typer.Option(help="Also learn steps no replay has verified.")] = False,
     name: Annotated[str | None, typer.Option(help="Adapter name (default: TASK-<job>).")] = None,
+    remote: Annotated[
+        str | None, typer.Option(help="Train on a traj server at this URL (token: $TRAJ_SERVER_TOKEN).")
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Train a LoRA adapter on demonstrations; prints KL per step and where the adapter is."""
@@ -40,9 +46,9 @@ def train(
 
     if backend not in ("torch", "mlx"):
         raise TrainingError(f"--backend {backend}: use torch or mlx")
-    if objective not in ("sdft", "sft") or divergence not in ("reverse", "forward", "jsd"):
-        raise typer.BadParameter("--objective is sdft or sft; --divergence is reverse, forward or jsd")
-    if task is None and not demo:
+    if objective not in ("sdft", "sft", "dpo") or divergence not in ("reverse", "forward", "jsd"):
+        raise typer.BadParameter("--objective is sdft, sft or dpo; --divergence is reverse, forward or jsd")
+    if task is None and not demo and objective != "dpo":
         raise typer.BadParameter("name a TASK or give --demo ID")
     config = SdftConfig(
         objective=objective,  # type: ignore[arg-type]
@@ -54,13 +60,34 @@ def train(
         batch_size=batch_size,
         ema_alpha=ema_alpha,
         divergence=divergence,  # type: ignore[arg-type]
+        dpo_beta=beta,
     )
+    if remote is not None:
+        from traj.cli._serve import train_on_server
+
+        hyper = {"objective": objective, "steps": steps, "epochs": epochs, "batch_size": batch_size}
+        hyper |= {"learning_rate": learning_rate, "rank": rank, "ema_alpha": ema_alpha, "divergence": divergence}
+        train_on_server(
+            remote,
+            home=home,
+            task=task,
+            demo_ids=demo or [],
+            hyperparameters=hyper | {"unverified": unverified},
+            name=name,
+            model=model,
+        )
+        return
     if model is None:
         from traj.train.tiny import init_tiny
 
         model = init_tiny()
     with Store.open(resolve_home(home)) as store:
-        examples = training_examples(store, task=task, demo_ids=demo, verified_only=not unverified)
+        if objective == "dpo":
+            from traj.train import preference_examples
+
+            examples = preference_examples(store, task=task)
+        else:
+            examples = training_examples(store, task=task, demo_ids=demo, verified_only=not unverified)
         columns = [
             TextColumn(f"{objective} on {len(examples)} decisions"),
             BarColumn(),

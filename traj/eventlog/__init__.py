@@ -13,6 +13,7 @@ Knows nothing about browsers or models.
 
 from __future__ import annotations
 
+from traj.eventlog._bundle import BundleLimits, BundleSummary, export_demos, import_bundle
 from traj.eventlog._envelope import EVENT_SCHEMA, Event, NewEvent
 from traj.eventlog._ids import new_event_id
 from traj.eventlog._payloads import (
@@ -57,6 +58,8 @@ __all__ = [
     "AdapterUnloaded",
     "AppendResult",
     "BoundingBox",
+    "BundleLimits",
+    "BundleSummary",
     "DatasetSnapshot",
     "DemoFinished",
     "DemoStarted",
@@ -86,6 +89,8 @@ __all__ = [
     "TrainStep",
     "VerifyReport",
     "default_home",
+    "export_demos",
+    "import_bundle",
     "new_event_id",
     "payload_class",
     "registered_types",

@@ -30,6 +30,8 @@ __all__ = [
     "Element",
     "Enrichment",
     "EnrichmentFailed",
+    "EnrichmentFailedV1",
+    "EnrichmentFailureReason",
     "Feedback",
     "LocatorStrategy",
     "LocatorsHealed",
@@ -399,10 +401,14 @@ class Enrichment(Payload, frozen=True, kw_only=True):
     element_rationale: str
     expected_outcome: str
     thinking_steps: list[str] = []
+    attempts: int = 1
+    """Requests it took: retries after 429/5xx and a re-ask after malformed output included."""
+    supersedes: str | None = None
+    """event_id of the enrichment of the same (step, model, prompt version) it replaces (``--force``)."""
 
 
-class EnrichmentFailed(Payload, frozen=True, kw_only=True):
-    """Enrichment of a step failed; training falls back to the raw action JSON."""
+class EnrichmentFailedV1(Payload, frozen=True, kw_only=True):
+    """Enrichment of a step failed (v1, kept so old events stay readable)."""
 
     type: ClassVar[str] = "enrichment.failed"
     demo_id: str
@@ -412,6 +418,41 @@ class EnrichmentFailed(Payload, frozen=True, kw_only=True):
     prompt_version: str
     reason: Literal["missing_key", "timeout", "http_error", "malformed", "error"]
     detail: str = ""
+
+
+EnrichmentFailureReason = Literal[
+    "missing_key",
+    "timeout",
+    "rate_limited",
+    "server_error",
+    "connection",
+    "auth",
+    "http_error",
+    "malformed",
+    "error",
+]
+
+
+class EnrichmentFailed(Payload, frozen=True, kw_only=True):
+    """Enrichment of a step failed; training falls back to the raw action JSON.
+
+    v2 names the failure precisely (v1 folded 429, 5xx and refusals into ``http_error`` and
+    ``error``) and keeps the HTTP status and the requests made.
+    """
+
+    type: ClassVar[str] = "enrichment.failed"
+    v: ClassVar[int] = 2
+    demo_id: str
+    action_id: str
+    step_hash: str
+    model: str
+    prompt_version: str
+    reason: EnrichmentFailureReason
+    detail: str = ""
+    status: int | None = None
+    """The HTTP status of the last answer, when the server answered."""
+    attempts: int = 0
+    """Requests made for the step (0: none was possible, e.g. no API key)."""
 
 
 class Feedback(Payload, frozen=True, kw_only=True):
@@ -467,6 +508,8 @@ class TrainStep(Payload, frozen=True, kw_only=True):
     lr: float | None = None
     tokens_per_s: float | None = None
     teacher_drift: float | None = None
+    margin: float | None = None
+    """DPO: the mean reward margin of chosen over rejected actions."""
 
 
 class TrainFinished(Payload, frozen=True, kw_only=True):

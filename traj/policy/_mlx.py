@@ -31,7 +31,10 @@ class MlxPolicy:
     backend = "mlx"
 
     def __init__(self, model_dir: str | Path, *, context_window: int | None = None) -> None:
-        import mlx_lm
+        try:
+            import mlx_lm
+        except ImportError as exc:
+            raise PolicyError(f"the mlx backend needs mlx-lm: pip install 'mlx-lm[cpu]' on Linux ({exc})") from None
 
         model_dir = Path(model_dir)
         self.model_id = str(model_dir)
@@ -59,19 +62,29 @@ class MlxPolicy:
         if name in self._adapters:
             raise PolicyError(f"an adapter named {name!r} is already loaded; unload it first or pick another name")
         path = Path(path)
+        if not path.is_dir():
+            raise PolicyError(f"no adapter directory at {path}")
         with tempfile.TemporaryDirectory() as scratch:
             if detect_adapter_format(path) == "peft":
-                path = peft_to_mlx(path, Path(scratch) / "mlx")
+                path = peft_to_mlx(path, Path(scratch) / "mlx", base_model=self.model_id)
             config = _read_json(path / "adapter_config.json")
-            weights = list(mx.load(str(path / "adapters.safetensors")).items())
+            try:
+                weights = list(mx.load(str(path / "adapters.safetensors")).items())
+            except (OSError, ValueError, RuntimeError) as exc:
+                raise PolicyError(f"cannot read the adapter weights at {path}: {one_line(exc)}") from None
         if config.get("fine_tune_type", "lora") != "lora":
             raise PolicyError(f"adapter {name!r}: only LoRA adapters hot-swap (this is {config.get('fine_tune_type')})")
+        parameters = config.get("lora_parameters") or {}
+        if "num_layers" not in config or not {"rank", "scale"} <= parameters.keys():
+            raise PolicyError(f"adapter {name!r}: adapter_config.json needs num_layers and lora_parameters rank, scale")
+        config["lora_parameters"] = {"dropout": 0.0, **parameters}
+        previous = self._active
         self._adapters[name] = (config, weights)
         try:
             self.set_adapter(name)
-        except Exception:
+        except PolicyError:
             del self._adapters[name]
-            self.set_adapter(None)
+            self.set_adapter(previous)  # a bad adapter leaves the policy as it was
             raise
 
     def set_adapter(self, name: str | None) -> None:
@@ -85,13 +98,17 @@ class MlxPolicy:
         if name is None:
             return
         config, weights = self._adapters[name]
-        linear_to_lora_layers(self.model, int(config["num_layers"]), config["lora_parameters"])
         try:
+            linear_to_lora_layers(self.model, int(config["num_layers"]), config["lora_parameters"])
+            _check_fit(name, self.model, weights)
+            # strict=False: the base weights are not in the adapter; _check_fit saw every tensor land
             self.model.load_weights(weights, strict=False)
-        except ValueError as exc:
+        except (ValueError, KeyError, PolicyError) as exc:
             remove_lora_layers(self.model)
+            if isinstance(exc, PolicyError):
+                raise
             raise PolicyError(f"adapter {name!r} does not fit this model: {one_line(exc)}") from None
-        self.model.eval()
+        self.model.eval()  # fresh LoRA layers start in training mode (dropout on)
         self._active = name
 
     def unload_adapter(self, name: str) -> None:
@@ -112,20 +129,29 @@ class MlxPolicy:
         from traj.policy._transformers import chat_text
 
         ids = self.tokenizer.encode(chat_text(self.tokenizer, prompt.text), add_special_tokens=False)
-        sampler = make_sampler(temp=temperature)
         started = time.perf_counter()
         tokens: list[int] = []
         logprobs: list[float] = []
-        eos = self.tokenizer.eos_token_id
-        for response in stream_generate(
-            self.model, self.tokenizer, mx.array(ids), max_tokens=max_new_tokens, sampler=sampler
-        ):
-            logprobs.append(float(response.logprobs[response.token]))
-            if response.token == eos or response.token in getattr(self.tokenizer, "eos_token_ids", ()):
-                break
-            tokens.append(int(response.token))
+        if max_new_tokens <= 0:  # mlx-lm reads 0 as an error and -1 as "no limit"
+            return Generation("", len(ids), 0, 0.0, [])
+        stops = {self.tokenizer.eos_token_id, *getattr(self.tokenizer, "eos_token_ids", ())}
+        try:
+            # stream_generate yields every token once; an EOS ends it and comes last (its logprob is kept)
+            for response in stream_generate(
+                self.model,
+                self.tokenizer,
+                mx.array(ids),
+                max_tokens=max_new_tokens,
+                sampler=make_sampler(temp=temperature),
+            ):
+                logprobs.append(float(response.logprobs[response.token]))
+                if response.token in stops:
+                    break
+                tokens.append(int(response.token))
+        except (ValueError, RuntimeError) as exc:
+            raise PolicyError(f"mlx-lm failed to generate: {one_line(exc)}") from None
         seconds = time.perf_counter() - started
-        text = self.tokenizer.decode(tokens)
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
         return Generation(text, len(ids), len(tokens), seconds, logprobs)
 
     def logits(self, text: str) -> Any:
@@ -152,8 +178,42 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise PolicyError(f"{path} is not valid JSON: {exc}") from None
 
 
+def _check_fit(name: str, model: Any, weights: list[tuple[str, Any]]) -> None:
+    """Every adapter tensor must land on a LoRA parameter of the same shape.
+
+    ``load_weights(strict=False)`` silently skips a tensor whose name is not in the model and
+    never checks shapes: an adapter for other layers would leave zero-initialised LoRA layers
+    and compute the bare base.
+    """
+    from mlx.utils import tree_flatten
+
+    params = dict(tree_flatten(model.parameters()))
+    for key, tensor in weights:
+        if key not in params or key.rsplit(".", 1)[-1] not in ("lora_a", "lora_b"):
+            raise PolicyError(
+                f"adapter {name!r} does not fit this model: {key} is not a LoRA parameter here "
+                "(a different base model, or LoRA on layers other than the last num_layers)"
+            )
+        if tuple(tensor.shape) != tuple(params[key].shape):
+            raise PolicyError(
+                f"adapter {name!r} does not fit this model: {key} is {tuple(tensor.shape)}, "
+                f"the model expects {tuple(params[key].shape)}"
+            )
+
+
 def _model_config(config: dict[str, Any]) -> dict[str, Any]:
-    """transformers 5 writes ``rope_theta`` inside ``rope_parameters``; mlx-lm then assumes 1e6 and
-    the logits drift. Pass the real value."""
-    theta = config.get("rope_theta") or (config.get("rope_parameters") or {}).get("rope_theta")
-    return {"rope_theta": float(theta)} if theta else {}
+    """Overrides for mlx-lm read from a transformers 5 ``config.json``.
+
+    transformers 5 writes ``rope_theta`` (and any RoPE scaling) inside ``rope_parameters``;
+    mlx-lm's Llama/Qwen2 read them only at the top level, assume their own default theta
+    (1e6 for Qwen2) and the logits drift. Pass the real values.
+    """
+    overrides: dict[str, Any] = {}
+    rope = config.get("rope_parameters")
+    rope = rope if isinstance(rope, dict) else {}
+    theta = config.get("rope_theta") or rope.get("rope_theta")
+    if theta:
+        overrides["rope_theta"] = float(theta)
+    if config.get("rope_scaling") is None and rope.get("rope_type", "default") != "default":
+        overrides["rope_scaling"] = {key: value for key, value in rope.items() if key != "rope_theta"}
+    return overrides

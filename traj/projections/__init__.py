@@ -6,6 +6,17 @@ Every projection is a view over ``events``; rebuilt from scratch it gives the sa
 from __future__ import annotations
 
 from traj.projections._connection import Projections
+from traj.projections._export import FORMATS, STRATEGIES, Export, export_bytes, export_dataset, write_export
 from traj.projections._views import VIEWS, create_views
 
-__all__ = ["VIEWS", "Projections", "create_views"]
+__all__ = [
+    "FORMATS",
+    "STRATEGIES",
+    "VIEWS",
+    "Export",
+    "Projections",
+    "create_views",
+    "export_bytes",
+    "export_dataset",
+    "write_export",
+]

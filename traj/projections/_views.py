@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import duckdb
 
+from traj.projections._decision_views import DECISION_VIEWS
+
 __all__ = ["VIEWS", "create_views"]
 
 # name -> (description, SQL body). Order matters: later views read earlier ones.
@@ -208,7 +210,8 @@ VIEWS: dict[str, tuple[str, str]] = {
                CAST(data->>'loss' AS DOUBLE) AS loss, CAST(data->>'kl' AS DOUBLE) AS kl,
                CAST(data->>'grad_norm' AS DOUBLE) AS grad_norm, CAST(data->>'lr' AS DOUBLE) AS lr,
                CAST(data->>'tokens_per_s' AS DOUBLE) AS tokens_per_s,
-               CAST(data->>'teacher_drift' AS DOUBLE) AS teacher_drift, "at", position
+               CAST(data->>'teacher_drift' AS DOUBLE) AS teacher_drift, "at", position,
+               CAST(data->>'margin' AS DOUBLE) AS margin
         FROM events WHERE type = 'train.step'
         """,
     ),
@@ -252,24 +255,29 @@ VIEWS: dict[str, tuple[str, str]] = {
         """
         WITH enr AS (
             SELECT * FROM enrichments
-            QUALIFY row_number() OVER (PARTITION BY action_id ORDER BY position DESC) = 1)
-        SELECT s.stream_id AS demo_id, s.stream, s.step, s.action_id, d.task, d.goal,
-               concat('Goal: ', d.goal, chr(10), 'URL: ', s.url, chr(10), 'Page:', chr(10), s.page_text) AS query,
-               s.elements,
-               CASE WHEN enr.action_id IS NULL
-                    THEN concat('Demonstrated action: ', s.action_json)
-                    ELSE concat('Demonstrated action: ', s.action_json, chr(10),
-                                'Why: ', enr.explanation, chr(10),
-                                'Element: ', enr.element_rationale, chr(10),
-                                'Expected outcome: ', enr.expected_outcome, chr(10),
-                                'Thinking: ', array_to_string(CAST(enr.thinking_steps AS VARCHAR[]), ' / '))
-               END AS context,
-               CASE WHEN enr.action_id IS NULL THEN 'raw_action' ELSE 'enrichment' END AS context_source,
-               enr.model AS enrichment_model,
-               s.action_json AS target, s.position
-        FROM steps s JOIN demos d ON d.stream = s.stream
-        LEFT JOIN enr ON enr.action_id = s.action_id
-        WHERE s.source = 'demo'
+            QUALIFY row_number() OVER (PARTITION BY action_id ORDER BY position DESC) = 1),
+        ex AS (
+            SELECT s.stream_id AS demo_id, s.stream, s.step, s.seq, s.action_id, d.task, d.goal, s.url, s.page_text,
+                   s.elements, s.action_json, s.position, enr.action_id IS NOT NULL AS enriched,
+                   enr.model AS enrichment_model,
+                   struct_pack(action := CAST(s.action_json AS VARCHAR), explanation := enr.explanation,
+                               element_rationale := enr.element_rationale, expected_outcome := enr.expected_outcome,
+                               thinking_steps := CAST(enr.thinking_steps AS VARCHAR[])) AS teacher_step
+            FROM steps s JOIN demos d ON d.stream = s.stream
+            LEFT JOIN enr ON enr.action_id = s.action_id
+            WHERE s.source = 'demo'),
+        -- the whole demonstration, rendered once per demo by traj.enrich.render_teacher_context
+        ctx AS (
+            SELECT stream, teacher_context(
+                       any_value(goal), CAST(to_json(list(teacher_step ORDER BY seq)) AS VARCHAR)) AS context
+            FROM ex GROUP BY stream)
+        SELECT ex.demo_id, ex.stream, ex.step, ex.action_id, ex.task, ex.goal,
+               concat('Goal: ', ex.goal, chr(10), 'URL: ', ex.url, chr(10), 'Page:', chr(10), ex.page_text) AS query,
+               ex.elements, ctx.context,
+               CASE WHEN ex.enriched THEN 'enrichment' ELSE 'raw_action' END AS context_source,
+               teacher_context_version() AS context_version,
+               ex.enrichment_model, ex.action_json AS target, ex.position
+        FROM ex JOIN ctx ON ctx.stream = ex.stream
         """,
     ),
     "sft_pairs": (
@@ -308,10 +316,17 @@ VIEWS: dict[str, tuple[str, str]] = {
         """,
     ),
 }
+VIEWS |= DECISION_VIEWS
 
 
 def create_views(con: duckdb.DuckDBPyConnection, events_relation: str = "events") -> None:
-    """Create every projection view in ``con`` over ``events_relation`` (any relation with the log's columns)."""
+    """Create every projection view in ``con`` over ``events_relation`` (any relation with the log's columns).
+
+    Also installs the SQL functions the views call (the teacher context of ``sdft_examples``).
+    """
+    from traj.enrich._context import register_sql_functions  # traj.enrich reads projections: import late
+
+    register_sql_functions(con)
     if events_relation != "events":
         con.execute(f"CREATE OR REPLACE VIEW events AS SELECT * FROM {events_relation}")
     for name, (_, body) in VIEWS.items():

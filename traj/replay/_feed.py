@@ -3,8 +3,9 @@
 An item is what the student sees (the agent's own prompt: goal, the page as observed, the
 actions so far), what only the teacher sees (the whole demonstration, each step explained by
 its enrichment when one exists, the raw action JSON otherwise) and the target action. Prompts
-come from :func:`traj.agent.build_prompt`, so training sees exactly what the agent will. The items are the rows of
-the ``sdft_examples`` projection, with the prompt and context rendered in full; by default
+come from :func:`traj.agent.build_prompt`, so training sees exactly what the agent will. The
+items are the rows of the ``sdft_examples`` projection, whose teacher context
+:func:`traj.enrich.render_teacher_context` renders (one text for SQL and training); by default
 only steps that the demo's latest replay ran (ok or healed) are fed, so a demo that no longer
 replays does not teach.
 """
@@ -13,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from traj.agent import AgentAction, HistoryEntry, approx_tokens, build_prompt, render_demonstration
+from traj.agent import AgentAction, HistoryEntry, approx_tokens, build_prompt
 from traj.projections import Projections
 from traj.replay._demo import Demo, load_demo
 
@@ -65,14 +66,9 @@ def sdft_items(
     demonstration.
     """
     with Projections(store) as projections:
-        rows = projections.query("SELECT demo_id, step, action_id FROM sdft_examples ORDER BY position").to_pylist()
-        enrichments = {
-            r["action_id"]: r
-            for r in projections.query(
-                "SELECT action_id, explanation, element_rationale, expected_outcome FROM enrichments "
-                "QUALIFY row_number() OVER (PARTITION BY action_id ORDER BY position DESC) = 1"
-            ).to_pylist()
-        }
+        rows = projections.query(
+            "SELECT demo_id, action_id, context, context_source FROM sdft_examples ORDER BY position"
+        ).to_pylist()
         replayed = {
             r["action_id"]: r["status"]
             for r in projections.query(
@@ -87,7 +83,7 @@ def sdft_items(
             continue
         demo = demos.get(row["demo_id"]) or demos.setdefault(row["demo_id"], load_demo(store, row["demo_id"]))
         index = next(i for i, s in enumerate(demo.steps) if s.action_id == row["action_id"])
-        context = _context(demo, enrichments)
+        context = row["context"]
         query = _query(demo, index, None, budget_tokens, count_tokens)
         teacher_budget = budget_tokens + count_tokens(context)
         yield SdftItem(
@@ -98,7 +94,7 @@ def sdft_items(
             context=context,
             teacher_query=_query(demo, index, context, teacher_budget, count_tokens),
             target=action_json(demo.steps[index].action),
-            context_source="enrichment" if row["action_id"] in enrichments else "raw_action",
+            context_source=row["context_source"],
             verified=verified,
         )
 
@@ -116,20 +112,3 @@ def _query(
         budget_tokens=budget_tokens,
         count_tokens=count_tokens,
     ).text
-
-
-def _context(demo: Demo, enrichments: dict[str, dict[str, Any]]) -> str:
-    notes = []
-    for step in demo.steps:
-        enrichment = enrichments.get(step.action_id)
-        if enrichment is None:
-            notes.append([])
-            continue
-        notes.append(
-            [
-                f"Why: {enrichment['explanation']}",
-                f"Element: {enrichment['element_rationale']}",
-                f"Expected outcome: {enrichment['expected_outcome']}",
-            ]
-        )
-    return render_demonstration(demo.started.goal, [action_json(step.action) for step in demo.steps], notes)

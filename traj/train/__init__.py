@@ -1,5 +1,6 @@
 """SDFT and SFT training of LoRA adapters (torch + PEFT, MLX) and the small local models."""
 
+from traj.train._dpo import preference_examples, preference_margins
 from traj.train._job import KlDiagnosis, TrainResult, model_hash, train, training_examples
 from traj.train.sdft import SdftConfig, SdftTrainer, StepMetrics, TrainingExample
 
@@ -11,6 +12,8 @@ __all__ = [
     "TrainResult",
     "TrainingExample",
     "model_hash",
+    "preference_examples",
+    "preference_margins",
     "train",
     "training_examples",
 ]

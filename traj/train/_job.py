@@ -138,6 +138,8 @@ def train(
 
     if backend not in ("torch", "mlx"):
         raise TrainingError(f"unknown training backend {backend!r}; use torch or mlx")
+    if backend == "mlx" and config is not None and config.objective == "dpo":
+        raise TrainingError("the dpo objective trains with the torch backend only")
 
     config = config or SdftConfig()
     model_dir = Path(model_dir)
@@ -153,7 +155,7 @@ def train(
         base_model_hash=model_hash(model_dir),
         config=config.to_dict() | {"steps": len(plan), "examples": len(examples), "adapter": name, "backend": backend},
         dataset=DatasetSnapshot(
-            view="sdft_examples",
+            view="decision_pairs" if config.objective == "dpo" else "sdft_examples",
             as_of_position=store.next_position,
             event_ids=[e.action_id for e in examples],
             demo_ids=sorted({e.demo_id for e in examples if e.demo_id}),
@@ -179,6 +181,7 @@ def train(
                 lr=step.lr,
                 tokens_per_s=step.tokens_per_s,
                 teacher_drift=step.teacher_drift,
+                margin=step.margin,
             )
             seq = store.append(stream, [event], expected_seq=seq).next_seq
             if on_step is not None:

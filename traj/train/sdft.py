@@ -13,7 +13,8 @@ gradients reach the student adapter only; then the teacher's delta moves ``ema_a
 way to the student's, exactly on the product ``B A`` (:mod:`traj.train._ema`).
 
 The ``sft`` objective trains the same adapter by cross-entropy on the demonstrated actions,
-through the same data path, as the baseline.
+through the same data path, as the baseline; ``dpo`` trains it on preference pairs
+(:mod:`traj.train._dpo`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SdftConfig", "SdftTrainer", "StepMetrics", "TrainingExample", "batches"]
 
-Objective = Literal["sdft", "sft"]
+Objective = Literal["sdft", "sft", "dpo"]
 _ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -65,6 +66,8 @@ class SdftConfig:
     max_new_tokens: int = 48
     temperature: float = 1.0
     seed: int = 0
+    dpo_beta: float = 0.1
+    """DPO only: how far the policy may move from the base model (the KL penalty's weight)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -80,6 +83,8 @@ class TrainingExample:
     action_id: str = ""
     demo_id: str = ""
     enriched: bool = False
+    rejected: str = ""
+    """DPO only: the judged action, with ``target`` the corrected one."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,8 @@ class StepMetrics:
     teacher_drift: float
     ema_truncation: float = 0.0
     response_tokens: int = 0
+    margin: float | None = None
+    """DPO only: the mean reward margin of chosen over rejected (rises as preferences are learned)."""
 
 
 @dataclass
@@ -165,8 +172,14 @@ class SdftTrainer:
 
         started = time.perf_counter()
         self.model.train()
+        margin = None
         if self.config.objective == "sft":
             loss, kl, tokens = self._sft_loss(examples)
+        elif self.config.objective == "dpo":
+            from traj.train._dpo import dpo_loss
+
+            loss, margin, tokens = dpo_loss(self, examples)
+            kl = float("nan")
         else:
             loss, kl, tokens = self._sdft_loss(examples)
         self.optimizer.zero_grad(set_to_none=True)
@@ -188,6 +201,7 @@ class SdftTrainer:
             teacher_drift=drift,
             ema_truncation=truncation,
             response_tokens=tokens,
+            margin=margin,
         )
 
     def _sdft_loss(self, examples: Sequence[TrainingExample]) -> tuple[torch.Tensor, float, int]:

@@ -1,0 +1,73 @@
+"""The same model and adapter through transformers and through MLX decide the same, greedily."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from traj.agent import run_on_page
+from traj.policy import TransformersPolicy
+from traj.policy._mlx import MlxPolicy
+from traj.sites import SITES
+
+
+@pytest.fixture(scope="module")
+def adapter(tiny_model, tmp_path_factory):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_model),
+        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "up_proj", "down_proj"]),
+    )
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(std=0.02)
+    path = tmp_path_factory.mktemp("adapter") / "small"
+    model.save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    yield context.new_page()
+    context.close()
+
+
+@pytest.mark.parametrize("with_adapter", [False, True])
+def test_greedy_runs_take_the_same_actions_through_both_backends(
+    store, page, sites_server, tiny_model, adapter, with_adapter
+):
+    url = SITES["expense"].start_url(sites_server.url, 3)
+    actions = {}
+    for policy in (TransformersPolicy(tiny_model), MlxPolicy(tiny_model)):
+        if with_adapter:
+            policy.load_adapter("small", adapter)
+        result = run_on_page(store, policy, page, task="expense", url=url, max_steps=4)
+        actions[policy.backend] = [(s.outcome, s.raw_output) for s in result.steps]
+        policy.close()
+    assert actions["transformers"] == actions["mlx"]
+    assert actions["transformers"], "no steps ran"
+
+
+def test_mlx_hot_swap_switches_back_exactly_and_loads_the_base_once(tiny_model, adapter, tmp_path):
+    from traj.policy._adapter_formats import peft_to_mlx
+
+    policy = MlxPolicy(tiny_model)
+    text = "Goal: file the report\nNext action:"
+    base = policy.logits(text)
+    policy.load_adapter("peft", adapter)
+    with_peft = policy.logits(text)
+    policy.load_adapter("mlx", peft_to_mlx(adapter, tmp_path / "mlx"))
+    assert (policy.logits(text) == with_peft).all()  # the same adapter in either format
+    policy.set_adapter(None)
+    assert (policy.logits(text) == base).all()
+    policy.set_adapter("peft")
+    assert (policy.logits(text) == with_peft).all()
+    assert abs(with_peft - base).max() > 1e-3
+    policy.unload_adapter("peft")
+    assert policy.active_adapter is None and (policy.logits(text) == base).all()
+    assert policy.base_loads == 1

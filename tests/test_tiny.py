@@ -1,0 +1,69 @@
+"""The tiny model traj builds for itself: deterministic, an ordinary checkpoint directory that
+transformers and mlx-lm load, and good enough at deciding to be a useful test subject."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from traj.cli import app
+from traj.train.tiny import build_untrained, evaluate_tiny, init_tiny
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()
+
+
+def test_a_build_is_deterministic_for_a_seed_and_cached(tmp_path: Path) -> None:
+    first = init_tiny(tmp_path / "a", seed=3, steps=2, progress=False)
+    second = init_tiny(tmp_path / "b", seed=3, steps=2, progress=False)
+    assert _digest(first) == _digest(second)
+    assert (first / "tokenizer.json").read_bytes() == (second / "tokenizer.json").read_bytes()
+    summary = json.loads((first / "traj-tiny.json").read_text())
+    assert summary["seed"] == 3 and summary["steps"] == 2
+    written = (first / "model.safetensors").stat().st_mtime_ns
+    assert init_tiny(first, seed=3, steps=2) == first  # the marker is there: reused, not rebuilt
+    assert (first / "model.safetensors").stat().st_mtime_ns == written
+    assert not list(tmp_path.glob(".a-*")), "no scratch directory is left behind"
+
+
+def test_transformers_and_mlx_load_it_as_a_checkpoint_and_agree(tiny_model: Path) -> None:
+    import mlx.core as mx
+    import numpy as np
+    import torch
+    from mlx_lm import load
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    ids = tokenizer("Goal: sign in as ada", add_special_tokens=False)["input_ids"]
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
+    with torch.inference_mode():
+        torch_logits = model(input_ids=torch.tensor([ids])).logits[0].numpy()
+    mlx_model, mlx_tokenizer = load(str(tiny_model))
+    assert mlx_tokenizer.encode("Goal: sign in as ada", add_special_tokens=False) == ids
+    mlx_logits = np.array(mlx_model(mx.array([ids]))[0].astype(mx.float32))
+    assert np.abs(torch_logits - mlx_logits).max() < 1e-3
+
+
+def test_the_default_model_writes_actions_and_uses_a_demonstration(tiny_model: Path) -> None:
+    """The issue's bar: >= 95% valid actions on held-out sites, and a large gap between deciding
+    without and with a demonstration in context (the in-context ability SDFT's teacher needs)."""
+    report = evaluate_tiny(tiny_model, n=60)
+    assert report.valid_action_rate >= 0.95
+    assert report.accuracy_with_own_demo - report.accuracy_without_demo >= 0.3
+
+
+def test_an_untrained_model_does_not_pass_that_bar(tmp_path: Path) -> None:
+    """The bar above measures training, not the evaluation: random weights fail it."""
+    report = evaluate_tiny(build_untrained(tmp_path / "u"), n=10)
+    assert report.valid_action_rate < 0.5
+
+
+def test_init_tiny_from_the_command_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["model", "init-tiny", str(tmp_path / "m"), "--steps", "1", "--no-report"])
+    assert result.exit_code == 0, result.output
+    assert str(tmp_path / "m") in result.output.replace("\n", "")
+    assert (tmp_path / "m" / "traj-tiny.json").is_file()

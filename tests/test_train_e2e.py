@@ -1,0 +1,70 @@
+"""The product's CI test: from a recorded bundled demo to an adapter that changes the agent, on CPU.
+
+Record the expense site's scripted demonstration in Chromium, replay it (which verifies its
+steps for training), train an SDFT adapter on the tiny model, find it in ``traj adapters list``
+and ``traj query``, load it into the agent's policy and see the agent decide differently.
+"""
+
+from __future__ import annotations
+
+import time
+
+from typer.testing import CliRunner
+
+from traj.agent import Prompt
+from traj.browser import record
+from traj.cli import app
+from traj.policy import TransformersPolicy, open_policy
+from traj.projections import Projections
+from traj.replay import replay
+from traj.sites import SITES, run_script
+from traj.train import SdftConfig, train, training_examples
+
+SEED = 5
+
+
+def test_record_replay_train_register_load_and_the_agent_changes(store, home, sites_server, tiny_model):
+    url = SITES["expense"].start_url(sites_server.url, SEED)
+    demo = record(
+        store,
+        url,
+        task="expense",
+        seed=SEED,
+        demonstrator=lambda page: run_script("expense", page, sites_server.url, SEED),
+        headless=True,
+        page_params=True,
+    )
+    assert replay(store, demo.demo_id, headless=True).success is True
+
+    started = time.perf_counter()
+    examples = training_examples(store, task="expense")
+    assert len(examples) == len(demo.actions)
+    config = SdftConfig(rank=8, lora_alpha=16, learning_rate=2e-3, max_steps=6, batch_size=4, ema_alpha=0.1)
+    result = train(store, examples, model_dir=tiny_model, config=config, task="expense")
+    assert len(result.steps) == 6 and result.diagnosis is not None
+    assert result.steps[0].kl == result.steps[0].loss and result.steps[0].kl > 0  # KL logged from step 0
+
+    listed = CliRunner().invoke(app, ["adapters", "list", "--home", str(home)])
+    assert listed.exit_code == 0 and result.adapter[:8] in listed.output, listed.output
+    with Projections(store) as projections:
+        lineage = projections.query(
+            "SELECT DISTINCT st.stream_id AS demo FROM adapters a JOIN train_runs t USING (job_id), "
+            "unnest(CAST(json_extract(t.dataset, '$.event_ids') AS VARCHAR[])) AS u(action_id) "
+            "JOIN steps st ON st.action_id = u.action_id WHERE a.name = $name",
+            {"name": result.adapter},
+        ).to_pylist()
+        steps = projections.query(
+            "SELECT count(*) AS n, min(step) AS first FROM kl_metrics WHERE job_id = $job", {"job": result.job_id}
+        ).to_pylist()[0]
+    assert lineage == [{"demo": demo.demo_id}]
+    assert steps == {"n": 6, "first": 0}
+
+    policy = open_policy("transformers", tiny_model, adapter=result.adapter, store=store)
+    assert isinstance(policy, TransformersPolicy) and policy.active_adapter == result.adapter
+    prompts = [Prompt(example.query, 0) for example in examples]
+    tuned = [policy.logits(p.text)[-1] for p in prompts]
+    policy.set_adapter(None)
+    base = [policy.logits(p.text)[-1] for p in prompts]
+    changed = max(float((t - b).abs().max()) for t, b in zip(tuned, base, strict=True))
+    assert changed > 1e-2, "the adapter did not change the agent's next-token distribution"
+    assert time.perf_counter() - started < 60

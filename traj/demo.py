@@ -1,0 +1,266 @@
+"""``traj demo``: the product's promise in one call, measured.
+
+Serve a bundled site on 127.0.0.1, record its scripted demonstration, replay it (which verifies
+the steps for training), enrich it, build or reuse the tiny local model, run the agent on
+unseen seeds, train an SDFT adapter on the one demonstration, run the agent on the same seeds
+again, and report success before and after. Every phase writes events to one store, so the
+report is also a set of rows anyone can query afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from traj.errors import TrajError
+from traj.eventlog import Store
+from traj.train.sdft import SdftConfig, StepMetrics
+
+__all__ = ["DEMO_TRAINING", "DemoReport", "DemoSettings", "SeedResult", "run_demo"]
+
+DEMO_TRAINING = SdftConfig(
+    rank=16, lora_alpha=32.0, learning_rate=1e-3, max_steps=30, batch_size=4, ema_alpha=0.2, warmup_ratio=0.1
+)
+"""SDFT settings for one demonstration on the tiny model: a learning rate a few-million-parameter
+model needs in 30 steps, and the EMA rate the README recommends for few demonstrations."""
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """What :func:`run_demo` does; the defaults are the README's ``traj demo``."""
+
+    task: str = "expense"
+    """A bundled site (``traj sites list``); the default is the repetitive form."""
+    demo_seed: int = 0
+    """The seed of the one demonstration."""
+    eval_seeds: tuple[int, ...] = (101, 102, 103, 104, 105, 106)
+    """Unseen seeds (other names, dates and amounts) the agent is measured on, before and after."""
+    training: SdftConfig = DEMO_TRAINING
+    model: Path | None = None
+    """A model directory; default: the tiny model, built on first use and cached."""
+    max_steps: int = 15
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    """One unseen seed: did the agent succeed before and after training, in how many steps."""
+
+    seed: int
+    before: bool
+    after: bool
+    before_steps: int
+    after_steps: int
+
+
+@dataclass
+class DemoReport:
+    """Everything ``traj demo`` prints, and where to find it in the store."""
+
+    home: Path
+    task: str
+    demo_id: str
+    adapter: str
+    job_id: str
+    enrichment: str
+    seeds: list[SeedResult]
+    kl: list[float]
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds per phase, in the order they ran."""
+    turnaround_s: float = 0.0
+    """From the end of recording to the adapter answering the agent's first prompt."""
+    tokens_per_s: float = 0.0
+    """Generated tokens per second of the agent with the adapter (action generation)."""
+
+    @property
+    def success_before(self) -> float:
+        return sum(seed.before for seed in self.seeds) / len(self.seeds)
+
+    @property
+    def success_after(self) -> float:
+        return sum(seed.after for seed in self.seeds) / len(self.seeds)
+
+    def queries(self) -> list[str]:
+        """Three ``traj query`` lines that show what happened, from the events."""
+        home = f" --home {self.home}"
+        return [
+            f'traj query{home} "SELECT adapter, count(*) AS runs, avg(success::INT) AS success FROM runs '
+            f"WHERE task = '{self.task}' GROUP BY adapter\"",
+            f"traj query{home} \"SELECT step, kl, loss FROM kl_metrics WHERE job_id = '{self.job_id}' ORDER BY step\"",
+            f"traj query{home} \"SELECT step_index, kind, target, value FROM steps WHERE demo_id = '{self.demo_id}' "
+            'ORDER BY step_index"',
+        ]
+
+
+def run_demo(
+    home: str | Path, settings: DemoSettings | None = None, *, progress: bool = True, log: Callable[[str], None] = print
+) -> DemoReport:
+    """Teach the agent ``settings.task`` from one scripted demonstration and measure it.
+
+    ``home`` should be a fresh store directory: the report compares runs it made itself, but
+    an existing store is used as it is (nothing in it is changed). ``log`` receives one line
+    per phase as it ends.
+    """
+    from traj.agent import run_on_page
+    from traj.browser import launch, record
+    from traj.policy import TransformersPolicy
+    from traj.replay import replay_demo
+    from traj.sites import SITES, run_script, serve_sites
+    from traj.train import train, training_examples
+    from traj.train.tiny import init_tiny
+
+    settings = settings or DemoSettings()
+    site = SITES.get(settings.task)
+    if site is None:
+        raise TrajError(f"{settings.task!r} is not a bundled task; choose one of {', '.join(SITES)}")
+    if settings.demo_seed in settings.eval_seeds:
+        raise TrajError(f"seed {settings.demo_seed} is demonstrated: the evaluation seeds must be unseen")
+    phases: dict[str, float] = {}
+    timer = _Timer(phases, log)
+    with contextlib.ExitStack() as stack:
+        store = stack.enter_context(Store.open(home))
+        server = stack.enter_context(serve_sites())
+        with timer("record"):
+            demo = record(
+                store,
+                site.start_url(server.url, settings.demo_seed),
+                task=settings.task,
+                seed=settings.demo_seed,
+                demonstrator=lambda page: run_script(settings.task, page, server.url, settings.demo_seed),
+                headless=True,
+                page_params=True,
+            )
+        recorded_at = time.perf_counter()
+        session = stack.enter_context(launch(headless=True))  # after record(), which runs its own
+        with timer("replay"):
+            replayed = replay_demo(store, demo.demo_id, session.page)
+            if not replayed.success:
+                raise TrajError(f"the demonstration {demo.demo_id} did not replay; its steps cannot be verified")
+        with timer("enrich"):
+            enrichment = _enrich(store, demo.demo_id)
+        with timer("model"):
+            model_dir = settings.model or init_tiny(progress=progress)
+            policy = TransformersPolicy(model_dir)
+
+        def evaluate(label: str) -> list[tuple[bool, int]]:
+            outcomes = []
+            for seed in _bar(settings.eval_seeds, f"agent {label} training", progress):
+                result = run_on_page(
+                    store,
+                    policy,
+                    session.page,
+                    task=settings.task,
+                    url=site.start_url(server.url, seed),
+                    seed=seed,
+                    max_steps=settings.max_steps,
+                )
+                outcomes.append((bool(result.success), len(result.steps)))
+            return outcomes
+
+        with timer("before"):
+            before = evaluate("before")
+        with timer("train"):
+            examples = training_examples(store, demo_ids=[demo.demo_id])
+            if not examples:
+                raise TrajError(f"the demonstration {demo.demo_id} has no verified steps to train on")
+            steps: list[StepMetrics] = []
+            with _step_bar(settings.training.max_steps, progress) as advance:
+                trained = train(
+                    store,
+                    examples,
+                    model_dir=model_dir,
+                    config=settings.training,
+                    task=settings.task,
+                    on_step=lambda metrics: (steps.append(metrics), advance(metrics)),
+                )
+        with timer("load"):
+            policy.load_adapter(trained.adapter, trained.peft_path)
+            policy.set_adapter(trained.adapter)
+        turnaround = time.perf_counter() - recorded_at - phases["before"]
+        with timer("after"):
+            after = evaluate("after")
+        tokens_per_s = _tokens_per_s(store, trained.adapter)
+    seeds = [
+        SeedResult(seed, b[0], a[0], b[1], a[1]) for seed, b, a in zip(settings.eval_seeds, before, after, strict=True)
+    ]
+    return DemoReport(
+        home=Path(home),
+        task=settings.task,
+        demo_id=demo.demo_id,
+        adapter=trained.adapter,
+        job_id=trained.job_id,
+        enrichment=enrichment,
+        seeds=seeds,
+        kl=[metrics.kl for metrics in steps],
+        phases=phases,
+        turnaround_s=turnaround,
+        tokens_per_s=tokens_per_s,
+    )
+
+
+def _enrich(store: Store, demo_id: str) -> str:
+    """Enrich the demo through the configured endpoint (NIM with ``NVIDIA_API_KEY``); without a
+    key every step records why it was not enriched and the teacher sees its raw action."""
+    from traj.enrich import enrich
+
+    result = enrich(store, demo_id)
+    explained = len(result.steps) - result.count("failed")
+    if explained:
+        return f"{explained}/{len(result.steps)} steps enriched by {result.model}"
+    reasons = sorted({step.reason or "unknown" for step in result.failed})
+    return f"raw actions ({', '.join(reasons)})"
+
+
+def _tokens_per_s(store: Store, adapter: str) -> float:
+    """Action generation speed with ``adapter``, from the runs' ``run.step`` events."""
+    from traj.projections import Projections
+
+    with Projections(store) as projections:
+        row = projections.query(
+            "SELECT sum(completion_tokens) AS tokens, sum(generate_ms) AS ms FROM run_steps WHERE adapter = $adapter",
+            {"adapter": adapter},
+        ).to_pylist()[0]
+    return float(row["tokens"] or 0) / max(1e-9, float(row["ms"] or 0) / 1000)
+
+
+class _Timer:
+    """Times named phases into ``phases`` and logs each as it ends."""
+
+    def __init__(self, phases: dict[str, float], log: Callable[[str], None]) -> None:
+        self.phases, self.log = phases, log
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.phases[name] = time.perf_counter() - started
+        self.log(f"{name}: {self.phases[name]:.1f} s")
+
+
+def _bar(items: tuple[int, ...], label: str, show: bool) -> Iterator[int]:
+    from rich.progress import track
+
+    if not show:
+        yield from items
+        return
+    yield from track(items, description=label, transient=True)
+
+
+@contextlib.contextmanager
+def _step_bar(total: int | None, show: bool) -> Iterator[Callable[[StepMetrics], None]]:
+    if not show:
+        yield lambda metrics: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("SDFT training"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("kl {task.fields[kl]:.4f}"),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("train", total=total, kl=float("nan"))
+        yield lambda metrics: bar.update(task, advance=1, kl=metrics.kl)

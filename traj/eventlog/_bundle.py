@@ -1,0 +1,357 @@
+"""Demo bundles: demonstrations' events and blobs in one tar.gz, to move them between stores.
+
+A laptop records; a GPU box trains. A bundle carries every stream about the chosen demos, whole
+(``demo/<id>``, ``enrich/<id>``, ``feedback/demo/<id>`` and each ``replay/<rid>`` of the
+demo), so training on the other side sees the same verified steps and enrichments::
+
+    bundle.json      {"format": "traj-bundle", "version": 1, "demos": [...], "events": N, "blobs": N}
+    events.jsonl     one event a line in log order: event_id, stream, seq, type, v, data, blobs
+    blobs/<sha256>   every blob an event references
+
+Import keeps the original event ids and seqs, so importing the same bundle twice adds nothing,
+and a bundle exported later (the demo replayed again) adds only what is new. An archive is
+hostile until proven otherwise: it is unpacked into a scratch directory with its names, member
+types, sizes, member count and blob hashes checked, then every event is validated, and only
+then is anything written to the store (blobs first, then events).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import re
+import tarfile
+import tempfile
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import msgspec
+
+from traj.errors import BundleError, BundleTooLargeError, StoreError, one_line
+from traj.eventlog._envelope import NewEvent
+from traj.eventlog._fsutil import fsync_dir
+from traj.eventlog._store import Store
+
+__all__ = [
+    "BundleLimits",
+    "BundleSummary",
+    "export_demos",
+    "import_bundle",
+    "import_stream_lines",
+    "safe_member_name",
+    "stream_lines",
+]
+
+FORMAT = "traj-bundle"
+VERSION = 1
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class BundleLimits:
+    """What an imported bundle may hold; over a limit it is refused with BundleTooLargeError."""
+
+    max_unpacked_bytes: int = 1 << 30
+    """Sum of the members' sizes after decompression (the decompression-bomb cap)."""
+    max_members: int = 200_000
+    """Files in the archive (events.jsonl, bundle.json and one per blob)."""
+
+
+@dataclass(frozen=True)
+class BundleSummary:
+    """What a bundle holds and, after an import, what of it was new to the store."""
+
+    demo_ids: list[str]
+    streams: int
+    events: int
+    blobs: int
+    added_events: int = 0
+    added_blobs: int = 0
+    stream_names: list[str] = field(default_factory=list)
+
+
+class _Line(msgspec.Struct, forbid_unknown_fields=True):
+    event_id: str
+    stream: str
+    seq: int
+    type: str
+    v: int
+    data: msgspec.Raw
+    blobs: list[str] = []
+
+
+class _Manifest(msgspec.Struct):
+    format: str
+    version: int
+    demos: list[str]
+
+
+def export_demos(store: Store, demo_ids: Iterable[str], dest: str | os.PathLike[str]) -> BundleSummary:
+    """Write the chosen demos' streams and blobs to the tar.gz ``dest`` (atomically).
+
+    The archive is deterministic (fixed times and owners): the same log gives the same bytes.
+    Raises BundleError when a demo is not in the store.
+    """
+    wanted = list(dict.fromkeys(demo_ids))
+    if not wanted:
+        raise BundleError("name at least one demo to export")
+    table = store.read(columns=["event_id", "stream", "seq", "type", "v", "data", "blobs"])
+    rows = table.to_pylist()
+    present = {r["stream"] for r in rows}
+    missing = [d for d in wanted if f"demo/{d}" not in present]
+    if missing:
+        raise BundleError(f"no demo {', '.join(missing)} in {store.home} (see 'traj demos')")
+    streams = _demo_streams(rows, set(wanted)) & present
+    chosen = [r for r in rows if r["stream"] in streams]
+    digests = sorted({d for r in chosen for d in r["blobs"]})
+    lines = _encode_lines(chosen)
+    manifest = msgspec.json.encode(
+        {"format": FORMAT, "version": VERSION, "demos": wanted, "events": len(chosen), "blobs": len(digests)}
+    )
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as zipped:
+            with tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                _add(tar, "bundle.json", manifest)
+                _add(tar, "events.jsonl", lines)
+                for digest in digests:
+                    _add(tar, f"blobs/{digest}", store.get_blob(digest))
+            zipped.close()
+            raw.flush()
+            os.fsync(raw.fileno())
+        tmp.replace(dest)
+        fsync_dir(dest.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return BundleSummary(wanted, len(streams), len(chosen), len(digests), stream_names=sorted(streams))
+
+
+def import_bundle(
+    store: Store,
+    source: str | os.PathLike[str],
+    *,
+    limits: BundleLimits | None = None,
+    scratch_dir: str | os.PathLike[str] | None = None,
+) -> BundleSummary:
+    """Import the bundle at ``source`` into ``store``; re-importing it adds nothing.
+
+    Raises BundleError (BundleTooLargeError over ``limits``) with nothing written when the
+    archive is unsafe or malformed: a member with an absolute path or ``..``, a link, a
+    device, an unexpected name, a blob whose content does not match its name, an event that
+    does not validate, or events that contradict what the store already holds.
+    ``scratch_dir`` is where it is unpacked first (default: the system's temp directory).
+    """
+    limits = limits or BundleLimits()
+    with tempfile.TemporaryDirectory(dir=scratch_dir, prefix="traj-bundle-") as scratch:
+        root = Path(scratch)
+        names = _unpack(Path(source), root, limits)
+        if "bundle.json" not in names or "events.jsonl" not in names:
+            raise BundleError("not a traj bundle: bundle.json or events.jsonl is missing")
+        manifest = _decode(_Manifest, (root / "bundle.json").read_bytes(), "bundle.json")
+        if manifest.format != FORMAT or manifest.version != VERSION:
+            raise BundleError(f"unsupported bundle {manifest.format!r} v{manifest.version}; this traj reads v{VERSION}")
+        in_bundle = {name.removeprefix("blobs/") for name in names if name.startswith("blobs/")}
+        plan = _plan(store, _read_events(root / "events.jsonl", in_bundle, store))
+        added_blobs = 0
+        for digest in sorted(in_bundle):
+            if not store.blobs.exists(digest):
+                store.put_blob((root / "blobs" / digest).read_bytes())
+                added_blobs += 1
+        added_events = _apply(store, plan)
+    total = sum(start + len(events) for start, events in plan.values())
+    return BundleSummary(
+        manifest.demos, len(plan), total, len(in_bundle), added_events, added_blobs, stream_names=sorted(plan)
+    )
+
+
+def stream_lines(store: Store, streams: Iterable[str]) -> bytes:
+    """Whole streams as bundle event lines (``events.jsonl``), for carrying them elsewhere."""
+    rows = []
+    columns = ["event_id", "stream", "seq", "type", "v", "data", "blobs"]
+    for stream in streams:
+        rows += store.read(stream=stream, columns=columns).to_pylist()
+    return _encode_lines(rows)
+
+
+def import_stream_lines(store: Store, path: str | os.PathLike[str]) -> int:
+    """Append the events of a file written by :func:`stream_lines` that ``store`` lacks; returns how many.
+
+    Their blobs must already be in the store. Raises BundleError, with nothing written, when a
+    line does not validate or contradicts the store.
+    """
+    return _apply(store, _plan(store, _read_events(Path(path), set(), store)))
+
+
+# ---------------------------------------------------------------------------- exporting
+
+
+def _encode_lines(rows: list[dict[str, Any]]) -> bytes:
+    return b"".join(
+        msgspec.json.encode(
+            _Line(r["event_id"], r["stream"], r["seq"], r["type"], r["v"], msgspec.Raw(r["data"]), list(r["blobs"]))
+        )
+        + b"\n"
+        for r in rows
+    )
+
+
+def _demo_streams(rows: list[dict[str, Any]], demo_ids: set[str]) -> set[str]:
+    """The streams that are about the demos: their own, enrichment, feedback and replays."""
+    streams = {f"{prefix}{d}" for d in demo_ids for prefix in ("demo/", "enrich/", "feedback/demo/")}
+    for row in rows:
+        if row["type"] == "replay.started" and msgspec.json.decode(row["data"]).get("demo_id") in demo_ids:
+            streams.add(row["stream"])
+    return streams
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), 0o644, 0
+    tar.addfile(info, io.BytesIO(data))
+
+
+# ---------------------------------------------------------------------------- importing
+
+
+def _unpack(source: Path, root: Path, limits: BundleLimits) -> set[str]:
+    """Copy the archive's files under ``root`` after checking each member; returns their names."""
+    names: set[str] = set()
+    unpacked = 0
+    (root / "blobs").mkdir()
+    try:
+        with tarfile.open(source, mode="r|gz") as tar:
+            for member in tar:
+                name = safe_member_name(member)
+                if member.isdir():
+                    if name != "blobs":
+                        raise BundleError(f"unexpected directory {member.name!r} in the bundle")
+                    continue
+                if name in names:
+                    raise BundleError(f"member {name!r} appears twice in the bundle")
+                names.add(name)
+                if len(names) > limits.max_members:
+                    raise BundleTooLargeError(f"the bundle holds more than {limits.max_members} files")
+                unpacked += member.size
+                if unpacked > limits.max_unpacked_bytes:
+                    raise BundleTooLargeError(
+                        f"the bundle unpacks to more than {limits.max_unpacked_bytes} bytes (decompression limit)"
+                    )
+                _copy(tar, member, name, root)
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise BundleError(f"not a readable tar.gz bundle: {one_line(exc)}") from None
+    return names
+
+
+def safe_member_name(member: tarfile.TarInfo) -> str:
+    """The member's normalised name; raises BundleError for anything that could escape or is not a file.
+
+    Absolute paths, ``..``, backslashes, symbolic and hard links, devices and fifos are refused.
+    """
+    raw = member.name
+    path = PurePosixPath(raw)
+    if path.is_absolute() or raw.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", raw):
+        raise BundleError(f"unsafe member {raw!r}: absolute path")
+    if ".." in path.parts or "\\" in raw:
+        raise BundleError(f"unsafe member {raw!r}: path traversal")
+    if member.issym():
+        raise BundleError(f"unsafe member {raw!r}: symbolic link")
+    if member.islnk():
+        raise BundleError(f"unsafe member {raw!r}: hard link")
+    if member.isdev():
+        raise BundleError(f"unsafe member {raw!r}: device or fifo")
+    if not (member.isreg() or member.isdir()):
+        raise BundleError(f"unsafe member {raw!r}: not a regular file")
+    return "/".join(part for part in path.parts if part != ".")
+
+
+def _copy(tar: tarfile.TarFile, member: tarfile.TarInfo, name: str, root: Path) -> None:
+    """Write one member under ``root``, checking a blob's content against its name as it streams."""
+    digest = name.removeprefix("blobs/") if name.startswith("blobs/") else None
+    if name not in ("bundle.json", "events.jsonl") and not (digest and _SHA256_RE.fullmatch(digest)):
+        raise BundleError(f"unexpected member {name!r}: a bundle holds bundle.json, events.jsonl and blobs/<sha256>")
+    source = tar.extractfile(member)
+    assert source is not None  # a regular file
+    hasher = hashlib.sha256()
+    with open(root / name, "wb") as out:
+        while chunk := source.read(_CHUNK):
+            hasher.update(chunk)
+            out.write(chunk)
+    if digest is not None and hasher.hexdigest() != digest:
+        raise BundleError(f"blob {digest} in the bundle is damaged (its content hash differs)")
+
+
+def _read_events(path: Path, in_bundle: set[str], store: Store) -> list[tuple[str, int, NewEvent]]:
+    """Every event line validated as the store would, with its blobs present somewhere."""
+    events: list[tuple[str, int, NewEvent]] = []
+    with open(path, "rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            where = f"events.jsonl line {number}"
+            item = _decode(_Line, line, where)
+            try:
+                event = NewEvent.parse(item.type, bytes(item.data), v=item.v, event_id=item.event_id, blobs=item.blobs)
+            except StoreError as exc:
+                raise BundleError(f"{where}: {exc}") from None
+            absent = [d for d in event.blobs if d not in in_bundle and not store.blobs.exists(d)]
+            if absent:
+                raise BundleError(f"{where}: blob {absent[0]} is neither in the bundle nor in the store")
+            events.append((item.stream, item.seq, event))
+    return events
+
+
+def _plan(store: Store, events: list[tuple[str, int, NewEvent]]) -> dict[str, tuple[int, list[NewEvent]]]:
+    """Per stream: the seq to append at and the events the store does not hold yet.
+
+    Streams travel whole, so a bundle's stream is seqs 0..n-1; what the store already holds of
+    it must be the same events, in the same places.
+    """
+    from traj.eventlog._envelope import validate_stream_name
+
+    by_stream: dict[str, list[tuple[int, NewEvent]]] = {}
+    for stream, seq, event in events:
+        try:
+            validate_stream_name(stream)
+        except StoreError as exc:
+            raise BundleError(str(exc)) from None
+        by_stream.setdefault(stream, []).append((seq, event))
+    plan: dict[str, tuple[int, list[NewEvent]]] = {}
+    for stream, items in by_stream.items():
+        if [seq for seq, _ in items] != list(range(len(items))):
+            raise BundleError(f"stream {stream} in the bundle is not whole (its seqs must run 0, 1, 2, ...)")
+        held = store.read(stream=stream, columns=["event_id"])["event_id"].to_pylist()
+        overlap = min(len(held), len(items))
+        if held[:overlap] != [event.event_id for _, event in items[:overlap]]:
+            raise BundleError(f"stream {stream} already holds other events than the bundle's; nothing was imported")
+        plan[stream] = (len(held), [event for _, event in items[len(held) :]])
+    return plan
+
+
+def _apply(store: Store, plan: dict[str, tuple[int, list[NewEvent]]]) -> int:
+    added = 0
+    for stream, (start, events) in plan.items():
+        if not events:
+            continue
+        try:
+            store.append(stream, events, expected_seq=start)
+        except StoreError as exc:  # a concurrent writer, or ids the store holds elsewhere
+            raise BundleError(f"importing {stream}: {exc}") from None
+        added += len(events)
+    return added
+
+
+def _decode(kind: type[Any], data: bytes, where: str) -> Any:
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except msgspec.ValidationError as exc:
+        raise BundleError(f"{where} is malformed: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise BundleError(f"{where} is not valid JSON: {exc}") from None

@@ -1,0 +1,401 @@
+"""Training-data exports: the decision views rendered as datasets, reproducible to the byte.
+
+Four strategies, each a function of the log below one position (``as_of``):
+
+- ``from_feedback``: one row per labelled decision (:data:`decisions`): ``input``
+  ``{pageSnapshot, task, history}``, ``output`` ``{action, selectorOrRef, value}``, ``label``.
+- ``from_runs``: one row per run with its whole trajectory, or (``per_decision``) the same
+  steps one row each.
+- ``sdft``: ``prompt`` + ``privileged_context`` (the names TRL's SDFT trainer uses) + ``target``.
+- ``preference``: ``prompt``, ``chosen``, ``rejected`` for the same context.
+
+Every ``prompt`` is :func:`traj.agent.build_prompt` over the recorded observation and the
+actions before it, so a dataset teaches on exactly the text the agent reads. Rows are
+ordered by stream and step, never by log position, and carry no timestamps: appending other
+streams in another order gives the same bytes, and ``as_of`` pins everything else.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+import pyarrow as pa
+
+from traj.errors import TrajError, one_line
+from traj.projections._connection import Projections
+
+if TYPE_CHECKING:
+    from traj.agent import HistoryEntry
+    from traj.eventlog import Event, Observation, Store
+
+__all__ = ["FORMATS", "STRATEGIES", "Export", "export_bytes", "export_dataset", "write_export"]
+
+Strategy = Literal["from_feedback", "from_runs", "sdft", "preference"]
+Format = Literal["jsonl", "parquet"]
+STRATEGIES: tuple[str, ...] = ("from_feedback", "from_runs", "sdft", "preference")
+FORMATS: tuple[str, ...] = ("jsonl", "parquet")
+
+
+@dataclass(frozen=True)
+class Export:
+    """A dataset as of one log position: pass ``as_of`` again to get the same rows later."""
+
+    strategy: str
+    as_of: int
+    table: pa.Table
+
+
+def export_dataset(
+    store: Store,
+    strategy: Strategy,
+    *,
+    as_of: int | None = None,
+    per_decision: bool = False,
+    budget_tokens: int = 1536,
+    count_tokens: Callable[[str], int] | None = None,
+) -> Export:
+    """Build the ``strategy`` dataset from the events before ``as_of`` (default: all of them).
+
+    ``budget_tokens`` and ``count_tokens`` budget each prompt as the agent does (pass the
+    policy's context and tokenizer to match its prompts when a page is over budget). An
+    ``as_of`` past the log's end is refused: the file would change as the log grows.
+    """
+    if strategy not in STRATEGIES:
+        raise TrajError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+    end = store.snapshot().end
+    if as_of is None:
+        as_of = end
+    elif not 0 <= as_of <= end:
+        raise TrajError(f"--as-of {as_of} is outside the log (positions 0..{end}): the export could not be rebuilt")
+    from traj.agent import approx_tokens
+
+    renderer = _Renderer(store, as_of, budget_tokens, count_tokens or approx_tokens)
+    with Projections(store, as_of=as_of) as projections:
+        build = _BUILDERS[strategy]
+        rows = build(projections, renderer, per_decision)
+    schema = _schema(strategy, per_decision)
+    return Export(strategy, as_of, pa.Table.from_pylist(rows, schema=schema))
+
+
+def export_bytes(export: Export, fmt: Format) -> bytes:
+    """The dataset file's bytes: JSON lines (keys in column order) or zstd Parquet."""
+    if fmt == "jsonl":
+        encoder = msgspec.json.Encoder()
+        return b"".join(encoder.encode(row) + b"\n" for row in export.table.to_pylist())
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        buffer = io.BytesIO()
+        pq.write_table(export.table, buffer, compression="zstd")
+        return buffer.getvalue()
+    raise TrajError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def write_export(export: Export, path: str | Path, fmt: Format) -> Path:
+    """Write the dataset to ``path`` (temp file + rename: a reader never sees half a file)."""
+    path = Path(path)
+    data = export_bytes(export, fmt)
+    scratch = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch.write_bytes(data)
+        scratch.replace(path)
+    except OSError as exc:
+        raise TrajError(f"cannot write {path}: {one_line(exc)}") from None
+    return path
+
+
+# ---------------------------------------------------------------- strategies
+
+
+def _from_feedback(projections: Projections, renderer: _Renderer, per_decision: bool) -> list[dict[str, Any]]:
+    rows = projections.query(
+        "SELECT stream, step, observation_id, action_id, feedback_id, origin, label, task, goal, kind, target, value "
+        "FROM decisions ORDER BY stream, step, origin = 'correction', action_id"
+    ).to_pylist()
+    out = []
+    for row in rows:
+        page = renderer.page(row["stream"], row["observation_id"])
+        history = renderer.history(row["stream"], row["step"])
+        out.append(
+            {
+                "stream": row["stream"],
+                "step": row["step"],
+                "label": row["label"],
+                "origin": row["origin"],
+                "input": {
+                    "pageSnapshot": _snapshot(page),
+                    "task": row["goal"],
+                    "history": [entry.render(n) for n, entry in enumerate(history, start=1)],
+                },
+                "output": {"action": row["kind"], "selectorOrRef": row["target"], "value": row["value"]},
+                "prompt": renderer.prompt(row["goal"], page, history),
+                "task": row["task"],
+                "action_id": row["action_id"],
+                "feedback_id": row["feedback_id"],
+            }
+        )
+    return out
+
+
+def _from_runs(projections: Projections, renderer: _Renderer, per_decision: bool) -> list[dict[str, Any]]:
+    runs = projections.query(
+        "SELECT r.stream, r.run_id, r.task, r.goal, r.success, r.reason, r.answer, f.label AS run_label "
+        "FROM runs r LEFT JOIN feedback f ON f.target = r.stream AND f.step IS NULL AND f.latest ORDER BY r.stream"
+    ).to_pylist()
+    steps: dict[str, list[dict[str, Any]]] = {}
+    for row in projections.query(
+        "SELECT stream, step, outcome, raw_output, CAST(action AS VARCHAR) AS action, error, observation_id, "
+        "action_id, label FROM run_decisions ORDER BY stream, step"
+    ).to_pylist():
+        steps.setdefault(row["stream"], []).append(row)
+    out = []
+    for run in runs:
+        decisions = []
+        for step in steps.get(run["stream"], []):
+            page = renderer.page(run["stream"], step["observation_id"])
+            action = None if step["action"] is None else _canonical(step["action"])
+            decisions.append(
+                {
+                    "step": step["step"],
+                    "outcome": step["outcome"],
+                    "raw_output": step["raw_output"],
+                    "action": action,
+                    "error": step["error"],
+                    "label": step["label"],
+                    "prompt": renderer.prompt(run["goal"], page, renderer.history(run["stream"], step["step"])),
+                    "action_id": step["action_id"],
+                }
+            )
+        if per_decision:
+            out += [run | decision for decision in decisions]
+        else:
+            out.append(run | {"decisions": decisions})
+    return out
+
+
+def _sdft(projections: Projections, renderer: _Renderer, per_decision: bool) -> list[dict[str, Any]]:
+    from traj.replay._demo import _demo_from
+    from traj.replay._feed import _query
+
+    rows = projections.query(
+        "SELECT demo_id, stream, step, action_id, task, context, context_source FROM sdft_examples "
+        "ORDER BY stream, step"
+    ).to_pylist()
+    replayed = {
+        r["action_id"]: r["status"]
+        for r in projections.query(
+            "SELECT action_id, status FROM replay_steps "
+            "QUALIFY row_number() OVER (PARTITION BY action_id ORDER BY position DESC) = 1"
+        ).to_pylist()
+    }
+    out = []
+    for row in rows:
+        demo = _demo_from(row["demo_id"], renderer.events(row["stream"]))
+        index = next(i for i, s in enumerate(demo.steps) if s.action_id == row["action_id"])
+        context, budget, count = row["context"], renderer.budget_tokens, renderer.count_tokens
+        action = demo.steps[index].action
+        out.append(
+            {
+                "stream": row["stream"],
+                "demo_id": row["demo_id"],
+                "step": row["step"],
+                "prompt": _query(demo, index, None, budget, count),
+                "privileged_context": context,
+                "target": _action_json(action.kind, action.target, action.value),
+                "teacher_prompt": _query(demo, index, context, budget + count(context), count),
+                "context_source": row["context_source"],
+                "verified": replayed.get(row["action_id"]) in ("ok", "healed"),
+                "task": row["task"],
+                "action_id": row["action_id"],
+            }
+        )
+    return out
+
+
+def _preference(projections: Projections, renderer: _Renderer, per_decision: bool) -> list[dict[str, Any]]:
+    rows = projections.query(
+        "SELECT stream, step, observation_id, action_id, feedback_id, task, goal, "
+        "CAST(chosen AS VARCHAR) AS chosen, CAST(rejected AS VARCHAR) AS rejected "
+        "FROM decision_pairs ORDER BY stream, step"
+    ).to_pylist()
+    return [
+        {
+            "stream": row["stream"],
+            "step": row["step"],
+            "prompt": renderer.prompt(
+                row["goal"],
+                renderer.page(row["stream"], row["observation_id"]),
+                renderer.history(row["stream"], row["step"]),
+            ),
+            "chosen": _canonical(row["chosen"]),
+            "rejected": _canonical(row["rejected"]),
+            "task": row["task"],
+            "action_id": row["action_id"],
+            "feedback_id": row["feedback_id"],
+        }
+        for row in rows
+    ]
+
+
+_BUILDERS: dict[str, Callable[[Projections, _Renderer, bool], list[dict[str, Any]]]] = {
+    "from_feedback": _from_feedback,
+    "from_runs": _from_runs,
+    "sdft": _sdft,
+    "preference": _preference,
+}
+
+
+# ---------------------------------------------------------------- rendering
+
+
+class _Renderer:
+    """Prompts from the recorded streams, read once each and only below ``as_of``."""
+
+    def __init__(self, store: Store, as_of: int, budget_tokens: int, count_tokens: Callable[[str], int]) -> None:
+        self.store, self.as_of = store, as_of
+        self.budget_tokens, self.count_tokens = budget_tokens, count_tokens
+        self._events: dict[str, list[Event]] = {}
+
+    def events(self, stream: str) -> list[Event]:
+        if stream not in self._events:
+            self._events[stream] = self.store.events(stream=stream, to_position=self.as_of)
+        return self._events[stream]
+
+    def page(self, stream: str, observation_id: str) -> Observation:
+        page = next((e.data for e in self.events(stream) if e.event_id == observation_id), None)
+        if page is None:
+            raise TrajError(f"observation {observation_id} of {stream} is not in the log")
+        return page
+
+    def history(self, stream: str, step: int) -> list[HistoryEntry]:
+        """The actions so far as the agent listed them before deciding ``step``.
+
+        A demo lists its earlier actions (as the training feed does); a run lists every earlier
+        step the way the runtime did: the executed action, else the proposed one, else the raw
+        text, each with the error that was fed back.
+        """
+        from traj.agent import HistoryEntry
+
+        events = self.events(stream)
+        if stream.startswith("demo/"):
+            return [
+                HistoryEntry(_action_json(e.data.kind, e.data.target, e.data.value))
+                for e in events
+                if e.type == "action" and e.data.step < step
+            ]
+        entries = []
+        for event in events:
+            if event.type != "run.step" or event.data.step >= step:
+                continue
+            shown = event.data.action or event.data.proposed
+            text = (
+                _action_json(shown["kind"], shown.get("target"), shown.get("value"))
+                if shown
+                else " ".join(event.data.raw_output.split())[:120] or "(no output)"
+            )
+            entries.append(HistoryEntry(text, f"error: {event.data.error}" if event.data.error else ""))
+        return entries
+
+    def prompt(self, goal: str, page: Observation, history: list[HistoryEntry]) -> str:
+        from traj.agent import build_prompt
+
+        return build_prompt(goal, page, history, budget_tokens=self.budget_tokens, count_tokens=self.count_tokens).text
+
+
+def _snapshot(page: Observation) -> dict[str, str]:
+    from traj.browser import render_snapshot
+
+    elements = render_snapshot([e for e in page.elements if e.visible], max_chars=1 << 30)
+    return {"url": page.url, "title": page.title, "elements": elements, "text": page.text}
+
+
+def _action_json(kind: str, target: str | None, value: str | None) -> str:
+    from traj.agent import AgentAction
+
+    return AgentAction(kind, target, value).to_json()  # type: ignore[arg-type]
+
+
+def _canonical(text: str) -> str:
+    data = msgspec.json.decode(text)
+    return _action_json(data["kind"], data.get("target"), data.get("value"))
+
+
+# ---------------------------------------------------------------- schemas
+
+_S = pa.string()
+_PAGE = pa.struct([("url", _S), ("title", _S), ("elements", _S), ("text", _S)])
+_DECISION = [
+    ("step", pa.int32()),
+    ("outcome", _S),
+    ("raw_output", _S),
+    ("action", _S),
+    ("error", _S),
+    ("label", _S),
+    ("prompt", _S),
+    ("action_id", _S),
+]
+_RUN = [
+    ("stream", _S),
+    ("run_id", _S),
+    ("task", _S),
+    ("goal", _S),
+    ("success", pa.bool_()),
+    ("reason", _S),
+    ("answer", _S),
+    ("run_label", _S),
+]
+
+
+def _schema(strategy: str, per_decision: bool) -> pa.Schema:
+    """Fixed column types, so an empty or all-null column is written the same way every time."""
+    if strategy == "from_feedback":
+        return pa.schema(
+            [
+                ("stream", _S),
+                ("step", pa.int32()),
+                ("label", _S),
+                ("origin", _S),
+                ("input", pa.struct([("pageSnapshot", _PAGE), ("task", _S), ("history", pa.list_(_S))])),
+                ("output", pa.struct([("action", _S), ("selectorOrRef", _S), ("value", _S)])),
+                ("prompt", _S),
+                ("task", _S),
+                ("action_id", _S),
+                ("feedback_id", _S),
+            ]
+        )
+    if strategy == "from_runs":
+        return pa.schema(_RUN + _DECISION if per_decision else [*_RUN, ("decisions", pa.list_(pa.struct(_DECISION)))])
+    if strategy == "sdft":
+        return pa.schema(
+            [
+                ("stream", _S),
+                ("demo_id", _S),
+                ("step", pa.int32()),
+                ("prompt", _S),
+                ("privileged_context", _S),
+                ("target", _S),
+                ("teacher_prompt", _S),
+                ("context_source", _S),
+                ("verified", pa.bool_()),
+                ("task", _S),
+                ("action_id", _S),
+            ]
+        )
+    return pa.schema(
+        [
+            ("stream", _S),
+            ("step", pa.int32()),
+            ("prompt", _S),
+            ("chosen", _S),
+            ("rejected", _S),
+            ("task", _S),
+            ("action_id", _S),
+            ("feedback_id", _S),
+        ]
+    )

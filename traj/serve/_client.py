@@ -1,0 +1,275 @@
+"""Training on a traj server from the laptop: upload demos, train there, bring the adapter home.
+
+:func:`train_remote` is what ``traj train --remote URL`` does. The adapter is registered locally
+only once it is whole: the download goes to a ``.part`` file (resumed with ``Range`` after a
+dropped connection, retried with backoff), its sha256 checked against the server's, unpacked
+with the bundle's member checks into a scratch directory and moved into place; then its files
+become blobs and ``adapter.created`` is appended. The server's ``train/<job>`` events come along
+(``lineage.jsonl``), so the local projections join the adapter to the run and the demos it
+learned from, exactly as for a local run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+
+from traj.errors import BundleError, ServerError, TrainingError
+from traj.eventlog import AdapterCreated, NewEvent, Store, export_demos
+from traj.eventlog._bundle import import_stream_lines, safe_member_name
+
+__all__ = ["RemoteTrainResult", "TrainingClient", "train_remote"]
+
+_ADAPTER_FILES = ("adapter.json", "lineage.jsonl")
+
+
+@dataclass(frozen=True)
+class RemoteTrainResult:
+    """A finished remote run, its adapter registered in the local store."""
+
+    run_id: str
+    job_id: str
+    """The server's ``train/<job_id>``, mirrored into the local log."""
+    adapter: str
+    peft_path: Path
+    mlx_path: Path
+    status: dict[str, Any]
+    """The server's last ``/status`` answer."""
+
+
+class TrainingClient:
+    """The server's training routes over HTTP, with retries on connection errors and 5xx."""
+
+    def __init__(
+        self, server_url: str, *, token: str | None = None, timeout_s: float = 60.0, max_retries: int = 5
+    ) -> None:
+        """``token`` defaults to ``$TRAJ_SERVER_TOKEN``, then ``$TRAJ_TOKEN``."""
+        import httpx
+
+        self.server_url = server_url.rstrip("/")
+        self.max_retries = max_retries
+        token = token or os.environ.get("TRAJ_SERVER_TOKEN") or os.environ.get("TRAJ_TOKEN")
+        self._client = httpx.Client(
+            base_url=self.server_url,
+            timeout=timeout_s,
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+        )
+
+    def upload(self, bundle: Path) -> dict[str, Any]:
+        """Send a demo bundle to ``/upload_trajectory``; the server imports it idempotently."""
+        data = bundle.read_bytes()
+        headers = {"Content-Type": "application/gzip"}
+        return self._json("POST", "/upload_trajectory", content=data, headers=headers)
+
+    def start(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``POST /train``: the run as queued."""
+        return self._json("POST", "/train", json=request)
+
+    def status(self, run_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/status/{quote(run_id, safe='')}")
+
+    def wait(
+        self, run_id: str, *, on_progress: Callable[[dict[str, Any]], None] | None = None, poll_s: float = 0.5
+    ) -> dict[str, Any]:
+        """Poll until the run completes; raises TrainingError with the server's error when it fails."""
+        while True:
+            state = self.status(run_id)
+            if on_progress is not None:
+                on_progress(state)
+            if state["status"] == "completed":
+                return state
+            if state["status"] == "failed":
+                raise TrainingError(f"remote run {run_id} failed on {self.server_url}: {state.get('error')}")
+            time.sleep(poll_s)
+
+    def download(self, name: str, dest: Path) -> Path:
+        """Download adapter ``name``'s tar.gz to ``dest``, resuming a ``dest.part`` left by a dropped connection.
+
+        The file appears at ``dest`` only whole and with the sha256 the server announced.
+        """
+        import httpx
+
+        part = dest.with_name(dest.name + ".part")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        path = f"/adapters/{quote(name, safe='')}"
+        for attempt in range(self.max_retries + 1):
+            have = part.stat().st_size if part.exists() else 0
+            headers = {"Range": f"bytes={have}-"} if have else {}
+            try:
+                with self._client.stream("GET", path, headers=headers) as response:
+                    if response.status_code == 416:  # our .part is stale (the archive changed): start over
+                        part.unlink()
+                        continue
+                    if response.status_code >= 400:
+                        response.read()
+                        self._raise(response, path)
+                    expected = response.headers.get("x-content-sha256", "")
+                    mode = "ab" if response.status_code == 206 else "wb"
+                    with open(part, mode) as out:
+                        for chunk in response.iter_bytes(1 << 16):
+                            out.write(chunk)
+            except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
+                if attempt == self.max_retries:
+                    raise ServerError(
+                        f"downloading adapter {name!r} from {self.server_url} failed after {attempt + 1} attempts: "
+                        f"{exc}; run again to resume"
+                    ) from None
+                time.sleep(min(0.2 * 2**attempt, 5.0))
+                continue
+            if expected and _sha256(part) != expected:
+                part.unlink()  # a resume stitched two different archives: start over
+                continue
+            part.replace(dest)
+            return dest
+        raise ServerError(f"downloading adapter {name!r} from {self.server_url} kept failing its checksum")
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> TrainingClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        import httpx
+
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = self._client.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                if attempt == self.max_retries:
+                    raise ServerError(f"{self.server_url}{path}: {exc or type(exc).__name__}") from None
+            else:
+                if response.status_code < 500 or attempt == self.max_retries:
+                    break
+            time.sleep(min(0.2 * 2**attempt, 5.0))
+        if response.status_code >= 400:
+            self._raise(response, path)
+        return response.json()
+
+    def _raise(self, response: Any, path: str) -> None:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text[:200]
+        raise ServerError(f"{self.server_url}{path} answered HTTP {response.status_code}: {detail}")
+
+
+def train_remote(
+    store: Store,
+    server_url: str,
+    *,
+    demo_ids: list[str],
+    hyperparameters: dict[str, Any] | None = None,
+    name: str | None = None,
+    local_model: str | Path | None = None,
+    token: str | None = None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    poll_s: float = 0.5,
+) -> RemoteTrainResult:
+    """Upload ``demo_ids``, train on the server, download the adapter and register it in ``store``.
+
+    ``local_model`` (the base model here) is recorded and checked by the format conversion;
+    the adapter lands in ``<home>/adapters/<name>/{peft,mlx}``.
+    """
+    if not demo_ids:
+        raise TrainingError("name the demos to train on")
+    incoming = Path(store.home) / "adapters" / ".incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    with TrainingClient(server_url, token=token) as client:
+        with tempfile.TemporaryDirectory(dir=incoming) as scratch:
+            bundle = Path(scratch) / "demos.tar.gz"
+            export_demos(store, demo_ids, bundle)
+            client.upload(bundle)
+        request = {"demo_ids": demo_ids, **(hyperparameters or {})}
+        if name is not None:
+            request["adapter"] = name
+        run = client.start(request)
+        state = client.wait(run["run_id"], on_progress=on_progress, poll_s=poll_s)
+        adapter = state["adapter"]
+        if store.stream_seq(f"adapter/{adapter}"):
+            raise TrainingError(f"an adapter named {adapter!r} is already registered here; pick another --name")
+        archive = client.download(adapter, incoming / f"{adapter}.tar.gz")
+    peft_path, mlx_path, job_id = _install(store, archive, adapter, local_model)
+    archive.unlink()
+    return RemoteTrainResult(run["run_id"], job_id, adapter, peft_path, mlx_path, state)
+
+
+def _install(store: Store, archive: Path, name: str, local_model: str | Path | None) -> tuple[Path, Path, str]:
+    """Unpack, complete both formats, move into place, then record: never a half adapter in the log."""
+    from traj.policy._adapter_formats import mlx_to_peft, peft_to_mlx
+
+    final = Path(store.home) / "adapters" / name
+    if final.exists():
+        raise TrainingError(f"{final} exists already; remove it or pick another adapter name")
+    with tempfile.TemporaryDirectory(dir=archive.parent) as scratch:
+        root = Path(scratch) / name
+        _unpack_adapter(archive, root)
+        meta = msgspec.json.decode((root / "adapter.json").read_bytes())
+        base = str(local_model) if local_model is not None else None
+        if not (root / "mlx").is_dir():
+            peft_to_mlx(root / "peft", root / "mlx", base_model=base)
+        if not (root / "peft").is_dir():
+            mlx_to_peft(root / "mlx", root / "peft", base_model=base)
+        lineage = root / "lineage.jsonl"
+        import_stream_lines(store, lineage)  # the server's train/<job> events, ids kept
+        lineage.unlink()
+        root.replace(final)
+    created = [
+        AdapterCreated(
+            name=name,
+            job_id=meta["job_id"],
+            base_model=str(meta.get("base_model", "")),
+            format=fmt,  # type: ignore[arg-type]
+            path=str(final / fmt),
+            files={f.name: store.put_blob(f.read_bytes()) for f in sorted((final / fmt).iterdir()) if f.is_file()},
+        )
+        for fmt in ("peft", "mlx")
+    ]
+    store.append(f"adapter/{name}", [NewEvent(data=e, blobs=tuple(e.files.values())) for e in created], expected_seq=0)
+    return final / "peft", final / "mlx", meta["job_id"]
+
+
+def _unpack_adapter(archive: Path, root: Path) -> None:
+    """Extract an adapter archive, refusing what could escape ``root`` (names checked like a bundle's)."""
+    root.mkdir(parents=True)
+    try:
+        with tarfile.open(archive, mode="r:gz") as tar:
+            for member in tar:
+                name = safe_member_name(member)
+                parts = name.split("/")
+                if member.isdir():
+                    continue
+                if not (name in _ADAPTER_FILES or (len(parts) == 2 and parts[0] in ("peft", "mlx"))):
+                    raise BundleError(f"unexpected member {name!r} in the adapter archive")
+                target = root / name
+                target.parent.mkdir(exist_ok=True)
+                source = tar.extractfile(member)
+                assert source is not None
+                with open(target, "wb") as out:
+                    shutil.copyfileobj(source, out)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise ServerError(f"the downloaded adapter archive {archive} is unreadable: {exc}") from None
+    if not (root / "adapter.json").is_file() or not ((root / "peft").is_dir() or (root / "mlx").is_dir()):
+        raise ServerError("the downloaded adapter archive holds no adapter")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
