@@ -30,7 +30,14 @@ def test_order_rules_goal_history_page():
     assert text.startswith(RULES)
     order = [
         text.index(part)
-        for part in ("Goal: Book it", "Actions so far:\nStep 1: {", "URL: ", "Elements:\n[1]", "Page text:", "Next action:")
+        for part in (
+            "Goal: Book it",
+            "Actions so far:\nStep 1: {",
+            "URL: ",
+            "Elements:\n[1]",
+            "Page text:",
+            "Next action:",
+        )
     ]
     assert order == sorted(order)
     assert not prompt.truncated

@@ -49,7 +49,7 @@ class RemotePolicy:
         api_key: str | None = None,
         max_retries: int = 2,
     ) -> None:
-        """``server_url`` defaults to ``$TRAJ_SERVER_URL``; ``api_key`` to ``$TRAJ_SERVER_TOKEN``.
+        """``server_url`` defaults to ``$TRAJ_SERVER_URL``; ``api_key`` to ``$TRAJ_SERVER_TOKEN``, then ``$TRAJ_TOKEN``.
 
         Asks the server's ``/health`` once, here: an unreachable server or a wrong token fails
         now, not at the first decision. ``adapter`` must be loaded on the server.
@@ -62,7 +62,7 @@ class RemotePolicy:
         self.server_url = url.rstrip("/")
         self.timeout_s = timeout_s
         self.max_retries = max_retries
-        token = api_key or os.environ.get("TRAJ_SERVER_TOKEN")
+        token = api_key or os.environ.get("TRAJ_SERVER_TOKEN") or os.environ.get("TRAJ_TOKEN")
         self._client = httpx.Client(
             base_url=self.server_url,
             timeout=timeout_s,

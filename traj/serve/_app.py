@@ -73,7 +73,7 @@ _OPENAI_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404
 class ActRequest(BaseModel):
     """One decision: the prompt's text, its screenshot, and which adapter answers."""
 
-    prompt: str
+    prompt: str = Field(min_length=1)
     screenshot: str | None = None
     """Base64 PNG; only vision policies look at it."""
     adapter: str | None = None
@@ -158,6 +158,21 @@ def create_app(
     app.state.policy = policy
     app.state.token = token
     app.state.jobs = jobs
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's schema, with 422 answers as this app sends them: ``{"detail": "<problems>"}``."""
+        if app.openapi_schema is None:
+            schema = default_openapi()
+            schema.get("components", {}).get("schemas", {})["HTTPValidationError"] = {
+                "title": "HTTPValidationError",
+                "type": "object",
+                "properties": {"detail": {"type": "string"}},
+                "required": ["detail"],
+            }
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

@@ -38,13 +38,13 @@ NameParam = Annotated[str, PathParam(pattern=NAME_PATTERN, description="Letters,
 _BUNDLE_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
 _JSONL_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/x-ndjson": {"schema": {"type": "string", "format": "binary"}}},
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
 

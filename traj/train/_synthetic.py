@@ -32,7 +32,7 @@ from traj.eventlog import Element
 
 __all__ = ["GENERATOR_VERSION", "TEMPLATES", "Decision", "Episode", "SyntheticPage", "decisions", "episode"]
 
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 """Bumped whenever the samples change: the tiny model's cache key includes it."""
 
 TEMPLATES = ("form", "calendar", "search", "inbox", "flights")

@@ -43,7 +43,7 @@ __all__ = [
     "init_tiny",
 ]
 
-DEFAULT_STEPS = 300
+DEFAULT_STEPS = 400
 """Optimizer steps of the default build (a few minutes on 2 CPU cores)."""
 
 EOS = "<|end|>"
@@ -68,17 +68,16 @@ class _Recipe:
 
     tokens_per_batch: int = 4096
     """Padded tokens per optimizer step (batches group prompts of similar length)."""
-    lr: float = 2e-3
+    lr: float = 1e-3
     warmup: float = 0.05
     answer_weight: float = 1.0
     history_weight: float = 1.0
-    """The actions so far, when a demonstration is shown: predicting them is the same skill."""
+    """The actions so far: each is an earlier decision of the same episode (values from the goal,
+    with a demonstration copied from it), so one prompt teaches several decisions for the compute
+    of one."""
     prompt_weight: float = 0.05
     """Everything else in the prompt: teaches its format, says nothing about the decision."""
     tokenizer_samples: int = 1500
-    copy_steps: int = 100
-    """Steps on repeated random token sequences first: induction heads form in ~80 of them, and
-    copying (values from the goal, actions from a demonstration) is what the decisions need."""
 
 
 _RECIPE = _Recipe()
@@ -291,7 +290,7 @@ def _pretrain(path: Path, *, seed: int, steps: int, progress: bool) -> dict[str,
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
     autocast = _bf16_supported()
-    tokens_seen = _copy_warmup(model, len(tokenizer), recipe, autocast, random.Random(f"copy-{seed}"))
+    tokens_seen = 0
     loss_value = float("nan")
     with _Progress(progress, steps) as advance:
         for ids, weights in batches:
@@ -327,34 +326,6 @@ def _pretrain(path: Path, *, seed: int, steps: int, progress: bool) -> dict[str,
         "final_loss": round(loss_value, 4),
         "recipe": asdict(_RECIPE),
     }
-
-
-def _copy_warmup(model: Any, vocab: int, recipe: _Recipe, autocast: bool, rng: random.Random) -> int:
-    """Train on ``x x`` for random token sequences ``x`` (loss on the repeat); returns the tokens seen."""
-    import torch
-
-    if recipe.copy_steps <= 0:
-        return 0
-    generator = torch.Generator().manual_seed(rng.randrange(1 << 31))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=0.01, betas=(0.9, 0.98))
-    seen = 0
-    for step in range(recipe.copy_steps):
-        length = rng.randint(16, 64)
-        first = torch.randint(len(SPECIAL_TOKENS), vocab, (max(1, 3072 // (2 * length)), length), generator=generator)
-        ids = torch.cat([first, first], dim=1)
-        for group in optimizer.param_groups:
-            group["lr"] = recipe.lr * min(1.0, (step + 1) / 10)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            logits = model(input_ids=ids).logits[:, length:-1]
-        loss = torch.nn.functional.cross_entropy(
-            logits.float().reshape(-1, logits.shape[-1]), ids[:, length + 1 :].reshape(-1)
-        )
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        seen += int(ids.numel())
-    return seen
 
 
 def _corpus(seed: int, count: int) -> list[str]:
@@ -404,7 +375,7 @@ def _encode(tokenizer: Any, sample: Any, recipe: _Recipe) -> tuple[list[int], li
     encoded = tokenizer(chat, add_special_tokens=False, return_offsets_mapping=True)
     start = chat.index("Actions so far:\n")
     end = chat.index("\nURL: ", start)
-    history = recipe.history_weight if sample.demo != "none" else recipe.prompt_weight
+    history = recipe.history_weight
     weights = [
         history if start <= begin and stop <= end else recipe.prompt_weight for begin, stop in encoded["offset_mapping"]
     ]

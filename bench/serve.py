@@ -1,0 +1,149 @@
+"""Server latency: ``/act`` under concurrent clients on loopback, and the adapter hot-swap time.
+
+    python bench/serve.py                          # transformers, tiny model, 1/4/16 clients
+    python bench/serve.py --backend mlx --requests 64 --tokens 8
+
+The server runs in this process (uvicorn on a thread, one policy worker); each client is a
+thread with its own HTTP connection sending ``POST /act`` back to back. The baseline in the
+same run is the policy's own ``generate`` called in process: the table shows what HTTP, JSON
+and the queue add on top. Swap time is ``POST /adapters/{name}/load`` then ``/unload`` of a
+small LoRA adapter, with the base model loaded once. The last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from traj.agent import Prompt
+from traj.policy import open_policy
+from traj.serve import create_app, serve_in_thread
+
+PROMPT = "You are a browser agent. Goal: submit the expense report.\nPage: [e1] button 'Submit'\nNext action:"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", default="transformers", choices=["transformers", "mlx"])
+    parser.add_argument("--clients", nargs="+", type=int, default=[1, 4, 16])
+    parser.add_argument("--requests", type=int, default=48, help="requests per concurrency level")
+    parser.add_argument("--tokens", type=int, default=8, help="max new tokens per request")
+    parser.add_argument("--swaps", type=int, default=5)
+    parser.add_argument("--model", type=Path, default=None, help="model directory (default: the tiny model)")
+    args = parser.parse_args(argv)
+
+    console = Console()
+    policy = open_policy(args.backend, args.model)
+    prompt = Prompt(PROMPT, 0)
+    policy.generate(prompt, max_new_tokens=args.tokens)  # warm up
+    direct = []
+    for _ in range(10):
+        started = time.perf_counter()
+        policy.generate(prompt, max_new_tokens=args.tokens)
+        direct.append(time.perf_counter() - started)
+    body = {"prompt": PROMPT, "max_new_tokens": args.tokens}
+    rows: dict[int, dict[str, float]] = {}
+    with serve_in_thread(create_app(policy)) as url:
+
+        def client(count: int) -> list[float]:
+            took = []
+            with httpx.Client(base_url=url, timeout=120) as http:
+                for _ in range(count):
+                    started = time.perf_counter()
+                    http.post("/act", json=body).raise_for_status()
+                    took.append(time.perf_counter() - started)
+            return took
+
+        client(2)
+        for clients in args.clients:
+            per_client = max(1, args.requests // clients)
+            started = time.perf_counter()
+            with ThreadPoolExecutor(clients) as pool:
+                latencies = [t for part in pool.map(client, [per_client] * clients) for t in part]
+            wall = time.perf_counter() - started
+            rows[clients] = {
+                "p50_ms": 1000 * statistics.median(latencies),
+                "p95_ms": 1000 * _p95(latencies),
+                "req_per_s": len(latencies) / wall,
+            }
+        swaps = _swap_times(url, args.model or policy.model_id, args.swaps)
+
+    direct_ms = 1000 * statistics.median(direct)
+    table = Table("clients", "p50 ms", "p95 ms", "req/s", "p50 / direct generate", header_style="bold")
+    for clients, row in rows.items():
+        table.add_row(
+            str(clients),
+            f"{row['p50_ms']:.1f}",
+            f"{row['p95_ms']:.1f}",
+            f"{row['req_per_s']:.1f}",
+            f"{row['p50_ms'] / direct_ms:.2f}x",
+        )
+    console.print(f"/act on {args.backend}, {args.tokens} new tokens; direct generate p50 {direct_ms:.1f} ms")
+    console.print(table)
+    console.print(
+        f"adapter swap: load p50 {swaps['load_ms']:.1f} ms, unload p50 {swaps['unload_ms']:.1f} ms "
+        f"(base loaded once: {getattr(policy, 'base_loads', 1)})"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "serve",
+                "backend": args.backend,
+                "tokens": args.tokens,
+                "direct_generate_p50_ms": round(direct_ms, 2),
+                "act": {str(c): {k: round(v, 2) for k, v in r.items()} for c, r in rows.items()},
+                "swap": {k: round(v, 2) for k, v in swaps.items()},
+            }
+        )
+    )
+    return 0
+
+
+def _swap_times(url: str, model: str | Path, swaps: int) -> dict[str, float]:
+    """Median load and unload of a small LoRA adapter over HTTP."""
+    loads, unloads = [], []
+    with tempfile.TemporaryDirectory() as tmp, httpx.Client(base_url=url, timeout=120) as http:
+        adapter = _lora(Path(model), Path(tmp) / "lora")
+        for _ in range(swaps):
+            started = time.perf_counter()
+            http.post("/adapters/bench/load", json={"path": str(adapter)}).raise_for_status()
+            loads.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            http.post("/adapters/bench/unload").raise_for_status()
+            unloads.append(time.perf_counter() - started)
+    return {"load_ms": 1000 * statistics.median(loads), "unload_ms": 1000 * statistics.median(unloads)}
+
+
+def _lora(model: Path, dest: Path) -> Path:
+    import warnings
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        peft = get_peft_model(
+            AutoModelForCausalLM.from_pretrained(model),
+            LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"]),
+        )
+    peft.save_pretrained(dest)
+    return dest
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
