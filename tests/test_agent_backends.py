@@ -47,7 +47,7 @@ def test_greedy_runs_take_the_same_actions_through_both_backends(
         if with_adapter:
             policy.load_adapter("small", adapter)
         result = run_on_page(store, policy, page, task="expense", url=url, max_steps=4)
-        actions[policy.backend] = [(s.outcome, s.raw_output) for s in result.steps]
+        actions[policy.backend] = [(s.outcome, s.raw_output, s.error) for s in result.steps]
         policy.close()
     assert actions["transformers"] == actions["mlx"]
     assert actions["transformers"], "no steps ran"

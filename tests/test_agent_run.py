@@ -11,10 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from traj.agent import Prompt, run_on_page
-from traj.cli import app
 from traj.errors import PolicyError
 from traj.policy import Generation, Policy
 from traj.projections import Projections
@@ -166,28 +164,3 @@ def test_tiny_model_through_transformers_runs_to_finish_or_max_steps(store, page
             "SELECT count(*) AS n FROM run_steps WHERE run_id = $id", {"id": result.run_id}
         ).to_pylist()
     assert rows[0]["n"] == len(result.steps)
-
-
-def test_traj_run_cli_on_a_bundled_site(home, tiny_model):
-    result = CliRunner().invoke(
-        app,
-        [
-            "run",
-            "--task",
-            "calendar",
-            "--model",
-            str(tiny_model),
-            "--max-steps",
-            "2",
-            "--headless",
-            "--home",
-            str(home),
-        ],
-    )
-    assert "run " in result.output and "traj query" in result.output, result.output
-    assert result.exit_code in (0, 1)
-    from traj.eventlog import Store
-
-    with Store.open(home, readonly=True) as store, Projections(store) as projections:
-        runs = projections.query("SELECT task, backend, steps FROM runs").to_pylist()
-    assert runs and runs[0]["task"] == "calendar" and runs[0]["backend"] == "transformers"

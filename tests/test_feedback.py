@@ -87,7 +87,7 @@ def test_from_feedback_has_one_row_per_judged_decision_plus_the_correction(judge
     assert correction["output"]["value"] == NOTE and correction["action_id"] is None
     assert correction["input"]["pageSnapshot"] == rows[2]["input"]["pageSnapshot"]
     assert '[3] textbox "Note for yourself"' in correction["input"]["pageSnapshot"]["elements"]
-    assert rows[4]["input"]["history"][1].startswith("2. hmm, let me think -> error: ")  # the rejected turn
+    assert rows[4]["input"]["history"][1].startswith("Step 2: hmm, let me think -> error: ")  # the rejected turn
     assert rows[4]["input"]["task"].startswith("Watch the price of the Trailrunner")
 
 

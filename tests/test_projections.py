@@ -35,6 +35,7 @@ from traj.eventlog import (
     ReplayStep,
     RunFinished,
     RunStarted,
+    RunStep,
     Store,
     TrainFinished,
     TrainStarted,
@@ -136,7 +137,19 @@ def run(
     observations, actions = [], []
     for step in range(steps):
         o, a = obs(run_id, step), act(step, target=f"e{step}")
-        add(store, stream, o, a)
+        decided = RunStep(
+            run_id=run_id,
+            step=step,
+            prompt_sha256=f"{step:064x}",
+            prompt_tokens=700 + step,
+            raw_output=f'{{"kind":"CLICK","target":"e{step}","value":null}}',
+            completion_tokens=14,
+            parse_method="json",
+            outcome="ok",
+            timings_ms={"generate": 120.0 + step},
+            adapter="form-v1",
+        )
+        add(store, stream, o, a, decided)
         observations.append(o)
         actions.append(a)
     if finish:
@@ -855,14 +868,18 @@ def test_sdft_examples_use_the_enrichment_as_context_else_the_raw_action(store, 
     )
     # Every step's context is the whole demonstration (traj.enrich.render_teacher_context): the
     # enriched step explained, the failed one as its raw action.
-    assert enriched["context"] == raw["context"] == (
-        "Demonstration of: buy the mug in d1\n"
-        f"Step 1: {enriched['target']}\n"
-        "   Why: the latest explanation\n"
-        "   Element: rationale for the latest explanation\n"
-        "   Expected outcome: outcome of the latest explanation\n"
-        "   Thinking: the latest explanation: look / the latest explanation: act\n"
-        f"Step 2: {raw['target']}"
+    assert (
+        enriched["context"]
+        == raw["context"]
+        == (
+            "Demonstration of: buy the mug in d1\n"
+            f"Step 1: {enriched['target']}\n"
+            "   Why: the latest explanation\n"
+            "   Element: rationale for the latest explanation\n"
+            "   Expected outcome: outcome of the latest explanation\n"
+            "   Thinking: the latest explanation: look / the latest explanation: act\n"
+            f"Step 2: {raw['target']}"
+        )
     )
     assert "first explanation" not in enriched["context"]
     assert enriched["context_version"] == raw["context_version"] == "2"

@@ -64,10 +64,10 @@ def test_same_adapter_same_batch_same_loss(model_dir, tmp_path, objective, diver
 
 
 def test_mlx_steps_lower_the_divergence_and_move_the_teacher_by_alpha(model_dir, tmp_path):
-    trainer = MlxSdftTrainer(model_dir, _config(ema_alpha=0.0, learning_rate=2e-3), total_steps=30)
+    trainer = MlxSdftTrainer(model_dir, _config(ema_alpha=0.0), total_steps=8)
     fixed = trainer.rollouts([e.query for e in EXAMPLES], temperature=0.0)
     before = trainer.loss_on(EXAMPLES, fixed)
-    for _ in range(4):
+    for _ in range(8):
         trainer.step(EXAMPLES)
     assert trainer.loss_on(EXAMPLES, fixed) < 0.7 * before
     moving = MlxSdftTrainer(model_dir, _config(ema_alpha=0.25), total_steps=5)

@@ -81,7 +81,7 @@ def test_record_then_train_remote_then_hot_swap_matches_the_server(tmp_path, sit
     assert trained.returncode == 0, trained.stdout + trained.stderr
     train_seconds = time.perf_counter() - started
     adapter_dir = laptop / "adapters" / "expense-remote"
-    assert {p.name for p in adapter_dir.iterdir()} == {"peft", "mlx"}
+    assert {"peft", "mlx"} <= {p.name for p in adapter_dir.iterdir()}
 
     local.load_adapter("expense-remote", adapter_dir / "mlx")
     tuned = local.generate(first, max_new_tokens=TOKENS)

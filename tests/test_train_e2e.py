@@ -38,7 +38,7 @@ def test_record_replay_train_register_load_and_the_agent_changes(store, home, si
 
     started = time.perf_counter()
     examples = training_examples(store, task="expense")
-    assert len(examples) == len(demo.actions)
+    assert len(examples) == demo.actions
     config = SdftConfig(rank=8, lora_alpha=16, learning_rate=2e-3, max_steps=6, batch_size=4, ema_alpha=0.1)
     result = train(store, examples, model_dir=tiny_model, config=config, task="expense")
     assert len(result.steps) == 6 and result.diagnosis is not None

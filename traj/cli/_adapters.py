@@ -38,9 +38,10 @@ def list_adapters(home: HomeOption = None) -> None:
     if not rows:
         console.print("no adapters yet (see 'traj train')")
         return
-    table = Table(
-        "adapter", "formats", "objective", "steps", "final KL", "demos", "decisions", "parent", header_style="bold"
-    )
+    table = Table(header_style="bold")
+    table.add_column("adapter", no_wrap=True)  # the name is what people copy: never cut it
+    for column in ("formats", "objective", "steps", "final KL", "demos", "decisions", "parent"):
+        table.add_column(column)
     for r in rows:
         kl = "" if r["last_kl"] is None else f"{r['last_kl']:.4f}"
         table.add_row(

@@ -88,6 +88,7 @@ class MlxPolicy:
             raise
 
     def set_adapter(self, name: str | None) -> None:
+        import mlx.core as mx
         from mlx_lm.tuner.utils import linear_to_lora_layers, remove_lora_layers
 
         if name is not None and name not in self._adapters:
@@ -109,6 +110,9 @@ class MlxPolicy:
                 raise
             raise PolicyError(f"adapter {name!r} does not fit this model: {one_line(exc)}") from None
         self.model.eval()  # fresh LoRA layers start in training mode (dropout on)
+        # Materialise the new layers here: MLX streams belong to a thread, and a lazy array built
+        # on this one cannot be evaluated on the thread that generates (the agent's worker).
+        mx.eval(self.model.parameters())
         self._active = name
 
     def unload_adapter(self, name: str) -> None:

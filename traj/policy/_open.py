@@ -72,8 +72,12 @@ def open_policy(
     return policy
 
 
-def resolve_adapter(adapter: str, store: Store | None) -> tuple[str, Path]:
-    """``(name, directory)`` of an adapter given as a directory or as a name recorded in ``store``."""
+def resolve_adapter(adapter: str, store: Store | None, *, prefer: str = "peft") -> tuple[str, Path]:
+    """``(name, directory)`` of an adapter given as a directory or as a name recorded in ``store``.
+
+    A trained adapter is recorded in several formats; ``prefer`` picks one (``peft`` loads in
+    every local backend, ``mlx`` only in mlx), else the latest recorded.
+    """
     path = Path(adapter)
     if path.is_dir():
         return path.name, path
@@ -82,7 +86,8 @@ def resolve_adapter(adapter: str, store: Store | None) -> tuple[str, Path]:
 
         with Projections(store) as projections:
             rows = projections.query(
-                "SELECT path FROM adapters WHERE name = $name ORDER BY position DESC LIMIT 1", {"name": adapter}
+                "SELECT path FROM adapters WHERE name = $name ORDER BY format = $prefer DESC, position DESC LIMIT 1",
+                {"name": adapter, "prefer": prefer},
             ).to_pylist()
         if rows and rows[0]["path"] and Path(rows[0]["path"]).is_dir():
             return adapter, Path(rows[0]["path"])

@@ -80,7 +80,8 @@ class MlxSdftTrainer:
             )
             for path, module in self._lora_modules()
         }
-        self.optimizer = optim.AdamW(learning_rate=config.learning_rate, weight_decay=0.0)
+        # bias_correction: torch's AdamW has it; without it the first steps are ~3x larger and diverge
+        self.optimizer = optim.AdamW(learning_rate=config.learning_rate, weight_decay=0.0, bias_correction=True)
         self.total_steps = total_steps
         self.warmup = max(1, int(total_steps * config.warmup_ratio))
         self.steps_done = 0

@@ -1,0 +1,36 @@
+"""``traj run`` from the command line on a bundled site, with the tiny model.
+
+Its own module: ``traj run`` starts Playwright, which cannot run inside another test module's
+live browser fixture.
+"""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from traj.cli import app
+from traj.eventlog import Store
+from traj.projections import Projections
+
+
+def test_traj_run_cli_on_a_bundled_site(home, tiny_model):
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--task",
+            "calendar",
+            "--model",
+            str(tiny_model),
+            "--max-steps",
+            "2",
+            "--headless",
+            "--home",
+            str(home),
+        ],
+    )
+    assert "run " in result.output and "traj query" in result.output, result.output
+    assert result.exit_code in (0, 1)
+    with Store.open(home, readonly=True) as store, Projections(store) as projections:
+        runs = projections.query("SELECT task, backend, steps FROM runs").to_pylist()
+    assert runs and runs[0]["task"] == "calendar" and runs[0]["backend"] == "transformers"
