@@ -181,19 +181,13 @@ def _from_runs(projections: Projections, renderer: _Renderer, per_decision: bool
 
 def _sdft(projections: Projections, renderer: _Renderer, per_decision: bool) -> list[dict[str, Any]]:
     from traj.replay._demo import _demo_from
-    from traj.replay._feed import _query
+    from traj.replay._feed import _query, latest_replay_status
 
     rows = projections.query(
         "SELECT demo_id, stream, step, action_id, task, context, context_source FROM sdft_examples "
         "ORDER BY stream, step"
     ).to_pylist()
-    replayed = {
-        r["action_id"]: r["status"]
-        for r in projections.query(
-            "SELECT action_id, status FROM replay_steps "
-            "QUALIFY row_number() OVER (PARTITION BY action_id ORDER BY position DESC) = 1"
-        ).to_pylist()
-    }
+    replayed = latest_replay_status(projections)
     out = []
     for row in rows:
         demo = _demo_from(row["demo_id"], renderer.events(row["stream"]))

@@ -69,13 +69,7 @@ def sdft_items(
         rows = projections.query(
             "SELECT demo_id, action_id, context, context_source FROM sdft_examples ORDER BY position"
         ).to_pylist()
-        replayed = {
-            r["action_id"]: r["status"]
-            for r in projections.query(
-                "SELECT action_id, status FROM replay_steps "
-                "QUALIFY row_number() OVER (PARTITION BY action_id ORDER BY position DESC) = 1"
-            ).to_pylist()
-        }
+        replayed = latest_replay_status(projections)
     demos: dict[str, Demo] = {}
     for row in rows:
         verified = replayed.get(row["action_id"]) in ("ok", "healed")
@@ -112,3 +106,12 @@ def _query(
         budget_tokens=budget_tokens,
         count_tokens=count_tokens,
     ).text
+
+
+def latest_replay_status(projections: Projections) -> dict[str, str]:
+    """Each replayed action's status in its latest replay (``ok``, ``healed``, ``failed``)."""
+    rows = projections.query(
+        "SELECT action_id, status FROM replay_steps "
+        "QUALIFY row_number() OVER (PARTITION BY action_id ORDER BY position DESC) = 1"
+    ).to_pylist()
+    return {row["action_id"]: row["status"] for row in rows}
