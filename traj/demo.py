@@ -14,12 +14,28 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from traj.errors import TrajError
 from traj.eventlog import Store
 from traj.train.sdft import SdftConfig, StepMetrics
 
-__all__ = ["DEMO_TRAINING", "DemoReport", "DemoSettings", "SeedResult", "run_demo"]
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+    from traj.policy import Policy
+
+__all__ = [
+    "DEMO_TRAINING",
+    "DemoReport",
+    "DemoSettings",
+    "SeedOutcome",
+    "SeedResult",
+    "measure_agent",
+    "record_demonstration",
+    "run_demo",
+    "verify_demonstration",
+]
 
 DEMO_TRAINING = SdftConfig(
     rank=16, lora_alpha=32.0, learning_rate=1e-3, max_steps=30, batch_size=4, ema_alpha=0.2, warmup_ratio=0.1
@@ -103,11 +119,9 @@ def run_demo(
     an existing store is used as it is (nothing in it is changed). ``log`` receives one line
     per phase as it ends.
     """
-    from traj.agent import run_on_page
-    from traj.browser import launch, record
+    from traj.browser import launch
     from traj.policy import TransformersPolicy
-    from traj.replay import replay_demo
-    from traj.sites import SITES, run_script, serve_sites
+    from traj.sites import SITES, serve_sites
     from traj.train import train, training_examples
     from traj.train.tiny import init_tiny
 
@@ -123,48 +137,36 @@ def run_demo(
         store = stack.enter_context(Store.open(home))
         server = stack.enter_context(serve_sites())
         with timer("record"):
-            demo = record(
-                store,
-                site.start_url(server.url, settings.demo_seed),
-                task=settings.task,
-                seed=settings.demo_seed,
-                demonstrator=lambda page: run_script(settings.task, page, server.url, settings.demo_seed),
-                headless=True,
-                page_params=True,
-            )
+            demo_id = record_demonstration(store, server.url, settings.task, settings.demo_seed)
         recorded_at = time.perf_counter()
         session = stack.enter_context(launch(headless=True))  # after record(), which runs its own
         with timer("replay"):
-            replayed = replay_demo(store, demo.demo_id, session.page)
-            if not replayed.success:
-                raise TrajError(f"the demonstration {demo.demo_id} did not replay; its steps cannot be verified")
+            verify_demonstration(store, demo_id, session.page)
         with timer("enrich"):
-            enrichment = _enrich(store, demo.demo_id)
+            enrichment = _enrich(store, demo_id)
         with timer("model"):
             model_dir = settings.model or init_tiny(progress=progress)
             policy = TransformersPolicy(model_dir)
 
-        def evaluate(label: str) -> list[tuple[bool, int]]:
-            outcomes = []
-            for seed in _bar(settings.eval_seeds, f"agent {label} training", progress):
-                result = run_on_page(
-                    store,
-                    policy,
-                    session.page,
-                    task=settings.task,
-                    url=site.start_url(server.url, seed),
-                    seed=seed,
-                    max_steps=settings.max_steps,
-                )
-                outcomes.append((bool(result.success), len(result.steps)))
-            return outcomes
+        def evaluate(label: str) -> list[SeedOutcome]:
+            return measure_agent(
+                store,
+                policy,
+                session.page,
+                task=settings.task,
+                server_url=server.url,
+                seeds=settings.eval_seeds,
+                max_steps=settings.max_steps,
+                label=f"agent {label} training",
+                progress=progress,
+            )
 
         with timer("before"):
             before = evaluate("before")
         with timer("train"):
-            examples = training_examples(store, demo_ids=[demo.demo_id])
+            examples = training_examples(store, demo_ids=[demo_id])
             if not examples:
-                raise TrajError(f"the demonstration {demo.demo_id} has no verified steps to train on")
+                raise TrajError(f"the demonstration {demo_id} has no verified steps to train on")
             steps: list[StepMetrics] = []
             with _step_bar(settings.training.max_steps, progress) as advance:
                 trained = train(
@@ -182,13 +184,11 @@ def run_demo(
         with timer("after"):
             after = evaluate("after")
         tokens_per_s = _tokens_per_s(store, trained.adapter)
-    seeds = [
-        SeedResult(seed, b[0], a[0], b[1], a[1]) for seed, b, a in zip(settings.eval_seeds, before, after, strict=True)
-    ]
+    seeds = [SeedResult(b.seed, b.success, a.success, b.steps, a.steps) for b, a in zip(before, after, strict=True)]
     return DemoReport(
         home=Path(home),
         task=settings.task,
-        demo_id=demo.demo_id,
+        demo_id=demo_id,
         adapter=trained.adapter,
         job_id=trained.job_id,
         enrichment=enrichment,
@@ -198,6 +198,79 @@ def run_demo(
         turnaround_s=turnaround,
         tokens_per_s=tokens_per_s,
     )
+
+
+def record_demonstration(store: Store, server_url: str, task: str, seed: int) -> str:
+    """Record the bundled scripted demonstration of ``task`` at ``seed``, headless; its demo id.
+
+    ``server_url`` is a running :func:`traj.sites.serve_sites`. The page's parameters are marked
+    at record time, so replay and training see which values came from the goal.
+    """
+    from traj.browser import record
+    from traj.sites import SITES, run_script
+
+    demo = record(
+        store,
+        SITES[task].start_url(server_url, seed),
+        task=task,
+        seed=seed,
+        demonstrator=lambda page: run_script(task, page, server_url, seed),
+        headless=True,
+        page_params=True,
+    )
+    return demo.demo_id
+
+
+def verify_demonstration(store: Store, demo_id: str, page: Page) -> None:
+    """Replay ``demo_id`` on ``page``: training uses only steps a replay verified."""
+    from traj.replay import replay_demo
+
+    if not replay_demo(store, demo_id, page).success:
+        raise TrajError(f"the demonstration {demo_id} did not replay; its steps cannot be verified")
+
+
+@dataclass(frozen=True)
+class SeedOutcome:
+    """One agent run on an unseen seed."""
+
+    seed: int
+    success: bool
+    steps: int
+
+
+def measure_agent(
+    store: Store,
+    policy: Policy,
+    page: Page,
+    *,
+    task: str,
+    server_url: str,
+    seeds: tuple[int, ...],
+    max_steps: int = 15,
+    label: str = "agent",
+    progress: bool = True,
+) -> list[SeedOutcome]:
+    """Run the agent with ``policy`` (and its active adapter) once per seed of bundled ``task``.
+
+    Each run is a ``run/<id>`` stream in ``store``, so success rates can also be read back
+    from the ``runs`` view, grouped by adapter.
+    """
+    from traj.agent import run_on_page
+    from traj.sites import SITES
+
+    outcomes = []
+    for seed in _bar(seeds, label, progress):
+        result = run_on_page(
+            store,
+            policy,
+            page,
+            task=task,
+            url=SITES[task].start_url(server_url, seed),
+            seed=seed,
+            max_steps=max_steps,
+        )
+        outcomes.append(SeedOutcome(seed, bool(result.success), len(result.steps)))
+    return outcomes
 
 
 def _enrich(store: Store, demo_id: str) -> str:
