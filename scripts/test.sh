@@ -3,5 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
+# The vLLM server of tests/test_vllm.py lives in its own environment; required here, never skipped.
+bash scripts/setup-vllm.sh
+export TRAJ_REQUIRE_VLLM=1
 .venv/bin/ruff check .
 .venv/bin/python -m pytest -q

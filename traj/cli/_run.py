@@ -25,13 +25,14 @@ def run(
     url: Annotated[str | None, typer.Option(help="Start URL (default: the bundled site's page).")] = None,
     goal: Annotated[str | None, typer.Option(help="Goal in words (default: the page's window.traj.goal).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the bundled site's content.")] = None,
-    backend: Annotated[str, typer.Option(help="transformers, mlx, openai or remote.")] = "transformers",
+    backend: Annotated[str, typer.Option(help="transformers, mlx, openai, vllm or remote.")] = "transformers",
     model: Annotated[
         str | None, typer.Option(help="Model directory (local backends; default: the tiny model) or served name.")
     ] = None,
     adapter: Annotated[str | None, typer.Option(help="Adapter directory, or the name of one in the store.")] = None,
     base_url: Annotated[
-        str | None, typer.Option("--base-url", "--server-url", help="Endpoint of openai / the traj server of remote.")
+        str | None,
+        typer.Option("--base-url", "--server-url", help="Endpoint of openai or vllm / the traj server of remote."),
     ] = None,
     max_steps: Annotated[int, typer.Option(help="Stop after this many steps.")] = 15,
     headless: Annotated[bool | None, typer.Option("--headless/--headed")] = None,
@@ -50,6 +51,7 @@ def run(
                 adapter=adapter,
                 store=store,
                 base_url=base_url,
+                task=task,
             )
         try:
             result = run_agent(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import tempfile
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,38 +25,81 @@ def serve(
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: a free one, printed).")] = 8000,
     model: Annotated[Path | None, typer.Option(help="Base model directory (default: the tiny model).")] = None,
     backend: Annotated[str, typer.Option(help="torch (transformers + PEFT) or mlx: the policy served.")] = "torch",
+    engine: Annotated[
+        str, typer.Option(help="Inference in this process (local, with --backend) or on a vLLM server (vllm).")
+    ] = "local",
+    vllm_url: Annotated[
+        str | None, typer.Option(help="--engine vllm: this server's OpenAI API (.../v1) instead of starting one.")
+    ] = None,
     train_backend: Annotated[str, typer.Option(help="torch or mlx: the trainer (torch is faster on CPU).")] = "torch",
     max_upload_mb: Annotated[int, typer.Option(min=1, help="Largest demo bundle accepted (compressed).")] = 256,
     max_unpacked_mb: Annotated[int, typer.Option(min=1, help="Largest bundle after decompression.")] = 1024,
     queue: Annotated[int, typer.Option(min=1, help="Training jobs that may wait behind the running one.")] = 8,
     home: HomeOption = None,
 ) -> None:
-    """Serve /act, uploads, training and adapters over HTTP; the token is read from $TRAJ_TOKEN."""
+    """Serve /act, uploads, training and adapters over HTTP; the token is read from $TRAJ_TOKEN.
+
+    With --engine vllm, generation runs on a vLLM server (started here from .venv-vllm on
+    --model, or the one at --vllm-url) and each adapter loaded or trained here is loaded there.
+    """
     from traj.eventlog import Store
-    from traj.policy import open_policy
+    from traj.policy import open_policy, start_vllm
     from traj.serve import ServeLimits, check_bind, create_app, serve_in_thread
 
     if backend not in ("torch", "mlx") or train_backend not in ("torch", "mlx"):
         raise typer.BadParameter("--backend and --train-backend are torch or mlx")
+    if engine not in ("local", "vllm"):
+        raise typer.BadParameter("--engine is local or vllm")
+    if vllm_url is not None and engine != "vllm":
+        raise typer.BadParameter("--vllm-url needs --engine vllm")
     token = os.environ.get("TRAJ_TOKEN") or None
     check_bind(host, token)  # before minutes of model loading
     limits = ServeLimits(
         max_upload_bytes=max_upload_mb << 20, max_unpacked_bytes=max_unpacked_mb << 20, max_queued=queue
     )
-    if model is None:
+    if model is None and vllm_url is None:
         from traj.train.tiny import init_tiny
 
         model = init_tiny()
-    policy = open_policy("transformers" if backend == "torch" else "mlx", model)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a clean stop closes the store
-    with Store.open(resolve_home(home)) as store:
-        app = create_app(policy, token=token, store=store, model_dir=model, train_backend=train_backend, limits=limits)
-        with serve_in_thread(app, host, port, log_level="warning") as url:
-            console.print(f"traj serve: listening on {url} ({backend}, {model})", highlight=False)
-            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: leave the blocks, close the store
-                stop.wait()
+    with contextlib.ExitStack() as stack:
+        if engine == "vllm":
+            vllm_base = vllm_url
+            if vllm_base is None:
+                log_path = Path(tempfile.mkstemp(prefix="traj-vllm-", suffix=".log")[1])
+                console.print(f"traj serve: starting vLLM on {model} (log: {log_path})", highlight=False)
+                vllm_base = stack.enter_context(start_vllm(model, log_path=log_path))  # type: ignore[arg-type]
+            policy = open_policy("vllm", None if vllm_url else model, base_url=vllm_base)
+            model = model or _local_model(policy.model_id)
+            label = f"vllm at {vllm_base}"
+        else:
+            policy = open_policy("transformers" if backend == "torch" else "mlx", model)
+            label = backend
+        store = stack.enter_context(Store.open(resolve_home(home)))
+        app = create_app(
+            policy,
+            token=token,
+            store=store,
+            model_dir=model,
+            train_backend=train_backend,
+            limits=limits,
+            load_trained=engine == "vllm",
+        )
+        url = stack.enter_context(serve_in_thread(app, host, port, log_level="warning"))
+        console.print(f"traj serve: listening on {url} ({label}, {model})", highlight=False)
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: leave the blocks, close the store
+            stop.wait()
     console.print("traj serve: stopped")
+
+
+def _local_model(served: str) -> Path:
+    """The base model to train on beside a given vLLM server: its model's directory, else the tiny model."""
+    if (Path(served) / "config.json").is_file():
+        return Path(served)
+    from traj.train.tiny import init_tiny
+
+    return init_tiny()
 
 
 def train_on_server(

@@ -1,4 +1,4 @@
-"""Policy backends behind one protocol: transformers, mlx, remote, openai."""
+"""Policy backends behind one protocol: transformers, mlx, remote, openai, vllm."""
 
 from traj.policy._adapter_formats import AdapterFormatError, detect_adapter_format, mlx_to_peft, peft_to_mlx
 from traj.policy._base import Generation, Policy
@@ -16,6 +16,7 @@ from traj.policy._open import BACKENDS, Backend, open_policy, resolve_adapter
 from traj.policy._openai import OpenAIPolicy
 from traj.policy._remote import RemotePolicy
 from traj.policy._transformers import TransformersPolicy, chat_text
+from traj.policy._vllm import VLLMPolicy, start_vllm
 
 __all__ = [
     "BACKENDS",
@@ -34,10 +35,12 @@ __all__ = [
     "PolicyTimeoutError",
     "RemotePolicy",
     "TransformersPolicy",
+    "VLLMPolicy",
     "chat_text",
     "detect_adapter_format",
     "mlx_to_peft",
     "open_policy",
     "peft_to_mlx",
     "resolve_adapter",
+    "start_vllm",
 ]

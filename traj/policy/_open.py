@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BACKENDS", "Backend", "open_policy", "resolve_adapter"]
 
-Backend = Literal["transformers", "mlx", "openai", "remote"]
+Backend = Literal["transformers", "mlx", "openai", "vllm", "remote"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
 
 
@@ -29,6 +29,7 @@ def open_policy(
     store: Store | None = None,
     base_url: str | None = None,
     timeout_s: float = 60.0,
+    task: str | None = None,
 ) -> Policy:
     """Open ``backend`` on ``model`` with ``adapter`` active.
 
@@ -36,8 +37,10 @@ def open_policy(
     model, built and cached on first use); for ``openai`` a served model name; ignored by
     ``remote``, whose server has its own. ``adapter`` is an adapter directory or, with a
     ``store``, the name of an adapter recorded there (``adapter.created``); for the remote
-    backends it is the served adapter's name. ``base_url`` is the endpoint of ``openai`` and
-    the traj server of ``remote`` (default: ``$TRAJ_SERVER_URL``).
+    backends it is the served adapter's name. ``vllm`` takes it like the local backends and
+    loads it onto the server as ``<task>-<adapter id>`` (``task`` defaults to the adapter's
+    name), so the server must be able to read that directory. ``base_url`` is the endpoint of
+    ``openai`` and ``vllm`` and the traj server of ``remote`` (default: ``$TRAJ_SERVER_URL``).
     """
     if backend not in BACKENDS:
         raise PolicyError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
@@ -56,6 +59,14 @@ def open_policy(
         if adapter is not None:
             name, path = resolve_adapter(adapter, store)
             policy.load_adapter(name, path)
+        return policy
+    if backend == "vllm":
+        from traj.policy._vllm import VLLMPolicy
+
+        policy = VLLMPolicy(None if model is None else str(model), base_url=base_url, timeout_s=timeout_s)
+        if adapter is not None:
+            name, path = resolve_adapter(adapter, store)
+            policy.load_adapter(task or name, path)
         return policy
     if backend == "openai":
         from traj.policy._openai import OpenAIPolicy

@@ -113,12 +113,15 @@ def create_app(
     model_dir: str | Path | None = None,
     train_backend: str = "torch",
     limits: ServeLimits | None = None,
+    load_trained: bool = False,
 ) -> FastAPI:
     """A FastAPI app serving ``policy``; with ``token``, every request must carry it as a bearer token.
 
     With a ``store`` the app also takes uploads and trains on them (one job at a time, with
     ``train_backend`` torch or mlx, over the base model ``model_dir``, default the policy's), and
-    serves the adapters recorded there. ``limits`` caps uploads and the queue.
+    serves the adapters recorded there. ``limits`` caps uploads and the queue. ``load_trained``
+    loads each adapter a job trains into the policy (e.g. onto a vLLM server) before the run
+    reads as completed, so a client that saw it complete can ask for it at once.
     """
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="traj-policy")
     created = int(time.time())
@@ -126,10 +129,27 @@ def create_app(
     host = socket.gethostname()
     scratch = Path(tempfile.mkdtemp(prefix="traj-serve-"))  # spooled uploads and built downloads
     jobs = None
+
+    def load(name: str, source: str | None) -> dict[str, Any]:
+        """On the worker thread: load adapter ``name`` from ``source`` (default: the store's) and record it."""
+        if name in policy.adapters:
+            raise ApiError(409, f"an adapter named {name!r} is already loaded; unload it first or pick another")
+        if name == policy.model_id:
+            raise ApiError(400, f"{name!r} is the base model's name; pick another adapter name")
+        source = source if source is not None else _stored_adapter(store, name, policy.backend)
+        _guarded(lambda: policy.load_adapter(name, source), status=400)
+        log.info("loaded adapter %s from %s", name, source)
+        if store is not None:
+            store.append(f"adapter/{name}", [AdapterLoaded(name=name, backend=policy.backend, host=host)], None)
+        return _adapter_state(policy, name)
+
     if store is not None:
         from traj.serve._jobs import TrainingQueue
 
-        jobs = TrainingQueue(store, max_queued=limits.max_queued)
+        def load_run(run: Any) -> None:
+            worker.submit(load, run.adapter, run.output_model_ref).result()
+
+        jobs = TrainingQueue(store, max_queued=limits.max_queued, on_completed=load_run if load_trained else None)
 
     async def on_worker(function: Callable[..., T], *args: Any) -> T:
         return await asyncio.wrap_future(worker.submit(function, *args))
@@ -254,21 +274,7 @@ def create_app(
 
     @app.post("/adapters/{name}/load")
     async def load_adapter(name: AdapterName, request: OptionalLoad = None) -> dict[str, Any]:
-        path = request.path if request is not None else None
-
-        def load() -> dict[str, Any]:
-            if name in policy.adapters:
-                raise ApiError(409, f"an adapter named {name!r} is already loaded; unload it first or pick another")
-            if name == policy.model_id:
-                raise ApiError(400, f"{name!r} is the base model's name; pick another adapter name")
-            source = path if path is not None else _stored_adapter(store, name, policy.backend)
-            _guarded(lambda: policy.load_adapter(name, source), status=400)
-            log.info("loaded adapter %s from %s", name, source)
-            if store is not None:
-                store.append(f"adapter/{name}", [AdapterLoaded(name=name, backend=policy.backend, host=host)], None)
-            return _adapter_state(policy, name)
-
-        return await on_worker(load)
+        return await on_worker(load, name, request.path if request is not None else None)
 
     @app.post("/adapters/{name}/unload")
     async def unload_adapter(name: AdapterName) -> dict[str, Any]:

@@ -92,9 +92,13 @@ Trainer = Callable[[Callable[[], None]], Any]
 class TrainingQueue:
     """Jobs run one at a time, in submission order, on one background thread."""
 
-    def __init__(self, store: Store, *, max_queued: int = 8) -> None:
+    def __init__(
+        self, store: Store, *, max_queued: int = 8, on_completed: Callable[[TrainRun], None] | None = None
+    ) -> None:
+        """``on_completed`` runs after a job wrote its adapter, before the run reads as completed."""
         self.store = store
         self.max_queued = max_queued
+        self.on_completed = on_completed
         self.runs: dict[str, TrainRun] = {}
         self._pending: queue.Queue[tuple[TrainRun, Trainer] | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -138,6 +142,11 @@ class TrainingQueue:
             else:
                 run.train_job_id = result.job_id
                 run.output_model_ref = str(result.peft_path)
+                if self.on_completed is not None:
+                    try:
+                        self.on_completed(run)
+                    except Exception as exc:  # the adapter is trained and recorded; only loading it failed
+                        log.warning("run %s: could not load adapter %s: %s", run.run_id, run.adapter, one_line(exc))
                 run.status = "completed"
             run.finished_at = time.time()
 
@@ -163,11 +172,13 @@ def examples_from_jsonl(path: Path) -> tuple[list[Any], str]:
     A row is ``prompt`` (or ``query``) and ``target`` (or ``completion``), with an optional
     ``teacher_prompt`` (or ``teacher_query``: the prompt with the demonstration, as
     ``traj export --strategy sdft`` writes). With a teacher prompt on every row the objective
-    is SDFT, else SFT.
+    is SDFT, else SFT. Rows of ``prompt``, ``chosen`` and ``rejected`` (``traj export --strategy
+    preference``) are preference pairs, for DPO.
     """
     from traj.train.sdft import TrainingExample
 
     examples = []
+    pairs: list[bool] = []
     teacher_everywhere = True
     with open(path, "rb") as lines:
         for number, line in enumerate(lines, start=1):
@@ -180,16 +191,19 @@ def examples_from_jsonl(path: Path) -> tuple[list[Any], str]:
             if not isinstance(row, dict):
                 raise TrainingError(f"dataset line {number} is not a JSON object")
             query = row.get("prompt", row.get("query"))
-            target = row.get("target", row.get("completion"))
+            rejected = row.get("rejected")
+            pairs.append(isinstance(rejected, str))
+            target = row.get("chosen") if pairs[-1] else row.get("target", row.get("completion"))
             teacher = row.get("teacher_prompt", row.get("teacher_query"))
             if not isinstance(query, str) or not isinstance(target, str):
-                raise TrainingError(f"dataset line {number} needs string fields prompt and target")
+                raise TrainingError(f"dataset line {number} needs string fields prompt and target (or chosen)")
             teacher_everywhere &= isinstance(teacher, str)
             examples.append(
                 TrainingExample(
                     query=query,
                     teacher_query=teacher if isinstance(teacher, str) else query,
                     target=target,
+                    rejected=rejected if pairs[-1] else "",
                     action_id=str(row.get("action_id") or ""),
                     demo_id=str(row.get("demo_id") or ""),
                     enriched=row.get("context_source") == "enrichment",
@@ -197,4 +211,10 @@ def examples_from_jsonl(path: Path) -> tuple[list[Any], str]:
             )
     if not examples:
         raise TrainingError("the dataset holds no rows")
+    if any(pairs):
+        if not all(pairs):
+            raise TrainingError(
+                f"row {pairs.index(False) + 1} has no rejected: a preference dataset needs it on every row"
+            )
+        return examples, "dpo"
     return examples, "sdft" if teacher_everywhere else "sft"

@@ -1,0 +1,288 @@
+"""The vllm backend against a real vLLM server (CPU build) on 127.0.0.1, serving traj's tiny model.
+
+The server runs from ``.venv-vllm`` (``bash scripts/setup-vllm.sh``); ``scripts/test.sh`` builds it
+and sets ``TRAJ_REQUIRE_VLLM=1``, so in CI a missing environment fails here instead of skipping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import torch
+
+from traj.agent import Prompt
+from traj.errors import PolicyError
+from traj.eventlog import Store
+from traj.policy import PolicyConnectionError, TransformersPolicy, VLLMPolicy, chat_text, open_policy, start_vllm
+from traj.policy._vllm import adapter_id, vllm_python
+from traj.serve import create_app, serve_in_thread
+from traj.train.tiny import init_tiny
+
+PROMPT = Prompt("You are a browser agent. Goal: book the cheapest flight.\nPage: [e1] button 'Search'\nNext action:", 0)
+TOKENS = 16
+
+
+@pytest.fixture(scope="module")
+def vllm_ready() -> Path:
+    python = vllm_python()
+    if python.is_file():
+        return python
+    reason = f"no vLLM environment at {python}; build it with: bash scripts/setup-vllm.sh"
+    if os.environ.get("CI") or os.environ.get("TRAJ_REQUIRE_VLLM"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def model_dir() -> Path:
+    return init_tiny()
+
+
+def _adapter(model_dir: Path, path: Path, seed: int, rank: int = 8) -> Path:
+    """A PEFT LoRA adapter with random, non-zero B (an untrained one would change nothing)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    with warnings.catch_warnings():  # PEFT calls a transformers API deprecated in 5.x
+        warnings.simplefilter("ignore", FutureWarning)
+        model = get_peft_model(
+            AutoModelForCausalLM.from_pretrained(model_dir),
+            LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "v_proj", "o_proj", "down_proj"]),
+        )
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(std=0.05)
+    model.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def adapters(model_dir, tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("adapters")
+    return {
+        "v1": _adapter(model_dir, root / "v1", seed=1),
+        "v2": _adapter(model_dir, root / "v2", seed=2),
+        "rank32": _adapter(model_dir, root / "rank32", seed=3, rank=32),
+    }
+
+
+@pytest.fixture(scope="module")
+def vllm_url(vllm_ready, model_dir, tmp_path_factory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("vllm") / "server.log"
+    with start_vllm(model_dir, max_lora_rank=16, max_model_len=512, log_path=log, python=vllm_ready) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def reference(model_dir, adapters) -> dict[str, object]:
+    """traj's transformers backend on the same model: the base and each adapter version, greedy."""
+    policy = TransformersPolicy(model_dir)
+    answers: dict[str, object] = {"base": policy.generate(PROMPT, max_new_tokens=TOKENS)}
+    for version in ("v1", "v2"):
+        policy.load_adapter(version, adapters[version])
+        answers[version] = policy.generate(PROMPT, max_new_tokens=TOKENS)
+        answers[f"{version}_ids"] = _greedy_ids(policy, PROMPT.text)
+        policy.unload_adapter(version)
+    policy.close()
+    return answers
+
+
+def _greedy_ids(policy: TransformersPolicy, text: str) -> list[int]:
+    """The token ids the transformers backend's model picks greedily for ``text``'s chat prompt."""
+    encoded = policy.tokenizer(chat_text(policy.tokenizer, text), return_tensors="pt", add_special_tokens=False)
+    with torch.inference_mode():
+        output = policy._model.generate(
+            **encoded, max_new_tokens=TOKENS, do_sample=False, pad_token_id=policy.tokenizer.pad_token_id
+        )
+    return [int(token) for token in output[0, encoded["input_ids"].shape[1] :]]
+
+
+def _served_ids(policy: VLLMPolicy, model: str) -> list[int]:
+    """The token ids vLLM generates greedily for the same chat prompt, as vLLM itself reports them."""
+    response = policy._client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": PROMPT.text}],
+        max_tokens=TOKENS,
+        temperature=0.0,
+        logprobs=True,
+        extra_body={"return_tokens_as_token_ids": True, "skip_special_tokens": False},
+    )
+    return [int(item.token.removeprefix("token_id:")) for item in response.choices[0].logprobs.content]
+
+
+def _served_models(url: str) -> set[str]:
+    return {entry["id"] for entry in httpx.get(f"{url}/models", timeout=30).json()["data"]}
+
+
+def test_adapter_on_vllm_generates_the_same_tokens_as_the_transformers_backend(
+    vllm_url, model_dir, adapters, reference
+):
+    policy = VLLMPolicy(base_url=vllm_url)
+    assert policy.model_id == str(model_dir)
+    assert policy.context_window == 512
+    base = policy.generate(PROMPT, max_new_tokens=TOKENS)
+    assert base.text == reference["base"].text
+    assert base.prompt_tokens == reference["base"].prompt_tokens
+
+    policy.load_adapter("checkout", adapters["v1"])
+    served = policy.served_name("checkout")
+    assert served == f"checkout-{adapter_id(adapters['v1'])}"
+    assert served in _served_models(vllm_url)
+    assert policy.active_adapter == "checkout"
+    adapted = policy.generate(PROMPT, max_new_tokens=TOKENS)
+    assert adapted.text == reference["v1"].text
+    assert adapted.completion_tokens == reference["v1"].completion_tokens
+    assert adapted.text != base.text
+    assert _served_ids(policy, served) == reference["v1_ids"]
+    assert adapted.token_logprobs == pytest.approx(
+        reference["v1"].token_logprobs[: len(adapted.token_logprobs)], abs=1e-3
+    )
+
+    policy.set_adapter(None)
+    assert policy.generate(PROMPT, max_new_tokens=TOKENS).text == base.text
+    policy.unload_adapter("checkout")
+    assert served not in _served_models(vllm_url)
+
+
+def test_a_newer_adapter_version_is_loaded_under_a_new_name_and_the_old_one_unloaded(vllm_url, adapters, reference):
+    policy = VLLMPolicy(base_url=vllm_url)
+    policy.load_adapter("checkout", adapters["v1"])
+    old = policy.served_name("checkout")
+    policy.load_adapter("checkout", adapters["v2"])
+    new = policy.served_name("checkout")
+    assert new != old
+    models = _served_models(vllm_url)
+    assert new in models and old not in models
+    assert policy.adapters == ["checkout"]
+    newer = policy.generate(PROMPT, max_new_tokens=TOKENS)
+    assert newer.text == reference["v2"].text
+    assert _served_ids(policy, new) == reference["v2_ids"]
+    assert reference["v2_ids"] != reference["v1_ids"]
+
+    policy.load_adapter("checkout", adapters["v2"])  # the same files again: nothing changes
+    assert _served_models(vllm_url) == models
+    # another policy (a later process) replacing the version unloads the one this policy loaded
+    later = VLLMPolicy(base_url=vllm_url)
+    later.load_adapter("checkout", adapters["v1"])
+    assert new not in _served_models(vllm_url)
+    later.unload_adapter("checkout")
+
+
+def test_open_policy_loads_the_adapter_as_task_and_id(vllm_url, adapters, reference):
+    policy = open_policy("vllm", base_url=vllm_url, adapter=str(adapters["v1"]), task="expenses")
+    assert policy.active_adapter == "expenses"
+    assert policy.served_name("expenses") == f"expenses-{adapter_id(adapters['v1'])}"
+    assert policy.generate(PROMPT, max_new_tokens=TOKENS).text == reference["v1"].text
+    policy.unload_adapter("expenses")
+
+
+def test_traj_serve_delegates_act_and_chat_to_vllm(vllm_url, adapters, reference):
+    policy = VLLMPolicy(base_url=vllm_url)
+    with serve_in_thread(create_app(policy)) as url, httpx.Client(base_url=url, timeout=120) as http:
+        assert http.get("/health").json()["backend"] == "vllm"
+        loaded = http.post("/adapters/checkout/load", json={"path": str(adapters["v1"])})
+        assert loaded.status_code == 200, loaded.text
+        act = http.post("/act", json={"prompt": PROMPT.text, "adapter": "checkout", "max_new_tokens": TOKENS})
+        assert act.json()["text"] == reference["v1"].text
+        base = http.post("/act", json={"prompt": PROMPT.text, "max_new_tokens": TOKENS})
+        assert base.json()["text"] == reference["base"].text
+        chat = http.post(
+            "/v1/chat/completions",
+            json={
+                "model": "checkout",
+                "messages": [{"role": "user", "content": PROMPT.text}],
+                "max_tokens": TOKENS,
+                "temperature": 0,
+            },
+        )
+        assert chat.json()["choices"][0]["message"]["content"] == reference["v1"].text
+        assert http.post("/adapters/checkout/unload").status_code == 200
+    assert not any(name.startswith("checkout-") for name in _served_models(vllm_url))
+
+
+def test_an_adapter_trained_by_the_server_is_hot_loaded_onto_vllm(vllm_url, model_dir, tmp_path):
+    rows = [
+        {"prompt": f"Goal: open item {i}\nNext action:", "target": json.dumps({"kind": "CLICK", "target": f"e{i}"})}
+        for i in range(4)
+    ]
+    data = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    policy = VLLMPolicy(base_url=vllm_url)
+    with Store.open(tmp_path / "home") as store:
+        app = create_app(policy, store=store, model_dir=model_dir, load_trained=True)
+        with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=120) as http:
+            http.put("/datasets/clicks.jsonl", content=data).raise_for_status()
+            job = {"jobId": "job-1", "datasetRef": "clicks.jsonl", "runId": "clicks-1", "steps": 2, "batch_size": 2}
+            assert http.post("/train", json=job).status_code == 202
+            deadline = time.monotonic() + 300
+            while (status := http.get("/status/clicks-1").json())["status"] not in ("completed", "failed"):
+                assert time.monotonic() < deadline, status
+                time.sleep(0.5)
+            assert status["status"] == "completed", status
+            assert http.get("/health").json()["adapters"] == ["clicks-1"]
+            trained = Path(status["output_model_ref"])
+            assert f"clicks-1-{adapter_id(trained)}" in _served_models(vllm_url)
+            act = http.post("/act", json={"prompt": PROMPT.text, "adapter": "clicks-1", "max_new_tokens": TOKENS})
+            http.post("/adapters/clicks-1/unload").raise_for_status()
+    local = TransformersPolicy(model_dir)
+    local.load_adapter("clicks-1", trained)
+    assert act.json()["text"] == local.generate(PROMPT, max_new_tokens=TOKENS).text
+
+
+def test_traj_serve_engine_vllm_from_the_command_line(vllm_url, adapters, reference, tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "traj", "serve", "--engine", "vllm", "--vllm-url", vllm_url, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, TRAJ_HOME=str(tmp_path / "home"), COLUMNS="200"),
+    )
+    try:
+        line = process.stdout.readline()
+        assert "listening on" in line, line + process.stdout.read()
+        url = line.split("listening on ")[1].split()[0]
+        with httpx.Client(base_url=url, timeout=120) as http:
+            assert http.get("/health").json()["backend"] == "vllm"
+            http.post("/adapters/cli/load", json={"path": str(adapters["v2"])}).raise_for_status()
+            act = http.post("/act", json={"prompt": PROMPT.text, "adapter": "cli", "max_new_tokens": TOKENS})
+            assert act.json()["text"] == reference["v2"].text
+            http.post("/adapters/cli/unload").raise_for_status()
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def test_vllm_refusals_are_clear(vllm_url, adapters, tmp_path):
+    policy = VLLMPolicy(base_url=vllm_url)
+    with pytest.raises(PolicyError, match=r"rank 32: raise the server's --max-lora-rank to at least 32"):
+        policy.load_adapter("big", adapters["rank32"])
+    assert policy.adapters == [] and policy.active_adapter is None
+    with pytest.raises(PolicyError, match="no PEFT adapter"):
+        policy.load_adapter("empty", tmp_path)
+    with pytest.raises(PolicyError, match="no adapter named 'nope' is loaded"):
+        policy.set_adapter("nope")
+    with pytest.raises(PolicyError, match="does not serve 'other-model'"):
+        VLLMPolicy("other-model", base_url=vllm_url)
+    with pytest.raises(PolicyConnectionError, match="cannot connect"):
+        VLLMPolicy(base_url="http://127.0.0.1:9/v1", max_retries=0)
+    with pytest.raises(PolicyError, match=r"setup-vllm\.sh"), start_vllm(tmp_path, python=tmp_path / "no-python"):
+        pass
+
+
+def test_a_server_without_runtime_lora_updating_is_named_as_the_cause(vllm_ready, model_dir, adapters, tmp_path):
+    with start_vllm(model_dir, runtime_lora=False, log_path=tmp_path / "server.log", python=vllm_ready) as url:
+        policy = VLLMPolicy(base_url=url)
+        with pytest.raises(PolicyError, match="VLLM_ALLOW_RUNTIME_LORA_UPDATING=True"):
+            policy.load_adapter("checkout", adapters["v1"])
+        assert policy.adapters == []
+        assert policy.generate(PROMPT, max_new_tokens=4).completion_tokens > 0
