@@ -236,9 +236,9 @@ def start_vllm(
     """Run a vLLM server on ``model_dir`` until the block ends; yields its OpenAI base URL (``.../v1``).
 
     ``port=0`` picks a free one. ``runtime_lora=False`` starts it without runtime adapter
-    loading (for checking that path's error). The server's output goes to ``log_path`` (default
-    a file beside nothing: a temporary one), whose tail a failed start quotes. It runs in its
-    own process group, stopped with SIGTERM (SIGKILL after 30 s) when the block ends.
+    loading (for checking that path's error). The server's output goes to ``log_path`` (default:
+    a temporary file), whose tail a failed start quotes. It runs in its own process group,
+    stopped with SIGTERM (SIGKILL after 30 s) when the block ends.
     """
     import tempfile
 
