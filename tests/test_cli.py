@@ -58,6 +58,11 @@ VIEWS = (
     "decisions",
     "decision_pairs",
     "run_decisions",
+    "improvement_jobs",
+    "improvement_runs",
+    "specialist_history",
+    "specialists",
+    "task_adapters",
 )
 
 # ---------------------------------------------------------------- helpers

@@ -27,6 +27,9 @@ from traj.eventlog import (
     Enrichment,
     EnrichmentFailed,
     Feedback,
+    ImprovementJobCreated,
+    ImprovementJobRan,
+    ImprovementJobUpdated,
     NewEvent,
     Observation,
     Payload,
@@ -36,6 +39,8 @@ from traj.eventlog import (
     RunFinished,
     RunStarted,
     RunStep,
+    SpecialistRegistered,
+    SpecialistRolledBack,
     Store,
     TrainFinished,
     TrainStarted,
@@ -240,6 +245,13 @@ def build_world(store: Store) -> int:
         AdapterCreated(name="a1", job_id="j1", base_model="tiny-llama"),
         AdapterLoaded(name="a1", backend="vllm"),
     )
+    add(
+        store,
+        "improve/j",
+        ImprovementJobCreated(job="j", scope="task", target="checkout", objective="sft", settings={"steps": 2}),
+        ImprovementJobRan(job="j", train_job_id="j1", adapter="a1", registered=True),
+    )
+    add(store, "specialist/checkout", SpecialistRegistered(task="checkout", adapter="a1"))
     return store.next_position
 
 
@@ -274,6 +286,18 @@ def extend_world(store: Store) -> None:
     train_job(store, "j2", [d1_actions[1].event_id], parent="a1")
     add(store, "adapter/a1", AdapterUnloaded(name="a1", backend="vllm"))
     add(store, "adapter/a2", AdapterCreated(name="a2", job_id="j2", base_model="tiny-llama", parent="a1"))
+    add(
+        store,
+        "improve/j",
+        ImprovementJobUpdated(job="j", scope="task", target="checkout", objective="sdft", changed=["objective"]),
+        ImprovementJobRan(job="j", train_job_id="j2", adapter="a2", parent="a1"),
+    )
+    add(
+        store,
+        "specialist/checkout",
+        SpecialistRegistered(task="checkout", adapter="a2", previous="a1"),
+        SpecialistRolledBack(task="checkout", adapter="a1", previous="a2", reason="parent"),
+    )
     add(store, "replay/p1", ReplayStep(replay_id="p1", demo_id="d1", step=1, action_id="x", status="failed"))
 
 

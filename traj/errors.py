@@ -16,6 +16,7 @@
     ├── PolicyError                a policy backend failed to produce an action
     ├── EnrichmentError            enrichment could not start (bad options); failed steps are events
     ├── TrainingError              training could not start or failed
+    ├── SpecialistError            an improvement job or specialist change does not fit the log
     └── ServerError                the traj server answered with an error
 
 Backend errors (DuckDB, pyarrow, OS errors) are translated at the boundary.
@@ -37,6 +38,7 @@ __all__ = [
     "PolicyError",
     "QueryError",
     "ServerError",
+    "SpecialistError",
     "StoreError",
     "StoreLockedError",
     "TrainingError",
@@ -128,6 +130,10 @@ class EnrichmentError(TrajError):
 
 class TrainingError(TrajError):
     """Training could not start or failed."""
+
+
+class SpecialistError(TrajError):
+    """An improvement job or specialist change does not fit the log (unknown adapter, no earlier adapter)."""
 
 
 class ServerError(TrajError):

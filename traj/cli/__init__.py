@@ -20,6 +20,7 @@ from traj.cli._replay import evaluate, replay
 from traj.cli._run import run
 from traj.cli._serve import serve
 from traj.cli._sites import sites_app
+from traj.cli._specialists import specialists_app
 from traj.cli._store import compact, sample, stats, verify
 from traj.cli._train import train
 from traj.cli._view import view
@@ -52,4 +53,5 @@ app.command()(view)
 app.command()(serve)
 app.add_typer(sites_app, name="sites")
 app.add_typer(adapters_app, name="adapters")
+app.add_typer(specialists_app, name="specialists")
 app.add_typer(model_app, name="model")

@@ -1,4 +1,5 @@
-"""``traj adapters``: list trained adapters with their lineage, convert between formats."""
+"""``traj adapters``: list trained adapters with their lineage, register a task's specialist, roll it back,
+convert between formats."""
 
 from __future__ import annotations
 
@@ -11,50 +12,92 @@ from traj.cli._common import HomeOption, console, reports_errors, resolve_home
 
 __all__ = ["adapters_app"]
 
-adapters_app = typer.Typer(help="Trained LoRA adapters: lineage and formats.", no_args_is_help=True)
+adapters_app = typer.Typer(help="Trained LoRA adapters: lineage, specialists, formats.", no_args_is_help=True)
 
 
 @adapters_app.command(name="list")
 @reports_errors
-def list_adapters(home: HomeOption = None) -> None:
-    """Adapters in the store: the job that made each, its objective, data and final KL."""
+def list_adapters(
+    task: Annotated[
+        str | None,
+        typer.Option(help="Only this task's adapters (trained on its data, made for it or registered for it)."),
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Adapters in the store: the job that made each, its data, final KL, parent, and which is a specialist."""
     from rich.table import Table
 
     from traj.eventlog import Store
-    from traj.projections import Projections
+    from traj.specialists import adapter_summaries
 
-    with Store.open(resolve_home(home), readonly=True) as store, Projections(store) as projections:
-        rows = projections.query(
-            """
-            SELECT a.name, string_agg(a.format, ', ' ORDER BY a.format) AS formats, any_value(a.parent) AS parent,
-                   any_value(t.objective) AS objective, any_value(t.steps) AS steps, any_value(t.last_kl) AS last_kl,
-                   any_value(json_array_length(t.dataset->'demo_ids')) AS demos,
-                   any_value(json_array_length(t.dataset->'event_ids')) AS decisions,
-                   min(a.created_at) AS created
-            FROM adapters a LEFT JOIN train_runs t USING (job_id)
-            GROUP BY a.name ORDER BY created
-            """
-        ).to_pylist()
-    if not rows:
-        console.print("no adapters yet (see 'traj train')")
+    with Store.open(resolve_home(home), readonly=True) as store:
+        summaries = adapter_summaries(store, task)
+    if not summaries:
+        console.print(f"no adapters {'of task ' + repr(task) + ' ' if task else ''}yet (see 'traj train')")
         return
     table = Table(header_style="bold")
     table.add_column("adapter", no_wrap=True)  # the name is what people copy: never cut it
-    for column in ("formats", "objective", "steps", "final KL", "demos", "decisions", "parent"):
+    for column in ("formats", "objective", "steps", "final KL", "demos", "decisions", "parent", "specialist of"):
         table.add_column(column)
-    for r in rows:
-        kl = "" if r["last_kl"] is None else f"{r['last_kl']:.4f}"
+    for s in summaries:
+        kl = "" if s.last_kl is None else f"{s.last_kl:.4f}"
         table.add_row(
-            r["name"],
-            r["formats"],
-            r["objective"] or "",
-            str(r["steps"] or ""),
+            s.name,
+            s.formats,
+            s.objective or "",
+            str(s.steps or ""),
             kl,
-            str(r["demos"] or 0),
-            str(r["decisions"] or 0),
-            r["parent"] or "",
+            str(s.demos),
+            str(s.decisions),
+            s.parent or "",
+            ", ".join(s.specialist_of),
         )
     console.print(table)
+    if task is not None:
+        current = [s.name for s in summaries if task in s.specialist_of]
+        said = f"specialist {current[0]}" if current else "no registered specialist: runs use the base model"
+        console.print(f"task {task}: {said}", highlight=False)
+
+
+@adapters_app.command()
+@reports_errors
+def register(
+    adapter: Annotated[str, typer.Argument(help="The adapter's name in the store.")],
+    task: Annotated[str, typer.Option(help="The task whose specialist it becomes.")],
+    note: Annotated[str, typer.Option(help="Why, in words.")] = "",
+    home: HomeOption = None,
+) -> None:
+    """Register an adapter as a task's specialist: 'traj run --task TASK' loads it by default."""
+    from traj.eventlog import Store
+    from traj.specialists import register_specialist
+
+    with Store.open(resolve_home(home)) as store:
+        change = register_specialist(store, adapter, task, note=note)
+    was = f" (was {change.previous})" if change.previous else " (was the base model)"
+    console.print(f"task {change.task}: specialist {change.adapter}{was}", highlight=False)
+
+
+@adapters_app.command()
+@reports_errors
+def rollback(
+    adapter: Annotated[
+        str | None, typer.Argument(help="Roll back every task whose specialist this adapter is.", show_default=False)
+    ] = None,
+    task: Annotated[str | None, typer.Option(help="Roll back this task's specialist.", show_default=False)] = None,
+    to: Annotated[
+        str | None, typer.Option(help="The adapter to return to (default: the parent in lineage).", show_default=False)
+    ] = None,
+    note: Annotated[str, typer.Option(help="Why, in words.")] = "",
+    home: HomeOption = None,
+) -> None:
+    """Return a task's specialist to an earlier adapter (its parent, or --to NAME), recorded as an event."""
+    from traj.eventlog import Store
+    from traj.specialists import rollback_specialist
+
+    with Store.open(resolve_home(home)) as store:
+        changes = rollback_specialist(store, adapter, task=task, to=to, note=note)
+    for change in changes:
+        console.print(f"task {change.task}: specialist {change.adapter} (rolled back from {change.previous})")
 
 
 @adapters_app.command()

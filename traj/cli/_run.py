@@ -29,7 +29,9 @@ def run(
     model: Annotated[
         str | None, typer.Option(help="Model directory (local backends; default: the tiny model) or served name.")
     ] = None,
-    adapter: Annotated[str | None, typer.Option(help="Adapter directory, or the name of one in the store.")] = None,
+    adapter: Annotated[
+        str | None, typer.Option(help="Adapter directory or name in the store (default: the task's specialist).")
+    ] = None,
     base_url: Annotated[
         str | None,
         typer.Option("--base-url", "--server-url", help="Endpoint of openai or vllm / the traj server of remote."),
@@ -42,13 +44,16 @@ def run(
     from traj.agent import run_agent
     from traj.eventlog import Store
     from traj.policy import open_policy
+    from traj.specialists import choose_adapter
 
     with Store.open(resolve_home(home)) as store:
+        choice = choose_adapter(store, task, adapter=adapter, backend=backend, model=model)
+        console.print(choice.reason, highlight=False)
         with console.status(f"loading the {backend} policy"):
             policy = open_policy(
                 backend,
                 Path(model) if model and backend in ("transformers", "mlx") else model,
-                adapter=adapter,
+                adapter=choice.adapter,
                 store=store,
                 base_url=base_url,
                 task=task,

@@ -33,6 +33,9 @@ __all__ = [
     "EnrichmentFailedV1",
     "EnrichmentFailureReason",
     "Feedback",
+    "ImprovementJobCreated",
+    "ImprovementJobRan",
+    "ImprovementJobUpdated",
     "LocatorStrategy",
     "LocatorsHealed",
     "Observation",
@@ -43,6 +46,8 @@ __all__ = [
     "RunFinished",
     "RunStarted",
     "RunStep",
+    "SpecialistRegistered",
+    "SpecialistRolledBack",
     "TrainFinished",
     "TrainStarted",
     "TrainStep",
@@ -553,3 +558,65 @@ class AdapterUnloaded(Payload, frozen=True, kw_only=True):
     name: str
     backend: str
     host: str = ""
+
+
+# ---------------------------------------------------------------- improvement jobs & specialists
+
+
+class _ImprovementJobSpec(Payload, frozen=True, kw_only=True):
+    """What an improvement job is: its scope, objective and training settings (whole, not a diff)."""
+
+    job: str
+    scope: Literal["task", "agent"]
+    target: str
+    """The task's name (scope ``task``) or the agent's name (scope ``agent``: every task's data)."""
+    objective: Literal["sdft", "sft", "dpo"] = "sdft"
+    settings: dict[str, Any] = {}
+    """Training settings that differ from the defaults (steps, lr, rank, backend, ...)."""
+    note: str = ""
+
+
+class ImprovementJobCreated(_ImprovementJobSpec, frozen=True, kw_only=True):
+    """An improvement job was defined."""
+
+    type: ClassVar[str] = "improvement.created"
+
+
+class ImprovementJobUpdated(_ImprovementJobSpec, frozen=True, kw_only=True):
+    """An improvement job's objective, settings or note changed; the payload is the new whole."""
+
+    type: ClassVar[str] = "improvement.updated"
+    changed: list[str] = []
+
+
+class ImprovementJobRan(Payload, frozen=True, kw_only=True):
+    """An improvement job trained an adapter (through an ordinary ``train/<job>`` training job)."""
+
+    type: ClassVar[str] = "improvement.ran"
+    job: str
+    train_job_id: str
+    adapter: str
+    parent: str | None = None
+    registered: bool = False
+
+
+class SpecialistRegistered(Payload, frozen=True, kw_only=True):
+    """``adapter`` is now the specialist the agent loads for ``task``."""
+
+    type: ClassVar[str] = "specialist.registered"
+    task: str
+    adapter: str
+    previous: str | None = None
+    note: str = ""
+
+
+class SpecialistRolledBack(Payload, frozen=True, kw_only=True):
+    """``task``'s specialist went back from ``previous`` to the earlier ``adapter``."""
+
+    type: ClassVar[str] = "specialist.rolled_back"
+    task: str
+    adapter: str
+    previous: str
+    reason: Literal["parent", "named"]
+    """``parent``: the rolled-back adapter's parent in lineage; ``named``: the person chose it."""
+    note: str = ""

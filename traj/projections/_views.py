@@ -10,6 +10,7 @@ from __future__ import annotations
 import duckdb
 
 from traj.projections._decision_views import DECISION_VIEWS
+from traj.projections._specialist_views import SPECIALIST_VIEWS
 
 __all__ = ["VIEWS", "create_views"]
 
@@ -316,7 +317,7 @@ VIEWS: dict[str, tuple[str, str]] = {
         """,
     ),
 }
-VIEWS |= DECISION_VIEWS
+VIEWS |= DECISION_VIEWS | SPECIALIST_VIEWS
 
 
 def create_views(con: duckdb.DuckDBPyConnection, events_relation: str = "events") -> None:
