@@ -2,17 +2,22 @@
 
     python bench/serve.py                          # transformers, tiny model, 1/4/16 clients
     python bench/serve.py --backend mlx --requests 64 --tokens 8
+    python bench/serve.py --vllm                   # also /act delegated to a vLLM server (.venv-vllm)
 
 The server runs in this process (uvicorn on a thread, one policy worker); each client is a
 thread with its own HTTP connection sending ``POST /act`` back to back. The baseline in the
 same run is the policy's own ``generate`` called in process: the table shows what HTTP, JSON
 and the queue add on top. Swap time is ``POST /adapters/{name}/load`` then ``/unload`` of a
-small LoRA adapter, with the base model loaded once. The last line is JSON.
+small LoRA adapter, with the base model loaded once. With ``--vllm`` the same clients also
+ask a second app whose policy is a vLLM server on the same model (``traj serve --engine
+vllm``), each level right after the in-process one, and the table adds its latency and its
+ratio to the in-process latency. The last line is JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import tempfile
@@ -40,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=8, help="max new tokens per request")
     parser.add_argument("--swaps", type=int, default=5)
     parser.add_argument("--model", type=Path, default=None, help="model directory (default: the tiny model)")
+    parser.add_argument("--vllm", action="store_true", help="also measure /act through a vLLM server")
     args = parser.parse_args(argv)
 
     console = Console()
@@ -51,62 +57,91 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.perf_counter()
         policy.generate(prompt, max_new_tokens=args.tokens)
         direct.append(time.perf_counter() - started)
-    body = {"prompt": PROMPT, "max_new_tokens": args.tokens}
     rows: dict[int, dict[str, float]] = {}
-    with serve_in_thread(create_app(policy)) as url:
+    vllm_rows: dict[int, dict[str, float]] = {}
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(serve_in_thread(create_app(policy)))
+        vllm_url = None
+        if args.vllm:
+            from traj.policy import VLLMPolicy, start_vllm
 
-        def client(count: int) -> list[float]:
-            took = []
-            with httpx.Client(base_url=url, timeout=120) as http:
-                for _ in range(count):
-                    started = time.perf_counter()
-                    http.post("/act", json=body).raise_for_status()
-                    took.append(time.perf_counter() - started)
-            return took
-
-        client(2)
-        for clients in args.clients:
-            per_client = max(1, args.requests // clients)
-            started = time.perf_counter()
-            with ThreadPoolExecutor(clients) as pool:
-                latencies = [t for part in pool.map(client, [per_client] * clients) for t in part]
-            wall = time.perf_counter() - started
-            rows[clients] = {
-                "p50_ms": 1000 * statistics.median(latencies),
-                "p95_ms": 1000 * _p95(latencies),
-                "req_per_s": len(latencies) / wall,
-            }
+            log = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "vllm.log"
+            base = stack.enter_context(start_vllm(policy.model_id, log_path=log))
+            vllm_url = stack.enter_context(serve_in_thread(create_app(VLLMPolicy(base_url=base))))
+        for clients in args.clients:  # interleaved, so both sides see the same load on a shared machine
+            rows[clients] = _act_latency(url, clients, args.requests, args.tokens)
+            if vllm_url is not None:
+                vllm_rows[clients] = _act_latency(vllm_url, clients, args.requests, args.tokens)
         swaps = _swap_times(url, args.model or policy.model_id, args.swaps)
 
     direct_ms = 1000 * statistics.median(direct)
-    table = Table("clients", "p50 ms", "p95 ms", "req/s", "p50 / direct generate", header_style="bold")
+    columns = ["clients", "p50 ms", "p95 ms", "req/s", "p50 / direct generate"]
+    if vllm_rows:
+        columns += ["vllm p50 ms", "vllm req/s", "vllm p50 / in-process p50"]
+    table = Table(*columns, header_style="bold")
     for clients, row in rows.items():
-        table.add_row(
+        cells = [
             str(clients),
             f"{row['p50_ms']:.1f}",
             f"{row['p95_ms']:.1f}",
             f"{row['req_per_s']:.1f}",
             f"{row['p50_ms'] / direct_ms:.2f}x",
-        )
+        ]
+        if vllm_rows:
+            served = vllm_rows[clients]
+            cells += [
+                f"{served['p50_ms']:.1f}",
+                f"{served['req_per_s']:.1f}",
+                f"{served['p50_ms'] / row['p50_ms']:.2f}x",
+            ]
+        table.add_row(*cells)
     console.print(f"/act on {args.backend}, {args.tokens} new tokens; direct generate p50 {direct_ms:.1f} ms")
     console.print(table)
     console.print(
         f"adapter swap: load p50 {swaps['load_ms']:.1f} ms, unload p50 {swaps['unload_ms']:.1f} ms "
         f"(base loaded once: {getattr(policy, 'base_loads', 1)})"
     )
-    print(
-        json.dumps(
-            {
-                "bench": "serve",
-                "backend": args.backend,
-                "tokens": args.tokens,
-                "direct_generate_p50_ms": round(direct_ms, 2),
-                "act": {str(c): {k: round(v, 2) for k, v in r.items()} for c, r in rows.items()},
-                "swap": {k: round(v, 2) for k, v in swaps.items()},
-            }
-        )
-    )
+    result = {
+        "bench": "serve",
+        "backend": args.backend,
+        "tokens": args.tokens,
+        "direct_generate_p50_ms": round(direct_ms, 2),
+        "act": {str(c): {k: round(v, 2) for k, v in r.items()} for c, r in rows.items()},
+        "swap": {k: round(v, 2) for k, v in swaps.items()},
+    }
+    if vllm_rows:
+        result["vllm_act"] = {str(c): {k: round(v, 2) for k, v in r.items()} for c, r in vllm_rows.items()}
+        result["vllm_over_in_process_p50"] = {
+            str(c): round(vllm_rows[c]["p50_ms"] / rows[c]["p50_ms"], 3) for c in rows
+        }
+    print(json.dumps(result))
     return 0
+
+
+def _act_latency(url: str, clients: int, requests: int, tokens: int) -> dict[str, float]:
+    """p50, p95 and throughput of ``POST /act`` from ``clients`` concurrent clients, after a warm-up."""
+    body = {"prompt": PROMPT, "max_new_tokens": tokens}
+
+    def client(count: int) -> list[float]:
+        took = []
+        with httpx.Client(base_url=url, timeout=120) as http:
+            for _ in range(count):
+                started = time.perf_counter()
+                http.post("/act", json=body).raise_for_status()
+                took.append(time.perf_counter() - started)
+        return took
+
+    client(2)
+    per_client = max(1, requests // clients)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        latencies = [t for part in pool.map(client, [per_client] * clients) for t in part]
+    wall = time.perf_counter() - started
+    return {
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p95_ms": 1000 * _p95(latencies),
+        "req_per_s": len(latencies) / wall,
+    }
 
 
 def _swap_times(url: str, model: str | Path, swaps: int) -> dict[str, float]:
