@@ -34,3 +34,15 @@ def test_traj_run_cli_on_a_bundled_site(home, tiny_model):
     with Store.open(home, readonly=True) as store, Projections(store) as projections:
         runs = projections.query("SELECT task, backend, steps FROM runs").to_pylist()
     assert runs and runs[0]["task"] == "calendar" and runs[0]["backend"] == "transformers"
+
+
+def test_traj_run_ask_when_unsure_prints_the_question_and_goes_on_when_nobody_acts(home, tiny_model):
+    args = ["run", "--task", "calendar", "--model", str(tiny_model), "--max-steps", "1", "--headless"]
+    args += ["--ask-when-unsure", "--confidence-threshold", "1", "--ask-timeout", "0.5", "--home", str(home)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code in (0, 1), result.output
+    assert "the agent is unsure at step 0 (p=" in result.output and "< 1): do this step in the browser" in result.output
+    assert "nobody acted within 0.5 s at step 0: the agent does" in result.output
+    with Store.open(home, readonly=True) as store, Projections(store) as projections:
+        [step] = projections.query("SELECT outcome, confidence FROM run_steps").to_pylist()
+    assert step["outcome"] in ("ok", "failed") and 0 < step["confidence"] < 1

@@ -1,7 +1,8 @@
 """The agent runtime loop: observe, prompt, generate, parse, guard, execute, record."""
 
 from traj.agent._action import AGENT_KINDS, AgentAction, AgentKind, ParsedAction, ParseError, parse_action
-from traj.agent._feedback import FeedbackError, FeedbackRecord, record_feedback
+from traj.agent._confidence import choice_confidence, choice_span
+from traj.agent._feedback import FeedbackError, FeedbackRecord, UnknownTargetError, record_feedback
 from traj.agent._guards import Guarded, GuardState, apply_guards
 from traj.agent._prompt import (
     RULES,
@@ -12,7 +13,15 @@ from traj.agent._prompt import (
     build_prompt,
     render_demonstration,
 )
-from traj.agent._runtime import AgentStep, RunResult, run_agent, run_on_page
+from traj.agent._runtime import (
+    AgentStep,
+    AskWhenUnsure,
+    RunResult,
+    UnsureStep,
+    history_entry,
+    run_agent,
+    run_on_page,
+)
 
 __all__ = [
     "AGENT_KINDS",
@@ -20,6 +29,7 @@ __all__ = [
     "AgentAction",
     "AgentKind",
     "AgentStep",
+    "AskWhenUnsure",
     "FeedbackError",
     "FeedbackRecord",
     "GuardState",
@@ -30,9 +40,14 @@ __all__ = [
     "ParsedAction",
     "Prompt",
     "RunResult",
+    "UnknownTargetError",
+    "UnsureStep",
     "apply_guards",
     "approx_tokens",
     "build_prompt",
+    "choice_confidence",
+    "choice_span",
+    "history_entry",
     "parse_action",
     "record_feedback",
     "render_demonstration",

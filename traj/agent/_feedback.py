@@ -21,11 +21,15 @@ from traj.eventlog import Feedback, NewEvent
 if TYPE_CHECKING:
     from traj.eventlog import Event, Store
 
-__all__ = ["FeedbackError", "FeedbackRecord", "record_feedback"]
+__all__ = ["FeedbackError", "FeedbackRecord", "UnknownTargetError", "record_feedback"]
 
 
 class FeedbackError(TrajError):
     """Feedback that cannot be recorded: unknown target, step out of range, malformed correction."""
+
+
+class UnknownTargetError(FeedbackError):
+    """The judged run or demo is not in the store."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ def record_feedback(
     events = store.events(stream=stream)
     if not events or events[0].type not in ("run.started", "demo.started"):
         kind = stream.split("/", 1)[0]
-        raise FeedbackError(
+        raise UnknownTargetError(
             f"no {kind} {stream.split('/', 1)[1]!r} in {store.home} (see 'traj query \"SELECT * FROM {kind}s\"')"
         )
     action = None

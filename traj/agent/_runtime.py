@@ -6,22 +6,28 @@ the ``observation`` the decision was made in, the ``action`` executed (when one 
 then ``run.finished``. Each step is appended as it happens, so a run killed midway keeps the
 steps it took. Errors the model can fix (no action in its text, an unknown element, a failed
 click) go back to it in the history; a backend failure ends the run with the reason.
+
+With :class:`AskWhenUnsure`, a step whose confidence is below the threshold is handed to the
+person at the browser: their action is the step's ``action`` event (the ``run.step`` keeps the
+agent's choice, outcome ``corrected``), and a ``feedback`` event marks the agent's choice bad
+with theirs as the correction, so the exports learn both from it. Then the agent goes on.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from traj.agent._action import AgentAction, ParseError, parse_action
+from traj.agent._confidence import choice_confidence
 from traj.agent._guards import GuardState, apply_guards
 from traj.agent._prompt import HistoryEntry, build_prompt
-from traj.browser import launch, locators_for, page_goal, page_verdict, take_snapshot
+from traj.browser import HandOver, launch, locators_for, page_goal, page_verdict, take_snapshot
 from traj.browser._executor import ActionFailedError, execute_action
 from traj.errors import BrowserError, PolicyError, TrajError
 from traj.eventlog import Action, NewEvent, Observation, RunFinished, RunStarted, RunStep, Store, new_event_id
@@ -31,9 +37,55 @@ if TYPE_CHECKING:
 
     from traj.policy import Policy
 
-__all__ = ["AgentStep", "RunResult", "run_agent", "run_on_page"]
+__all__ = ["AgentStep", "AskWhenUnsure", "RunResult", "UnsureStep", "history_entry", "run_agent", "run_on_page"]
 
-Outcome = Literal["ok", "rejected", "failed", "finished", "stopped"]
+Outcome = Literal["ok", "rejected", "failed", "finished", "stopped", "corrected"]
+PERSON_NOTE = "done by a person"
+
+
+@dataclass(frozen=True)
+class UnsureStep:
+    """A step the agent hands to the person: what it would have done and how sure it was."""
+
+    step: int
+    confidence: float
+    threshold: float
+    proposed: AgentAction
+    timeout_s: float
+
+    @property
+    def message(self) -> str:
+        return (
+            f"the agent is unsure at step {self.step} (p={self.confidence:.2f} < {self.threshold:g}): "
+            f"do this step in the browser (it would do {self.proposed.to_json()}); "
+            f"waiting {self.timeout_s:g} s. Typing ends when you leave the field (Tab)."
+        )
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, UserWarning, stacklevel=4)
+
+
+@dataclass(frozen=True)
+class AskWhenUnsure:
+    """Hand a step to the person at the browser when the policy's confidence is below ``threshold``.
+
+    ``ask`` tells the person (the CLI prints :attr:`UnsureStep.message`); it is called once the
+    page listens, so a script standing in for the person may act from it. Nobody acting within
+    ``timeout_s`` lets the agent do its own action. ``warn`` hears what the person should know
+    otherwise: a backend that reports no token probabilities cannot be unsure, so it never asks.
+    """
+
+    threshold: float = 0.5
+    timeout_s: float = 120.0
+    ask: Callable[[UnsureStep], None] = lambda unsure: print(unsure.message, flush=True)
+    warn: Callable[[str], None] = _warn
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold <= 1.0:
+            raise TrajError(f"the confidence threshold is a probability in (0, 1], got {self.threshold}")
+        if self.timeout_s <= 0:
+            raise TrajError(f"the timeout for the person's action must be positive, got {self.timeout_s}")
 
 
 @dataclass(frozen=True)
@@ -47,6 +99,9 @@ class AgentStep:
     error: str = ""
     guards: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    confidence: float | None = None
+    demonstrated: AgentAction | None = None
+    """The person's action when the agent asked (outcome ``corrected``); ``action`` is the agent's."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +133,7 @@ def run_agent(
     max_new_tokens: int = 64,
     timeout_s: float = 5.0,
     on_step: Callable[[AgentStep], None] | None = None,
+    ask_when_unsure: AskWhenUnsure | None = None,
 ) -> RunResult:
     """Run the agent on ``task`` in a fresh Chromium; see :func:`run_on_page`.
 
@@ -100,6 +156,7 @@ def run_agent(
             max_new_tokens=max_new_tokens,
             timeout_s=timeout_s,
             on_step=on_step,
+            ask_when_unsure=ask_when_unsure,
         )
 
 
@@ -126,12 +183,14 @@ def run_on_page(
     max_new_tokens: int = 64,
     timeout_s: float = 5.0,
     on_step: Callable[[AgentStep], None] | None = None,
+    ask_when_unsure: AskWhenUnsure | None = None,
 ) -> RunResult:
     """Let ``policy`` do ``task`` on ``page`` from ``url`` until FINISH, ``max_steps`` or a stop.
 
     ``goal`` defaults to the page's own ``window.traj.goal`` (the bundled sites). The run is
     recorded as ``run/<id>`` in ``store``; the result's ``success`` is the page's verdict
-    (``window.traj.check()``) where the page has one.
+    (``window.traj.check()``) where the page has one. ``ask_when_unsure`` hands low-confidence
+    steps to the person at the browser (see :class:`AskWhenUnsure`).
     """
     try:
         page.goto(url)
@@ -154,12 +213,14 @@ def run_on_page(
         max_steps=max_steps,
     )
     seq = store.append(stream, [started], expected_seq=0).next_seq
-    loop = _Loop(store, policy, stream, run_id, goal, max_new_tokens, timeout_s)
+    loop = _Loop(store, policy, stream, run_id, goal, max_new_tokens, timeout_s, ask_when_unsure)
     answer, reason = None, f"reached max_steps ({max_steps})"
     try:
         for index in range(max_steps):
             step, events, page = loop.step(index, page)
             seq = store.append(stream, events, expected_seq=seq).next_seq
+            if step.demonstrated is not None:
+                _record_correction(store, run_id, step)
             if on_step is not None:
                 on_step(step)
             if step.outcome == "finished":
@@ -177,6 +238,21 @@ def run_on_page(
     return RunResult(run_id, loop.steps, success, answer, reason)
 
 
+def _record_correction(store: Store, run_id: str, step: AgentStep) -> None:
+    """The person's action as the correction of the agent's: the exports' (wrong, bad) + (right, good)."""
+    import msgspec
+
+    from traj.agent._feedback import FeedbackError, record_feedback
+
+    note = f"the agent was unsure (p={step.confidence:.2f}); a person did this step in the browser"
+    try:
+        record_feedback(
+            store, run_id, "bad", step=step.step, correction=msgspec.to_builtins(step.demonstrated), note=note
+        )
+    except FeedbackError as exc:  # e.g. the person used an element that appeared after the agent looked
+        warnings.warn(f"step {step.step} was done by a person but is not recorded as a correction: {exc}", stacklevel=3)
+
+
 def _verdict(page: Page) -> bool | None:
     try:
         return page_verdict(page)
@@ -188,10 +264,20 @@ class _Loop:
     """The per-step work of one run, with the history and guard state it carries."""
 
     def __init__(
-        self, store: Store, policy: Policy, stream: str, run_id: str, goal: str, max_new_tokens: int, timeout_s: float
+        self,
+        store: Store,
+        policy: Policy,
+        stream: str,
+        run_id: str,
+        goal: str,
+        max_new_tokens: int,
+        timeout_s: float,
+        ask: AskWhenUnsure | None = None,
     ) -> None:
         self.store, self.policy, self.stream, self.run_id, self.goal = store, policy, stream, run_id, goal
-        self.max_new_tokens, self.timeout_s = max_new_tokens, timeout_s
+        self.max_new_tokens, self.timeout_s, self.ask = max_new_tokens, timeout_s, ask
+        self.handover: HandOver | None = None
+        self.warned_unknown = False
         self.budget = max(256, policy.context_window - max_new_tokens)
         self.history: list[HistoryEntry] = []
         self.guards = GuardState()
@@ -239,9 +325,7 @@ class _Loop:
             return self._finish(record, timings, events, page)
         timings["generate"] = round(generation.seconds * 1000, 3)
         record.raw_output, record.completion_tokens = generation.text, generation.completion_tokens
-        if generation.token_logprobs:
-            probs = [math.exp(lp) for lp in generation.token_logprobs]
-            record.confidence = sum(probs) / len(probs)
+        record.generation_logprobs = bool(generation.token_logprobs)
         with _timed(timings, "parse"):
             try:
                 parsed = parse_action(generation.text)
@@ -252,7 +336,21 @@ class _Loop:
                     record.outcome, record.error = "rejected", guarded.error
             except ParseError as exc:
                 record.outcome, record.error = "rejected", str(exc)
-        if record.action is not None:
+        record.confidence = choice_confidence(generation, record.action or record.proposed)
+        person = self._ask_person(index, page, record, timings) if record.action is not None else None
+        if person is not None:
+            record.outcome, record.demonstrated = "corrected", AgentAction(person.kind, person.target, person.value)  # type: ignore[arg-type]
+            done = Action(
+                kind=person.kind,  # type: ignore[arg-type]
+                target=person.target,
+                value=person.value,
+                locators=person.locators,  # type: ignore[arg-type]
+                observation_id=observation_id,
+                step=index,
+                context=person.context,
+            )
+            events.append(NewEvent(data=done))
+        elif record.action is not None:
             action = record.action
             if action.kind in ("CLICK", "TYPE", "SELECT") and action.target is not None:
                 locators = locators_for(page, action.target)
@@ -278,8 +376,31 @@ class _Loop:
         self.guards.record(key, record.action, failed=record.outcome in ("rejected", "failed"))
         if record.outcome in ("rejected", "failed") and self.guards.stop_reason:
             record.outcome, record.error = "stopped", f"{self.guards.stop_reason}: {record.error}"
-        self.history.append(_history_entry(record))
         return self._finish(record, timings, events, page)
+
+    def _ask_person(self, index: int, page: Page, record: _StepRecord, timings: dict[str, float]) -> Any:
+        """The person's action for this step when the agent is unsure of its own, else ``None``."""
+        ask, action = self.ask, record.action
+        if ask is None or action is None:
+            return None
+        if record.confidence is None:
+            if not self.warned_unknown and not record.generation_logprobs:
+                self.warned_unknown = True
+                ask.warn(
+                    f"--ask-when-unsure: the {self.policy.backend} backend reports no token probabilities "
+                    f"({self.policy.model_id}), so the agent cannot tell when it is unsure and will not ask"
+                )
+            return None
+        if record.confidence >= ask.threshold:
+            return None
+        unsure = UnsureStep(index, record.confidence, ask.threshold, action, ask.timeout_s)
+        if self.handover is None or self.handover.page is not page:
+            self.handover = HandOver(page)
+        with _timed(timings, "person"):
+            person = self.handover.next_action(ask.timeout_s, on_listening=lambda: ask.ask(unsure))
+        if person is None:
+            ask.warn(f"nobody acted within {ask.timeout_s:g} s at step {index}: the agent does {action.to_json()}")
+        return person
 
     def _finish(
         self, record: _StepRecord, timings: dict[str, float], events: list[NewEvent], page: Page
@@ -301,10 +422,20 @@ class _Loop:
             confidence=record.confidence,
             timings_ms=timings,
             adapter=self.policy.active_adapter,
+            demonstrated=_as_dict(record.demonstrated),
         )
         events.append(NewEvent(data=event))
+        self.history.append(history_entry(event))
         step = AgentStep(
-            record.step, record.outcome, record.raw_output, record.action, record.error, record.guards, timings
+            record.step,
+            record.outcome,
+            record.raw_output,
+            record.action,
+            record.error,
+            record.guards,
+            timings,
+            record.confidence,
+            record.demonstrated,
         )
         self.steps.append(step)
         return step, events, page
@@ -325,6 +456,8 @@ class _StepRecord:
     outcome: Outcome = "ok"
     error: str = ""
     confidence: float | None = None
+    generation_logprobs: bool = False
+    demonstrated: AgentAction | None = None
 
 
 def _screenshot(page: Page) -> bytes | None:
@@ -334,10 +467,21 @@ def _screenshot(page: Page) -> bytes | None:
         return None
 
 
-def _history_entry(record: _StepRecord) -> HistoryEntry:
-    shown = record.action or record.proposed
-    text = shown.to_json() if shown else " ".join(record.raw_output.split())[:120] or "(no output)"
-    return HistoryEntry(text, f"error: {record.error}" if record.error else "")
+def history_entry(step: RunStep) -> HistoryEntry:
+    """How a recorded step reads in the history of later prompts (the runtime's and the exports').
+
+    What happened on the page: the person's action on a step they did, else the executed
+    action, else the proposed one, else the raw text; with the error fed back to the model.
+    """
+    if step.demonstrated is not None:
+        return HistoryEntry(_from_dict(step.demonstrated).to_json(), PERSON_NOTE)
+    shown = step.action or step.proposed
+    text = _from_dict(shown).to_json() if shown else " ".join(step.raw_output.split())[:120] or "(no output)"
+    return HistoryEntry(text, f"error: {step.error}" if step.error else "")
+
+
+def _from_dict(action: dict[str, Any]) -> AgentAction:
+    return AgentAction(action["kind"], action.get("target"), action.get("value"))
 
 
 def _as_dict(action: AgentAction | None) -> dict[str, str | None] | None:

@@ -1,6 +1,7 @@
 """Playwright session on Chromium, the DOM snapshotter, the recorder and the action executor."""
 
 from traj.browser._chromium import CHROMIUM_FLAGS, BrowserSession, find_chromium, has_display, launch
+from traj.browser._handover import HandOver, PersonAction
 from traj.browser._page_task import page_goal, page_params, page_verdict
 from traj.browser._record import Demonstrator, record
 from traj.browser._recorder import RecordedDemo, Recorder
@@ -19,7 +20,9 @@ __all__ = [
     "CHROMIUM_FLAGS",
     "BrowserSession",
     "Demonstrator",
+    "HandOver",
     "PageSnapshot",
+    "PersonAction",
     "RecordedDemo",
     "Recorder",
     "describe_matches",

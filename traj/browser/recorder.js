@@ -103,7 +103,9 @@
     }, SETTLE_MS);
   };
 
-  const on = (type, handler) => window.addEventListener(type, handler, true);
+  // Paused while the agent acts between the steps it hands to a person (its clicks are trusted too).
+  let paused = false;
+  const on = (type, handler) => window.addEventListener(type, (event) => paused || handler(event), true);
 
   on("pointerdown", (event) => {
     if (!event.isTrusted) return;
@@ -189,7 +191,15 @@
     settleSoon();
   }).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
 
-  window.__trajRecorder = { flush: flushAll };
+  const setPaused = (value) => {
+    paused = !!value;
+    if (!paused) return;
+    if (pendingScroll) clearTimeout(pendingScroll.timer);
+    pendingScroll = null;
+    pendingType = null;
+  };
+
+  window.__trajRecorder = { flush: flushAll, setPaused };
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", settleSoon);
   } else {

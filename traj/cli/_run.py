@@ -7,14 +7,21 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from traj.cli._common import HomeOption, console, reports_errors, resolve_home
+from traj.cli._common import HomeOption, console, err_console, reports_errors, resolve_home
 
 if TYPE_CHECKING:
     from traj.agent import AgentStep
 
 __all__ = ["run"]
 
-_COLOR = {"ok": "green", "finished": "green", "rejected": "yellow", "failed": "red", "stopped": "red"}
+_COLOR = {
+    "ok": "green",
+    "finished": "green",
+    "rejected": "yellow",
+    "failed": "red",
+    "stopped": "red",
+    "corrected": "cyan",
+}
 
 
 @reports_errors
@@ -38,14 +45,30 @@ def run(
     ] = None,
     max_steps: Annotated[int, typer.Option(help="Stop after this many steps.")] = 15,
     headless: Annotated[bool | None, typer.Option("--headless/--headed")] = None,
+    ask_when_unsure: Annotated[
+        bool, typer.Option(help="Hand a step to you in the browser when the agent is unsure of it (headed).")
+    ] = False,
+    confidence_threshold: Annotated[
+        float, typer.Option(help="--ask-when-unsure: ask below this probability of the chosen element.")
+    ] = 0.5,
+    ask_timeout: Annotated[float, typer.Option(help="--ask-when-unsure: seconds to wait for you.")] = 120.0,
     home: HomeOption = None,
 ) -> None:
     """Run the agent on a task until it says FINISH or runs out of steps; exit 1 unless it succeeded."""
-    from traj.agent import run_agent
+    from traj.agent import AskWhenUnsure, run_agent
     from traj.eventlog import Store
     from traj.policy import open_policy
     from traj.specialists import choose_adapter
 
+    ask = None
+    if ask_when_unsure:
+        ask = AskWhenUnsure(
+            confidence_threshold,
+            ask_timeout,
+            ask=lambda unsure: console.print(f"[bold yellow]{unsure.message}[/]", highlight=False),
+            warn=lambda message: err_console.print(f"[yellow]warning:[/] {message}", highlight=False),
+        )
+        headless = False if headless is None else headless  # the person acts in the browser's window
     with Store.open(resolve_home(home)) as store:
         choice = choose_adapter(store, task, adapter=adapter, backend=backend, model=model)
         console.print(choice.reason, highlight=False)
@@ -69,6 +92,7 @@ def run(
                 max_steps=max_steps,
                 headless=headless,
                 on_step=_print_step,
+                ask_when_unsure=ask,
             )
         finally:
             policy.close()
@@ -87,6 +111,10 @@ def _print_step(step: AgentStep) -> None:
     generate = step.timings_ms.get("generate", 0.0)
     outcome = f"[{_COLOR[step.outcome]}]{step.outcome:<8}[/]"
     line = f"{step.step:>3} {outcome} {action}  [dim]{generate:.0f} ms[/]"
+    if step.confidence is not None:
+        line += f"  [dim]p={step.confidence:.2f}[/]"
+    if step.demonstrated is not None:
+        line += f"  [cyan]you did {step.demonstrated.to_json()}[/]"
     if step.guards:
         line += f"  [yellow]guard: {', '.join(step.guards)}[/]"
     if step.error:

@@ -119,7 +119,6 @@ def train_on_server(
     from traj.serve._client import train_remote
 
     with Store.open(resolve_home(home)) as store:
-        demos = list(demo_ids) + (_task_demos(store, task) if task else [])
         columns = [
             TextColumn(f"training on {url}"),
             BarColumn(),
@@ -137,7 +136,8 @@ def train_on_server(
             result = train_remote(
                 store,
                 url,
-                demo_ids=demos,
+                demo_ids=demo_ids,
+                task=task,
                 hyperparameters=hyperparameters,
                 name=name,
                 local_model=model,
@@ -149,14 +149,3 @@ def train_on_server(
         highlight=False,
     )
     console.print(f"  traj run --task {task or 'TASK'} --backend mlx --adapter {result.adapter}")
-
-
-def _task_demos(store: Any, task: str) -> list[str]:
-    from traj.errors import TrainingError
-    from traj.projections import Projections
-
-    with Projections(store) as projections:
-        rows = projections.query("SELECT demo_id FROM demos WHERE task = $task", {"task": task}).to_pylist()
-    if not rows:
-        raise TrainingError(f"no demonstrations of task {task!r} in {store.home} (see 'traj demos')")
-    return [r["demo_id"] for r in rows]

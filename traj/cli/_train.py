@@ -67,6 +67,7 @@ def train(
 
         hyper = {"objective": objective, "steps": steps, "epochs": epochs, "batch_size": batch_size}
         hyper |= {"learning_rate": learning_rate, "rank": rank, "ema_alpha": ema_alpha, "divergence": divergence}
+        hyper |= {"beta": beta}
         train_on_server(
             remote,
             home=home,

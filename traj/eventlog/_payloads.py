@@ -297,14 +297,19 @@ class RunStep(Payload, frozen=True, kw_only=True):
     proposed: dict[str, Any] | None = None
     """The parsed action before the guards."""
     action: dict[str, Any] | None = None
-    """The action executed after the guards (``None`` when rejected)."""
+    """The action chosen after the guards (``None`` when rejected); executed, unless the outcome
+    is ``corrected``: the agent was unsure and a person did the step instead (``demonstrated``)."""
     guards: list[str] = []
     """Guard interventions, e.g. ``finish_before_submit -> PRESS_ENTER``."""
-    outcome: Literal["ok", "rejected", "failed", "finished", "stopped"]
+    outcome: Literal["ok", "rejected", "failed", "finished", "stopped", "corrected"]
     error: str = ""
     """What was fed back to the model: a parse error, a rejection, an execution failure."""
     confidence: float | None = None
-    """Mean probability of the generated tokens, where the backend reports them."""
+    """Probability of the tokens naming the chosen element (or the kind, without one), where the
+    backend reports token probabilities (:func:`traj.agent.choice_confidence`)."""
+    demonstrated: dict[str, Any] | None = None
+    """The action a person took at this step when asked (``--ask-when-unsure``); it is the step's
+    ``action`` event, and a ``feedback`` event records it as the correction of ``action``."""
     timings_ms: dict[str, float] = {}
     """``observe``, ``prompt``, ``generate``, ``parse``, ``execute``."""
     adapter: str | None = None

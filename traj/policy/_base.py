@@ -31,6 +31,9 @@ class Generation:
     seconds: float
     token_logprobs: list[float] = field(default_factory=list)
     """Log probability of each generated token, where the backend knows it (confidence checks)."""
+    token_texts: list[str] = field(default_factory=list)
+    """The text each token of ``token_logprobs`` adds to ``text`` ("" for an end-of-sequence token), so a
+    span of the text (the chosen element's id) can be traced to the probabilities of its tokens."""
 
     @property
     def tokens_per_s(self) -> float:

@@ -130,7 +130,7 @@ class MlxPolicy:
         from mlx_lm.generate import stream_generate
         from mlx_lm.sample_utils import make_sampler
 
-        from traj.policy._transformers import chat_text
+        from traj.policy._transformers import chat_text, token_pieces
 
         ids = self.tokenizer.encode(chat_text(self.tokenizer, prompt.text), add_special_tokens=False)
         started = time.perf_counter()
@@ -156,7 +156,8 @@ class MlxPolicy:
             raise PolicyError(f"mlx-lm failed to generate: {one_line(exc)}") from None
         seconds = time.perf_counter() - started
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-        return Generation(text, len(ids), len(tokens), seconds, logprobs)
+        pieces = token_pieces(self.tokenizer, tokens) + [""] * (len(logprobs) - len(tokens))  # "" for the EOS
+        return Generation(text, len(ids), len(tokens), seconds, logprobs, pieces)
 
     def logits(self, text: str) -> Any:
         """Next-token logits at every position of ``text`` through the active adapter (a numpy array)."""

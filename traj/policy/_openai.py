@@ -146,8 +146,10 @@ class OpenAIPolicy:
         choice = response.choices[0] if response.choices else None
         text = (choice.message.content if choice is not None else None) or ""
         logprobs: list[float] = []
+        pieces: list[str] = []
         if choice is not None and choice.logprobs is not None and choice.logprobs.content:
             logprobs = [float(item.logprob) for item in choice.logprobs.content]
+            pieces = [item.token or "" for item in choice.logprobs.content]
         usage = response.usage
         if usage is not None and usage.prompt_tokens:
             prompt_tokens = int(usage.prompt_tokens)
@@ -159,7 +161,7 @@ class OpenAIPolicy:
             completion_tokens = int(usage.completion_tokens)
         else:
             completion_tokens = len(logprobs) or self._tokens.count(text)
-        return Generation(text, prompt_tokens, completion_tokens, seconds, logprobs)
+        return Generation(text, prompt_tokens, completion_tokens, seconds, logprobs, pieces)
 
     def _complete(self, content: Any, max_new_tokens: int, temperature: float) -> Any:
         """One chat completion; drops options the server rejects (``logprobs``; ``max_tokens``

@@ -148,12 +148,14 @@ class RemotePolicy:
             prompt_tokens = int(answer.get("prompt_tokens") or 0)
             completion_tokens = int(answer.get("completion_tokens") or 0)
             logprobs = [float(value) for value in answer.get("token_logprobs") or []]
+            pieces = [str(piece) for piece in answer.get("token_texts") or []]
         except (KeyError, TypeError, ValueError):
             raise PolicyError(f"{self.server_url}/act answered in an unknown shape: {str(answer)[:200]}") from None
         if prompt_tokens and screenshot is None:
             self._tokens.observe(prompt.text, prompt_tokens)
         self.last_action, self.last_parse_error = answer.get("action"), answer.get("parse_error")
-        return Generation(text, prompt_tokens or self._tokens.count(prompt.text), completion_tokens, seconds, logprobs)
+        prompt_tokens = prompt_tokens or self._tokens.count(prompt.text)
+        return Generation(text, prompt_tokens, completion_tokens, seconds, logprobs, pieces)
 
     # ------------------------------------------------------------------ HTTP
 

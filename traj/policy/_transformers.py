@@ -19,7 +19,7 @@ from traj.policy._base import Generation
 if TYPE_CHECKING:
     from traj.agent import Prompt
 
-__all__ = ["TransformersPolicy", "chat_text"]
+__all__ = ["TransformersPolicy", "chat_text", "token_pieces"]
 
 
 def chat_text(tokenizer: Any, prompt_text: str) -> str:
@@ -28,6 +28,20 @@ def chat_text(tokenizer: Any, prompt_text: str) -> str:
         messages = [{"role": "user", "content": prompt_text}]
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     return prompt_text
+
+
+def token_pieces(tokenizer: Any, tokens: list[int]) -> list[str]:
+    """The text each of ``tokens`` adds to their decoded whole, in order.
+
+    Decoded as growing prefixes, not one token at a time: a token may be half of a character or
+    carry a leading space that decoding alone drops, and the pieces must add up to the text.
+    """
+    pieces, before = [], ""
+    for end in range(1, len(tokens) + 1):
+        text = tokenizer.decode(tokens[:end], skip_special_tokens=True)
+        pieces.append(text[len(before) :] if text.startswith(before) else "")
+        before = text if text.startswith(before) else before
+    return pieces
 
 
 class TransformersPolicy:
@@ -153,10 +167,11 @@ class TransformersPolicy:
             float(torch.log_softmax(scores[0].float(), dim=-1)[token])
             for scores, token in zip(output.scores, new_tokens, strict=False)
         ]
+        pieces = token_pieces(self.tokenizer, new_tokens.tolist())
         if len(new_tokens) and new_tokens[-1] == self.tokenizer.eos_token_id:
             new_tokens = new_tokens[:-1]
         text = self.tokenizer.decode(new_tokens, skip_special_tokens=True)
-        return Generation(text, input_ids.shape[1], len(new_tokens), seconds, logprobs)
+        return Generation(text, input_ids.shape[1], len(new_tokens), seconds, logprobs, pieces[: len(logprobs)])
 
     def logits(self, text: str) -> Any:
         """Next-token logits at every position of ``text`` through the active adapter (tests, checks)."""

@@ -3,7 +3,9 @@
 The rules, all from the log: a demonstrated step is good unless a person said otherwise; a
 run's step takes its own step label, else the run's label, else it is unlabelled (and left
 out); a bad step with a correction adds a second row, the corrected action in the same
-context, labelled good. The latest feedback per (target, step) wins. These views hold row
+context, labelled good. The latest feedback per (target, step) wins. A run's step is judged by
+what the agent chose: on a step it handed to a person (outcome ``corrected``), the ``action``
+event is the person's and the agent's choice is the ``run.step``'s. These views hold row
 identity and labels; :mod:`traj.projections._export` renders each row's prompt from the
 observation it names, as the agent would see it.
 """
@@ -30,6 +32,16 @@ DECISION_VIEWS: dict[str, tuple[str, str]] = {
             WHERE type IN ('demo.started', 'run.started')
             QUALIFY row_number() OVER (PARTITION BY stream ORDER BY position) = 1),
         {_LABELS},
+        handed AS (SELECT stream, step, action FROM run_steps WHERE outcome = 'corrected'),
+        chosen AS (
+            SELECT s.* REPLACE (
+                       coalesce(h.action->>'kind', s.kind) AS kind,
+                       CASE WHEN h.stream IS NULL THEN s.target ELSE h.action->>'target' END AS target,
+                       CASE WHEN h.stream IS NULL THEN s.value ELSE h.action->>'value' END AS value,
+                       CASE WHEN h.stream IS NULL THEN s.action_json
+                            ELSE json_object('kind', h.action->>'kind', 'target', h.action->'target',
+                                             'value', h.action->'value') END AS action_json)
+            FROM steps s LEFT JOIN handed h ON h.stream = s.stream AND h.step = s.step),
         taken AS (
             SELECT s.stream, s.source, s.stream_id, st.task, st.goal, s.step, s.observation_id, s.action_id,
                    s.kind, s.target, s.value, s.action_json AS action,
@@ -38,7 +50,7 @@ DECISION_VIEWS: dict[str, tuple[str, str]] = {
                         WHEN rl.label IS NOT NULL THEN 'run_feedback'
                         WHEN s.source = 'demo' THEN 'demonstration' END AS origin,
                    coalesce(sl.event_id, rl.event_id) AS feedback_id, s.position
-            FROM steps s JOIN starts st ON st.stream = s.stream
+            FROM chosen s JOIN starts st ON st.stream = s.stream
             LEFT JOIN run_labels rl ON rl.target = s.stream
             LEFT JOIN step_labels sl ON sl.target = s.stream AND sl.step = s.step
             WHERE s.source IN ('demo', 'run'))

@@ -271,10 +271,9 @@ class _Renderer:
         """The actions so far as the agent listed them before deciding ``step``.
 
         A demo lists its earlier actions (as the training feed does); a run lists every earlier
-        step the way the runtime did: the executed action, else the proposed one, else the raw
-        text, each with the error that was fed back.
+        step as the runtime did (:func:`traj.agent.history_entry`).
         """
-        from traj.agent import HistoryEntry
+        from traj.agent import HistoryEntry, history_entry
 
         events = self.events(stream)
         if stream.startswith("demo/"):
@@ -283,18 +282,7 @@ class _Renderer:
                 for e in events
                 if e.type == "action" and e.data.step < step
             ]
-        entries = []
-        for event in events:
-            if event.type != "run.step" or event.data.step >= step:
-                continue
-            shown = event.data.action or event.data.proposed
-            text = (
-                _action_json(shown["kind"], shown.get("target"), shown.get("value"))
-                if shown
-                else " ".join(event.data.raw_output.split())[:120] or "(no output)"
-            )
-            entries.append(HistoryEntry(text, f"error: {event.data.error}" if event.data.error else ""))
-        return entries
+        return [history_entry(e.data) for e in events if e.type == "run.step" and e.data.step < step]
 
     def prompt(self, goal: str, page: Observation, history: list[HistoryEntry]) -> str:
         from traj.agent import build_prompt

@@ -11,7 +11,8 @@ anonymous ``/health``, which then answers only ``{"status": "ok"}`` for liveness
 - ``POST /adapters/{name}/load`` (``{"path": ...}``, a directory on the server's machine; without
   it, the adapter of that name in the server's store) and ``POST /adapters/{name}/unload``:
   adapters change over the loaded base model, recorded as ``adapter.loaded``/``adapter.unloaded``.
-- With a store: uploads, training jobs and adapter downloads (:mod:`traj.serve._training`).
+- With a store: uploads, training jobs and adapter downloads (:mod:`traj.serve._training`), and
+  ``POST /feedback`` judging a run there as ``traj feedback`` does (:mod:`traj.serve._feedback`).
 - ``GET /v1/models`` and ``POST /v1/chat/completions``: the last user message's text through
   the policy, the ``model`` field naming the base model or an adapter. Errors there have
   OpenAI's shape (``{"error": {"message", "type", "param", "code"}}``) so its clients read them.
@@ -266,6 +267,7 @@ def create_app(
             "completion_tokens": generation.completion_tokens,
             "seconds": generation.seconds,
             "token_logprobs": generation.token_logprobs,
+            "token_texts": generation.token_texts,
             "adapter": request.adapter,
             "action": action,
             "parse_method": parse_method,
@@ -290,8 +292,10 @@ def create_app(
         return await on_worker(unload)
 
     if store is not None and jobs is not None:
+        from traj.serve._feedback import feedback_router
         from traj.serve._training import training_router
 
+        app.include_router(feedback_router(store=store))
         app.include_router(
             training_router(
                 store=store,
@@ -350,8 +354,12 @@ def create_app(
         if request.logprobs:
             choice["logprobs"] = {
                 "content": [
-                    {"token": "", "logprob": logprob, "bytes": None, "top_logprobs": []}
-                    for logprob in generation.token_logprobs
+                    {"token": piece, "logprob": logprob, "bytes": list(piece.encode()), "top_logprobs": []}
+                    for logprob, piece in zip(
+                        generation.token_logprobs,
+                        generation.token_texts or [""] * len(generation.token_logprobs),
+                        strict=False,
+                    )
                 ]
             }
         return {

@@ -1,6 +1,8 @@
 """Training on a traj server from the laptop: upload demos, train there, bring the adapter home.
 
-:func:`train_remote` is what ``traj train --remote URL`` does. The adapter is registered locally
+:func:`train_remote` is what ``traj train --remote URL`` does: SDFT and SFT on demos uploaded as
+a bundle; DPO on the preference pairs of the judged runs here, uploaded as a dataset (the
+server's store need not hold the runs). The adapter is registered locally
 only once it is whole: the download goes to a ``.part`` file (resumed with ``Range`` after a
 dropped connection, retried with backoff), its sha256 checked against the server's, unpacked
 with the bundle's member checks into a scratch directory and moved into place; then its files
@@ -13,10 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tarfile
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +69,11 @@ class TrainingClient:
             timeout=timeout_s,
             headers={"Authorization": f"Bearer {token}"} if token else {},
         )
+
+    def put_dataset(self, name: str, data: bytes) -> dict[str, Any]:
+        """``PUT /datasets/{name}``: a JSONL dataset for a job of the local-trainer contract."""
+        headers = {"Content-Type": "application/octet-stream"}
+        return self._json("PUT", f"/datasets/{quote(name, safe='')}", content=data, headers=headers)
 
     def upload(self, bundle: Path) -> dict[str, Any]:
         """Send a demo bundle to ``/upload_trajectory``; the server imports it idempotently."""
@@ -172,7 +181,8 @@ def train_remote(
     store: Store,
     server_url: str,
     *,
-    demo_ids: list[str],
+    demo_ids: list[str] | None = None,
+    task: str | None = None,
     hyperparameters: dict[str, Any] | None = None,
     name: str | None = None,
     local_model: str | Path | None = None,
@@ -180,23 +190,35 @@ def train_remote(
     on_progress: Callable[[dict[str, Any]], None] | None = None,
     poll_s: float = 0.5,
 ) -> RemoteTrainResult:
-    """Upload ``demo_ids``, train on the server, download the adapter and register it in ``store``.
+    """Train on the server, download the adapter and register it in ``store``.
 
-    ``local_model`` (the base model here) is recorded and checked by the format conversion;
-    the adapter lands in ``<home>/adapters/<name>/{peft,mlx}``.
+    ``hyperparameters`` are the server's (:class:`traj.serve._training.Hyperparameters`: objective,
+    steps, epochs, batch_size, learning_rate, rank, ema_alpha, divergence, beta). SDFT and SFT
+    learn ``demo_ids`` and the demos of ``task``, uploaded first; DPO learns the preference pairs
+    (of ``task``) in this store. ``local_model`` (the base model here) is recorded and checked by
+    the format conversion; the adapter lands in ``<home>/adapters/<name>/{peft,mlx}``.
     """
-    if not demo_ids:
+    hyperparameters = {**(hyperparameters or {}), "task": task}
+    dpo = hyperparameters.get("objective") == "dpo"
+    demos = [] if dpo else list(dict.fromkeys([*(demo_ids or []), *(_task_demos(store, task) if task else [])]))
+    if not dpo and not demos:
         raise TrainingError("name the demos to train on")
+    pairs = _preference_lines(store, task) if dpo else b""
     incoming = Path(store.home) / "adapters" / ".incoming"
     incoming.mkdir(parents=True, exist_ok=True)
     with TrainingClient(server_url, token=token) as client:
-        with tempfile.TemporaryDirectory(dir=incoming) as scratch:
-            bundle = Path(scratch) / "demos.tar.gz"
-            export_demos(store, demo_ids, bundle)
-            client.upload(bundle)
-        request = {"demo_ids": demo_ids, **(hyperparameters or {})}
-        if name is not None:
-            request["adapter"] = name
+        if dpo:
+            run_id = name or f"{re.sub(r'[^A-Za-z0-9._-]+', '-', task or 'dpo')[:48]}-{uuid.uuid4().hex[:8]}"
+            client.put_dataset(f"{run_id}.jsonl", pairs)
+            request = {"jobId": run_id, "datasetRef": f"{run_id}.jsonl", "runId": run_id, **hyperparameters}
+        else:
+            with tempfile.TemporaryDirectory(dir=incoming) as scratch:
+                bundle = Path(scratch) / "demos.tar.gz"
+                export_demos(store, demos, bundle)
+                client.upload(bundle)
+            request = {"demo_ids": demos, **hyperparameters}
+            if name is not None:
+                request["adapter"] = name
         run = client.start(request)
         state = client.wait(run["run_id"], on_progress=on_progress, poll_s=poll_s)
         adapter = state["adapter"]
@@ -206,6 +228,27 @@ def train_remote(
     peft_path, mlx_path, job_id = _install(store, archive, adapter, local_model)
     archive.unlink()
     return RemoteTrainResult(run["run_id"], job_id, adapter, peft_path, mlx_path, state)
+
+
+def _task_demos(store: Store, task: str) -> list[str]:
+    from traj.projections import Projections
+
+    with Projections(store) as projections:
+        rows = projections.query("SELECT demo_id FROM demos WHERE task = $task", {"task": task}).to_pylist()
+    if not rows:
+        raise TrainingError(f"no demonstrations of task {task!r} in {store.home} (see 'traj demos')")
+    return [r["demo_id"] for r in rows]
+
+
+def _preference_lines(store: Store, task: str | None) -> bytes:
+    """The preference pairs (of ``task``) as the JSONL dataset a DPO job on the server reads."""
+    from traj.train import preference_examples
+
+    return b"".join(
+        msgspec.json.encode({"prompt": e.query, "chosen": e.target, "rejected": e.rejected, "action_id": e.action_id})
+        + b"\n"
+        for e in preference_examples(store, task=task)
+    )
 
 
 def _install(store: Store, archive: Path, name: str, local_model: str | Path | None) -> tuple[Path, Path, str]:

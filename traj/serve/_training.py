@@ -52,8 +52,8 @@ _JSONL_BODY = {
 class Hyperparameters(BaseModel):
     """What a job may set; the rest of SdftConfig keeps its defaults."""
 
-    objective: Literal["sdft", "sft"] | None = None
-    """Default: sdft, or sft for a dataset without teacher prompts."""
+    objective: Literal["sdft", "sft", "dpo"] | None = None
+    """Default: sdft, or sft for a dataset without teacher prompts, or dpo for one of preference pairs."""
     steps: int | None = Field(None, ge=1)
     epochs: int = Field(2, ge=1, le=1000)
     batch_size: int = Field(4, ge=1, le=256)
@@ -61,6 +61,10 @@ class Hyperparameters(BaseModel):
     rank: int = Field(16, ge=1, le=256)
     ema_alpha: float = Field(0.02, gt=0, le=1)
     divergence: Literal["reverse", "forward", "jsd"] = "reverse"
+    beta: float = Field(0.1, gt=0, le=100)
+    """dpo: how far the adapter may move from the base model."""
+    task: str | None = Field(None, max_length=256)
+    """The task the job is for (recorded with it; with demo ids unset, its demos are the data)."""
 
 
 class TrainRequest(Hyperparameters):
@@ -69,7 +73,6 @@ class TrainRequest(Hyperparameters):
     model_config = ConfigDict(extra="forbid")
 
     demo_ids: list[Name] = Field(default_factory=list, max_length=10_000)
-    task: str | None = Field(None, max_length=256)
     unverified: bool = False
     """Also learn steps that no replay verified."""
     adapter: Name | None = None
@@ -153,6 +156,12 @@ def training_router(
             run.job_id = body.jobId
             examples = None
         else:
+            if body.objective == "dpo":
+                raise ApiError(
+                    422,
+                    "objective dpo trains on preference pairs, not demos: PUT them as a dataset "
+                    "(prompt, chosen, rejected per line) and POST /train with its datasetRef",
+                )
             try:
                 examples = await run_in_threadpool(_demo_examples, store, body)
             except TrainingError as exc:
@@ -170,6 +179,11 @@ def training_router(
 
             if examples is None:
                 examples, objective = examples_from_jsonl(datasets / body.datasetRef)  # type: ignore[union-attr]
+                if (body.objective == "dpo") != (objective == "dpo"):
+                    raise TrainingError(
+                        f"objective {body.objective or objective} does not fit dataset {body.datasetRef!r}: "
+                        "dpo trains on rows with prompt, chosen and rejected, the others on prompt and target"
+                    )
                 run.objective = body.objective or objective
             config = _config(body, run.objective)
             run.steps_total = len(_batches(examples, config))
@@ -179,6 +193,7 @@ def training_router(
                 model_dir=model_dir,
                 config=config,
                 name=run.adapter,
+                task=body.task,
                 backend=train_backend,
                 on_step=lambda _metrics: after_step(),
             )
@@ -289,6 +304,7 @@ def _config(body: Hyperparameters, objective: str) -> Any:
         batch_size=body.batch_size,
         ema_alpha=body.ema_alpha,
         divergence=body.divergence,
+        dpo_beta=body.beta,
     )
 
 
