@@ -228,3 +228,29 @@ def test_transformers_confidence_is_the_probability_of_the_element_ids_tokens(pa
     assert id_tokens >= 1 and generation.text[start:end] == action.target
     assert confidence == pytest.approx(math.exp(total), rel=1e-4)
     print(f"tiny model: {generation.text!r}; p(element {action.target}, {id_tokens} tokens) = {confidence:.4f}")
+
+
+def test_every_backend_reports_the_same_confidence_for_the_same_answer(page, sites_server, tiny_model):
+    """mlx, and transformers behind traj's server through the remote and openai backends, agree with it."""
+    from traj.agent import parse_action
+    from traj.policy import MlxPolicy, OpenAIPolicy, RemotePolicy
+    from traj.serve import create_app, serve_in_thread
+    from traj.sites import SITES
+
+    page.goto(SITES["calendar"].start_url(sites_server.url, 3) + "&fast=1")
+    local_policy = TransformersPolicy(tiny_model)
+    goal = page.evaluate("window.traj.goal")
+    snapshot = take_snapshot(page, screenshot=False)
+    prompt = build_prompt(goal, snapshot, [], budget_tokens=1500, count_tokens=local_policy.count_tokens)
+    local = local_policy.generate(prompt, max_new_tokens=40)
+    action = parse_action(local.text).action
+    expected = choice_confidence(local, action)
+    assert action.target is not None and expected is not None
+    answers = {"mlx": MlxPolicy(tiny_model).generate(prompt, max_new_tokens=40)}
+    with serve_in_thread(create_app(local_policy)) as url:
+        answers["remote"] = RemotePolicy(url).generate(prompt, max_new_tokens=40)
+        served = OpenAIPolicy(local_policy.model_id, base_url=f"{url}/v1")
+        answers["openai"] = served.generate(prompt, max_new_tokens=40)
+    for backend, generation in answers.items():
+        assert generation.text == local.text, backend
+        assert choice_confidence(generation, action) == pytest.approx(expected, rel=1e-3), backend
