@@ -27,7 +27,7 @@ from traj.agent._action import AgentAction, ParseError, parse_action
 from traj.agent._confidence import choice_confidence
 from traj.agent._guards import GuardState, apply_guards
 from traj.agent._prompt import HistoryEntry, build_prompt
-from traj.browser import HandOver, launch, locators_for, page_goal, page_verdict, take_snapshot
+from traj.browser import HandOver, PersonAction, launch, locators_for, page_goal, page_verdict, take_snapshot
 from traj.browser._executor import ActionFailedError, execute_action
 from traj.errors import BrowserError, PolicyError, TrajError
 from traj.eventlog import Action, NewEvent, Observation, RunFinished, RunStarted, RunStep, Store, new_event_id
@@ -219,8 +219,8 @@ def run_on_page(
         for index in range(max_steps):
             step, events, page = loop.step(index, page)
             seq = store.append(stream, events, expected_seq=seq).next_seq
-            if step.demonstrated is not None:
-                _record_correction(store, run_id, step)
+            if step.demonstrated is not None and ask_when_unsure is not None:
+                _record_correction(store, run_id, step, ask_when_unsure.warn)
             if on_step is not None:
                 on_step(step)
             if step.outcome == "finished":
@@ -238,7 +238,7 @@ def run_on_page(
     return RunResult(run_id, loop.steps, success, answer, reason)
 
 
-def _record_correction(store: Store, run_id: str, step: AgentStep) -> None:
+def _record_correction(store: Store, run_id: str, step: AgentStep, warn: Callable[[str], None]) -> None:
     """The person's action as the correction of the agent's: the exports' (wrong, bad) + (right, good)."""
     import msgspec
 
@@ -250,7 +250,7 @@ def _record_correction(store: Store, run_id: str, step: AgentStep) -> None:
             store, run_id, "bad", step=step.step, correction=msgspec.to_builtins(step.demonstrated), note=note
         )
     except FeedbackError as exc:  # e.g. the person used an element that appeared after the agent looked
-        warnings.warn(f"step {step.step} was done by a person but is not recorded as a correction: {exc}", stacklevel=3)
+        warn(f"step {step.step} was done by a person but is not recorded as a correction: {exc}")
 
 
 def _verdict(page: Page) -> bool | None:
@@ -378,7 +378,9 @@ class _Loop:
             record.outcome, record.error = "stopped", f"{self.guards.stop_reason}: {record.error}"
         return self._finish(record, timings, events, page)
 
-    def _ask_person(self, index: int, page: Page, record: _StepRecord, timings: dict[str, float]) -> Any:
+    def _ask_person(
+        self, index: int, page: Page, record: _StepRecord, timings: dict[str, float]
+    ) -> PersonAction | None:
         """The person's action for this step when the agent is unsure of its own, else ``None``."""
         ask, action = self.ask, record.action
         if ask is None or action is None:
