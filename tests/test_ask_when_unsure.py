@@ -94,6 +94,8 @@ def test_an_unsure_step_is_done_by_the_person_recorded_as_a_correction_and_the_r
             "WHERE stream = $s ORDER BY step",
             {"s": stream},
         ).to_pylist()
+        [legacy] = projections.query("SELECT CAST(rejected AS VARCHAR) AS r FROM preference_pairs").to_pylist()
+    assert legacy["r"] == '{"kind":"CLICK","target":"2","value":null}'  # the agent's choice, not the person's
     assert feedback.to_pylist() == [
         {"target": stream, "step": 0, "label": "bad", "c": AgentAction("TYPE", "3", NOTE).to_json()}
     ]

@@ -310,9 +310,15 @@ VIEWS: dict[str, tuple[str, str]] = {
         SELECT s.stream, s.step, s.action_id,
                concat('Goal: ', coalesce(d.goal, r.goal), chr(10), 'URL: ', s.url, chr(10), 'Page:', chr(10),
                       s.page_text) AS prompt,
-               CAST(f.correction AS VARCHAR) AS chosen, s.action_json AS rejected, f.note, f.position
+               CAST(f.correction AS VARCHAR) AS chosen,
+               -- on a step handed to a person, the action event is theirs: the agent's is the run.step's
+               CASE WHEN h.stream IS NULL THEN s.action_json
+                    ELSE json_object('kind', h.action->>'kind', 'target', h.action->'target',
+                                     'value', h.action->'value') END AS rejected,
+               f.note, f.position
         FROM feedback f JOIN steps s ON s.stream = f.target AND s.step = f.step
         LEFT JOIN demos d ON d.stream = s.stream LEFT JOIN runs r ON r.stream = s.stream
+        LEFT JOIN run_steps h ON h.stream = s.stream AND h.step = s.step AND h.outcome = 'corrected'
         WHERE f.latest AND f.label = 'bad' AND f.correction IS NOT NULL
         """,
     ),
