@@ -480,6 +480,7 @@ def test_concurrent_appends_from_many_threads_are_all_acknowledged_without_gaps(
         assert len(results) == len(batches)
         total = sum(len(b) for b in batches.values())
         assert store.next_position == total
+        store.wait_for_seals()
         assert len(store.manifest.segments) >= 1, "seal_bytes should have sealed during the run"
         assert_log_is_gap_free(store)
         by_position = dict(positions_and_ids(store))
@@ -699,6 +700,7 @@ def test_the_wal_seals_itself_when_it_reaches_seal_bytes(home, events):
     with Store.open(home, seal_bytes=16 * 1024) as store:
         for k in range(60):
             store.append("demo/d1", [events.observation(k, words=80)], expected_seq=k)
+        store.wait_for_seals()  # seals run in the background, off the append path
         assert len(store.manifest.segments) >= 2
         assert store.next_position == 60
         assert_log_is_gap_free(store)

@@ -204,6 +204,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def retry_an_acknowledged_append(self, data: st.DataObject) -> None:
         batch = data.draw(st.sampled_from(self.batches), label="batch")
+        self.store.wait_for_seals()  # a background seal may still be dropping WAL files
         end, wal = self.store.next_position, self.wal_bytes()
         result = self.store.append(batch.stream, list(batch.events), batch.expected_seq)
         assert result == AppendResult(
@@ -221,6 +222,7 @@ class StoreMachine(RuleBasedStateMachine):
         stream, events = self.draw_demo_batch(data)
         actual = self.next_seq(stream)
         wrong = data.draw(st.integers(0, actual + 5).filter(lambda n: n != actual), label="expected_seq")
+        self.store.wait_for_seals()  # a background seal may still be dropping WAL files
         end, wal = self.store.next_position, self.wal_bytes()
         with pytest.raises(ConflictError) as caught:
             self.store.append(stream, events, wrong)
@@ -256,6 +258,9 @@ class StoreMachine(RuleBasedStateMachine):
     def crash_and_recover(self, data: st.DataObject, mode: str) -> None:
         """The process dies: no end-of-stream marker, maybe a torn tail past the last acknowledged batch."""
         store = self.store
+        # A real crash stops the background sealer too (the subprocess crash test kills it
+        # mid-seal); here its thread would outlive the "dead" store, so let it finish first.
+        store.wait_for_seals()
         self.projections.close()
         tail_kept = dropped = 0
         path = None

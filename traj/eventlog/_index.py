@@ -66,11 +66,15 @@ class IdIndex:
         """Index ids that live in the WAL: (event_id, (stream, seq, position)) pairs."""
         self._recent.update(locations)
 
-    def seal_recent(self) -> None:
-        """The WAL was sealed: move its ids to the compact sealed index."""
-        if self._recent:
-            self.add_sealed(pa.array(list(self._recent), pa.string()))
-            self._recent.clear()
+    def seal(self, ids: pa.Array | pa.ChunkedArray) -> None:
+        """These WAL ids were sealed: move them to the compact sealed index.
+
+        Only the sealed files' ids move: ids in a WAL file still being written must stay
+        in the dict, since a fingerprint hit is confirmed against the segments alone.
+        """
+        self.add_sealed(ids)
+        for event_id in ids.to_pylist():
+            self._recent.pop(event_id, None)
 
     def lookup(self, ids: list[str]) -> dict[str, Located]:
         """Return the ids among ``ids`` that are already in the log, with where they are."""

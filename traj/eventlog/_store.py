@@ -3,6 +3,11 @@
 Appends go through group commit: concurrent callers queue their append, one of them
 becomes the leader, writes every queued append as its own checksummed record batch,
 fsyncs once, and wakes the others. An append returns only after its batch is durable.
+
+When the WAL file reaches ``seal_bytes`` the leader closes it and starts a new one; a
+background thread seals the closed files into a Parquet segment, off the append path.
+It takes the leader role only to publish (manifest, WAL files dropped, id index), so a
+commit never sees half a seal, and a crash at any point of it is repaired on open.
 """
 
 from __future__ import annotations
@@ -106,6 +111,8 @@ class _WalFile:
     """Offset up to which ``batches`` hold the file."""
     end_bytes: int | None = None
     """Acknowledged length when this process writes the file; None: read to the end."""
+    sealable: bool = False
+    """Closed for writing (rotated, or recovered on open): its content is final."""
 
     @property
     def rows(self) -> int:
@@ -159,6 +166,13 @@ class Store:
         """Guards the manifest and WAL list, so a snapshot never sees a seal half done."""
         self._queue: list[_Request] = []
         self._leader_busy = False
+        self._exclusive_waiting = 0
+        """Callers waiting in _exclusive: appenders let them take the leader role first."""
+        self._seal_lock = threading.Lock()
+        """Held by whoever seals (the background sealer, seal, compact): one seal at a time."""
+        self._sealer: threading.Thread | None = None
+        self._seal_wanted = False
+        self._seal_error: BaseException | None = None
         self._failed: BaseException | None = None
         self._writer: WalWriter | None = None
         self._streams: dict[str, int] | None = None
@@ -202,6 +216,7 @@ class Store:
         """Close the current WAL file cleanly and release the writer lock."""
         if self._closed:
             return
+        self._join_sealer()
         self._closed = True
         if self._writer is not None and self._failed is None:
             self._writer.close()
@@ -260,7 +275,7 @@ class Store:
                     f"{next_position - 1}: events are missing from {self.home}"
                 )
             end_bytes = scan.good_bytes if recover else None  # a recovered file is final
-            self._wal.append(_WalFile(path, first, scan.batches, scan.good_bytes, end_bytes))
+            self._wal.append(_WalFile(path, first, scan.batches, scan.good_bytes, end_bytes, sealable=recover))
             next_position += rows
         if recover:
             fsync_dir(self._wal_dir)
@@ -325,7 +340,7 @@ class Store:
         request = _Request(stream, encoded, expected_seq)
         with self._cond:
             self._queue.append(request)
-            while not request.done and self._leader_busy:
+            while not request.done and (self._leader_busy or self._exclusive_waiting):
                 self._cond.wait()
             if not request.done:
                 self._leader_busy = True
@@ -410,7 +425,8 @@ class Store:
             )
             request.done = True
         if writer.size >= self.seal_bytes:
-            self._seal()
+            self._rotate()
+            self._request_seal()
 
     def _decide(
         self,
@@ -494,34 +510,108 @@ class Store:
     # ------------------------------------------------------------------ sealing
 
     def seal(self) -> Segment | None:
-        """Seal every WAL file into one Parquet segment; returns it (None if nothing to seal)."""
+        """Seal every WAL file into one Parquet segment; returns it (None if nothing to seal).
+
+        Waits for a background seal in progress, then seals the rest, the open file included.
+        """
         if self.readonly:
             raise StoreError(f"store {self.home} is open read-only")
-        with self._exclusive():
+        with self._seal_lock, self._exclusive():
             return self._seal()
 
-    def _seal(self) -> Segment | None:
+    def wait_for_seals(self) -> None:
+        """Block until the background seals requested so far are published.
+
+        Raises StoreError if the last background seal failed (its WAL files are intact and
+        the next seal retries them).
+        """
+        self._join_sealer()
+        error, self._seal_error = self._seal_error, None
+        if error is not None:
+            raise StoreError(f"sealing {self.home} in the background failed: {error}") from error
+
+    def _join_sealer(self) -> None:
+        with self._cond:
+            while self._sealer is not None:
+                self._cond.wait()
+
+    def _rotate(self) -> None:
+        """Leader: close the WAL file being written; the next append starts a new one."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+            with self._state:
+                self._wal[-1].sealable = True
+
+    def _request_seal(self) -> None:
+        """Leader: have the background thread seal the closed WAL files."""
+        with self._cond:
+            self._seal_wanted = True
+            if self._sealer is None:
+                self._sealer = threading.Thread(target=self._seal_in_background, name="traj-seal", daemon=True)
+                self._sealer.start()
+
+    def _seal_in_background(self) -> None:
+        while True:
+            with self._cond:
+                if not self._seal_wanted or self._closed:
+                    self._sealer = None
+                    self._cond.notify_all()
+                    return
+                self._seal_wanted = False
+            try:
+                with self._seal_lock:
+                    with self._state:
+                        files = [w for w in self._wal if w.sealable]
+                    if files:
+                        table = self._sealable_table(files)
+                        segment = write_segment(self._segments_dir, table)
+                        with self._exclusive():
+                            self._publish(files, segment, table.column("event_id"))
+                self._seal_error = None
+            except BaseException as exc:  # the WAL files stay; the next seal retries them
+                self._seal_error = exc
+
+    def _seal(self) -> Segment | None:
+        """Seal every WAL file now; the caller holds the seal lock and the leader role."""
+        self._rotate()
         with self._state:
-            for w in self._wal:
-                w.catch_up()
-        wal = [w for w in self._wal if w.batches]
-        if not wal:
+            files = list(self._wal)
+        if not files:
             return None
-        table = pa.Table.from_batches([b for w in wal for b in w.batches], schema=EVENT_SCHEMA)
+        table = self._sealable_table(files)
+        if table.num_rows == 0:
+            return None
         segment = write_segment(self._segments_dir, table)
+        self._publish(files, segment, table.column("event_id"))
+        return segment
+
+    def _sealable_table(self, files: list[_WalFile]) -> pa.Table:
+        """The events of closed WAL files, read back and checked against what was acknowledged."""
+        batches: list[pa.RecordBatch] = []
+        for w in files:
+            scan = read_wal(w.path, end=w.end_bytes)
+            if w.end_bytes is not None and scan.good_bytes != w.end_bytes:
+                raise StoreError(
+                    f"WAL file {w.path.name} holds {scan.good_bytes} verified bytes of the "
+                    f"{w.end_bytes} acknowledged ({scan.problem}); not sealing it"
+                )
+            batches.extend(scan.batches)
+        return pa.Table.from_batches(batches, schema=EVENT_SCHEMA)
+
+    def _publish(self, files: list[_WalFile], segment: Segment, ids: pa.ChunkedArray) -> None:
+        """Leader: list the segment, then drop the WAL files it replaces and move their ids."""
+        if segment.first_position != self._manifest.next_position:
+            raise StoreError(f"segment {segment.file} does not continue the log at {self._manifest.next_position}")
         with self._state:  # readers see the WAL files or their segment, never both
             self._manifest = Manifest((*self._manifest.segments, segment))
             write_manifest(self.home, self._manifest)
-            for w in self._wal:
+            for w in files:
                 w.path.unlink(missing_ok=True)
             fsync_dir(self._wal_dir)
-            self._wal = []
+            self._wal = [w for w in self._wal if all(w is not f for f in files)]
         if self._index is not None:
-            self._index.seal_recent()
-        return segment
+            self._index.seal(ids)
 
     def compact(self, merge_rows: int = DEFAULT_MERGE_ROWS) -> list[Segment]:
         """Seal the WAL, then merge runs of adjacent small segments up to ``merge_rows`` rows.
@@ -532,7 +622,7 @@ class Store:
         """
         if self.readonly:
             raise StoreError(f"store {self.home} is open read-only")
-        with self._exclusive():
+        with self._seal_lock, self._exclusive():
             if self._damaged:
                 raise CorruptSegmentError(
                     f"refusing to merge segments while the store is damaged ({next(iter(self._damaged.values()))})"
@@ -556,8 +646,10 @@ class Store:
     def _exclusive(self) -> Iterator[None]:
         """Hold the leader role: no append commits while the WAL or segments move."""
         with self._cond:
+            self._exclusive_waiting += 1
             while self._leader_busy:
                 self._cond.wait()
+            self._exclusive_waiting -= 1
             self._leader_busy = True
         try:
             yield
