@@ -25,6 +25,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -51,14 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console()
     policy = open_policy(args.backend, args.model)
     prompt = Prompt(PROMPT, 0)
-    policy.generate(prompt, max_new_tokens=args.tokens)  # warm up
-    direct = []
-    for _ in range(10):
-        started = time.perf_counter()
-        policy.generate(prompt, max_new_tokens=args.tokens)
-        direct.append(time.perf_counter() - started)
+    direct = _generate_times(policy, prompt, args.tokens)
     rows: dict[int, dict[str, float]] = {}
     vllm_rows: dict[int, dict[str, float]] = {}
+    vllm_direct: list[float] = []
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(serve_in_thread(create_app(policy)))
         vllm_url = None
@@ -66,8 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from traj.policy import VLLMPolicy, start_vllm
 
             log = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "vllm.log"
-            base = stack.enter_context(start_vllm(policy.model_id, log_path=log))
-            vllm_url = stack.enter_context(serve_in_thread(create_app(VLLMPolicy(base_url=base))))
+            served = VLLMPolicy(base_url=stack.enter_context(start_vllm(policy.model_id, log_path=log)))
+            vllm_direct = _generate_times(served, prompt, args.tokens)
+            vllm_url = stack.enter_context(serve_in_thread(create_app(served)))
         for clients in args.clients:  # interleaved, so both sides see the same load on a shared machine
             rows[clients] = _act_latency(url, clients, args.requests, args.tokens)
             if vllm_url is not None:
@@ -96,6 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             ]
         table.add_row(*cells)
     console.print(f"/act on {args.backend}, {args.tokens} new tokens; direct generate p50 {direct_ms:.1f} ms")
+    if vllm_direct:
+        vllm_direct_ms = 1000 * statistics.median(vllm_direct)
+        console.print(
+            f"vLLM: VLLMPolicy.generate p50 {vllm_direct_ms:.1f} ms ({vllm_direct_ms / direct_ms:.2f}x direct)"
+        )
     console.print(table)
     console.print(
         f"adapter swap: load p50 {swaps['load_ms']:.1f} ms, unload p50 {swaps['unload_ms']:.1f} ms "
@@ -110,12 +113,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         "swap": {k: round(v, 2) for k, v in swaps.items()},
     }
     if vllm_rows:
+        result["vllm_direct_generate_p50_ms"] = round(1000 * statistics.median(vllm_direct), 2)
         result["vllm_act"] = {str(c): {k: round(v, 2) for k, v in r.items()} for c, r in vllm_rows.items()}
         result["vllm_over_in_process_p50"] = {
             str(c): round(vllm_rows[c]["p50_ms"] / rows[c]["p50_ms"], 3) for c in rows
         }
     print(json.dumps(result))
     return 0
+
+
+def _generate_times(policy: Any, prompt: Prompt, tokens: int, runs: int = 10) -> list[float]:
+    """Seconds of ``runs`` calls of the policy's own ``generate``, after one to warm up."""
+    policy.generate(prompt, max_new_tokens=tokens)
+    took = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        policy.generate(prompt, max_new_tokens=tokens)
+        took.append(time.perf_counter() - started)
+    return took
 
 
 def _act_latency(url: str, clients: int, requests: int, tokens: int) -> dict[str, float]:
