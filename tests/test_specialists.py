@@ -18,10 +18,18 @@ from typer.testing import CliRunner, Result
 
 from traj.browser import record
 from traj.cli import app
-from traj.eventlog import Store
+from traj.errors import SpecialistError
+from traj.eventlog import AdapterCreated, Store
 from traj.projections import Projections
 from traj.sites import SITES, run_script, serve_sites
-from traj.specialists import choose_adapter, get_job, rollback_specialist, specialist_of
+from traj.specialists import (
+    choose_adapter,
+    get_job,
+    register_specialist,
+    rollback_specialist,
+    specialist_of,
+    specialists,
+)
 
 SEED = 5
 runner = CliRunner()
@@ -59,9 +67,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Itera
         )
     job = ("expense-job", "--home", home)
     ok("specialists", "create", *job, "--task", "expense", "--objective", "sft", "--steps", 1, "--batch-size", 2)
-    ok("specialists", "update", *job, "--rank", 4, "--unverified", "--model", tiny_model, "--note", "tiny and quick")
+    tune = ("--rank", 4, "--epochs", 3, "--unverified", "--model", tiny_model, "--note", "tiny and quick")
+    ok("specialists", "update", *job, *tune)
     ok("specialists", "run", *job, "--register")
-    ok("specialists", "update", *job, "--lr", 1e-3)
+    ok("specialists", "update", *job, "--lr", 1e-3, "--reset", "epochs")
     ok("specialists", "run", *job)
     yield home
 
@@ -100,6 +109,18 @@ def test_an_improvement_job_trains_through_ordinary_training_jobs_with_lineage(t
         "last_adapter": "expense-job-2",
         "note": "tiny and quick",
     }
+    events = rows(
+        trained,
+        "SELECT type, CAST(data->'changed' AS VARCHAR) AS changed FROM events "
+        "WHERE stream = 'improve/expense-job' ORDER BY seq",
+    )
+    assert [(e["type"], e["changed"]) for e in events] == [
+        ("improvement.created", None),
+        ("improvement.updated", '["settings","note"]'),
+        ("improvement.ran", None),
+        ("improvement.updated", '["settings"]'),
+        ("improvement.ran", None),
+    ]
     with Store.open(trained, readonly=True) as store:
         settings = get_job(store, "expense-job").settings
     assert settings == {
@@ -129,14 +150,48 @@ def test_an_improvement_job_trains_through_ordinary_training_jobs_with_lineage(t
     assert "expense-job" in listed and "specialists: expense -> expense-job-1" in listed
 
 
-def test_an_agent_scoped_job_is_listed_and_its_adapter_is_registered_per_task(home: Path) -> None:
-    ok("specialists", "create", "generalist", "--agent", "shopper", "--objective", "sdft", "--home", home)
-    [job] = rows(home, "SELECT scope, target, objective, runs FROM improvement_jobs WHERE job = 'generalist'")
-    assert job == {"scope": "agent", "target": "shopper", "objective": "sdft", "runs": 0}
+def test_an_agent_scoped_job_trains_on_every_task_and_is_registered_per_task(home: Path, tiny_model: Path) -> None:
+    settings = ("--steps", 1, "--batch-size", 2, "--rank", 4, "--unverified", "--model", tiny_model)
+    ok("specialists", "create", "generalist", "--agent", "shopper", "--objective", "sft", *settings, "--home", home)
     before = rows(home, "SELECT count(*) AS n FROM events")
     refused = cli("specialists", "run", "generalist", "--register", "--home", home)
     assert refused.exit_code == 1 and "traj adapters register" in refused.stderr
     assert rows(home, "SELECT count(*) AS n FROM events") == before
+
+    ran = ok("specialists", "run", "generalist", "--home", home).stdout
+    assert "adapter generalist-1," in ran and "parent" not in ran  # an agent's job has no task specialist to follow
+    [job] = rows(
+        home, "SELECT scope, target, objective, runs, last_adapter FROM improvement_jobs WHERE job = 'generalist'"
+    )
+    assert job == {"scope": "agent", "target": "shopper", "objective": "sft", "runs": 1, "last_adapter": "generalist-1"}
+    ok("adapters", "register", "generalist-1", "--task", "expense", "--home", home)
+    with Store.open(home, readonly=True) as store:
+        assert specialist_of(store, "expense") == "generalist-1"
+    assert rows(home, "SELECT task, via FROM task_adapters WHERE name = 'generalist-1'") == [
+        {"task": "expense", "via": ["data", "registered"]}
+    ]
+
+
+def test_rolling_back_an_adapter_returns_every_task_it_serves_to_its_parent(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "store") as store:
+        for name, parent in (("a", None), ("b", "a"), ("c", "b")):
+            made = AdapterCreated(name=name, job_id=f"job-{name}", base_model="tiny", parent=parent)
+            store.append(f"adapter/{name}", [made], expected_seq=0)
+        for adapter, task in (("b", "t1"), ("b", "t2"), ("c", "t3")):
+            register_specialist(store, adapter, task)
+        changes = rollback_specialist(store, "b")
+        assert [(c.task, c.adapter, c.previous, c.change) for c in changes] == [
+            ("t1", "a", "b", "rolled_back"),
+            ("t2", "a", "b", "rolled_back"),
+        ]
+        assert specialists(store) == {"t1": "a", "t2": "a", "t3": "c"}
+        assert [rollback_specialist(store, task="t3")[0].adapter for _ in range(2)] == ["b", "a"]
+        end = store.next_position
+        with pytest.raises(SpecialistError, match="no earlier adapter"):
+            rollback_specialist(store, task="t3")
+        with pytest.raises(SpecialistError, match="already the specialist"):
+            register_specialist(store, "a", "t1")
+        assert store.next_position == end
 
 
 # ---------------------------------------------------------------- what traj run --task loads
@@ -214,6 +269,7 @@ def test_adapter_overrides_the_specialist_and_without_one_the_base_model_runs(ho
         (("specialists", "create", "a b", "--task", "expense"), "invalid job name"),
         (("specialists", "update", "nope", "--steps", "2"), "no improvement job 'nope'"),
         (("specialists", "update", "expense-job", "--steps", "1"), "nothing to change"),
+        (("specialists", "update", "expense-job", "--reset", "stepz"), "unknown job setting 'stepz'"),
         (("specialists", "run", "nope"), "no improvement job 'nope'"),
         (("run", "--task", "expense", "--adapter", "nope", "--max-steps", "1", "--headless"), "no adapter 'nope'"),
     ],

@@ -42,7 +42,7 @@ SPECIALIST_VIEWS: dict[str, tuple[str, str]] = {
         """
         SELECT data->>'task' AS task, data->>'adapter' AS adapter,
                CASE type WHEN 'specialist.registered' THEN 'registered' ELSE 'rolled_back' END AS change,
-               data->>'previous' AS previous, data->>'reason' AS reason, data->>'note' AS note, "at", position
+               data->>'previous' AS previous, data->>'reason' AS reason, data->>'note' AS note, "at", position, seq
         FROM events WHERE type IN ('specialist.registered', 'specialist.rolled_back')
         """,
     ),

@@ -135,6 +135,9 @@ def update_job(
     note: str | None = None,
 ) -> ImprovementJob:
     """Change job ``name``: a new objective or note, settings merged in (a ``None`` value resets one)."""
+    unknown = sorted(set(settings or {}) - set(JobSettings.__struct_fields__))
+    if unknown:
+        raise SpecialistError(f"unknown job setting {unknown[0]!r}; known: {', '.join(JobSettings.__struct_fields__)}")
     seq = store.stream_seq(f"improve/{name}")
     job = get_job(store, name)
     merged = {k: v for k, v in (job.settings | dict(settings or {})).items() if v is not None}
@@ -153,7 +156,7 @@ def update_job(
     if not changed:
         raise SpecialistError(f"nothing to change in improvement job {name!r}")
     store.append(f"improve/{name}", [msgspec.structs.replace(new, changed=changed)], expected_seq=seq)
-    return get_job(store, name)
+    return ImprovementJob(name, job.scope, job.target, new.objective, checked, new.note, job.runs, job.last_adapter)
 
 
 def get_job(store: Store, name: str) -> ImprovementJob:

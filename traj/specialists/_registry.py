@@ -81,22 +81,20 @@ def specialist_of(store: Store, task: str) -> str | None:
 
 def specialists(store: Store) -> dict[str, str]:
     """Every task's specialist now: task -> adapter."""
-    return {r["task"]: r["adapter"] for r in _query(store, "SELECT task, adapter FROM specialists")}
+    return {task: adapter for task, (adapter, _) in _facts(store).specialists.items()}
 
 
 def register_specialist(store: Store, adapter: str, task: str, *, note: str = "") -> SpecialistChange:
     """Make ``adapter`` (a name in the store) the specialist ``traj run --task TASK`` loads by default."""
     _check_name("task", task)
-    stream = f"specialist/{task}"
-    seq = store.stream_seq(stream)
-    known = _adapter_parents(store)
-    if adapter not in known:
+    facts = _facts(store)
+    if adapter not in facts.adapters:
         raise SpecialistError(f"no adapter {adapter!r} in {store.home} (see 'traj adapters list')")
-    previous = specialists(store).get(task)
+    previous, seq = facts.specialists.get(task, (None, 0))
     if previous == adapter:
         raise SpecialistError(f"{adapter!r} is already the specialist of task {task!r}; nothing recorded")
     event = SpecialistRegistered(task=task, adapter=adapter, previous=previous, note=note)
-    result = store.append(stream, [event], expected_seq=seq)
+    result = store.append(f"specialist/{task}", [event], expected_seq=seq)
     return SpecialistChange(task, adapter, previous, "registered", result.first_position)
 
 
@@ -111,9 +109,9 @@ def rollback_specialist(
     """
     if (adapter is None) == (task is None):
         raise SpecialistError("give the adapter to roll back or --task TASK, one of them")
-    in_force = specialists(store)
-    seqs = {t: store.stream_seq(f"specialist/{t}") for t in in_force}
-    known = _adapter_parents(store)
+    facts = _facts(store)
+    in_force = {name: current for name, (current, _) in facts.specialists.items()}
+    known = {name: parent for name, (parent, _) in facts.adapters.items()}
     if adapter is not None:
         if adapter not in known:
             raise SpecialistError(f"no adapter {adapter!r} in {store.home} (see 'traj adapters list')")
@@ -145,7 +143,7 @@ def rollback_specialist(
         )
     changes = []
     for name, event in planned:
-        result = store.append(f"specialist/{name}", [event], expected_seq=seqs[name])
+        result = store.append(f"specialist/{name}", [event], expected_seq=facts.specialists[name][1])
         changes.append(SpecialistChange(name, event.adapter, event.previous, "rolled_back", result.first_position))
     return changes
 
@@ -164,7 +162,8 @@ def choose_adapter(
     The specialist is skipped, with the reason, for a backend that does not load adapters from
     this store or a ``model`` other than the specialist's base model.
     """
-    current = specialist_of(store, task)
+    facts = _facts(store)
+    current = facts.specialists.get(task, (None, 0))[0]
     if adapter is not None:
         if current is None:
             said = ""
@@ -181,7 +180,7 @@ def choose_adapter(
         return AdapterChoice(
             None, "base", f"task {task!r} has no registered specialist: base model (see 'traj adapters register')"
         )
-    base = _adapter_base(store, current)
+    base = facts.adapters[current][1]
     local = backend in ("transformers", "mlx")  # vllm's model is a served name, not a directory
     if local and model is not None and base and Path(base).resolve() != Path(model).resolve():
         return AdapterChoice(
@@ -229,16 +228,29 @@ def adapter_summaries(store: Store, task: str | None = None) -> list[AdapterSumm
     ]
 
 
-def _adapter_parents(store: Store) -> dict[str, str | None]:
-    return {
-        r["name"]: r["parent"]
-        for r in _query(store, "SELECT name, any_value(parent) AS parent FROM adapters GROUP BY name")
-    }
+@dataclass(frozen=True)
+class _Facts:
+    """What a request is checked against, read from one snapshot of the log."""
+
+    specialists: dict[str, tuple[str, int]]
+    """task -> (its specialist, the next seq of ``specialist/<task>``): an append at that seq fails
+    if anything changed the task since the snapshot."""
+    adapters: dict[str, tuple[str | None, str | None]]
+    """adapter -> (its parent in lineage, its base model)."""
 
 
-def _adapter_base(store: Store, adapter: str) -> str | None:
-    rows = _query(store, "SELECT any_value(base_model) AS base FROM adapters WHERE name = $name", {"name": adapter})
-    return rows[0]["base"] if rows else None
+def _facts(store: Store) -> _Facts:
+    from traj.projections import Projections
+
+    with Projections(store) as projections:
+        current = projections.query("SELECT task, adapter, seq FROM specialists").to_pylist()
+        adapters = projections.query(
+            "SELECT name, any_value(parent) AS parent, any_value(base_model) AS base FROM adapters GROUP BY name"
+        ).to_pylist()
+    return _Facts(
+        {r["task"]: (r["adapter"], r["seq"] + 1) for r in current},
+        {r["name"]: (r["parent"], r["base"]) for r in adapters},
+    )
 
 
 def _query(store: Store, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
