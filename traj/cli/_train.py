@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from traj.cli._common import HomeOption, console, err_console, reports_errors, resolve_home
+
+if TYPE_CHECKING:
+    from traj.train import TrainResult
 
 __all__ = ["train"]
 
@@ -31,6 +34,14 @@ def train(
     beta: Annotated[float, typer.Option(help="dpo: how far the adapter may move from the base model.")] = 0.1,
     unverified: Annotated[bool, typer.Option(help="Also learn steps no replay has verified.")] = False,
     name: Annotated[str | None, typer.Option(help="Adapter name (default: TASK-<job>).")] = None,
+    checkpoint_every: Annotated[int, typer.Option(help="Write a resumable checkpoint every N steps (0: never).")] = 50,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="Continue a stopped job from its last checkpoint: a job id, or 'latest' (of TASK); "
+            "its recorded settings and examples are used."
+        ),
+    ] = None,
     remote: Annotated[
         str | None, typer.Option(help="Train on a traj server at this URL (token: $TRAJ_SERVER_TOKEN).")
     ] = None,
@@ -48,7 +59,7 @@ def train(
         raise TrainingError(f"--backend {backend}: use torch or mlx")
     if objective not in ("sdft", "sft", "dpo") or divergence not in ("reverse", "forward", "jsd"):
         raise typer.BadParameter("--objective is sdft, sft or dpo; --divergence is reverse, forward or jsd")
-    if task is None and not demo and objective != "dpo":
+    if task is None and not demo and objective != "dpo" and resume is None:
         raise typer.BadParameter("name a TASK or give --demo ID")
     config = SdftConfig(
         objective=objective,  # type: ignore[arg-type]
@@ -61,6 +72,7 @@ def train(
         ema_alpha=ema_alpha,
         divergence=divergence,  # type: ignore[arg-type]
         dpo_beta=beta,
+        checkpoint_every=checkpoint_every,
     )
     if remote is not None:
         from traj.cli._serve import train_on_server
@@ -77,6 +89,13 @@ def train(
             name=name,
             model=model,
         )
+        return
+    if resume is not None:
+        with Store.open(resolve_home(home)) as store:
+            from traj.train import resume as resume_training
+
+            result = resume_training(store, None if resume == "latest" else resume, task=task)
+        _report(result, task)
         return
     if model is None:
         from traj.train.tiny import init_tiny
@@ -111,6 +130,11 @@ def train(
                 backend=backend,
                 on_step=lambda m: progress.update(bar, advance=1, loss=m.loss, kl=m.kl, tps=m.tokens_per_s),
             )
+    _report(result, task)
+
+
+def _report(result: TrainResult, task: str | None) -> None:
+    """The step-0 diagnosis (and its warning), where the adapter is, and what to run next."""
     if result.diagnosis is not None:
         d = result.diagnosis
         console.print(

@@ -47,7 +47,10 @@ __all__ = [
     "RunStarted",
     "RunStep",
     "SpecialistRegistered",
+    "TrainCheckpoint",
+    "TrainDiagnosis",
     "SpecialistRolledBack",
+    "TrainResumed",
     "TrainFinished",
     "TrainStarted",
     "TrainStep",
@@ -498,6 +501,44 @@ class TrainStarted(Payload, frozen=True, kw_only=True):
 
     type: ClassVar[str] = "train.started"
     job_id: str
+class TrainCheckpoint(Payload, frozen=True, kw_only=True):
+    """A resumable snapshot of a job after ``step`` optimizer steps (``traj train --resume``)."""
+
+    type: ClassVar[str] = "train.checkpoint"
+    job_id: str
+    step: int
+    """Steps done: a resumed job runs step ``step`` next."""
+    blob: str
+    """sha256 of the checkpoint blob: adapters, EMA teacher, optimizer, schedule and RNG state."""
+    size: int = 0
+    backend: str = "torch"
+
+
+class TrainResumed(Payload, frozen=True, kw_only=True):
+    """A job continues from its checkpoint at ``from_step`` after it stopped."""
+
+    type: ClassVar[str] = "train.resumed"
+    job_id: str
+    from_step: int
+    checkpoint: str
+    """event_id of the ``train.checkpoint`` it continues from."""
+
+
+class TrainDiagnosis(Payload, frozen=True, kw_only=True):
+    """Step 0 of an SDFT job: the KL before any update and the numbers behind its usual causes."""
+
+    type: ClassVar[str] = "train.diagnosis"
+    job_id: str
+    kl: float
+    enriched_share: float
+    teacher_accuracy: float
+    """Next-action exact match of the demonstration-conditioned teacher on the first batch."""
+    student_accuracy: float
+    ema_alpha: float
+    unenriched: list[str] = []
+    """Per demo, the steps whose teacher context lacks an enrichment and why (one line each)."""
+
+
     objective: Literal["sdft", "sft", "dpo"]
     base_model: str
     base_model_hash: str = ""

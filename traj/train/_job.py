@@ -22,7 +22,10 @@ from traj.eventlog import (
     DatasetSnapshot,
     NewEvent,
     Store,
+    TrainCheckpoint,
+    TrainDiagnosis,
     TrainFinished,
+    TrainResumed,
     TrainStarted,
     TrainStep,
     new_event_id,
@@ -30,9 +33,10 @@ from traj.eventlog import (
 from traj.train.sdft import SdftConfig, SdftTrainer, StepMetrics, TrainingExample, batches
 
 if TYPE_CHECKING:
+    from traj.replay import SdftItem
     from traj.train._sdft_mlx import MlxSdftTrainer
 
-__all__ = ["KlDiagnosis", "TrainResult", "model_hash", "train", "training_examples"]
+__all__ = ["KlDiagnosis", "TrainResult", "model_hash", "resume", "train", "training_examples"]
 
 NEAR_ZERO_KL = 1e-3
 
@@ -49,6 +53,8 @@ class KlDiagnosis:
     student_accuracy: float
     """The same for the bare student."""
     ema_alpha: float
+    unenriched: list[str] = field(default_factory=list)
+    """Per demo, which steps' teacher context lacks an enrichment and why (``enrichment_coverage``)."""
 
     @property
     def near_zero(self) -> bool:
@@ -58,8 +64,11 @@ class KlDiagnosis:
         """The warning to print when the teacher has nothing to teach, naming the likely causes."""
         if not self.near_zero:
             return None
+        enrichment = f"weak or missing enrichment: {self.enriched_share:.0%} of the steps are enriched"
+        if self.unenriched:
+            enrichment += " (run 'traj enrich' on them):" + "".join(f"\n      {line}" for line in self.unenriched)
         causes = [
-            f"weak or missing enrichment: {self.enriched_share:.0%} of the steps are enriched (run 'traj enrich')",
+            enrichment,
             f"in-context learning too weak for this model: the teacher matches the demonstrated action "
             f"{self.teacher_accuracy:.0%} of the time vs the student's {self.student_accuracy:.0%}",
             f"EMA alpha {self.ema_alpha} too low for the teacher to follow (0.1-0.3 for 5-10 demonstrations)",
@@ -67,6 +76,18 @@ class KlDiagnosis:
         return (
             f"KL at step 0 is {self.kl:.2e}, near zero: the teacher barely differs from the student. Likely causes:\n"
             + "\n".join(f"  - {cause}" for cause in causes)
+        )
+
+    def event(self, job_id: str) -> TrainDiagnosis:
+        """The ``train.diagnosis`` event that keeps these numbers for ``traj view``."""
+        return TrainDiagnosis(
+            job_id=job_id,
+            kl=self.kl,
+            enriched_share=self.enriched_share,
+            teacher_accuracy=self.teacher_accuracy,
+            student_accuracy=self.student_accuracy,
+            ema_alpha=self.ema_alpha,
+            unenriched=self.unenriched,
         )
 
 
@@ -98,14 +119,7 @@ def training_examples(
         if not wanted:
             raise TrainingError(f"no demonstrations of task {task!r} in {store.home} (see 'traj demos')")
     examples = [
-        TrainingExample(
-            query=item.query,
-            teacher_query=item.teacher_query,
-            target=item.target,
-            action_id=item.action_id,
-            demo_id=item.demo_id,
-            enriched=item.context_source == "enrichment",
-        )
+        example_of(item)
         for item in sdft_items(store, verified_only=verified_only)
         if not wanted or item.demo_id in wanted
     ]
@@ -117,6 +131,18 @@ def training_examples(
         )
         raise TrainingError(f"no training examples in the chosen demonstrations{hint}")
     return examples
+
+
+def example_of(item: SdftItem) -> TrainingExample:
+    """The training example of one item of the SDFT feed."""
+    return TrainingExample(
+        query=item.query,
+        teacher_query=item.teacher_query,
+        target=item.target,
+        action_id=item.action_id,
+        demo_id=item.demo_id,
+        enriched=item.context_source == "enrichment",
+    )
 
 
 def train(
@@ -133,9 +159,8 @@ def train(
     on_step: Callable[[StepMetrics], None] | None = None,
 ) -> TrainResult:
     """Train an adapter on ``examples`` (``backend`` torch + PEFT, or mlx) and record the job as
-    ``train/<job_id>``; the adapter is saved in both formats either way."""
-    from traj.policy._adapter_formats import mlx_to_peft, peft_to_mlx
-
+    ``train/<job_id>``; the adapter is saved in both formats either way, and every
+    ``config.checkpoint_every`` steps a checkpoint lets :func:`resume` continue a stopped job."""
     if backend not in ("torch", "mlx"):
         raise TrainingError(f"unknown training backend {backend!r}; use torch or mlx")
     if backend == "mlx" and config is not None and config.objective == "dpo":
@@ -147,13 +172,13 @@ def train(
     name = name or f"{task or 'adapter'}-{job_id[-12:]}"
     out = Path(out_dir) if out_dir is not None else Path(store.home) / "adapters" / name
     plan = batches(examples, config)
-    stream = f"train/{job_id}"
+    extras = {"steps": len(plan), "examples": len(examples), "adapter": name, "backend": backend}
     started = TrainStarted(
         job_id=job_id,
         objective=config.objective,
         base_model=str(model_dir),
         base_model_hash=model_hash(model_dir),
-        config=config.to_dict() | {"steps": len(plan), "examples": len(examples), "adapter": name, "backend": backend},
+        config=config.to_dict() | extras | {"task": task, "out_dir": str(out)},
         dataset=DatasetSnapshot(
             view="decision_pairs" if config.objective == "dpo" else "sdft_examples",
             as_of_position=store.next_position,
@@ -162,67 +187,151 @@ def train(
         ),
         parent_adapter=parent_adapter,
     )
-    seq = store.append(stream, [started], expected_seq=0).next_seq
-    metrics: list[StepMetrics] = []
-    diagnosis = None
-    try:
-        trainer = _trainer(backend, model_dir, config, len(plan))
-        for index, batch in enumerate(plan):
-            step = trainer.step(batch)
-            metrics.append(step)
-            if index == 0 and config.objective == "sdft":
-                diagnosis = _diagnose(trainer, batch, examples, step.kl)
-            event = TrainStep(
-                job_id=job_id,
-                step=step.step,
-                loss=step.loss,
-                kl=None if step.kl != step.kl else step.kl,  # NaN (SFT) is no KL
-                grad_norm=step.grad_norm,
-                lr=step.lr,
-                tokens_per_s=step.tokens_per_s,
-                teacher_drift=step.teacher_drift,
-                margin=step.margin,
-            )
-            seq = store.append(stream, [event], expected_seq=seq).next_seq
-            if on_step is not None:
-                on_step(step)
-        if backend == "mlx":
-            mlx_path = trainer.save_student(out / "mlx")
-            peft_path = mlx_to_peft(mlx_path, out / "peft", base_model=str(model_dir))
-        else:
-            peft_path = trainer.save_student(out / "peft")
-            mlx_path = peft_to_mlx(peft_path, out / "mlx")
-    except Exception as exc:
-        store.append(
-            stream,
-            [TrainFinished(job_id=job_id, status="failed", steps=len(metrics), error=one_line(exc))],
-            expected_seq=seq,
-        )
-        if isinstance(exc, TrainingError):
+    store.append(f"train/{job_id}", [started], expected_seq=0)
+    job = _Job(store, started, examples, plan, config, model_dir, backend, name, out, parent_adapter)
+    return job.run(on_step=on_step)
+
+
+def resume(
+    store: Store,
+    job_id: str | None = None,
+    *,
+    task: str | None = None,
+    on_step: Callable[[StepMetrics], None] | None = None,
+) -> TrainResult:
+    """Continue a stopped job (``job_id``, or the latest unfinished one of ``task``, or of any
+    task) from its last checkpoint, on the exact examples ``train.started`` recorded; the
+    events continue its ``train/<job_id>`` stream and no step is recorded twice."""
+    from traj.train._checkpoint import examples_of, unfinished_job
+
+    started = unfinished_job(store, job_id, task=task)
+    config = SdftConfig.from_dict(started.config)
+    examples = examples_of(store, started)
+    plan = batches(examples, config)
+    if len(plan) != started.config.get("steps", len(plan)):
+        raise TrainingError(f"job {started.job_id}: its plan no longer has {started.config['steps']} steps")
+    name = started.config.get("adapter") or f"adapter-{started.job_id[-12:]}"
+    out = Path(started.config.get("out_dir") or Path(store.home) / "adapters" / name)
+    backend = started.config.get("backend", "torch")
+    job = _Job(
+        store, started, examples, plan, config, Path(started.base_model), backend, name, out, started.parent_adapter
+    )
+    return job.run(on_step=on_step, resuming=True)
+
+
+@dataclass
+class _Job:
+    """One job's run loop, shared by a fresh start and a resume."""
+
+    store: Store
+    started: TrainStarted
+    examples: list[TrainingExample]
+    plan: list[list[TrainingExample]]
+    config: SdftConfig
+    model_dir: Path
+    backend: str
+    name: str
+    out: Path
+    parent_adapter: str | None
+
+    def run(self, *, on_step: Callable[[StepMetrics], None] | None, resuming: bool = False) -> TrainResult:
+        from traj.policy._adapter_formats import mlx_to_peft, peft_to_mlx
+        from traj.train._checkpoint import decode_checkpoint, encode_checkpoint, job_progress
+
+        store, config, job_id = self.store, self.config, self.started.job_id
+        stream = f"train/{job_id}"
+        seq = store.stream_seq(stream)
+        recorded: set[int] = set()
+        metrics: list[StepMetrics] = []
+        done = 0
+        diagnosis = None
+        try:
+            trainer = _trainer(self.backend, self.model_dir, config, len(self.plan))
+            if resuming:
+                progress = job_progress(store, job_id)
+                recorded = progress.recorded_steps
+                if progress.checkpoint is not None:
+                    trainer.restore(decode_checkpoint(store.get_blob(progress.checkpoint.data.blob)))
+                    resumed = TrainResumed(
+                        job_id=job_id, from_step=trainer.steps_done, checkpoint=progress.checkpoint.event_id
+                    )
+                    seq = store.append(stream, [resumed], expected_seq=seq).next_seq
+            for index in range(trainer.steps_done, len(self.plan)):
+                batch = self.plan[index]
+                step = trainer.step(batch)
+                metrics.append(step)
+                done = trainer.steps_done
+                events: list[object] = []
+                if index == 0 and config.objective == "sdft":
+                    diagnosis = _diagnose(store, trainer, batch, self.examples, step.kl)
+                    events.append(diagnosis.event(job_id))
+                if step.step not in recorded:  # a resumed job re-runs the steps after its checkpoint
+                    events.append(_step_event(job_id, step))
+                every = config.checkpoint_every
+                if every and trainer.steps_done % every == 0 and trainer.steps_done < len(self.plan):
+                    data = encode_checkpoint(trainer.checkpoint())
+                    digest = store.put_blob(data)
+                    checkpoint = TrainCheckpoint(
+                        job_id=job_id, step=trainer.steps_done, blob=digest, size=len(data), backend=self.backend
+                    )
+                    events.append(NewEvent(data=checkpoint, blobs=(digest,)))
+                if events:
+                    seq = store.append(stream, events, expected_seq=seq).next_seq  # type: ignore[arg-type]
+                if on_step is not None:
+                    on_step(step)
+            if self.backend == "mlx":
+                mlx_path = trainer.save_student(self.out / "mlx")
+                peft_path = mlx_to_peft(mlx_path, self.out / "peft", base_model=str(self.model_dir))
+            else:
+                peft_path = trainer.save_student(self.out / "peft")
+                mlx_path = peft_to_mlx(peft_path, self.out / "mlx")
+        except KeyboardInterrupt:
+            store.append(stream, [TrainFinished(job_id=job_id, status="cancelled", steps=done)], expected_seq=seq)
             raise
-        raise TrainingError(f"training job {job_id} failed: {one_line(exc)}") from exc
-    created = [
-        AdapterCreated(
-            name=name,
-            job_id=job_id,
-            base_model=str(model_dir),
-            format=fmt,  # type: ignore[arg-type]
-            path=str(path),
-            files={f.name: store.put_blob(f.read_bytes()) for f in sorted(path.iterdir()) if f.is_file()},
-            parent=parent_adapter,
+        except Exception as exc:
+            store.append(
+                stream,
+                [TrainFinished(job_id=job_id, status="failed", steps=done, error=one_line(exc))],
+                expected_seq=seq,
+            )
+            if isinstance(exc, TrainingError):
+                raise
+            raise TrainingError(f"training job {job_id} failed: {one_line(exc)}") from exc
+        created = [
+            AdapterCreated(
+                name=self.name,
+                job_id=job_id,
+                base_model=str(self.model_dir),
+                format=fmt,  # type: ignore[arg-type]
+                path=str(path),
+                files={f.name: store.put_blob(f.read_bytes()) for f in sorted(path.iterdir()) if f.is_file()},
+                parent=self.parent_adapter,
+            )
+            for fmt, path in (("peft", peft_path), ("mlx", mlx_path))
+        ]
+        adapter_stream = f"adapter/{self.name}"
+        store.append(
+            adapter_stream,
+            [NewEvent(data=event, blobs=tuple(event.files.values())) for event in created],
+            expected_seq=store.stream_seq(adapter_stream),
         )
-        for fmt, path in (("peft", peft_path), ("mlx", mlx_path))
-    ]
-    adapter_stream = f"adapter/{name}"
-    store.append(
-        adapter_stream,
-        [NewEvent(data=event, blobs=tuple(event.files.values())) for event in created],
-        expected_seq=store.stream_seq(adapter_stream),
+        finished = TrainFinished(job_id=job_id, status="completed", steps=len(self.plan), adapter=self.name)
+        store.append(stream, [finished], expected_seq=seq)
+        return TrainResult(job_id, self.name, peft_path, mlx_path, metrics, diagnosis)
+
+
+def _step_event(job_id: str, step: StepMetrics) -> TrainStep:
+    return TrainStep(
+        job_id=job_id,
+        step=step.step,
+        loss=step.loss,
+        kl=None if step.kl != step.kl else step.kl,  # NaN (SFT) is no KL
+        grad_norm=step.grad_norm,
+        lr=step.lr,
+        tokens_per_s=step.tokens_per_s,
+        teacher_drift=step.teacher_drift,
+        margin=step.margin,
     )
-    store.append(
-        stream, [TrainFinished(job_id=job_id, status="completed", steps=len(metrics), adapter=name)], expected_seq=seq
-    )
-    return TrainResult(job_id, name, peft_path, mlx_path, metrics, diagnosis)
 
 
 def _trainer(backend: str, model_dir: Path, config: SdftConfig, total_steps: int) -> SdftTrainer | MlxSdftTrainer:
@@ -234,10 +343,16 @@ def _trainer(backend: str, model_dir: Path, config: SdftConfig, total_steps: int
 
 
 def _diagnose(
-    trainer: SdftTrainer | MlxSdftTrainer, batch: list[TrainingExample], examples: list[TrainingExample], kl: float
+    store: Store,
+    trainer: SdftTrainer | MlxSdftTrainer,
+    batch: list[TrainingExample],
+    examples: list[TrainingExample],
+    kl: float,
 ) -> KlDiagnosis:
-    """Step-0 numbers: the KL before any update, and who gets the next action right."""
+    """Step-0 numbers: the KL before any update, who gets the next action right, and which
+    demonstrated steps the teacher sees without an enrichment, and why."""
     from traj.agent import ParseError, parse_action
+    from traj.enrich import enrichment_coverage
 
     def accuracy(teacher: bool) -> float:
         queries = [e.teacher_query if teacher else e.query for e in batch]
@@ -248,7 +363,17 @@ def _diagnose(
         return hits / len(batch)
 
     enriched = sum(e.enriched for e in examples) / len(examples)
-    return KlDiagnosis(kl, enriched, accuracy(teacher=True), accuracy(teacher=False), trainer.config.ema_alpha)
+    used = {e.action_id for e in examples}
+    unenriched = []
+    demo_ids = sorted({e.demo_id for e in examples if e.demo_id})
+    for demo_id, coverage in enrichment_coverage(store, demo_ids).items() if demo_ids else ():
+        raw = [s for s in coverage.steps if s.action_id in used and not s.enriched]
+        if raw:
+            steps = ", ".join(f"{s.step} ({s.failure or 'never enriched'})" for s in raw)
+            unenriched.append(f"demo {demo_id}: steps {steps}")
+    return KlDiagnosis(
+        kl, enriched, accuracy(teacher=True), accuracy(teacher=False), trainer.config.ema_alpha, unenriched
+    )
 
 
 def model_hash(model_dir: Path) -> str:

@@ -99,6 +99,9 @@ class MlxSdftTrainer:
             eos = self.tokenizer.eos_token or ""
             responses = [self._encode(e.target + eos) for e in examples]
         else:
+            # mlx's global key cannot be saved and set back, so each step's sampling is seeded
+            # from (seed, step): a resumed run draws the same rollouts as an uninterrupted one
+            mx.random.seed(self.config.seed * 1_000_003 + self.steps_done)
             responses = self.rollouts([e.query for e in examples])
         teacher_logits = None if self.config.objective == "sft" else self._teacher_logits(examples, responses)
         loss_and_grad = nn.value_and_grad(self.model, lambda model: self._loss(examples, responses, teacher_logits))
@@ -260,6 +263,43 @@ class MlxSdftTrainer:
         return (
             self.config.learning_rate * warm * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, self.total_steps))))
         )
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Everything a resumed run needs (as torch tensors, one format for both trainers): the
+        student's LoRA weights, the teacher's EMA factors, the optimizer state and the step."""
+        import numpy as np
+        import torch
+        from mlx.utils import tree_flatten
+
+        def tensor(array: Any) -> torch.Tensor:
+            values = np.array(array)  # the optimizer's step counter is uint64, which torch cannot hold
+            return torch.from_numpy(values.astype(np.int64) if values.dtype == np.uint64 else values.copy())
+
+        return {
+            "backend": "mlx",
+            "step": self.steps_done,
+            "student": {k: tensor(v) for k, v in tree_flatten(self.model.trainable_parameters())},
+            "teacher": {path: (tensor(u), tensor(v)) for path, (u, v) in self.teacher.items()},
+            "optimizer": {k: tensor(v) for k, v in tree_flatten(self.optimizer.state)},
+            "python_rng": random.getstate(),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`checkpoint` of a trainer with the same model and config."""
+        import mlx.core as mx
+        from mlx.utils import tree_unflatten
+
+        if state.get("backend") != "mlx":
+            raise TrainingError(f"a {state.get('backend')} checkpoint cannot resume the mlx trainer")
+        if set(state["teacher"]) != set(self.teacher):
+            raise TrainingError("the checkpoint does not fit this model: its LoRA modules differ")
+        self.model.load_weights([(k, mx.array(v.numpy())) for k, v in state["student"].items()], strict=False)
+        self.teacher = {path: (mx.array(u.numpy()), mx.array(v.numpy())) for path, (u, v) in state["teacher"].items()}
+        optimizer = [(k, mx.array(v.numpy())) for k, v in state["optimizer"].items()]
+        self.optimizer.state = tree_unflatten([(k, v.astype(mx.uint64) if k == "step" else v) for k, v in optimizer])
+        random.setstate(state["python_rng"])
+        self.steps_done = state["step"]
+        mx.eval(self.model.trainable_parameters(), self.optimizer.state)
 
     def _load_student(self, path: Path) -> None:
         import mlx.core as mx

@@ -24,7 +24,7 @@ import random
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -68,9 +68,18 @@ class SdftConfig:
     seed: int = 0
     dpo_beta: float = 0.1
     """DPO only: how far the policy may move from the base model (the KL penalty's weight)."""
+    checkpoint_every: int = 50
+    """Write a resumable checkpoint every this many steps (0: never)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, recorded: dict[str, Any]) -> SdftConfig:
+        """The config a ``train.started`` recorded (its other keys, such as ``steps``, ignored)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items() if k in known}
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -318,10 +327,15 @@ class SdftTrainer:
         return _Batch(ids, mask, positions, prompt_width, lengths, response_width)
 
     def _response_logits(self, batch: _Batch) -> torch.Tensor:
-        """Logits predicting each response token: positions prompt_width-1 .. end-1."""
-        start = batch.prompt_width - 1
-        logits = self.model(input_ids=batch.ids, attention_mask=batch.mask, position_ids=batch.positions).logits
-        return logits[:, start : start + batch.response_width].float()
+        """Logits predicting each response token: positions prompt_width-1 .. end-1.
+
+        Only those positions go through the LM head (``logits_to_keep``): the prompt's logits
+        would cost prompt length x vocabulary floats per row and are never used."""
+        keep = batch.response_width + 1
+        logits = self.model(
+            input_ids=batch.ids, attention_mask=batch.mask, position_ids=batch.positions, logits_to_keep=keep
+        ).logits
+        return logits[:, :-1].float()
 
     def _lora_pairs(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """(student, teacher) LoRA factors of every adapted module, with the student's scale and
@@ -378,6 +392,44 @@ class SdftTrainer:
                 student_sq += float(torch.linalg.norm(student["scale"] * student["B"] @ student["A"])) ** 2
                 teacher_sq += float(torch.linalg.norm(teacher["B"] @ teacher["A"])) ** 2
         return math.sqrt(student_sq), math.sqrt(teacher_sq)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Everything a resumed run needs to continue exactly where this one is: both adapters
+        (student and EMA teacher), the optimizer and schedule state, the RNG states, the step."""
+        import torch
+
+        return {
+            "backend": "torch",
+            "step": self.steps_done,
+            "adapters": {
+                name: parameter.detach().clone()
+                for name, parameter in self.model.named_parameters()
+                if ".student." in name or ".teacher." in name
+            },
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "python_rng": random.getstate(),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`checkpoint` of a trainer with the same model and config."""
+        import torch
+
+        if state.get("backend") != "torch":
+            raise TrainingError(f"a {state.get('backend')} checkpoint cannot resume the torch trainer")
+        parameters = dict(self.model.named_parameters())
+        missing = set(state["adapters"]) ^ {n for n in parameters if ".student." in n or ".teacher." in n}
+        if missing:
+            raise TrainingError(f"the checkpoint does not fit this model: {len(missing)} adapter tensors differ")
+        with torch.no_grad():
+            for name, value in state["adapters"].items():
+                parameters[name].copy_(value)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate(state["python_rng"])
+        self.steps_done = state["step"]
 
     def save_student(self, directory: str | Path) -> Path:
         """Save the student adapter as an ordinary PEFT adapter directory (adapter name ``default``)."""

@@ -213,23 +213,43 @@ class StoreView:
         return run
 
     def _diagnosis(self, run: dict[str, Any]) -> dict[str, Any] | None:
-        """The step-0 KL and the numbers behind its usual causes that the log holds (enrichment, EMA alpha)."""
+        """The step-0 KL and the numbers behind its usual causes: as the job's ``train.diagnosis``
+        recorded them (enrichment per step, teacher-vs-student accuracy), else what the log holds."""
         first = next((m for m in run["metrics"] if m["step"] == 0), None)
         if first is None or first["kl"] is None:
             return None
-        ids = (run["dataset"] or {}).get("event_ids", [])
-        enriched = self.rows(
-            "SELECT count(DISTINCT action_id) AS n FROM enrichments WHERE list_contains($ids, action_id)", {"ids": ids}
-        )[0]["n"]
-        share = enriched / len(ids) if ids else 0.0
+        recorded = self.rows(
+            "SELECT data FROM events WHERE type = 'train.diagnosis' AND data->>'job_id' = $job "
+            "ORDER BY position DESC LIMIT 1",
+            {"job": run["job_id"]},
+        )
+        found = recorded[0]["data"] if recorded else {}
+        if isinstance(found, str):
+            found = msgspec.json.decode(found)
+        if found:
+            share = found["enriched_share"]
+        else:
+            ids = (run["dataset"] or {}).get("event_ids", [])
+            enriched = self.rows(
+                "SELECT count(DISTINCT action_id) AS n FROM enrichments WHERE list_contains($ids, action_id)",
+                {"ids": ids},
+            )[0]["n"]
+            share = enriched / len(ids) if ids else 0.0
         near_zero = first["kl"] < NEAR_ZERO_KL
         alpha = (run["config"] or {}).get("ema_alpha")
+        teacher, student = found.get("teacher_accuracy"), found.get("student_accuracy")
+        unenriched = found.get("unenriched", [])
         causes = []
         if near_zero:
+            enrichment = f"weak or missing enrichment: {share:.0%} of the steps are enriched (run 'traj enrich')"
             causes = [
-                f"weak or missing enrichment: {share:.0%} of the steps are enriched (run 'traj enrich')",
+                enrichment + "".join(f"; {line}" for line in unenriched),
                 "in-context learning too weak for this model: the demonstration-conditioned teacher "
-                "does not beat the bare student",
+                + (
+                    f"matches the demonstrated action {teacher:.0%} of the time vs the student's {student:.0%}"
+                    if teacher is not None
+                    else "does not beat the bare student"
+                ),
                 f"EMA alpha {alpha} too low for the teacher to follow (0.1-0.3 for 5-10 demonstrations)",
             ]
         return {
@@ -237,6 +257,9 @@ class StoreView:
             "near_zero": near_zero,
             "enriched_share": share,
             "ema_alpha": alpha,
+            "teacher_accuracy": teacher,
+            "student_accuracy": student,
+            "unenriched": unenriched,
             "causes": causes,
         }
 
