@@ -7,11 +7,10 @@ class registered under the same type with a higher ``v``.
 
 from __future__ import annotations
 
-import functools
+import array
 from typing import Any, ClassVar, Literal
 
 import msgspec
-import numpy as np
 import pyarrow as pa
 
 from traj.errors import InvalidEventError
@@ -104,60 +103,37 @@ _encoder = msgspec.json.Encoder()
 def encode_payloads(payloads: list[Payload]) -> pa.StringArray:
     """Validate ``payloads`` against their schemas and return their JSON texts as one Arrow array.
 
-    Structs do not validate on ``__init__``, so the JSON lines are decoded back with each
+    Structs do not validate on ``__init__``, so each payload's JSON is decoded back with its
     class's decoder: what is validated is exactly the bytes that will be stored, and decoding
-    costs less than re-checking the objects (``to_builtins`` + ``convert``). Everything runs in
-    C, once per payload class, and the texts come out of one newline-delimited buffer.
+    costs less than re-checking the objects (``to_builtins`` + ``convert``). The texts are
+    encoded one after another into one buffer that becomes the Arrow array's data as it is.
     """
-    by_class: dict[type, list[int]] = {}
+    text = bytearray()
+    offsets = array.array("i", [0])
     for index, payload in enumerate(payloads):
-        by_class.setdefault(type(payload), []).append(index)
-    for cls, indices in by_class.items():
-        if not issubclass(cls, Payload) or "type" not in cls.__dict__:
-            raise InvalidEventError(
-                f"event {indices[0]}: a payload must be an instance of a registered Payload type, got {cls.__name__}"
-            )
-    try:
-        lines = _encoder.encode_lines(payloads)
-    except (TypeError, ValueError, msgspec.EncodeError):
-        _raise_first_unencodable(payloads)
-    array = np.frombuffer(lines, dtype=np.uint8)
-    newlines = np.flatnonzero(array == 10)  # JSON escapes newlines inside strings; these are separators
-    starts = np.empty(len(payloads) + 1, dtype=np.int64)
-    starts[0] = 0
-    starts[1:] = newlines + 1
-    for cls, indices in by_class.items():
-        group = lines if len(by_class) == 1 else b"".join(lines[starts[i] : starts[i + 1]] for i in indices)
+        decoder = _DECODERS.get(type(payload)) or _decoder(index, type(payload))
         try:
-            _decoder(cls).decode_lines(group)
-        except msgspec.ValidationError:
-            _raise_first_invalid(cls, [lines[starts[i] : starts[i + 1]] for i in indices], indices)
-    offsets = (starts - np.arange(len(payloads) + 1)).astype(np.int32)  # the texts without their newlines
-    text = array[array != 10]
+            _encoder.encode_into(payload, text, -1)
+        except (TypeError, ValueError, msgspec.EncodeError) as exc:
+            raise InvalidEventError(f"event {index}: invalid {payload.type} payload: {exc}") from None
+        try:
+            decoder.decode(memoryview(text)[offsets[-1] :])
+        except msgspec.ValidationError as exc:
+            raise InvalidEventError(f"event {index}: invalid {payload.type} v{payload.v} payload: {exc}") from None
+        offsets.append(len(text))
     return pa.StringArray.from_buffers(len(payloads), pa.py_buffer(offsets), pa.py_buffer(text))
 
 
-@functools.cache
-def _decoder(cls: type[Payload]) -> msgspec.json.Decoder:
-    return msgspec.json.Decoder(cls)
+_DECODERS: dict[type, msgspec.json.Decoder] = {}
 
 
-def _raise_first_unencodable(payloads: list[Payload]) -> None:
-    for index, payload in enumerate(payloads):
-        try:
-            _encoder.encode(payload)
-        except (TypeError, ValueError, msgspec.EncodeError) as exc:
-            raise InvalidEventError(f"event {index}: invalid {payload.type} payload: {exc}") from None
-    raise AssertionError("the batch failed to encode but none of its payloads does")
-
-
-def _raise_first_invalid(cls: type[Payload], texts: list[bytes], indices: list[int]) -> None:
-    for text, index in zip(texts, indices, strict=True):
-        try:
-            _decoder(cls).decode(text)
-        except msgspec.ValidationError as exc:
-            raise InvalidEventError(f"event {index}: invalid {cls.type} v{cls.v} payload: {exc}") from None
-    raise AssertionError("a group failed validation but none of its payloads does")
+def _decoder(index: int, cls: type) -> msgspec.json.Decoder:
+    """The decoder of a registered payload class (made once); anything else is refused."""
+    if not issubclass(cls, Payload) or "type" not in cls.__dict__:
+        raise InvalidEventError(
+            f"event {index}: a payload must be an instance of a registered Payload type, got {cls.__name__}"
+        )
+    return _DECODERS.setdefault(cls, msgspec.json.Decoder(cls))
 
 
 def decode_payload(event_type: str, v: int, data: bytes | str) -> Payload:
