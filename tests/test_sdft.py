@@ -83,3 +83,43 @@ def test_saved_adapter_reloads_to_identical_logits_in_peft_and_close_in_mlx(mode
     mlx = MlxPolicy(model_dir)
     mlx.load_adapter("trained", peft_to_mlx(saved, tmp_path / "mlx"))
     assert np.abs(mlx.logits(text) - trained.numpy()).max() < 1e-4
+
+
+def test_a_trainer_started_from_an_adapter_continues_from_its_weights(model_dir, tmp_path):
+    """Continual learning: the student starts exactly at the saved adapter (same logits), and the
+    EMA teacher at the same delta, so the first EMA update does not pull the student back to zero."""
+    from safetensors.torch import load_file
+
+    from traj.policy import TransformersPolicy
+
+    first = SdftTrainer(model_dir, CONFIG, total_steps=5)
+    for _ in range(2):
+        first.step(EXAMPLES)
+    saved = first.save_student(tmp_path / "a")
+
+    second = SdftTrainer(model_dir, CONFIG, total_steps=5)
+    second.start_from(saved)
+    text = "Goal: open item 2\nNext action:"
+    ids = second.tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    second.model.eval()
+    with torch.no_grad():
+        started = second.model(input_ids=ids).logits[0].float()
+    policy = TransformersPolicy(model_dir)
+    policy.load_adapter("a", saved)
+    assert torch.equal(policy.logits(text), started)
+    student, teacher = second.delta_norms()
+    assert student > 0 and teacher == pytest.approx(student, rel=1e-5)
+    weights = load_file(saved / "adapter_model.safetensors")
+    for path, (u, v) in second.teacher_factors().items():
+        a, b = (weights[f"base_model.model.{path}.lora_{x}.weight"].numpy() for x in "AB")
+        assert np.allclose(u @ v, CONFIG.lora_alpha / CONFIG.rank * b @ a, atol=1e-6)
+
+
+def test_starting_from_an_adapter_of_another_shape_is_refused(model_dir, tmp_path):
+    from traj.errors import TrainingError
+
+    saved = SdftTrainer(model_dir, replace(CONFIG, rank=2, lora_alpha=4), total_steps=1).save_student(tmp_path / "r2")
+    with pytest.raises(TrainingError, match="does not fit"):
+        SdftTrainer(model_dir, CONFIG, total_steps=1).start_from(saved)
+    with pytest.raises(TrainingError, match="no PEFT adapter"):
+        SdftTrainer(model_dir, CONFIG, total_steps=1).start_from(tmp_path / "missing")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from traj.errors import TrainingError, one_line
+from traj.errors import PolicyError, TrainingError, one_line
 from traj.eventlog import (
     AdapterCreated,
     DatasetSnapshot,
@@ -155,16 +155,33 @@ def train(
     task: str | None = None,
     out_dir: str | Path | None = None,
     parent_adapter: str | None = None,
+    start_from: str | Path | None = None,
     backend: str = "torch",
     on_step: Callable[[StepMetrics], None] | None = None,
 ) -> TrainResult:
     """Train an adapter on ``examples`` (``backend`` torch + PEFT, or mlx) and record the job as
     ``train/<job_id>``; the adapter is saved in both formats either way, and every
-    ``config.checkpoint_every`` steps a checkpoint lets :func:`resume` continue a stopped job."""
+    ``config.checkpoint_every`` steps a checkpoint lets :func:`resume` continue a stopped job.
+
+    ``start_from`` (an adapter's name in ``store`` or a PEFT directory) starts the student at
+    that adapter's weights instead of zero, to learn a new task on top of an old one; it is
+    the lineage parent unless ``parent_adapter`` says otherwise.
+    """
     if backend not in ("torch", "mlx"):
         raise TrainingError(f"unknown training backend {backend!r}; use torch or mlx")
     if backend == "mlx" and config is not None and config.objective == "dpo":
         raise TrainingError("the dpo objective trains with the torch backend only")
+    start_path = None
+    if start_from is not None:
+        if backend != "torch":
+            raise TrainingError("starting from a trained adapter (start_from) trains with the torch backend only")
+        from traj.policy import resolve_adapter
+
+        try:
+            start_name, start_path = resolve_adapter(str(start_from), store, prefer="peft")
+        except PolicyError as exc:
+            raise TrainingError(str(exc)) from None
+        parent_adapter = parent_adapter or start_name
 
     config = config or SdftConfig()
     model_dir = Path(model_dir)
@@ -178,7 +195,9 @@ def train(
         objective=config.objective,
         base_model=str(model_dir),
         base_model_hash=model_hash(model_dir),
-        config=config.to_dict() | extras | {"task": task, "out_dir": str(out)},
+        config=config.to_dict()
+        | extras
+        | {"task": task, "out_dir": str(out), "start_from": str(start_path) if start_path else None},
         dataset=DatasetSnapshot(
             view="decision_pairs" if config.objective == "dpo" else "sdft_examples",
             as_of_position=store.next_position,
@@ -247,6 +266,8 @@ class _Job:
         diagnosis = None
         try:
             trainer = _trainer(self.backend, self.model_dir, config, len(self.plan))
+            if self.started.config.get("start_from"):
+                trainer.start_from(self.started.config["start_from"])
             if resuming:
                 progress = job_progress(store, job_id)
                 recorded = progress.recorded_steps

@@ -393,6 +393,38 @@ class SdftTrainer:
                 teacher_sq += float(torch.linalg.norm(teacher["B"] @ teacher["A"])) ** 2
         return math.sqrt(student_sq), math.sqrt(teacher_sq)
 
+    def start_from(self, directory: str | Path) -> None:
+        """Start the student at a trained PEFT adapter instead of zero, and the EMA teacher at the
+        same delta: continual learning trains task B on top of task A's adapter."""
+        import torch
+
+        weights, scale = _peft_weights(directory)
+        if len(weights) != 2 * len(self._pairs):
+            raise TrainingError(
+                f"the adapter at {directory} adapts {len(weights) // 2} modules, this trainer {len(self._pairs)}: "
+                "train with the same target modules"
+            )
+        with torch.no_grad():
+            for student, teacher in self._pairs:
+                prefix = f"base_model.model.{student['path']}"
+                a, b = weights.get(f"{prefix}.lora_A.weight"), weights.get(f"{prefix}.lora_B.weight")
+                if a is None or b is None or a.shape != student["A"].shape or b.shape != student["B"].shape:
+                    raise TrainingError(
+                        f"the adapter at {directory} does not fit {student['path']}: "
+                        f"train with its rank and target modules (this trainer has rank {self.config.rank})"
+                    )
+                if abs(scale - student["scale"]) > 1e-9:
+                    raise TrainingError(
+                        f"the adapter at {directory} has lora_alpha/r = {scale:g}, this trainer {student['scale']:g}"
+                    )
+                student["A"].copy_(a)
+                student["B"].copy_(b)
+                rank = a.shape[0]
+                teacher["A"].zero_()
+                teacher["B"].zero_()
+                teacher["A"][:rank] = a
+                teacher["B"][:, :rank] = student["scale"] * b  # the teacher's own scale is 1
+
     def checkpoint(self) -> dict[str, Any]:
         """Everything a resumed run needs to continue exactly where this one is: both adapters
         (student and EMA teacher), the optimizer and schedule state, the RNG states, the step."""
@@ -444,6 +476,21 @@ class SdftTrainer:
             for item in saved.iterdir():
                 shutil.copy2(item, directory / item.name)
         return directory
+
+
+def _peft_weights(directory: str | Path) -> tuple[dict[str, Any], float]:
+    """The LoRA tensors of a PEFT adapter directory and its scale (``lora_alpha / r``)."""
+    import json
+
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    try:
+        settings = json.loads((directory / "adapter_config.json").read_text())
+        weights = load_file(directory / "adapter_model.safetensors")
+    except (OSError, ValueError) as exc:
+        raise TrainingError(f"no PEFT adapter at {directory}: {exc}") from None
+    return weights, float(settings["lora_alpha"]) / float(settings["r"])
 
 
 def batches(examples: Sequence[TrainingExample], config: SdftConfig) -> list[list[TrainingExample]]:

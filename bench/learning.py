@@ -1,0 +1,227 @@
+"""Learning efficacy: does one demonstration teach the agent the task, and what does it forget?
+
+    python bench/learning.py                                   # five tasks, 20 unseen seeds each
+    python bench/learning.py --tasks expense calendar --seeds 5 --steps 20
+
+For each bundled task: record its one scripted demonstration (seed 0), verify it by replay,
+enrich it (the recorded fallback without ``NVIDIA_API_KEY``), then measure the agent's task
+success on unseen seeds with the base model, with an SFT adapter and with an SDFT adapter
+trained on that one demonstration (same settings, same data path). Targets: SDFT >= 90%
+after one demonstration on at least three of the five tasks; the base model <= 20%.
+
+Continual learning: an adapter trained on task A is trained further on task B, and A's
+success is measured again; the loss on A is reported for SDFT and SFT side by side (target:
+SDFT loses <= 5 points). Turnaround (end of recording -> adapter serving the agent) and action
+generation tokens/s are reported per task.
+
+Prints a table, writes bar charts as PNG (``--plots DIR``) and ends with a JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from traj.browser import launch
+from traj.demo import DEMO_TRAINING, measure_agent, record_demonstration, verify_demonstration
+from traj.eventlog import Store
+from traj.policy import TransformersPolicy
+from traj.sites import SITES, serve_sites
+from traj.train import train, training_examples
+from traj.train.sdft import SdftConfig
+from traj.train.tiny import init_tiny
+
+OBJECTIVES = ("sdft", "sft")
+TARGET_SDFT = 0.9
+TARGET_BASE = 0.2
+TARGET_TASKS = 3
+TARGET_FORGETTING = 0.05
+
+
+@dataclass
+class TaskResult:
+    """Success rates on one task's unseen seeds, per model (``base`` or an objective)."""
+
+    task: str
+    success: dict[str, float] = field(default_factory=dict)
+    turnaround_s: dict[str, float] = field(default_factory=dict)
+    adapters: dict[str, tuple[str, Path]] = field(default_factory=dict)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=list(SITES), choices=sorted(SITES))
+    parser.add_argument("--seeds", type=int, default=20, help="unseen seeds per task (101, 102, ...)")
+    parser.add_argument("--steps", type=int, default=DEMO_TRAINING.max_steps, help="training steps per adapter")
+    parser.add_argument("--max-steps", type=int, default=15, help="agent steps per run")
+    parser.add_argument("--model", type=Path, default=None, help="model directory (default: the tiny model)")
+    parser.add_argument("--continual", nargs=2, metavar=("A", "B"), default=None, help="default: the first two tasks")
+    parser.add_argument("--plots", type=Path, default=Path("bench-learning"), help="where the PNG charts go")
+    parser.add_argument("--home", type=Path, default=None, help="store directory (default: a temporary one)")
+    args = parser.parse_args(argv)
+
+    console = Console()
+    seeds = tuple(range(101, 101 + args.seeds))
+    config = replace(DEMO_TRAINING, max_steps=args.steps)
+    model_dir = args.model or init_tiny()
+    continual = tuple(args.continual or args.tasks[:2])
+    with tempfile.TemporaryDirectory() as scratch, serve_sites() as server:
+        home = args.home or Path(scratch) / "store"
+        with Store.open(home, create=True) as store:
+            policy = TransformersPolicy(model_dir)
+            results: dict[str, TaskResult] = {}
+            demos: dict[str, str] = {}
+            for task in args.tasks:
+                demos[task] = record_demonstration(store, server.url, task, seed=0)
+                recorded_at = time.perf_counter()
+                result = results[task] = TaskResult(task)
+                with launch(headless=True) as session:
+                    verify_demonstration(store, demos[task], session.page)
+                    verified_s = time.perf_counter() - recorded_at
+
+                    def success(adapter: str | None, task: str = task, page: object = session.page) -> float:
+                        policy.set_adapter(adapter)
+                        outcomes = measure_agent(
+                            store, policy, page, task=task, server_url=server.url, seeds=seeds,
+                            max_steps=args.max_steps, label=f"{task} {adapter or 'base'}",
+                        )  # fmt: skip
+                        return sum(o.success for o in outcomes) / len(outcomes)
+
+                    result.success["base"] = success(None)
+                    for objective in OBJECTIVES:
+                        started = time.perf_counter()
+                        name, path = _train(store, model_dir, [demos[task]], replace(config, objective=objective), task)
+                        policy.load_adapter(name, path)
+                        result.turnaround_s[objective] = verified_s + time.perf_counter() - started
+                        result.adapters[objective] = (name, path)
+                        result.success[objective] = success(name)
+                console.print(_row_text(result))
+            forgetting = _continual(store, policy, model_dir, config, server.url, demos, results, continual, args)
+            tokens_per_s = _tokens_per_s(store)
+
+    table = Table("task", "base", "SFT", "SDFT", "turnaround SDFT (s)", title="agent success on unseen seeds")
+    for result in results.values():
+        table.add_row(
+            result.task,
+            *(f"{result.success[key]:.0%}" for key in ("base", "sft", "sdft")),
+            f"{result.turnaround_s['sdft']:.0f}",
+        )
+    console.print(table)
+    console.print(
+        f"continual {continual[0]} -> {continual[1]}: success on {continual[0]} lost "
+        + ", ".join(f"{objective.upper()} {points:+.0%}" for objective, points in forgetting.items())
+    )
+    args.plots.mkdir(parents=True, exist_ok=True)
+    _bar_chart(args.plots / "success.png", "success on unseen seeds", results)
+    solved = sum(result.success["sdft"] >= TARGET_SDFT for result in results.values())
+    summary = {
+        "bench": "learning",
+        "model": str(model_dir),
+        "seeds": args.seeds,
+        "train_steps": args.steps,
+        "success": {task: result.success for task, result in results.items()},
+        "turnaround_s": {task: result.turnaround_s for task, result in results.items()},
+        "tokens_per_s": round(tokens_per_s, 1),
+        "continual": {"tasks": list(continual), "loss_on_a": forgetting},
+        "plots": str(args.plots / "success.png"),
+        "met": {
+            "sdft_tasks_at_90": solved >= TARGET_TASKS,
+            "base_at_most_20": all(result.success["base"] <= TARGET_BASE for result in results.values()),
+            "sdft_forgetting_at_most_5": forgetting.get("sdft", 1.0) <= TARGET_FORGETTING,
+        },
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+def _train(
+    store: Store, model_dir: Path, demo_ids: list[str], config: SdftConfig, task: str, **extra: object
+) -> tuple[str, Path]:
+    """Train one adapter on ``demo_ids``; its name and PEFT directory."""
+    examples = training_examples(store, demo_ids=demo_ids)
+    trained = train(store, examples, model_dir=model_dir, config=config, task=task, **extra)  # type: ignore[arg-type]
+    return trained.adapter, trained.peft_path
+
+
+def _continual(
+    store: Store,
+    policy: TransformersPolicy,
+    model_dir: Path,
+    config: SdftConfig,
+    server_url: str,
+    demos: dict[str, str],
+    results: dict[str, TaskResult],
+    tasks: tuple[str, ...],
+    args: argparse.Namespace,
+) -> dict[str, float]:
+    """Train each objective's task-A adapter further on task B; the points of success lost on A."""
+    first, second = tasks
+    seeds = tuple(range(101, 101 + args.seeds))
+    lost: dict[str, float] = {}
+    with launch(headless=True) as session:
+        for objective in OBJECTIVES:
+            parent, _ = results[first].adapters[objective]
+            name, path = _train(
+                store, model_dir, [demos[second]], replace(config, objective=objective), second,
+                start_from=parent,
+            )  # fmt: skip
+            policy.load_adapter(name, path)
+            policy.set_adapter(name)
+            outcomes = measure_agent(
+                store, policy, session.page, task=first, server_url=server_url, seeds=seeds,
+                max_steps=args.max_steps, label=f"{first} after {second} ({objective})",
+            )  # fmt: skip
+            after = sum(o.success for o in outcomes) / len(outcomes)
+            lost[objective] = results[first].success[objective] - after
+    return lost
+
+
+def _tokens_per_s(store: Store) -> float:
+    """Action generation speed over every agent run of the benchmark, from ``run.step`` events."""
+    from traj.projections import Projections
+
+    with Projections(store) as projections:
+        row = projections.query("SELECT sum(completion_tokens) AS t, sum(generate_ms) AS ms FROM run_steps").to_pylist()
+    tokens, ms = row[0]["t"] or 0, row[0]["ms"] or 0
+    return float(tokens) / max(1e-9, float(ms) / 1000)
+
+
+def _row_text(result: TaskResult) -> str:
+    rates = ", ".join(f"{key} {value:.0%}" for key, value in result.success.items())
+    return f"{result.task}: {rates}; recording -> SDFT adapter serving {result.turnaround_s['sdft']:.0f} s"
+
+
+def _bar_chart(path: Path, title: str, results: dict[str, TaskResult]) -> None:
+    """Grouped bars (base, SFT, SDFT) per task, drawn with Pillow: no plotting dependency."""
+    from PIL import Image, ImageDraw
+
+    colors = {"base": (150, 150, 150), "sft": (70, 130, 200), "sdft": (220, 110, 40)}
+    width, height, margin = 120 * max(1, len(results)) + 80, 320, 40
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((margin, 8), title, fill="black")
+    floor = height - margin
+    draw.line([(margin, floor), (width - 10, floor)], fill="black")
+    for index, result in enumerate(results.values()):
+        left = margin + 10 + index * 120
+        for offset, key in enumerate(("base", "sft", "sdft")):
+            top = floor - (floor - margin) * result.success[key]
+            draw.rectangle([left + offset * 30, top, left + offset * 30 + 24, floor], fill=colors[key])
+        draw.text((left, floor + 6), result.task, fill="black")
+    for offset, (key, color) in enumerate(colors.items()):
+        draw.rectangle([width - 70, 10 + offset * 14, width - 60, 20 + offset * 14], fill=color)
+        draw.text((width - 55, 8 + offset * 14), key, fill="black")
+    image.save(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
