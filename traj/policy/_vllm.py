@@ -70,6 +70,21 @@ class VLLMPolicy(OpenAIPolicy):
         """Adapter name -> the model name its loaded version is served under."""
         self._selected: str | None = None
 
+    def count_tokens(self, text: str) -> int:
+        """Exact: the server's ``/tokenize`` of ``text`` as one user turn, chat template included.
+
+        Prompts are budgeted against the server's ``max_model_len``, which rejects a prompt one
+        token over, so an estimate is not enough (falls back to it where ``/tokenize`` fails).
+        """
+        import httpx
+
+        body = {"model": self.model_id, "messages": [{"role": "user", "content": text}], "add_generation_prompt": True}
+        try:
+            response = httpx.post(self.base_url.removesuffix("/v1") + "/tokenize", json=body, timeout=self.timeout_s)
+            return int(response.raise_for_status().json()["count"])
+        except (httpx.HTTPError, KeyError, ValueError):
+            return super().count_tokens(text)
+
     # ------------------------------------------------------------------ adapters
 
     @property
