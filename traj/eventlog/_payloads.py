@@ -46,11 +46,11 @@ __all__ = [
     "RunStarted",
     "RunStep",
     "SpecialistRegistered",
+    "SpecialistRolledBack",
     "TrainCheckpoint",
     "TrainDiagnosis",
-    "SpecialistRolledBack",
-    "TrainResumed",
     "TrainFinished",
+    "TrainResumed",
     "TrainStarted",
     "TrainStep",
     "decode_payload",
@@ -477,6 +477,30 @@ class TrainStarted(Payload, frozen=True, kw_only=True):
 
     type: ClassVar[str] = "train.started"
     job_id: str
+    objective: Literal["sdft", "sft", "dpo"]
+    base_model: str
+    base_model_hash: str = ""
+    config: dict[str, Any] = {}
+    dataset: DatasetSnapshot
+    parent_adapter: str | None = None
+
+
+class TrainStep(Payload, frozen=True, kw_only=True):
+    """Metrics of one optimizer step."""
+
+    type: ClassVar[str] = "train.step"
+    job_id: str
+    step: int
+    loss: float
+    kl: float | None = None
+    grad_norm: float | None = None
+    lr: float | None = None
+    tokens_per_s: float | None = None
+    teacher_drift: float | None = None
+    margin: float | None = None
+    """DPO: the mean reward margin of chosen over rejected actions."""
+
+
 class TrainCheckpoint(Payload, frozen=True, kw_only=True):
     """A resumable snapshot of a job after ``step`` optimizer steps (``traj train --resume``)."""
 
@@ -513,30 +537,6 @@ class TrainDiagnosis(Payload, frozen=True, kw_only=True):
     ema_alpha: float
     unenriched: list[str] = []
     """Per demo, the steps whose teacher context lacks an enrichment and why (one line each)."""
-
-
-    objective: Literal["sdft", "sft", "dpo"]
-    base_model: str
-    base_model_hash: str = ""
-    config: dict[str, Any] = {}
-    dataset: DatasetSnapshot
-    parent_adapter: str | None = None
-
-
-class TrainStep(Payload, frozen=True, kw_only=True):
-    """Metrics of one optimizer step."""
-
-    type: ClassVar[str] = "train.step"
-    job_id: str
-    step: int
-    loss: float
-    kl: float | None = None
-    grad_norm: float | None = None
-    lr: float | None = None
-    tokens_per_s: float | None = None
-    teacher_drift: float | None = None
-    margin: float | None = None
-    """DPO: the mean reward margin of chosen over rejected actions."""
 
 
 class TrainFinished(Payload, frozen=True, kw_only=True):
