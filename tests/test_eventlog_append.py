@@ -157,6 +157,9 @@ def test_every_event_type_round_trips_through_the_log_as_its_typed_payload(store
         Enrichment,
         EnrichmentFailed,
         Feedback,
+        ImprovementJobCreated,
+        ImprovementJobRan,
+        ImprovementJobUpdated,
         LocatorsHealed,
         ReplayFinished,
         ReplayStarted,
@@ -164,6 +167,8 @@ def test_every_event_type_round_trips_through_the_log_as_its_typed_payload(store
         RunFinished,
         RunStarted,
         RunStep,
+        SpecialistRegistered,
+        SpecialistRolledBack,
         TrainCheckpoint,
         TrainDiagnosis,
         TrainFinished,
@@ -233,6 +238,11 @@ def test_every_event_type_round_trips_through_the_log_as_its_typed_payload(store
         AdapterCreated(name="a1", job_id="j1", base_model="tiny", files={"adapter.safetensors": "0" * 64}),
         AdapterLoaded(name="a1", backend="mlx"),
         AdapterUnloaded(name="a1", backend="mlx"),
+        ImprovementJobCreated(job="expense-v", scope="task", target="expense", settings={"rank": 4}),
+        ImprovementJobUpdated(job="expense-v", scope="task", target="expense", objective="sft", changed=["objective"]),
+        ImprovementJobRan(job="expense-v", train_job_id="j1", adapter="a1", registered=True),
+        SpecialistRegistered(task="expense", adapter="a1"),
+        SpecialistRolledBack(task="expense", adapter="a0", previous="a1", reason="parent"),
     ]
     assert {p.type for p in payloads} == set(registered_types()), "a payload type is missing from this test"
 

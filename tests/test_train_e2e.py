@@ -7,8 +7,6 @@ and ``traj query``, load it into the agent's policy and see the agent decide dif
 
 from __future__ import annotations
 
-import time
-
 from typer.testing import CliRunner
 
 from traj.agent import Prompt
@@ -36,7 +34,6 @@ def test_record_replay_train_register_load_and_the_agent_changes(store, home, si
     )
     assert replay(store, demo.demo_id, headless=True).success is True
 
-    started = time.perf_counter()
     examples = training_examples(store, task="expense")
     assert len(examples) == demo.actions
     config = SdftConfig(rank=8, lora_alpha=16, learning_rate=2e-3, max_steps=6, batch_size=4, ema_alpha=0.1)
@@ -67,4 +64,3 @@ def test_record_replay_train_register_load_and_the_agent_changes(store, home, si
     base = [policy.logits(p.text)[-1] for p in prompts]
     changed = max(float((t - b).abs().max()) for t, b in zip(tuned, base, strict=True))
     assert changed > 1e-2, "the adapter did not change the agent's next-token distribution"
-    assert time.perf_counter() - started < 60
