@@ -6,9 +6,11 @@
 Each backend runs the agent (``traj.agent.run_on_page``) on the bundled expense, calendar and
 flights pages, headless, recording every step in a scratch store. A step's time splits into
 observe (DOM snapshot), prompt (render + token budget), generate (the model), parse (parser and
-guards), execute (the action in Chromium, with the wait for a navigation it starts), and the
-screenshot, taken while the model generates for a text-only policy. Target: everything but
-generate under 50 ms per step (median). The baseline in the same run is the generate phase
+guards), execute (the action in Chromium and its locators for the record), page_wait (the site's
+own time: a document the action started loading, or a WAIT the model chose), and the
+screenshot, taken while the model generates for a text-only policy. Target: the agent's own
+phases (observe, prompt, parse, execute) under 50 ms per step (median); page_wait is shown
+beside them, not counted, since it is the site's latency. The baseline in the same run is the generate phase
 itself: the table shows what share of a step the agent's own machinery costs. The last line
 is JSON.
 """
@@ -32,7 +34,7 @@ from traj.eventlog import Store
 from traj.policy import open_policy
 from traj.sites import SITES, serve_sites
 
-PHASES = ("observe", "prompt", "generate", "parse", "execute", "screenshot")
+PHASES = ("observe", "prompt", "generate", "parse", "execute", "page_wait", "screenshot")
 OWN = ("observe", "prompt", "parse", "execute")
 TARGET_MS = 50.0
 SEED = 11
@@ -78,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         store.close()
 
-    table = Table("backend", *[f"{p} ms" for p in PHASES], "all but generate", "p95", "target", header_style="bold")
+    table = Table("backend", *[f"{p} ms" for p in PHASES], "agent own", "own p95", "target", header_style="bold")
     for backend, row in results.items():
         met = row["own_ms"] < TARGET_MS
         table.add_row(
@@ -90,7 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     console.print(table)
     counts = ", ".join(f"{backend}: {int(row['steps'])} steps" for backend, row in results.items())
-    console.print(f"medians over {counts}; the screenshot overlaps generate for text-only policies")
+    console.print(
+        f"medians over {counts}; own = observe + prompt + parse + execute; "
+        "the screenshot overlaps generate for text-only policies"
+    )
     print(json.dumps({"bench": "agent", "target_ms": TARGET_MS, "results": results}))
     return 0 if all(r["own_ms"] < TARGET_MS for r in results.values()) else 1
 

@@ -146,6 +146,11 @@ def test_press_enter_waits_for_the_page_load(store, page, sites_server):
     run_on_page(store, policy, page, task="flights", url=url, goal="search deals")
     assert "date=2025-10-19" in policy.prompts[4].text.split("URL: ", 1)[1].splitlines()[0]
     assert "4 deals from Vienna to Madrid" in policy.prompts[4].text
+    with Projections(store) as projections:
+        timings = projections.query("SELECT step, execute_ms, page_wait_ms FROM run_steps ORDER BY step").to_pylist()
+    # only PRESS_ENTER started a navigation: its load is the site's time, apart from execute
+    assert [row["page_wait_ms"] > 0 for row in timings] == [False, False, False, True, False]
+    assert all(row["execute_ms"] >= 0 for row in timings)
 
 
 def test_tiny_model_through_transformers_runs_to_finish_or_max_steps(store, page, sites_server, tiny_model):

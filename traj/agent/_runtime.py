@@ -352,16 +352,21 @@ class _Loop:
             events.append(NewEvent(data=done))
         elif record.action is not None:
             action = record.action
-            if action.kind in ("CLICK", "TYPE", "SELECT") and action.target is not None:
-                locators = locators_for(page, action.target)
-            else:
-                locators = []
+            page_wait_ms = 0.0
             with _timed(timings, "execute"):
+                if action.kind in ("CLICK", "TYPE", "SELECT") and action.target is not None:
+                    locators = locators_for(page, action.target)
+                else:
+                    locators = []
                 try:
-                    page = execute_action(page, action.kind, action.target, action.value, timeout_s=self.timeout_s)
+                    execution = execute_action(page, action.kind, action.target, action.value, timeout_s=self.timeout_s)
+                    page, page_wait_ms = execution.page, execution.page_wait_ms
                     record.outcome = "finished" if action.kind == "FINISH" else "ok"
                 except ActionFailedError as exc:
                     record.outcome, record.error = "failed", str(exc)
+            # the site's own time (a document loading, a WAIT) is reported apart from the agent's
+            timings["page_wait"] = page_wait_ms
+            timings["execute"] = round(timings["execute"] - page_wait_ms, 3)
             executed = Action(
                 kind=action.kind,
                 target=action.target,

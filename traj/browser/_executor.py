@@ -9,8 +9,10 @@ continues on the popup.
 from __future__ import annotations
 
 import contextlib
+import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from playwright.sync_api import Error as PlaywrightError
@@ -21,7 +23,7 @@ from traj.errors import BrowserError, first_line
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Request
 
-__all__ = ["ActionFailedError", "execute_action"]
+__all__ = ["ActionFailedError", "Execution", "execute_action"]
 
 _MAX_WAIT_S = 10.0
 _NEXT_FRAME = "() => new Promise(resolve => requestAnimationFrame(() => setTimeout(resolve, 0)))"
@@ -31,33 +33,51 @@ class ActionFailedError(BrowserError):
     """The action could not be carried out on the page (message fit for the agent's history)."""
 
 
-def execute_action(page: Page, kind: str, target: str | None, value: str | None, *, timeout_s: float = 5.0) -> Page:
-    """Do ``kind`` on element ``target`` with ``value``; returns the page to continue on."""
+@dataclass(frozen=True)
+class Execution:
+    """The page to continue on, and how long the action waited on the page itself."""
+
+    page: Page
+    page_wait_ms: float = 0.0
+    """Time spent waiting for a document the action started to load, or in a WAIT: the site's
+    time, not the agent's, so latency budgets can tell the two apart."""
+
+
+def execute_action(
+    page: Page, kind: str, target: str | None, value: str | None, *, timeout_s: float = 5.0
+) -> Execution:
+    """Do ``kind`` on element ``target`` with ``value``."""
+    waits: list[float] = []
     try:
-        return _execute(page, kind, target, value, timeout_s)
+        page = _execute(page, kind, target, value, timeout_s, waits)
     except PlaywrightError as exc:
         raise ActionFailedError(f"{kind} [{target}] failed: {first_line(exc)[:200]}") from None
+    return Execution(page, round(sum(waits) * 1000, 3))
 
 
-def _execute(page: Page, kind: str, target: str | None, value: str | None, timeout_s: float) -> Page:
+def _execute(
+    page: Page, kind: str, target: str | None, value: str | None, timeout_s: float, waits: list[float]
+) -> Page:
     timeout_ms = timeout_s * 1000
     if kind == "FINISH":
         return page
     if kind == "NAVIGATE":
-        page.goto(urllib.parse.urljoin(page.url, value or ""), timeout=timeout_ms)
+        with _waiting(waits):
+            page.goto(urllib.parse.urljoin(page.url, value or ""), timeout=timeout_ms)
         return page
     if kind == "WAIT":
-        page.wait_for_timeout(min(_number(value, default=1.0), _MAX_WAIT_S) * 1000)
+        with _waiting(waits):
+            page.wait_for_timeout(min(_number(value, default=1.0), _MAX_WAIT_S) * 1000)
         return page
     if kind == "SCROLL":
         _scroll(page, target, value)
         return page
     if kind == "PRESS_ENTER":
         if target is None:
-            _loading_after(page, lambda: page.keyboard.press("Enter"), timeout_ms)
+            _loading_after(page, lambda: page.keyboard.press("Enter"), timeout_ms, waits)
         else:
             element = resolve_locator(page, "agent_id", target)
-            _loading_after(page, lambda: element.press("Enter", timeout=timeout_ms), timeout_ms)
+            _loading_after(page, lambda: element.press("Enter", timeout=timeout_ms), timeout_ms, waits)
         return page
     if target is None:
         raise ActionFailedError(f"{kind} needs a target element")
@@ -68,14 +88,24 @@ def _execute(page: Page, kind: str, target: str | None, value: str | None, timeo
         _select(element, value or "", timeout_ms)
     elif kind == "CLICK":
         pages_before = len(page.context.pages)
-        _loading_after(page, lambda: element.click(timeout=timeout_ms), timeout_ms)
+        _loading_after(page, lambda: element.click(timeout=timeout_ms), timeout_ms, waits)
         if len(page.context.pages) > pages_before:
             popup = page.context.pages[-1]
-            popup.wait_for_load_state(timeout=timeout_ms)
+            with _waiting(waits):
+                popup.wait_for_load_state(timeout=timeout_ms)
             return popup
     else:
         raise ActionFailedError(f"unknown action kind {kind!r}")
     return page
+
+
+@contextlib.contextmanager
+def _waiting(waits: list[float]) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        waits.append(time.perf_counter() - started)
 
 
 def _select(element: object, value: str, timeout_ms: float) -> None:
@@ -99,9 +129,9 @@ def _scroll(page: Page, target: str | None, value: str | None) -> None:
     page.evaluate("d => window.scrollBy(0, d * window.innerHeight * 0.8)", delta)
 
 
-def _loading_after(page: Page, act: Callable[[], None], timeout_ms: float) -> None:
+def _loading_after(page: Page, act: Callable[[], None], timeout_ms: float, waits: list[float]) -> None:
     """Do ``act``; if it started a navigation of the page (seen within one animation frame),
-    wait until the new document has loaded."""
+    wait until the new document has loaded (that wait goes into ``waits``)."""
     navigations: list[Request] = []
 
     def on_request(request: Request) -> None:
@@ -118,7 +148,7 @@ def _loading_after(page: Page, act: Callable[[], None], timeout_ms: float) -> No
     finally:
         page.remove_listener("request", on_request)
     if navigations:
-        with contextlib.suppress(PlaywrightError):
+        with _waiting(waits), contextlib.suppress(PlaywrightError):
             page.wait_for_load_state("load", timeout=timeout_ms)
 
 

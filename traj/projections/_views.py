@@ -115,7 +115,8 @@ VIEWS: dict[str, tuple[str, str]] = {
                CAST(data->'timings_ms'->>'prompt' AS DOUBLE) AS prompt_ms,
                CAST(data->'timings_ms'->>'generate' AS DOUBLE) AS generate_ms,
                CAST(data->'timings_ms'->>'parse' AS DOUBLE) AS parse_ms,
-               CAST(data->'timings_ms'->>'execute' AS DOUBLE) AS execute_ms
+               CAST(data->'timings_ms'->>'execute' AS DOUBLE) AS execute_ms,
+               CAST(data->'timings_ms'->>'page_wait' AS DOUBLE) AS page_wait_ms
         FROM events WHERE type = 'run.step'
         """,
     ),
