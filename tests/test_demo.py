@@ -3,6 +3,7 @@ seeds before and after, the verdict read back from the store's events."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import replace
 from pathlib import Path
 
@@ -40,6 +41,7 @@ def test_the_demo_measures_the_same_unseen_seeds_before_and_after_training(tmp_p
             "JOIN steps st ON st.action_id = u.action_id WHERE a.name = $name",
             {"name": report.adapter},
         ).to_pylist()
+        printed = [projections.query(shlex.split(line)[-1]).num_rows for line in report.queries()]
     before = {row["seed"]: bool(row["success"]) for row in rows if row["who"] == "base"}
     after = {row["seed"]: bool(row["success"]) for row in rows if row["who"] == report.adapter}
     assert set(before) == set(after) == {101, 102}
@@ -53,6 +55,7 @@ def test_the_demo_measures_the_same_unseen_seeds_before_and_after_training(tmp_p
     assert report.enrichment.startswith("raw actions") or "enriched" in report.enrichment
     assert report.turnaround_s > report.phases["train"] and report.tokens_per_s > 0
     assert all(line.startswith("traj query --home ") for line in report.queries())
+    assert printed[0] == 2 and printed[1] == 3 and printed[2] > 0, "every printed query runs and finds its rows"
 
 
 def test_the_command_reports_and_refuses_what_it_cannot_do(tmp_path: Path) -> None:

@@ -105,8 +105,8 @@ class DemoReport:
             f'traj query{home} "SELECT adapter, count(*) AS runs, avg(success::INT) AS success FROM runs '
             f"WHERE task = '{self.task}' GROUP BY adapter\"",
             f"traj query{home} \"SELECT step, kl, loss FROM kl_metrics WHERE job_id = '{self.job_id}' ORDER BY step\"",
-            f"traj query{home} \"SELECT step_index, kind, target, value FROM steps WHERE demo_id = '{self.demo_id}' "
-            'ORDER BY step_index"',
+            f"traj query{home} \"SELECT step, kind, target, value FROM steps WHERE stream = 'demo/{self.demo_id}' "
+            'ORDER BY step"',
         ]
 
 
