@@ -302,11 +302,7 @@ def _decoded(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _rollback_target(adapter: dict[str, Any], adapters: list[dict[str, Any]]) -> str | None:
-    """What to load instead of ``adapter`` if it misbehaves: its parent, else the adapter made before it on the
-    same base model (``None``: the bare base model)."""
-    if adapter["parent"]:
-        return adapter["parent"]
-    earlier = [
-        a["name"] for a in adapters if a["base_model"] == adapter["base_model"] and a["position"] < adapter["position"]
-    ]
-    return earlier[-1] if earlier else None
+    """What ``traj adapters rollback`` returns to from ``adapter``: its lineage parent, if that is
+    still an adapter in the store (``None``: nothing earlier, the base model)."""
+    names = {a["name"] for a in adapters}
+    return adapter["parent"] if adapter["parent"] in names else None

@@ -350,10 +350,9 @@ async function adaptersPage() {
 
 function rollback(adapter) {
   const target = adapter.rollback_to;
-  const label = target || "the base model";
-  const command = target ? `curl -X POST $SERVER/adapters/${target}/load -H 'Content-Type: application/json' -d '{"path": "…/${target}/peft"}'`
-    : "send requests with \"adapter\": null (or unload this one)";
-  return h("div", {}, label, h("br"), h("code", {class: "muted", title: "how to roll back on a traj serve server"}, command));
+  if (!target) return h("div", {class: "muted"}, "nothing earlier (the base model)");
+  const command = `traj adapters rollback ${adapter.name}`;
+  return h("div", {}, target, h("br"), h("code", {class: "muted", title: "returns every task this adapter serves to its parent, as an event"}, command));
 }
 
 function lineageGraph(data) {
