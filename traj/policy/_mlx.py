@@ -45,6 +45,8 @@ class MlxPolicy:
             raise PolicyError(f"cannot load the model at {model_dir} with mlx-lm: {one_line(exc)}") from None
         self.base_loads = 1
         self.context_window = context_window or int(config.get("max_position_embeddings") or 2048)
+        # prompts are budgeted by the caller: no "longer than the maximum" warning per count
+        self.tokenizer._tokenizer.model_max_length = 1 << 30
         self._adapters: dict[str, tuple[dict[str, Any], list[tuple[str, Any]]]] = {}
         self._active: str | None = None
 
