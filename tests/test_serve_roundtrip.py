@@ -3,8 +3,8 @@
 Record the expense site's demonstration in Chromium and replay it (the laptop), start
 ``traj serve --backend mlx`` (training with torch) as its own process (the GPU box), run ``traj train --remote`` as
 another process, and hot-swap the downloaded adapter into an MLX policy that was already
-loaded: the agent's output on the demo's first observation changes, and equals what the
-server answers with the same adapter.
+loaded: the agent's next-token distribution on the demo's first observation changes, and its
+answer equals what the server answers with the same adapter.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def test_record_then_train_remote_then_hot_swap_matches_the_server(tmp_path, sit
         first = Prompt(training_examples(store, demo_ids=[demo.demo_id])[0].query, 0)
 
     local = MlxPolicy(tiny_model)  # loaded before the adapter exists: what follows is a hot swap
-    base = local.generate(first, max_new_tokens=TOKENS)
+    base = local.logits(first.text)[-1]
 
     started = time.perf_counter()
     env = {**os.environ, "TRAJ_SERVER_TOKEN": TOKEN}
@@ -86,7 +86,9 @@ def test_record_then_train_remote_then_hot_swap_matches_the_server(tmp_path, sit
     local.load_adapter("expense-remote", adapter_dir / "mlx")
     tuned = local.generate(first, max_new_tokens=TOKENS)
     assert local.base_loads == 1
-    assert tuned.text != base.text, "the remotely trained adapter did not change the agent's output"
+    # two training steps move the next-token distribution; the greedy action may stay the same
+    changed = float(abs(local.logits(first.text)[-1] - base).max())
+    assert changed > 1e-2, "the remotely trained adapter did not change the agent's next-token distribution"
 
     auth = {"Authorization": f"Bearer {TOKEN}"}
     loaded = httpx.post(f"{server}/adapters/expense-remote/load", headers=auth, timeout=60)
