@@ -196,3 +196,35 @@ def tiny_model() -> Path:
     from traj.train.tiny import init_tiny
 
     return init_tiny(progress=False)
+
+
+def _random_peft_adapter(
+    model_dir: Path, path: Path, *, seed: int, targets: tuple[str, ...], rank: int = 8, std: float = 0.5
+) -> Path:
+    """Save a PEFT LoRA adapter with random B (PEFT starts B at zero: an untrained adapter changes
+    nothing) for ``model_dir`` at ``path``; ``lora_alpha`` is ``2 * rank``."""
+    import warnings
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    with warnings.catch_warnings():  # PEFT calls a transformers API deprecated in 5.x
+        warnings.simplefilter("ignore", FutureWarning)
+        model = get_peft_model(
+            AutoModelForCausalLM.from_pretrained(model_dir),
+            LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=list(targets)),
+        )
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(std=std)
+    model.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def random_adapter() -> Callable[..., Path]:
+    """Returns the function that saves a random PEFT LoRA adapter (see ``_random_peft_adapter``)."""
+    return _random_peft_adapter

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from traj.agent import run_on_page
 from traj.policy import TransformersPolicy
@@ -12,22 +11,10 @@ from traj.sites import SITES
 
 
 @pytest.fixture(scope="module")
-def adapter(tiny_model, tmp_path_factory):
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(0)
-    model = get_peft_model(
-        AutoModelForCausalLM.from_pretrained(tiny_model),
-        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "up_proj", "down_proj"]),
-    )
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if "lora_B" in name:
-                parameter.normal_(std=0.02)
+def adapter(tiny_model, tmp_path_factory, random_adapter):
+    targets = ("q_proj", "v_proj", "up_proj", "down_proj")
     path = tmp_path_factory.mktemp("adapter") / "small"
-    model.save_pretrained(path)
-    return path
+    return random_adapter(tiny_model, path, seed=0, targets=targets, rank=4, std=0.02)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from pathlib import Path
 import mlx_lm
 import numpy as np
 import pytest
-import torch
 
 from traj.agent import Prompt
 from traj.errors import PolicyError
@@ -17,6 +16,7 @@ from traj.train.tiny import build_untrained
 
 PROMPT = Prompt("You are a browser agent. Goal: book the cheapest flight.\nNext action:", 0)
 TEXT = "Goal: open item 3\nNext action: click e3"
+TARGETS = ("q_proj", "v_proj", "o_proj", "up_proj", "down_proj")
 
 
 @pytest.fixture(scope="module")
@@ -24,29 +24,12 @@ def model_dir(tmp_path_factory) -> Path:
     return build_untrained(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
 
-def _peft_adapter(model_dir: Path, path: Path, seed: int) -> Path:
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    model = get_peft_model(
-        AutoModelForCausalLM.from_pretrained(model_dir),
-        LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "o_proj", "up_proj", "down_proj"]),
-    )
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if "lora_B" in name:
-                parameter.normal_(std=0.5)  # PEFT starts B at zero: an untrained adapter changes nothing
-    model.save_pretrained(path)
-    return path
-
-
 @pytest.fixture(scope="module")
-def adapters(model_dir, tmp_path_factory) -> dict[str, Path]:
+def adapters(model_dir, tmp_path_factory, random_adapter) -> dict[str, Path]:
     """``a`` in PEFT's format, ``b`` in mlx-lm's: the policy takes either."""
     root = tmp_path_factory.mktemp("adapters")
-    a = _peft_adapter(model_dir, root / "a", seed=1)
-    b = peft_to_mlx(_peft_adapter(model_dir, root / "b-peft", seed=2), root / "b")
+    a = random_adapter(model_dir, root / "a", seed=1, targets=TARGETS)
+    b = peft_to_mlx(random_adapter(model_dir, root / "b-peft", seed=2, targets=TARGETS), root / "b")
     return {"a": a, "b": b}
 
 
@@ -171,7 +154,9 @@ def test_unknown_names_and_bad_paths_are_clear_errors(model_dir, adapters, tmp_p
         MlxPolicy(tmp_path / "empty")
 
 
-def test_an_adapter_for_another_model_is_refused_and_the_active_one_stays(model_dir, adapters, tmp_path):
+def test_an_adapter_for_another_model_is_refused_and_the_active_one_stays(
+    model_dir, adapters, tmp_path, random_adapter
+):
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     other = tmp_path / "wider"  # same layout, hidden size 128: every LoRA tensor has the wrong shape
@@ -179,7 +164,7 @@ def test_an_adapter_for_another_model_is_refused_and_the_active_one_stays(model_
     config = LlamaConfig.from_pretrained(model_dir)
     config.update({"hidden_size": 128, "intermediate_size": 384, "num_attention_heads": 2, "num_key_value_heads": 2})
     LlamaForCausalLM(config).save_pretrained(other)
-    foreign = _peft_adapter(other, tmp_path / "foreign", seed=3)
+    foreign = random_adapter(other, tmp_path / "foreign", seed=3, targets=TARGETS)
 
     policy = MlxPolicy(model_dir)
     policy.load_adapter("a", adapters["a"])

@@ -6,12 +6,10 @@ import asyncio
 import base64
 import socket
 import time
-import warnings
 from collections import Counter
 from pathlib import Path
 
 import pytest
-import torch
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -51,24 +49,8 @@ def model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def adapter_dir(model_dir, tmp_path_factory) -> Path:
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(1)
-    with warnings.catch_warnings():  # PEFT calls a transformers API deprecated in 5.x
-        warnings.simplefilter("ignore", FutureWarning)
-        model = get_peft_model(
-            AutoModelForCausalLM.from_pretrained(model_dir),
-            LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"]),
-        )
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if "lora_B" in name:
-                parameter.normal_(std=0.5)  # PEFT starts B at zero: an untrained adapter changes nothing
-    path = tmp_path_factory.mktemp("adapters") / "lora"
-    model.save_pretrained(path)
-    return path
+def adapter_dir(model_dir, tmp_path_factory, random_adapter) -> Path:
+    return random_adapter(model_dir, tmp_path_factory.mktemp("adapters") / "lora", seed=1, targets=("q_proj", "v_proj"))
 
 
 @pytest.fixture(scope="module")

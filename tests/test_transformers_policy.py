@@ -20,27 +20,13 @@ def model_dir(tmp_path_factory) -> Path:
     return build_untrained(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
 
-def _adapter(model_dir: Path, path: Path, seed: int) -> Path:
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    model = get_peft_model(
-        AutoModelForCausalLM.from_pretrained(model_dir),
-        LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "down_proj"]),
-    )
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if "lora_B" in name:
-                parameter.normal_(std=0.5)  # PEFT starts B at zero: an untrained adapter changes nothing
-    model.save_pretrained(path)
-    return path
-
-
 @pytest.fixture(scope="module")
-def adapters(model_dir, tmp_path_factory) -> dict[str, Path]:
+def adapters(model_dir, tmp_path_factory, random_adapter) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("adapters")
-    return {name: _adapter(model_dir, root / name, seed) for name, seed in (("a", 1), ("b", 2))}
+    targets = ("q_proj", "v_proj", "down_proj")
+    return {
+        name: random_adapter(model_dir, root / name, seed=seed, targets=targets) for name, seed in (("a", 1), ("b", 2))
+    }
 
 
 def test_generates_greedily_and_reports_tokens(model_dir):

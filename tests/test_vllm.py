@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from traj.train.tiny import init_tiny
 
 PROMPT = Prompt("You are a browser agent. Goal: book the cheapest flight.\nPage: [e1] button 'Search'\nNext action:", 0)
 TOKENS = 16
+TARGETS = ("q_proj", "v_proj", "o_proj", "down_proj")
 
 
 @pytest.fixture(scope="module")
@@ -50,33 +50,13 @@ def model_dir() -> Path:
     return init_tiny()
 
 
-def _adapter(model_dir: Path, path: Path, seed: int, rank: int = 8) -> Path:
-    """A PEFT LoRA adapter with random, non-zero B (an untrained one would change nothing)."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    with warnings.catch_warnings():  # PEFT calls a transformers API deprecated in 5.x
-        warnings.simplefilter("ignore", FutureWarning)
-        model = get_peft_model(
-            AutoModelForCausalLM.from_pretrained(model_dir),
-            LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "v_proj", "o_proj", "down_proj"]),
-        )
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if "lora_B" in name:
-                parameter.normal_(std=0.3)
-    model.save_pretrained(path)
-    return path
-
-
 @pytest.fixture(scope="module")
-def adapters(model_dir, tmp_path_factory) -> dict[str, Path]:
+def adapters(model_dir, tmp_path_factory, random_adapter) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("adapters")
+    versions = {"v1": (1, 8), "v2": (2, 8), "rank32": (3, 32)}
     return {
-        "v1": _adapter(model_dir, root / "v1", seed=1),
-        "v2": _adapter(model_dir, root / "v2", seed=2),
-        "rank32": _adapter(model_dir, root / "rank32", seed=3, rank=32),
+        name: random_adapter(model_dir, root / name, seed=seed, rank=rank, targets=TARGETS, std=0.3)
+        for name, (seed, rank) in versions.items()
     }
 
 
