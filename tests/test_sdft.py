@@ -29,6 +29,14 @@ def model_dir(tmp_path_factory) -> Path:
     return build_untrained(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
 
+def _student_logits(trainer: SdftTrainer, text: str) -> torch.Tensor:
+    """Logits at every position of ``text`` through the trainer's student, in eval mode."""
+    ids = trainer.tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    trainer.model.eval()
+    with torch.no_grad():
+        return trainer.model(input_ids=ids).logits[0].float()
+
+
 def test_one_step_updates_only_the_student_adapter(model_dir):
     trainer = SdftTrainer(model_dir, CONFIG, total_steps=5)
     before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
@@ -72,10 +80,7 @@ def test_saved_adapter_reloads_to_identical_logits_in_peft_and_close_in_mlx(mode
     for _ in range(2):
         trainer.step(EXAMPLES)
     text = "Goal: open item 3\nNext action:"
-    ids = trainer.tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
-    trainer.model.eval()
-    with torch.no_grad():
-        trained = trainer.model(input_ids=ids).logits[0].float()
+    trained = _student_logits(trainer, text)
     saved = trainer.save_student(tmp_path / "peft")
     policy = TransformersPolicy(model_dir)
     policy.load_adapter("trained", saved)
@@ -100,10 +105,7 @@ def test_a_trainer_started_from_an_adapter_continues_from_its_weights(model_dir,
     second = SdftTrainer(model_dir, CONFIG, total_steps=5)
     second.start_from(saved)
     text = "Goal: open item 2\nNext action:"
-    ids = second.tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
-    second.model.eval()
-    with torch.no_grad():
-        started = second.model(input_ids=ids).logits[0].float()
+    started = _student_logits(second, text)
     policy = TransformersPolicy(model_dir)
     policy.load_adapter("a", saved)
     assert torch.equal(policy.logits(text), started)
