@@ -959,6 +959,24 @@ def test_a_read_only_store_opens_beside_the_writer_and_sees_new_events_after_ref
     assert [e.event_id for e in reader.events()] == [e.event_id for e in store.events()]
 
 
+def test_a_reader_snapshot_survives_a_seal_right_after_its_refresh(store, events, monkeypatch):
+    """The writer may seal (and delete the WAL file) between a reader's refresh and its read of the tail."""
+    store.append("demo/d1", events.demo("d1", steps=1), expected_seq=0)
+    reader = Store.open(store.home, readonly=True)
+    store.append("demo/d1", [events.observation(1)], expected_seq=4)
+    refresh = reader.refresh
+
+    def refresh_then_the_writer_seals() -> None:
+        refresh()
+        store.seal()
+
+    monkeypatch.setattr(reader, "refresh", refresh_then_the_writer_seals)
+    snapshot = reader.snapshot()
+
+    assert snapshot.end == 5
+    assert snapshot.tail.num_rows == 5
+
+
 def test_a_read_only_process_reads_beside_a_live_writer(store, events):
     store.append("demo/d1", events.demo("d1", steps=2), expected_seq=0)
     store.seal()

@@ -686,10 +686,11 @@ class Store:
 
     def snapshot(self) -> Snapshot:
         """A consistent view of everything acknowledged so far (segments + WAL tail)."""
-        self.refresh()
+        self.refresh()  # a reader's refresh has read every WAL file to its end
         with self._state:
-            for w in self._wal:
-                w.catch_up()
+            if not self.readonly:  # (a reader's catch-up here could find a file the writer just sealed away)
+                for w in self._wal:
+                    w.catch_up()
             batches = [b for w in self._wal for b in w.batches]
             tail = pa.Table.from_batches(batches, schema=EVENT_SCHEMA)
             return Snapshot(self._segments_dir, self._manifest.segments, tail, self._next_position, dict(self._damaged))
