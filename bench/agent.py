@@ -1,16 +1,16 @@
 """Agent step latency: where a step's time goes, per phase, for the tiny model on CPU.
 
-    python bench/agent.py                                # transformers and mlx, 3 sites x 6 steps
+    python bench/agent.py                                # transformers and mlx, every site x 6 steps
     python bench/agent.py --backends transformers --steps 10 --model PATH
 
-Each backend runs the agent (``traj.agent.run_on_page``) on the bundled expense, calendar and
-flights pages, headless, recording every step in a scratch store. A step's time splits into
-observe (DOM snapshot), prompt (render + token budget), generate (the model), parse (parser and
-guards), execute (the action in Chromium and its locators for the record), page_wait (the site's
-own time: a document the action started loading, or a WAIT the model chose), and the
-screenshot, taken while the model generates for a text-only policy. Target: the agent's own
-phases (observe, prompt, parse, execute) under 50 ms per step (median); page_wait is shown
-beside them, not counted, since it is the site's latency. The baseline in the same run is the generate phase
+Each backend runs the agent (``traj.agent.run_on_page``) on every bundled site, headless,
+recording every step in a scratch store. A step's time splits into observe (DOM snapshot),
+prompt (render + token budget), generate (the model), parse (parser and guards), execute (the
+action in Chromium and its locators for the record), page_wait (the site's own time: a
+document the action started loading, or a WAIT the model chose), and the screenshot, taken
+while the model generates for a text-only policy. Target: the agent's own phases (observe,
+prompt, parse, execute) under 50 ms per step (median); page_wait is shown beside them, not
+counted, since it is the site's latency. The baseline in the same run is the generate phase
 itself: the table shows what share of a step the agent's own machinery costs. The last line
 is JSON.
 """
@@ -43,7 +43,7 @@ SEED = 11
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", nargs="+", default=["transformers", "mlx"], choices=["transformers", "mlx"])
-    parser.add_argument("--sites", nargs="+", default=["expense", "calendar", "flights"], choices=sorted(SITES))
+    parser.add_argument("--sites", nargs="+", default=list(SITES), choices=sorted(SITES))
     parser.add_argument("--steps", type=int, default=6, help="max steps per site")
     parser.add_argument("--model", type=Path, default=None, help="model directory (default: the tiny model)")
     args = parser.parse_args(argv)

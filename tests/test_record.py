@@ -6,13 +6,11 @@ mouse and keyboard input, so the recorder sees exactly what it would see from a 
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import serve_directory
 
 from traj.browser import launch, record
 from traj.browser._recorder import Recorder
@@ -63,17 +61,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("pages")
     for name, html in PAGES.items():
         (root / name).write_text(html)
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+    with serve_directory(root) as url:
+        yield url
 
 
 def click(page, selector: str) -> None:

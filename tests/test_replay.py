@@ -6,14 +6,12 @@ real input and replays it, sometimes after the page has been changed under it.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import serve_directory
 
 from traj.browser import launch, record
 from traj.eventlog import Store
@@ -67,16 +65,8 @@ def pages(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     root = tmp_path / "pages"
     root.mkdir()
     (root / "form.html").write_text(page_html())
-    handler = functools.partial(_Quiet, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}/form.html"
-    server.shutdown()
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+    with serve_directory(root) as url:
+        yield root, f"{url}/form.html"
 
 
 def _click(page, selector: str) -> None:

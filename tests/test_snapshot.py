@@ -6,15 +6,13 @@ where iframes need real URLs, from a small HTTP server on 127.0.0.1.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import importlib.resources
 import re
 import statistics
-import threading
 from collections.abc import Iterator
 
 import pytest
+from conftest import serve_directory
 
 from traj.browser import (
     BrowserSession,
@@ -82,18 +80,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("site")
     for name, html in SITE.items():
         (root / name).write_text(html, encoding="utf-8")
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+    with serve_directory(root) as url:
+        yield url
 
 
 def by_label(snapshot: PageSnapshot) -> dict[str, Element]:

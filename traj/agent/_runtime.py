@@ -27,8 +27,8 @@ from traj.agent._action import AgentAction, ParseError, parse_action
 from traj.agent._confidence import choice_confidence
 from traj.agent._guards import GuardState, apply_guards
 from traj.agent._prompt import HistoryEntry, build_prompt
-from traj.browser import HandOver, PersonAction, launch, locators_for, page_goal, page_verdict, take_snapshot
-from traj.browser._executor import ActionFailedError, execute_action
+from traj.browser import HandOver, PersonAction, install_snapshotter, launch, page_goal, page_verdict, take_snapshot
+from traj.browser._executor import ActionFailedError, execute_action, prime_actions
 from traj.errors import BrowserError, PolicyError, TrajError
 from traj.eventlog import Action, NewEvent, Observation, RunFinished, RunStarted, RunStep, Store, new_event_id
 
@@ -192,6 +192,7 @@ def run_on_page(
     (``window.traj.check()``) where the page has one. ``ask_when_unsure`` hands low-confidence
     steps to the person at the browser (see :class:`AskWhenUnsure`).
     """
+    install_snapshotter(page)
     try:
         page.goto(url)
     except Exception as exc:
@@ -307,6 +308,7 @@ class _Loop:
         if png is None:
             with _timed(timings, "screenshot"):
                 png = _screenshot(page)
+        prime_actions(page)  # also while the model generates
         screenshot = self.store.put_blob(png) if png else None
         observation = Observation(
             url=snapshot.url,
@@ -353,17 +355,21 @@ class _Loop:
         elif record.action is not None:
             action = record.action
             page_wait_ms = 0.0
+            seen = next((e for e in snapshot.elements if e.agent_id == action.target), None)
             with _timed(timings, "execute"):
-                if action.kind in ("CLICK", "TYPE", "SELECT") and action.target is not None:
-                    locators = locators_for(page, action.target)
-                else:
-                    locators = []
                 try:
-                    execution = execute_action(page, action.kind, action.target, action.value, timeout_s=self.timeout_s)
-                    page, page_wait_ms = execution.page, execution.page_wait_ms
+                    execution = execute_action(
+                        page,
+                        action.kind,
+                        action.target,
+                        action.value,
+                        timeout_s=self.timeout_s,
+                        seen_at=seen.bbox if seen is not None else None,
+                    )
+                    page, page_wait_ms, locators = execution.page, execution.page_wait_ms, execution.locators or []
                     record.outcome = "finished" if action.kind == "FINISH" else "ok"
                 except ActionFailedError as exc:
-                    record.outcome, record.error = "failed", str(exc)
+                    record.outcome, record.error, locators = "failed", str(exc), exc.locators
             # the site's own time (a document loading, a WAIT) is reported apart from the agent's
             timings["page_wait"] = page_wait_ms
             timings["execute"] = round(timings["execute"] - page_wait_ms, 3)

@@ -8,6 +8,7 @@ from traj.browser._recorder import RecordedDemo, Recorder
 from traj.browser._snapshot import (
     PageSnapshot,
     describe_matches,
+    install_snapshotter,
     locators_for,
     matching_elements,
     render_snapshot,
@@ -28,6 +29,7 @@ __all__ = [
     "describe_matches",
     "find_chromium",
     "has_display",
+    "install_snapshotter",
     "launch",
     "locators_for",
     "matching_elements",

@@ -1,9 +1,10 @@
 """The action executor: carries out one agent action on a live page, by the element's agent id.
 
 The agent names elements by the ``data-agent-id`` the snapshotter gave them, so execution needs
-no locator guessing. ``PRESS_ENTER`` and clicks wait for a navigation they start to load (one
-animation frame shows whether they started one; no fixed sleep); a click that opens a popup
-continues on the popup.
+no locator guessing. One call into the page looks the element up before acting (its locators,
+for the record, and whether a click can go ahead at once: see :func:`action_target`). Clicks
+and Enter on an element wait for a navigation they request (Playwright's own barrier) to load;
+a click that opens a popup continues on the popup.
 """
 
 from __future__ import annotations
@@ -17,46 +18,87 @@ from typing import TYPE_CHECKING
 
 from playwright.sync_api import Error as PlaywrightError
 
-from traj.browser._snapshot import resolve_locator
+from traj.browser._snapshot import action_target, resolve_locator, windows_opened
 from traj.errors import BrowserError, first_line
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Request
 
-__all__ = ["ActionFailedError", "Execution", "execute_action"]
+    from traj.eventlog import BoundingBox, LocatorStrategy
+
+__all__ = ["ActionFailedError", "Execution", "execute_action", "prime_actions"]
 
 _MAX_WAIT_S = 10.0
 _NEXT_FRAME = "() => new Promise(resolve => requestAnimationFrame(() => setTimeout(resolve, 0)))"
+_LOCATED = ("CLICK", "TYPE", "SELECT")
+"""Kinds whose element's locators go into the record."""
 
 
 class ActionFailedError(BrowserError):
     """The action could not be carried out on the page (message fit for the agent's history)."""
 
+    def __init__(self, message: str, locators: list[tuple[LocatorStrategy, str]] | None = None) -> None:
+        super().__init__(message)
+        self.locators = locators or []
+        """The element's locators, when it was found before the action failed."""
+
 
 @dataclass(frozen=True)
 class Execution:
-    """The page to continue on, and how long the action waited on the page itself."""
+    """The page to continue on, how long the action waited on the page itself, and the locators
+    of the element it used (CLICK, TYPE and SELECT)."""
 
     page: Page
     page_wait_ms: float = 0.0
     """Time spent waiting for a document the action started to load, or in a WAIT: the site's
     time, not the agent's, so latency budgets can tell the two apart."""
+    locators: list[tuple[LocatorStrategy, str]] | None = None
 
 
 def execute_action(
-    page: Page, kind: str, target: str | None, value: str | None, *, timeout_s: float = 5.0
+    page: Page,
+    kind: str,
+    target: str | None,
+    value: str | None,
+    *,
+    timeout_s: float = 5.0,
+    seen_at: BoundingBox | None = None,
 ) -> Execution:
-    """Do ``kind`` on element ``target`` with ``value``."""
+    """Do ``kind`` on element ``target`` with ``value``.
+
+    ``seen_at`` is the element's box in the snapshot the action was decided on: a click on an
+    element still there, uncovered and enabled goes ahead without Playwright's stability wait.
+    """
     waits: list[float] = []
+    located: list[tuple[LocatorStrategy, str]] = []
     try:
-        page = _execute(page, kind, target, value, timeout_s, waits)
-    except PlaywrightError as exc:
-        raise ActionFailedError(f"{kind} [{target}] failed: {first_line(exc)[:200]}") from None
-    return Execution(page, round(sum(waits) * 1000, 3))
+        page = _execute(page, kind, target, value, timeout_s, waits, located, seen_at)
+    except ActionFailedError as exc:
+        raise ActionFailedError(str(exc), located) from None
+    except (PlaywrightError, BrowserError) as exc:
+        raise ActionFailedError(f"{kind} [{target}] failed: {first_line(exc)[:200]}", located) from None
+    return Execution(page, round(sum(waits) * 1000, 3), located if kind in _LOCATED else None)
+
+
+def prime_actions(page: Page) -> None:
+    """Have Playwright set up its injected script in the current document now.
+
+    It does so on a document's first locator use, which costs tens of milliseconds; the agent
+    calls this while the model generates, so the step's action does not pay it.
+    """
+    with contextlib.suppress(PlaywrightError):
+        page.locator("css=[data-agent-id]").count()
 
 
 def _execute(
-    page: Page, kind: str, target: str | None, value: str | None, timeout_s: float, waits: list[float]
+    page: Page,
+    kind: str,
+    target: str | None,
+    value: str | None,
+    timeout_s: float,
+    waits: list[float],
+    located: list[tuple[LocatorStrategy, str]],
+    seen_at: BoundingBox | None,
 ) -> Page:
     timeout_ms = timeout_s * 1000
     if kind == "FINISH":
@@ -73,30 +115,50 @@ def _execute(
         _scroll(page, target, value)
         return page
     if kind == "PRESS_ENTER":
-        if target is None:
-            _loading_after(page, lambda: page.keyboard.press("Enter"), timeout_ms, waits)
+        if target is None:  # the keyboard has no navigation barrier: give the page a frame to start one
+            _loading_after(page, lambda: page.keyboard.press("Enter"), timeout_ms, waits, next_frame=True)
         else:
             element = resolve_locator(page, "agent_id", target)
             _loading_after(page, lambda: element.press("Enter", timeout=timeout_ms), timeout_ms, waits)
         return page
     if target is None:
         raise ActionFailedError(f"{kind} needs a target element")
+    if kind not in _LOCATED:
+        raise ActionFailedError(f"unknown action kind {kind!r}")
+    found = action_target(page, target, seen_at)
+    located.extend(found.locators)
     element = resolve_locator(page, "agent_id", target)
     if kind == "TYPE":
         element.fill(value or "", timeout=timeout_ms)
-    elif kind == "SELECT":
+        return page
+    if kind == "SELECT":
         _select(element, value or "", timeout_ms)
-    elif kind == "CLICK":
-        pages_before = len(page.context.pages)
-        _loading_after(page, lambda: element.click(timeout=timeout_ms), timeout_ms, waits)
-        if len(page.context.pages) > pages_before:
-            popup = page.context.pages[-1]
-            with _waiting(waits):
-                popup.wait_for_load_state(timeout=timeout_ms)
-            return popup
-    else:
-        raise ActionFailedError(f"unknown action kind {kind!r}")
-    return page
+        return page
+    popups: list[Page] = []
+
+    def on_page(popup: Page) -> None:
+        popups.append(popup)
+
+    page.context.on("page", on_page)
+    try:
+        # force skips only the waits the page check just passed (see action_target)
+        _loading_after(page, lambda: element.click(timeout=timeout_ms, force=found.clickable), timeout_ms, waits)
+        if not popups and (found.opens_window or windows_opened(page)):
+            _await_popup(page, popups, timeout_ms)
+    finally:
+        page.context.remove_listener("page", on_page)
+    if not popups:
+        return page
+    with _waiting(waits):
+        popups[-1].wait_for_load_state(timeout=timeout_ms)
+    return popups[-1]
+
+
+def _await_popup(page: Page, popups: list[Page], timeout_ms: float) -> None:
+    """Wait (a frame at a time) until the window the click opened shows up in ``popups``."""
+    deadline = time.perf_counter() + timeout_ms / 1000
+    while not popups and time.perf_counter() < deadline:
+        page.evaluate(_NEXT_FRAME)
 
 
 @contextlib.contextmanager
@@ -129,27 +191,35 @@ def _scroll(page: Page, target: str | None, value: str | None) -> None:
     page.evaluate("d => window.scrollBy(0, d * window.innerHeight * 0.8)", delta)
 
 
-def _loading_after(page: Page, act: Callable[[], None], timeout_ms: float, waits: list[float]) -> None:
-    """Do ``act``; if it started a navigation of the page (seen within one animation frame),
-    wait until the new document has loaded (that wait goes into ``waits``)."""
-    navigations: list[Request] = []
+def _loading_after(
+    page: Page, act: Callable[[], None], timeout_ms: float, waits: list[float], *, next_frame: bool = False
+) -> None:
+    """Do ``act``; if it started a navigation of the page, wait until the new document has
+    loaded. From the navigation's request on, the time is the site's: it goes into ``waits``.
+
+    Playwright's clicks and presses on an element return only after the navigations they
+    requested have committed; ``next_frame`` gives other input one animation frame to start one.
+    """
+    requested: list[float] = []
 
     def on_request(request: Request) -> None:
         if request.is_navigation_request() and request.frame == page.main_frame:
-            navigations.append(request)
+            requested.append(time.perf_counter())
 
     page.on("request", on_request)
     try:
         act()
-        try:
-            page.evaluate(_NEXT_FRAME)
-        except PlaywrightError:  # the document went away under the evaluation: a navigation
-            navigations.append(None)  # type: ignore[arg-type]
+        if next_frame:
+            try:
+                page.evaluate(_NEXT_FRAME)
+            except PlaywrightError:  # the document went away under the evaluation: a navigation
+                requested.append(time.perf_counter())
     finally:
         page.remove_listener("request", on_request)
-    if navigations:
-        with _waiting(waits), contextlib.suppress(PlaywrightError):
+    if requested:
+        with contextlib.suppress(PlaywrightError):
             page.wait_for_load_state("load", timeout=timeout_ms)
+        waits.append(time.perf_counter() - requested[0])
 
 
 def _number(value: str | None, default: float) -> float:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,18 +48,22 @@ from traj.errors import BrowserError, first_line
 if TYPE_CHECKING:
     from playwright.sync_api import FrameLocator, Locator, Page
 
-    from traj.eventlog import Element, LocatorStrategy
+    from traj.eventlog import BoundingBox, Element, LocatorStrategy
 
 __all__ = [
     "FRAME_SEPARATOR",
+    "ActionTarget",
     "PageSnapshot",
+    "action_target",
     "describe_matches",
+    "install_snapshotter",
     "locators_for",
     "matching_elements",
     "render_snapshot",
     "resolve_locator",
     "snapshot_script",
     "take_snapshot",
+    "windows_opened",
 ]
 
 FRAME_SEPARATOR = " >>> "
@@ -122,6 +127,17 @@ def take_snapshot(page: Page, *, screenshot: bool = True, mark_new: bool = True)
     return PageSnapshot(url=raw.url, title=raw.title, text=raw.text, elements=raw.elements, screenshot=shot)
 
 
+def install_snapshotter(page: Page) -> None:
+    """Load the snapshotter into every document ``page`` opens from now on (once per page), so
+    a document's first snapshot does not pay for installing it (tens of milliseconds)."""
+    if page not in _installed_pages:
+        page.add_init_script(script=snapshot_script())
+        _installed_pages.add(page)
+
+
+_installed_pages: weakref.WeakSet[Page] = weakref.WeakSet()
+
+
 @functools.cache
 def _raw_snapshot_type() -> type:
     from traj.eventlog import Element  # here, not at the top: traj.eventlog pulls in pyarrow
@@ -153,6 +169,39 @@ def locators_for(page: Page, agent_id: str) -> list[tuple[LocatorStrategy, str]]
     if found is None:
         raise BrowserError(f"no element with agent id {agent_id!r} on {page.url}")
     return [(strategy, value) for strategy, value in found]
+
+
+@dataclass(frozen=True)
+class ActionTarget:
+    """The element an action is about to use: how to find it again, and whether a click can go
+    ahead without Playwright's actionability waits (see ``actionTarget`` in snapshot.js)."""
+
+    locators: list[tuple[LocatorStrategy, str]]
+    clickable: bool
+    opens_window: bool
+    """A click follows a link or submits a form into another window (``target``)."""
+
+
+def action_target(page: Page, agent_id: str, seen_at: BoundingBox | None = None) -> ActionTarget:
+    """Look ``agent_id`` up once before acting on it; ``seen_at`` is its box in the snapshot the
+    action was decided on (a click goes ahead at once only if the element has not moved since).
+
+    Raises BrowserError when no element on the page carries that id.
+    """
+    box = msgspec.to_builtins(seen_at) if seen_at is not None else None
+    found = _call(page, "actionTarget", agent_id, box)
+    if found is None:
+        raise BrowserError(f"no element with agent id {agent_id!r} on {page.url}")
+    return ActionTarget(
+        [(strategy, value) for strategy, value in found["locators"]],
+        bool(found["clickable"]),
+        bool(found["opensWindow"]),
+    )
+
+
+def windows_opened(page: Page) -> int:
+    """How many times the page called ``window.open`` since the last :func:`action_target`."""
+    return int(_call(page, "windowsOpened") or 0)
 
 
 def resolve_locator(page: Page, strategy: str, value: str) -> Locator:

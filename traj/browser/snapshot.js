@@ -9,6 +9,8 @@
 //                                       Playwright's protocol or a binding than the object)
 //   __traj.locators(el)              -> [[strategy, value], ...] most specific first
 //   __traj.locatorsFor(agentId)      -> the same for an element found by its agent id, or null
+//   __traj.actionTarget(agentId, box)-> {locators, clickable, opensWindow}: see there
+//   __traj.windowsOpened()           -> window.open calls since the last actionTarget
 //   __traj.elementByAgentId(agentId) -> the element (open shadow roots and same-origin iframes), or null
 //   __traj.agentIdOf(el)             -> the element's agent id, assigned now if it has none
 //   __traj.interactiveFor(node)      -> the nearest interactive element at or above node, or null
@@ -26,7 +28,7 @@
 // a shadow host as the parent of its shadow tree's top-level elements).
 (() => {
   'use strict';
-  const VERSION = 5;
+  const VERSION = 6;
   if (window.__traj && window.__traj.version === VERSION) return;
 
   const MAX_TEXT = 20000;
@@ -517,6 +519,54 @@
   function locatorsFor(id) {
     const el = elementByAgentId(id);
     return el ? locators(el) : null;
+  }
+
+  // The element the agent is about to act on, in one call: its locators (for the record) and
+  // whether a click on it can go ahead without Playwright's waits. It can when the element is
+  // in the top document, enabled and visible, still has `box` (the box the agent saw it in,
+  // hundreds of milliseconds ago: it is stable) and nothing covers its centre, which is in the
+  // viewport: the checks Playwright would retry until they pass. Null when no element has the id.
+  // `opensWindow`: a click follows a link or submits a form into another browsing context.
+  // It also restarts the count of window.open calls that `windowsOpened` reports.
+  function actionTarget(id, box) {
+    const el = elementByAgentId(id);
+    if (!el) return null;
+    windowOpens = 0;
+    return { locators: locators(el), clickable: withCaches(() => clickable(el, box)), opensWindow: opensWindow(el) };
+  }
+
+  function opensWindow(el) {
+    const link = el.closest('a[href], area[href]');
+    const form = link ? null : el.form && (el.type === 'submit' || el.type === 'image') ? el.form : null;
+    const target = link ? link.target : form ? el.formTarget || form.target : '';
+    return !!target && !['_self', '_parent', '_top'].includes(target.toLowerCase());
+  }
+
+  // Calls of window.open since the last actionTarget: a click whose handler opened a popup.
+  let windowOpens = 0;
+  const openWindow = window.open;
+  if (typeof openWindow === 'function') {
+    window.open = function open(...args) {
+      windowOpens++;
+      return openWindow.apply(this, args);
+    };
+  }
+
+  function windowsOpened() {
+    return windowOpens;
+  }
+
+  function clickable(el, box) {
+    if (!box || el.ownerDocument !== document || el.matches(':disabled') || el.getAttribute('aria-disabled') === 'true') {
+      return false;
+    }
+    const rect = el.getBoundingClientRect();
+    const moved = ['x', 'y', 'width', 'height'].some((k, i) => Math.abs([rect.left, rect.top, rect.width, rect.height][i] - box[k]) > 0.5);
+    if (moved || rect.width <= 0 || rect.height <= 0) return false;
+    if (!el.checkVisibility({ opacityProperty: true, visibilityProperty: true })) return false;
+    const x = rect.left + rect.width / 2;
+    const y = rect.top + rect.height / 2;
+    return x >= 0 && y >= 0 && x < window.innerWidth && y < window.innerHeight && !isOccluded(el, rect);
   }
 
   function locators(el) {
@@ -1537,7 +1587,7 @@
 
   Object.defineProperty(window, '__traj', {
     value: Object.freeze({
-      version: VERSION, snapshot, snapshotJSON, locators, locatorsFor, elementByAgentId, agentIdOf, interactiveFor, contextOf,
+      version: VERSION, snapshot, snapshotJSON, locators, locatorsFor, actionTarget, windowsOpened, elementByAgentId, agentIdOf, interactiveFor, contextOf,
       matching, briefs,
     }),
     configurable: true,

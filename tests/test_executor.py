@@ -1,0 +1,135 @@
+"""The action executor in real Chromium: clicks that go ahead at once where the agent saw the
+element, Playwright's waits everywhere else, navigations and popups followed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import msgspec
+import pytest
+from conftest import serve_directory
+
+from traj.browser import BrowserSession, launch, take_snapshot
+from traj.browser._executor import ActionFailedError, execute_action
+from traj.browser._snapshot import action_target
+
+PAGES = {
+    "index.html": """<!doctype html><title>Executor</title>
+<p>clicks: <output id="count">0</output></p>
+<button id="plain" onclick="count.value = Number(count.value) + 1">Count</button>
+<button id="off" disabled onclick="count.value = Number(count.value) + 1">Disabled</button>
+<div style="position: relative; width: 200px">
+  <button id="under" onclick="count.value = Number(count.value) + 1">Covered</button>
+  <div style="position: absolute; inset: 0; background: white">cover</div>
+</div>
+<a id="away" href="other.html">Other page</a>
+<a id="tab" href="other.html" target="_blank">Other page in a new tab</a>
+<button id="opener" onclick="window.open('other.html')">Open a window</button>
+""",
+    "other.html": "<!doctype html><title>Other</title><p>the other page</p><button>Back</button>",
+}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("executor")
+    for name, html in PAGES.items():
+        (root / name).write_text(html)
+    with serve_directory(root) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[BrowserSession]:
+    with launch(headless=True) as session:
+        yield session
+
+
+@pytest.fixture
+def page(session: BrowserSession, site: str):
+    page = session.context.new_page()
+    page.goto(f"{site}/index.html")
+    yield page
+    for other in session.context.pages:
+        other.close()
+
+
+def seen(page, name: str):
+    """The element named ``name`` as the agent saw it in a snapshot."""
+    [element] = [e for e in take_snapshot(page, screenshot=False).elements if e.name == name]
+    return element
+
+
+def clicks(page) -> int:
+    return int(page.locator("#count").text_content())
+
+
+def test_a_click_where_the_agent_saw_the_element_goes_ahead_and_lands_once(page) -> None:
+    button = seen(page, "Count")
+    assert action_target(page, button.agent_id, button.bbox).clickable
+
+    execution = execute_action(page, "CLICK", button.agent_id, None, seen_at=button.bbox)
+
+    assert clicks(page) == 1
+    assert execution.page is page and execution.page_wait_ms == 0
+    assert ("css_id", "#plain") in execution.locators
+
+
+def test_an_element_that_moved_since_the_agent_saw_it_is_clicked_through_playwrights_checks(page) -> None:
+    button = seen(page, "Count")
+    elsewhere = msgspec.structs.replace(button.bbox, x=button.bbox.x + 40)
+    assert not action_target(page, button.agent_id, elsewhere).clickable
+    assert not action_target(page, button.agent_id, None).clickable, "unseen: no shortcut"
+
+    execute_action(page, "CLICK", button.agent_id, None, seen_at=elsewhere)
+
+    assert clicks(page) == 1
+
+
+@pytest.mark.parametrize("name", ["Disabled", "Covered"])
+def test_a_disabled_or_covered_element_is_not_clicked_and_the_error_says_so(page, name: str) -> None:
+    element = seen(page, name)
+    assert not action_target(page, element.agent_id, element.bbox).clickable
+
+    with pytest.raises(ActionFailedError, match=rf"CLICK \[{element.agent_id}\] failed: .*Timeout") as failed:
+        execute_action(page, "CLICK", element.agent_id, None, timeout_s=0.5, seen_at=element.bbox)
+
+    assert clicks(page) == 0
+    assert failed.value.locators, "the element was found: its locators are kept for the record"
+
+
+def test_an_unknown_element_is_an_action_error(page) -> None:
+    with pytest.raises(ActionFailedError, match=r"CLICK \[999\] failed: no element with agent id '999'"):
+        execute_action(page, "CLICK", "999", None)
+
+
+def test_a_click_that_navigates_returns_on_the_loaded_document_and_counts_as_page_time(page) -> None:
+    link = seen(page, "Other page")
+
+    execution = execute_action(page, "CLICK", link.agent_id, None, seen_at=link.bbox)
+
+    assert execution.page.url.endswith("/other.html")
+    assert execution.page.evaluate("document.readyState") == "complete"
+    assert execution.page_wait_ms > 0
+
+
+@pytest.mark.parametrize("name", ["Other page in a new tab", "Open a window"])
+def test_a_click_that_opens_a_window_continues_on_it(page, name: str) -> None:
+    element = seen(page, name)
+
+    execution = execute_action(page, "CLICK", element.agent_id, None, seen_at=element.bbox)
+
+    assert execution.page is not page
+    assert execution.page.url.endswith("/other.html")
+    assert "the other page" in take_snapshot(execution.page, screenshot=False).text
+    assert page.url.endswith("/index.html"), "the opener stays where it was"
+
+
+def test_typing_records_the_fields_locators(page) -> None:
+    page.set_content('<label>Name <input id="name"></label>')
+    field = seen(page, "Name")
+
+    execution = execute_action(page, "TYPE", field.agent_id, "Ada", seen_at=field.bbox)
+
+    assert page.input_value("#name") == "Ada"
+    assert ("label", "Name") in execution.locators
