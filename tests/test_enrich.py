@@ -285,7 +285,8 @@ def test_each_step_is_one_request_with_its_outlined_screenshot_and_becomes_an_en
 
     # What the model saw: the goal, the action, look-alikes, and the screenshot with the element outlined.
     typed = next(s for s in demo.steps if s.action.kind == "TYPE")
-    prompt = next(p for p in policy.prompts if f'"target":"{typed.action.target}"' in p.text)
+    # the request for that step (its action also shows in later steps' history, and requests run concurrently)
+    prompt = next(p for p in policy.prompts if f"Action taken now: {action_json(typed.action)}\n" in p.text)
     assert f"Goal: {demo.started.goal}" in prompt.text and "Look-alike elements" in prompt.text
     image = Image.open(io.BytesIO(prompt.screenshot or b"")).convert("RGB")
     assert max(image.size) <= MAX_IMAGE_SIDE
