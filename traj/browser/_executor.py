@@ -143,7 +143,7 @@ def _execute(
     try:
         # force skips only the waits the page check just passed (see action_target)
         _loading_after(page, lambda: element.click(timeout=timeout_ms, force=found.clickable), timeout_ms, waits)
-        if not popups and (found.opens_window or windows_opened(page)):
+        if not popups and (found.opens_window or _windows_opened(page)):
             _await_popup(page, popups, timeout_ms)
     finally:
         page.context.remove_listener("page", on_page)
@@ -154,11 +154,20 @@ def _execute(
     return popups[-1]
 
 
+def _windows_opened(page: Page) -> int:
+    """``window.open`` calls during the click; none when the click took the page elsewhere."""
+    try:
+        return windows_opened(page)
+    except BrowserError:  # the document went away under the call: it was navigating
+        return 0
+
+
 def _await_popup(page: Page, popups: list[Page], timeout_ms: float) -> None:
     """Wait (a frame at a time) until the window the click opened shows up in ``popups``."""
     deadline = time.perf_counter() + timeout_ms / 1000
-    while not popups and time.perf_counter() < deadline:
-        page.evaluate(_NEXT_FRAME)
+    with contextlib.suppress(PlaywrightError):  # the opener navigated: nothing more to wait for here
+        while not popups and time.perf_counter() < deadline:
+            page.evaluate(_NEXT_FRAME)
 
 
 @contextlib.contextmanager

@@ -333,7 +333,11 @@ class SdftTrainer:
         would cost prompt length x vocabulary floats per row and are never used."""
         keep = batch.response_width + 1
         logits = self.model(
-            input_ids=batch.ids, attention_mask=batch.mask, position_ids=batch.positions, logits_to_keep=keep
+            input_ids=batch.ids,
+            attention_mask=batch.mask,
+            position_ids=batch.positions,
+            logits_to_keep=keep,
+            use_cache=False,  # a training forward has no next token: keeping every layer's K/V costs time and memory
         ).logits
         return logits[:, :-1].float()
 
