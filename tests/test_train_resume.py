@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from traj.cli import app
 from traj.errors import TrainingError
+from traj.eventlog import Store
 from traj.projections import Projections
 from traj.train import SdftConfig, resume, train, training_examples
 from traj.train.tiny import build_untrained
@@ -135,3 +136,28 @@ def test_the_step0_diagnosis_names_the_unenriched_steps_and_reaches_the_viewer(s
     assert shown["teacher_accuracy"] == diagnosis.teacher_accuracy
     assert shown["student_accuracy"] == diagnosis.student_accuracy
     assert shown["unenriched"] == diagnosis.unenriched
+
+
+@pytest.mark.parametrize("backend", ["torch", "mlx"])
+def test_start_from_trains_on_top_of_another_adapter_from_the_cli(store, home, examples, model_dir, backend):
+    first = train(store, examples, model_dir=model_dir, config=CONFIG, name="task-a")
+    store.close()
+    args = ["train", "--demo", "d1", "--unverified", "--start-from", "task-a", "--backend", backend]
+    args += ["--model", str(model_dir), "--steps", "1", "--rank", "4", "--name", "task-b", "--home", str(home)]
+
+    result = CliRunner().invoke(app, args)
+
+    assert result.exit_code == 0, result.output
+    with Store.open(home, readonly=True) as reader, Projections(reader) as projections:
+        [made] = projections.query(
+            "SELECT DISTINCT a.parent, t.config->>'start_from' AS start_from "
+            "FROM adapters a JOIN train_runs t USING (job_id) "
+            "WHERE a.name = 'task-b'"
+        ).to_pylist()
+    assert made == {"parent": "task-a", "start_from": str(first.peft_path)}
+
+
+def test_start_from_is_refused_with_resume_or_remote(home):
+    for extra in (["--resume", "latest"], ["--remote", "http://127.0.0.1:9"]):
+        result = CliRunner().invoke(app, ["train", "task", "--start-from", "a", *extra, "--home", str(home)])
+        assert result.exit_code == 2 and "--start-from trains here" in result.output

@@ -34,6 +34,13 @@ def train(
     beta: Annotated[float, typer.Option(help="dpo: how far the adapter may move from the base model.")] = 0.1,
     unverified: Annotated[bool, typer.Option(help="Also learn steps no replay has verified.")] = False,
     name: Annotated[str | None, typer.Option(help="Adapter name (default: TASK-<job>).")] = None,
+    start_from: Annotated[
+        str | None,
+        typer.Option(
+            help="Continue from a trained adapter (a name from 'traj adapters list', or a directory) "
+            "instead of zero: learn this task on top of another. Same rank needed."
+        ),
+    ] = None,
     checkpoint_every: Annotated[int, typer.Option(help="Write a resumable checkpoint every N steps (0: never).")] = 50,
     resume: Annotated[
         str | None,
@@ -61,6 +68,8 @@ def train(
         raise typer.BadParameter("--objective is sdft, sft or dpo; --divergence is reverse, forward or jsd")
     if task is None and not demo and objective != "dpo" and resume is None:
         raise typer.BadParameter("name a TASK or give --demo ID")
+    if start_from is not None and (remote is not None or resume is not None):
+        raise typer.BadParameter("--start-from trains here from the start: not with --remote or --resume")
     config = SdftConfig(
         objective=objective,  # type: ignore[arg-type]
         rank=rank,
@@ -128,6 +137,7 @@ def train(
                 name=name,
                 task=task,
                 backend=backend,
+                start_from=start_from,
                 on_step=lambda m: progress.update(bar, advance=1, loss=m.loss, kl=m.kl, tps=m.tokens_per_s),
             )
     _report(result, task)

@@ -173,8 +173,6 @@ def train(
         raise TrainingError("the dpo objective trains with the torch backend only")
     start_path = None
     if start_from is not None:
-        if backend != "torch":
-            raise TrainingError("starting from a trained adapter (start_from) trains with the torch backend only")
         from traj.policy import resolve_adapter
 
         try:

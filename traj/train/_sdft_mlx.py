@@ -302,18 +302,51 @@ class MlxSdftTrainer:
         mx.eval(self.model.trainable_parameters(), self.optimizer.state)
 
     def _load_student(self, path: Path) -> None:
-        import mlx.core as mx
+        """Set the student's LoRA weights from the adapter (PEFT or mlx-lm) at ``path``, which
+        must have this trainer's rank, scale and target modules."""
+        import tempfile
 
+        import mlx.core as mx
+        from mlx.utils import tree_flatten
+
+        from traj.errors import PolicyError
         from traj.policy._adapter_formats import detect_adapter_format, peft_to_mlx
 
-        if detect_adapter_format(path) == "peft":
-            import tempfile
-
+        try:
             with tempfile.TemporaryDirectory() as scratch:
-                weights = mx.load(str(peft_to_mlx(path, Path(scratch)) / "adapters.safetensors"))
-        else:
-            weights = mx.load(str(path / "adapters.safetensors"))
+                mlx_dir = peft_to_mlx(path, Path(scratch)) if detect_adapter_format(path) == "peft" else path
+                weights = mx.load(str(mlx_dir / "adapters.safetensors"))
+                scale = float(json.loads((mlx_dir / "adapter_config.json").read_text())["lora_parameters"]["scale"])
+        except (PolicyError, OSError, ValueError, KeyError) as exc:
+            raise TrainingError(f"no adapter to start from at {path}: {one_line(exc)}") from None
+        expected = {name: value.shape for name, value in tree_flatten(self.model.trainable_parameters())}
+        if {name: value.shape for name, value in weights.items()} != expected:
+            raise TrainingError(
+                f"the adapter at {path} does not fit this model's LoRA layers: train with its rank and target "
+                f"modules (this trainer has rank {self.config.rank})"
+            )
+        own = self.lora_parameters["scale"]
+        if abs(scale - own) > 1e-9:
+            raise TrainingError(f"the adapter at {path} has lora_alpha/r = {scale:g}, this trainer {own:g}")
         self.model.load_weights(list(weights.items()), strict=False)
+
+    def start_from(self, directory: str | Path) -> None:
+        """Start the student at a trained adapter (PEFT or mlx-lm) instead of zero, and the EMA
+        teacher at the same delta, as the torch trainer does: continual learning trains task B
+        on top of task A's adapter."""
+        import mlx.core as mx
+
+        self._load_student(Path(directory))
+        if self.teacher_rank < self.config.rank:
+            raise TrainingError(f"the teacher's rank {self.teacher_rank} cannot hold a rank-{self.config.rank} delta")
+        for path, module in self._lora_modules():
+            u = module.scale * module.lora_b.T  # (out, r): the teacher's own scale is 1
+            v = module.lora_a.T  # (r, in)
+            spare = self.teacher_rank - u.shape[1]
+            self.teacher[path] = (
+                mx.concatenate([u, mx.zeros((u.shape[0], spare))], axis=1),
+                mx.concatenate([v, mx.zeros((spare, v.shape[1]))], axis=0),
+            )
 
     def save_student(self, directory: str | Path) -> Path:
         """Save the student as an mlx-lm adapter directory."""
