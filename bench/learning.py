@@ -147,7 +147,7 @@ def _train(
     store: Store, model_dir: Path, demo_ids: list[str], config: SdftConfig, task: str, **extra: object
 ) -> tuple[str, Path]:
     """Train one adapter on ``demo_ids``; its name and PEFT directory."""
-    examples = training_examples(store, demo_ids=demo_ids)
+    examples = training_examples(store, demo_ids=demo_ids, model=model_dir)
     trained = train(store, examples, model_dir=model_dir, config=config, task=task, **extra)  # type: ignore[arg-type]
     return trained.adapter, trained.peft_path
 

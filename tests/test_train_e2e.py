@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from traj.agent import Prompt
+from traj.agent import HistoryEntry, Prompt, build_prompt, prompt_budget
 from traj.browser import record
 from traj.cli import app
 from traj.policy import TransformersPolicy, open_policy
 from traj.projections import Projections
-from traj.replay import replay
+from traj.replay import action_json, load_demo, replay, sdft_items
 from traj.sites import SITES, run_script
 from traj.train import SdftConfig, train, training_examples
 
@@ -64,3 +64,44 @@ def test_record_replay_train_register_load_and_the_agent_changes(store, home, si
     base = [policy.logits(p.text)[-1] for p in prompts]
     changed = max(float((t - b).abs().max()) for t, b in zip(tuned, base, strict=True))
     assert changed > 1e-2, "the adapter did not change the agent's next-token distribution"
+
+
+def test_training_prompts_are_the_agents_prompts_for_the_model_and_fit_it(store, sites_server, tiny_model):
+    """The calendar's week grid overflows the tiny model's 2048 tokens unless it is cut: with the
+    model named, each student prompt is exactly what the agent builds on that page for that
+    model, and the teacher's (with the demonstration) fits the same budget."""
+    demo = record(
+        store,
+        SITES["calendar"].start_url(sites_server.url, SEED),
+        task="calendar",
+        seed=SEED,
+        demonstrator=lambda page: run_script("calendar", page, sites_server.url, SEED),
+        headless=True,
+        page_params=True,
+    )
+    policy = TransformersPolicy(tiny_model)
+    budget = prompt_budget(policy.context_window)
+    estimated = training_examples(store, task="calendar", verified_only=False)
+    assert max(policy.count_tokens(e.teacher_query) for e in estimated) > budget, "the page is long enough to cut"
+
+    examples = training_examples(store, task="calendar", verified_only=False, model=tiny_model)
+
+    steps = load_demo(store, demo.demo_id).steps
+    goal = load_demo(store, demo.demo_id).started.goal
+    assert len(examples) == len(steps)
+    for index, (example, step) in enumerate(zip(examples, steps, strict=True)):
+        history = [HistoryEntry(action_json(earlier.action)) for earlier in steps[:index]]
+        agent = build_prompt(goal, step.observation, history, budget_tokens=budget, count_tokens=policy.count_tokens)
+        assert example.query == agent.text
+        assert policy.count_tokens(example.teacher_query) <= budget
+        assert "Demonstration of:" in example.teacher_query
+
+    # A budget the demonstration does not fit beside the page: the teacher's page is cut to keep it.
+    def teacher_sizes(fit_teacher: bool) -> list[int]:
+        items = sdft_items(
+            store, verified_only=False, budget_tokens=600, count_tokens=policy.count_tokens, fit_teacher=fit_teacher
+        )
+        return [policy.count_tokens(item.teacher_query) for item in items]
+
+    assert max(teacher_sizes(fit_teacher=False)) > 600
+    assert max(teacher_sizes(fit_teacher=True)) <= 600

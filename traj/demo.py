@@ -164,7 +164,7 @@ def run_demo(
         with timer("before"):
             before = evaluate("before")
         with timer("train"):
-            examples = training_examples(store, demo_ids=[demo_id])
+            examples = training_examples(store, demo_ids=[demo_id], model=model_dir)
             if not examples:
                 raise TrajError(f"the demonstration {demo_id} has no verified steps to train on")
             steps: list[StepMetrics] = []

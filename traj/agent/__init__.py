@@ -5,12 +5,14 @@ from traj.agent._confidence import choice_confidence, choice_span
 from traj.agent._feedback import FeedbackError, FeedbackRecord, UnknownTargetError, record_feedback
 from traj.agent._guards import Guarded, GuardState, apply_guards
 from traj.agent._prompt import (
+    DEFAULT_MAX_NEW_TOKENS,
     RULES,
     HistoryEntry,
     PageView,
     Prompt,
     approx_tokens,
     build_prompt,
+    prompt_budget,
     render_demonstration,
 )
 from traj.agent._runtime import (
@@ -25,6 +27,7 @@ from traj.agent._runtime import (
 
 __all__ = [
     "AGENT_KINDS",
+    "DEFAULT_MAX_NEW_TOKENS",
     "RULES",
     "AgentAction",
     "AgentKind",
@@ -49,6 +52,7 @@ __all__ = [
     "choice_span",
     "history_entry",
     "parse_action",
+    "prompt_budget",
     "record_feedback",
     "render_demonstration",
     "run_agent",

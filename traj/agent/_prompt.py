@@ -74,6 +74,18 @@ class Prompt:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
 
+DEFAULT_MAX_NEW_TOKENS = 64
+"""Tokens the agent lets the model generate per step (an action is well under that)."""
+
+
+def prompt_budget(context_window: int, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> int:
+    """Tokens a prompt may take in a model with ``context_window``: what the answer leaves.
+
+    The agent budgets its prompts with this, and so does the training feed for the same model,
+    so a training prompt is the prompt the agent will see on the same page."""
+    return max(256, context_window - max_new_tokens)
+
+
 def approx_tokens(text: str) -> int:
     """A tokenizer-free estimate (4 characters a token) for backends without a local tokenizer."""
     return (len(text) + 3) // 4

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from traj.agent._action import AgentAction, ParseError, parse_action
 from traj.agent._confidence import choice_confidence
 from traj.agent._guards import GuardState, apply_guards
-from traj.agent._prompt import HistoryEntry, build_prompt
+from traj.agent._prompt import DEFAULT_MAX_NEW_TOKENS, HistoryEntry, build_prompt, prompt_budget
 from traj.browser import HandOver, PersonAction, install_snapshotter, launch, page_goal, page_verdict, take_snapshot
 from traj.browser._executor import ActionFailedError, execute_action, prime_actions
 from traj.errors import BrowserError, PolicyError, TrajError
@@ -130,7 +130,7 @@ def run_agent(
     seed: int | None = None,
     max_steps: int = 15,
     headless: bool | None = None,
-    max_new_tokens: int = 64,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     timeout_s: float = 5.0,
     on_step: Callable[[AgentStep], None] | None = None,
     ask_when_unsure: AskWhenUnsure | None = None,
@@ -180,7 +180,7 @@ def run_on_page(
     goal: str | None = None,
     seed: int | None = None,
     max_steps: int = 15,
-    max_new_tokens: int = 64,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     timeout_s: float = 5.0,
     on_step: Callable[[AgentStep], None] | None = None,
     ask_when_unsure: AskWhenUnsure | None = None,
@@ -279,7 +279,7 @@ class _Loop:
         self.max_new_tokens, self.timeout_s, self.ask = max_new_tokens, timeout_s, ask
         self.handover: HandOver | None = None
         self.warned_unknown = False
-        self.budget = max(256, policy.context_window - max_new_tokens)
+        self.budget = prompt_budget(policy.context_window, max_new_tokens)
         self.history: list[HistoryEntry] = []
         self.guards = GuardState()
         self.steps: list[AgentStep] = []

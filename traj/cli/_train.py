@@ -116,7 +116,7 @@ def train(
 
             examples = preference_examples(store, task=task)
         else:
-            examples = training_examples(store, task=task, demo_ids=demo, verified_only=not unverified)
+            examples = training_examples(store, task=task, demo_ids=demo, verified_only=not unverified, model=model)
         columns = [
             TextColumn(f"{objective} on {len(examples)} decisions"),
             BarColumn(),

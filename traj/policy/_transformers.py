@@ -19,7 +19,7 @@ from traj.policy._base import Generation
 if TYPE_CHECKING:
     from traj.agent import Prompt
 
-__all__ = ["TransformersPolicy", "chat_text", "token_pieces"]
+__all__ = ["TransformersPolicy", "chat_text", "context_window_of", "token_pieces"]
 
 
 def chat_text(tokenizer: Any, prompt_text: str) -> str:
@@ -28,6 +28,11 @@ def chat_text(tokenizer: Any, prompt_text: str) -> str:
         messages = [{"role": "user", "content": prompt_text}]
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     return prompt_text
+
+
+def context_window_of(config: Any, tokenizer: Any) -> int:
+    """The tokens a model takes at once: its position limit, else its tokenizer's, else 2048."""
+    return int(getattr(config, "max_position_embeddings", 0) or tokenizer.model_max_length or 2048)
 
 
 def token_pieces(tokenizer: Any, tokens: list[int]) -> list[str]:
@@ -73,9 +78,7 @@ class TransformersPolicy:
             raise PolicyError(f"cannot load the model at {model_dir}: {one_line(exc)}") from None
         self.base.eval()
         self.base_loads = 1
-        self.context_window = context_window or int(
-            getattr(self.base.config, "max_position_embeddings", 0) or self.tokenizer.model_max_length or 2048
-        )
+        self.context_window = context_window or context_window_of(self.base.config, self.tokenizer)
         self.tokenizer.model_max_length = 1 << 30  # prompts are budgeted by the caller: no warning per count
         self._model: Any = self.base  # becomes a PeftModel with the first adapter
         self._adapters: dict[str, str] = {}

@@ -58,12 +58,14 @@ def sdft_items(
     verified_only: bool = True,
     budget_tokens: int = 1536,
     count_tokens: Callable[[str], int] = approx_tokens,
+    fit_teacher: bool = False,
 ) -> Iterator[SdftItem]:
     """Yield the SDFT items of every demonstration in ``store``, in log order.
 
     ``budget_tokens`` and ``count_tokens`` budget each prompt as the agent does (pass the
-    model's context and tokenizer); the teacher's prompt gets the same page budget plus the
-    demonstration.
+    model's context and tokenizer). The teacher's prompt gets the same page budget plus the
+    demonstration; with ``fit_teacher`` (``budget_tokens`` is then all the model can take) it
+    stays within ``budget_tokens`` too, its page cut shorter to make room for the demonstration.
     """
     with Projections(store) as projections:
         rows = projections.query(
@@ -79,7 +81,7 @@ def sdft_items(
         index = next(i for i, s in enumerate(demo.steps) if s.action_id == row["action_id"])
         context = row["context"]
         query = _query(demo, index, None, budget_tokens, count_tokens)
-        teacher_budget = budget_tokens + count_tokens(context)
+        teacher_budget = budget_tokens if fit_teacher else budget_tokens + count_tokens(context)
         yield SdftItem(
             demo_id=demo.demo_id,
             step=demo.steps[index].action.step,

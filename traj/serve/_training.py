@@ -163,7 +163,7 @@ def training_router(
                     "(prompt, chosen, rejected per line) and POST /train with its datasetRef",
                 )
             try:
-                examples = await run_in_threadpool(_demo_examples, store, body)
+                examples = await run_in_threadpool(_demo_examples, store, body, model_dir)
             except TrainingError as exc:
                 raise ApiError(422, str(exc)) from None
             run_id = body.run_id or new_run_id()
@@ -283,11 +283,15 @@ async def _spool(request: Request, directory: Path, limit: int, what: str) -> Pa
     return path
 
 
-def _demo_examples(store: Store, body: TrainRequest) -> list[Any]:
+def _demo_examples(store: Store, body: TrainRequest, model_dir: Path) -> list[Any]:
     from traj.train import training_examples
 
     return training_examples(
-        store, task=body.task, demo_ids=list(body.demo_ids) or None, verified_only=not body.unverified
+        store,
+        task=body.task,
+        demo_ids=list(body.demo_ids) or None,
+        verified_only=not body.unverified,
+        model=model_dir,
     )
 
 

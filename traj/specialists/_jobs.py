@@ -196,11 +196,6 @@ def run_job(
         )
     settings = JobSettings(**job.settings)
     task = job.target if job.scope == "task" else None
-    if job.objective == "dpo":
-        examples = preference_examples(store, task=task)
-    else:
-        examples = training_examples(store, task=task, verified_only=not settings.unverified)
-    parent = (specialist_of(store, task) if task else None) or job.last_adapter
     if model_dir is None:
         if settings.model is not None:
             model_dir = settings.model
@@ -208,6 +203,11 @@ def run_job(
             from traj.train.tiny import init_tiny
 
             model_dir = init_tiny(progress=False)
+    if job.objective == "dpo":
+        examples = preference_examples(store, task=task)
+    else:
+        examples = training_examples(store, task=task, verified_only=not settings.unverified, model=model_dir)
+    parent = (specialist_of(store, task) if task else None) or job.last_adapter
     taken = {r["name"] for r in _query(store, "SELECT DISTINCT name FROM adapters")}
     number = job.runs + 1
     while f"{name}-{number}" in taken:

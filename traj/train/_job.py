@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from traj.errors import PolicyError, TrainingError, one_line
 from traj.eventlog import (
@@ -104,9 +104,20 @@ class TrainResult:
 
 
 def training_examples(
-    store: Store, *, task: str | None = None, demo_ids: list[str] | None = None, verified_only: bool = True
+    store: Store,
+    *,
+    task: str | None = None,
+    demo_ids: list[str] | None = None,
+    verified_only: bool = True,
+    model: str | Path | None = None,
 ) -> list[TrainingExample]:
-    """The decisions of the chosen demos (all demos when neither ``task`` nor ``demo_ids``)."""
+    """The decisions of the chosen demos (all demos when neither ``task`` nor ``demo_ids``).
+
+    ``model`` is the base model directory the examples will train: each prompt is then cut to
+    its context window with its tokenizer, exactly as the agent cuts the prompt when it runs
+    that model, and the teacher's prompt (with the demonstration) fits the window too. Without
+    it, prompts are budgeted by an estimate that suits no model in particular.
+    """
     from traj.replay import sdft_items
 
     wanted = set(demo_ids or [])
@@ -118,9 +129,10 @@ def training_examples(
         wanted |= {r["demo_id"] for r in rows}
         if not wanted:
             raise TrainingError(f"no demonstrations of task {task!r} in {store.home} (see 'traj demos')")
+    budget = {} if model is None else _prompt_budget(Path(model))
     examples = [
         example_of(item)
-        for item in sdft_items(store, verified_only=verified_only)
+        for item in sdft_items(store, verified_only=verified_only, **budget)
         if not wanted or item.demo_id in wanted
     ]
     if not examples:
@@ -131,6 +143,27 @@ def training_examples(
         )
         raise TrainingError(f"no training examples in the chosen demonstrations{hint}")
     return examples
+
+
+def _prompt_budget(model_dir: Path) -> dict[str, Any]:
+    """The agent's prompt budget for ``model_dir`` (see :func:`traj.agent.prompt_budget`),
+    counted with its tokenizer, as :class:`traj.policy.TransformersPolicy` counts."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from traj.agent import prompt_budget
+    from traj.policy._transformers import context_window_of
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        window = context_window_of(AutoConfig.from_pretrained(model_dir), tokenizer)
+    except (OSError, ValueError) as exc:
+        raise TrainingError(f"cannot read the tokenizer and config of {model_dir}: {one_line(exc)}") from None
+    tokenizer.model_max_length = 1 << 30  # counting only: no warning for long pages
+
+    def count_tokens(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    return {"budget_tokens": prompt_budget(window), "count_tokens": count_tokens, "fit_teacher": True}
 
 
 def example_of(item: SdftItem) -> TrainingExample:
