@@ -129,12 +129,12 @@ def training_examples(
         wanted |= {r["demo_id"] for r in rows}
         if not wanted:
             raise TrainingError(f"no demonstrations of task {task!r} in {store.home} (see 'traj demos')")
-    budget = {} if model is None else _prompt_budget(Path(model))
-    examples = [
-        example_of(item)
-        for item in sdft_items(store, verified_only=verified_only, **budget)
-        if not wanted or item.demo_id in wanted
-    ]
+
+    def chosen(**budget: Any) -> list[TrainingExample]:
+        items = sdft_items(store, verified_only=verified_only, **budget)
+        return [example_of(item) for item in items if not wanted or item.demo_id in wanted]
+
+    examples = chosen()  # the estimate is cheap: find out first whether there is anything to train
     if not examples:
         hint = (
             " (no replay verified their steps: run 'traj replay DEMO' first, or train unverified)"
@@ -142,7 +142,7 @@ def training_examples(
             else ""
         )
         raise TrainingError(f"no training examples in the chosen demonstrations{hint}")
-    return examples
+    return examples if model is None else chosen(**_prompt_budget(Path(model)))
 
 
 def _prompt_budget(model_dir: Path) -> dict[str, Any]:
