@@ -3,7 +3,7 @@
 from traj.replay._demo import Demo, DemoStep, load_demo
 from traj.replay._engine import ReplayResult, StepResult, replay, replay_demo
 from traj.replay._eval import EvalReport, evaluate, latest_demo
-from traj.replay._feed import SdftItem, action_json, sdft_items
+from traj.replay._feed import SdftItem, action_json, sdft_action_ids, sdft_items
 from traj.replay._ladder import LADDER, Target, TargetNotFoundError, find_target
 
 __all__ = [
@@ -23,5 +23,6 @@ __all__ = [
     "load_demo",
     "replay",
     "replay_demo",
+    "sdft_action_ids",
     "sdft_items",
 ]

@@ -12,9 +12,9 @@ replays does not teach.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from traj.agent import AgentAction, HistoryEntry, approx_tokens, build_prompt
 from traj.projections import Projections
@@ -56,27 +56,20 @@ def sdft_items(
     store: Store,
     *,
     verified_only: bool = True,
+    demo_ids: Collection[str] | None = None,
     budget_tokens: int = 1536,
     count_tokens: Callable[[str], int] = approx_tokens,
     fit_teacher: bool = False,
 ) -> Iterator[SdftItem]:
-    """Yield the SDFT items of every demonstration in ``store``, in log order.
+    """Yield the SDFT items of every demonstration in ``store`` (or of ``demo_ids``), in log order.
 
     ``budget_tokens`` and ``count_tokens`` budget each prompt as the agent does (pass the
     model's context and tokenizer). The teacher's prompt gets the same page budget plus the
     demonstration; with ``fit_teacher`` (``budget_tokens`` is then all the model can take) it
     stays within ``budget_tokens`` too, its page cut shorter to make room for the demonstration.
     """
-    with Projections(store) as projections:
-        rows = projections.query(
-            "SELECT demo_id, action_id, context, context_source FROM sdft_examples ORDER BY position"
-        ).to_pylist()
-        replayed = latest_replay_status(projections)
     demos: dict[str, Demo] = {}
-    for row in rows:
-        verified = replayed.get(row["action_id"]) in ("ok", "healed")
-        if verified_only and not verified:
-            continue
+    for row, verified in _chosen_steps(store, verified_only, demo_ids):
         demo = demos.get(row["demo_id"]) or demos.setdefault(row["demo_id"], load_demo(store, row["demo_id"]))
         index = next(i for i, s in enumerate(demo.steps) if s.action_id == row["action_id"])
         context = row["context"]
@@ -93,6 +86,28 @@ def sdft_items(
             context_source=row["context_source"],
             verified=verified,
         )
+
+
+def sdft_action_ids(store: Store, *, verified_only: bool = True, demo_ids: Collection[str] | None = None) -> list[str]:
+    """The action ids :func:`sdft_items` would yield, without rendering a prompt."""
+    return [row["action_id"] for row, _ in _chosen_steps(store, verified_only, demo_ids)]
+
+
+def _chosen_steps(
+    store: Store, verified_only: bool, demo_ids: Collection[str] | None
+) -> list[tuple[dict[str, Any], bool]]:
+    """The ``sdft_examples`` rows to use, each with whether a replay verified its step."""
+    with Projections(store) as projections:
+        rows = projections.query(
+            "SELECT demo_id, action_id, context, context_source FROM sdft_examples ORDER BY position"
+        ).to_pylist()
+        replayed = latest_replay_status(projections)
+    chosen = []
+    for row in rows:
+        verified = replayed.get(row["action_id"]) in ("ok", "healed")
+        if (verified or not verified_only) and (demo_ids is None or row["demo_id"] in demo_ids):
+            chosen.append((row, verified))
+    return chosen
 
 
 def _query(

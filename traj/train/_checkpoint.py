@@ -91,10 +91,13 @@ def examples_of(store: Store, started: TrainStarted) -> list[TrainingExample]:
 
         available = {e.action_id: e for e in preference_examples(store, as_of=snapshot.as_of_position)}
     else:
-        from traj.replay import sdft_items
-        from traj.train._job import example_of
+        from traj.train._job import feed_examples
 
-        available = {item.action_id: example_of(item) for item in sdft_items(store, verified_only=False)}
+        # prompts budgeted for the job's base model, as training_examples(model=...) built them
+        examples = feed_examples(
+            store, verified_only=False, demo_ids=set(snapshot.demo_ids) or None, model=started.base_model
+        )
+        available = {e.action_id: e for e in examples}
     missing = [i for i in snapshot.event_ids if i not in available]
     if missing:
         raise TrainingError(

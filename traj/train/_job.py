@@ -118,7 +118,7 @@ def training_examples(
     that model, and the teacher's prompt (with the demonstration) fits the window too. Without
     it, prompts are budgeted by an estimate that suits no model in particular.
     """
-    from traj.replay import sdft_items
+    from traj.replay import sdft_action_ids
 
     wanted = set(demo_ids or [])
     if task is not None:
@@ -129,20 +129,30 @@ def training_examples(
         wanted |= {r["demo_id"] for r in rows}
         if not wanted:
             raise TrainingError(f"no demonstrations of task {task!r} in {store.home} (see 'traj demos')")
-
-    def chosen(**budget: Any) -> list[TrainingExample]:
-        items = sdft_items(store, verified_only=verified_only, **budget)
-        return [example_of(item) for item in items if not wanted or item.demo_id in wanted]
-
-    examples = chosen()  # the estimate is cheap: find out first whether there is anything to train
-    if not examples:
+    if not sdft_action_ids(store, verified_only=verified_only, demo_ids=wanted or None):
         hint = (
             " (no replay verified their steps: run 'traj replay DEMO' first, or train unverified)"
             if verified_only
             else ""
         )
         raise TrainingError(f"no training examples in the chosen demonstrations{hint}")
-    return examples if model is None else chosen(**_prompt_budget(Path(model)))
+    return feed_examples(store, verified_only=verified_only, demo_ids=wanted or None, model=model)
+
+
+def feed_examples(
+    store: Store,
+    *,
+    verified_only: bool,
+    demo_ids: set[str] | None = None,
+    model: str | Path | None = None,
+) -> list[TrainingExample]:
+    """The SDFT feed's items as training examples, their prompts budgeted for ``model`` (see
+    :func:`training_examples`)."""
+    from traj.replay import sdft_items
+
+    budget = {} if model is None else _prompt_budget(Path(model))
+    items = sdft_items(store, verified_only=verified_only, demo_ids=demo_ids, **budget)
+    return [example_of(item) for item in items]
 
 
 def _prompt_budget(model_dir: Path) -> dict[str, Any]:
