@@ -181,8 +181,11 @@ def one_line() -> Callable[[BaseException], str]:
 
 
 @contextlib.contextmanager
-def serve_directory(root: Path) -> Iterator[str]:
-    """Serve the files under ``root`` on 127.0.0.1 (quietly); yields the base URL."""
+def serve_directory(root: Path, pages: dict[str, str] | None = None) -> Iterator[str]:
+    """Serve the files under ``root`` on 127.0.0.1 (quietly), first writing ``pages`` (name ->
+    HTML) there; yields the base URL."""
+    for name, html in (pages or {}).items():
+        (root / name).write_text(html, encoding="utf-8")
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -59,9 +59,7 @@ document.getElementById("load").onclick = () => {
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("pages")
-    for name, html in PAGES.items():
-        (root / name).write_text(html)
-    with serve_directory(root) as url:
+    with serve_directory(root, PAGES) as url:
         yield url
 
 

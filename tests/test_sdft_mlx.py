@@ -34,6 +34,20 @@ def _config(**changes) -> SdftConfig:
     return SdftConfig(**(base | changes))
 
 
+def _torch_sdft_loss(trainer: SdftTrainer, divergence: str) -> tuple[list[list[int]], float]:
+    """The torch trainer's greedy rollout of EXAMPLES and its SDFT loss on it (teacher forcing)."""
+    responses = trainer.rollouts([e.query for e in EXAMPLES], temperature=0.0)
+    student = trainer._batch([e.query for e in EXAMPLES], responses)
+    teacher = trainer._batch([e.teacher_query for e in EXAMPLES], responses)
+    with torch.no_grad():
+        student_logits = trainer._response_logits(student)
+        trainer.model.set_adapter("teacher")
+        teacher_logits = trainer._response_logits(teacher)
+        trainer.model.set_adapter("student")
+    mask = response_mask(student.response_lengths, student.response_width, trainer.config.mask_first_tokens)
+    return responses, float(masked_mean(per_token_divergence(student_logits, teacher_logits, divergence), mask))
+
+
 @pytest.mark.parametrize(
     ("objective", "divergence"), [("sdft", "reverse"), ("sdft", "forward"), ("sdft", "jsd"), ("sft", "reverse")]
 )
@@ -49,16 +63,7 @@ def test_same_adapter_same_batch_same_loss(model_dir, tmp_path, objective, diver
         expected = float(torch_trainer._sft_loss(EXAMPLES)[0].detach())
         responses = [mlx_trainer._encode(e.target + mlx_trainer.tokenizer.eos_token) for e in EXAMPLES]
     else:  # teacher forcing on one fixed rollout
-        responses = torch_trainer.rollouts([e.query for e in EXAMPLES], temperature=0.0)
-        student = torch_trainer._batch([e.query for e in EXAMPLES], responses)
-        teacher = torch_trainer._batch([e.teacher_query for e in EXAMPLES], responses)
-        with torch.no_grad():
-            student_logits = torch_trainer._response_logits(student)
-            torch_trainer.model.set_adapter("teacher")
-            teacher_logits = torch_trainer._response_logits(teacher)
-            torch_trainer.model.set_adapter("student")
-        mask = response_mask(student.response_lengths, student.response_width, config.mask_first_tokens)
-        expected = float(masked_mean(per_token_divergence(student_logits, teacher_logits, divergence), mask))
+        responses, expected = _torch_sdft_loss(torch_trainer, divergence)
     assert expected > 0
     assert mlx_trainer.loss_on(EXAMPLES, responses) == pytest.approx(expected, abs=TOLERANCE, rel=1e-4)
 
@@ -93,16 +98,7 @@ def test_an_mlx_trainer_started_from_an_adapter_continues_where_the_torch_one_wo
     on_mlx = MlxSdftTrainer(model_dir, config, total_steps=5)
     on_mlx.start_from(saved)
 
-    responses = on_torch.rollouts([e.query for e in EXAMPLES], temperature=0.0)
-    student = on_torch._batch([e.query for e in EXAMPLES], responses)
-    teacher = on_torch._batch([e.teacher_query for e in EXAMPLES], responses)
-    with torch.no_grad():
-        student_logits = on_torch._response_logits(student)
-        on_torch.model.set_adapter("teacher")
-        teacher_logits = on_torch._response_logits(teacher)
-        on_torch.model.set_adapter("student")
-    mask = response_mask(student.response_lengths, student.response_width, config.mask_first_tokens)
-    expected = float(masked_mean(per_token_divergence(student_logits, teacher_logits, "reverse"), mask))
+    responses, expected = _torch_sdft_loss(on_torch, "reverse")
     assert expected > 0, "the saved adapter's teacher context differs from its query: a non-zero divergence"
     assert on_mlx.loss_on(EXAMPLES, responses) == pytest.approx(expected, abs=TOLERANCE, rel=1e-4)
     weights = load_file(saved / "adapter_model.safetensors")

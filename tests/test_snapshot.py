@@ -78,9 +78,7 @@ def page(session: BrowserSession):
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("site")
-    for name, html in SITE.items():
-        (root / name).write_text(html, encoding="utf-8")
-    with serve_directory(root) as url:
+    with serve_directory(root, SITE) as url:
         yield url
 
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from traj.agent import HistoryEntry, Prompt, build_prompt, prompt_budget
 from traj.browser import record
 from traj.cli import app
+from traj.demo import record_demonstration
 from traj.policy import TransformersPolicy, open_policy
 from traj.projections import Projections
 from traj.replay import action_json, load_demo, replay, sdft_items
@@ -70,15 +71,7 @@ def test_training_prompts_are_the_agents_prompts_for_the_model_and_fit_it(store,
     """The calendar's week grid overflows the tiny model's 2048 tokens unless it is cut: with the
     model named, each student prompt is exactly what the agent builds on that page for that
     model, and the teacher's (with the demonstration) fits the same budget."""
-    demo = record(
-        store,
-        SITES["calendar"].start_url(sites_server.url, SEED),
-        task="calendar",
-        seed=SEED,
-        demonstrator=lambda page: run_script("calendar", page, sites_server.url, SEED),
-        headless=True,
-        page_params=True,
-    )
+    demo_id = record_demonstration(store, sites_server.url, "calendar", SEED)
     policy = TransformersPolicy(tiny_model)
     budget = prompt_budget(policy.context_window)
     estimated = training_examples(store, task="calendar", verified_only=False)
@@ -86,8 +79,8 @@ def test_training_prompts_are_the_agents_prompts_for_the_model_and_fit_it(store,
 
     examples = training_examples(store, task="calendar", verified_only=False, model=tiny_model)
 
-    steps = load_demo(store, demo.demo_id).steps
-    goal = load_demo(store, demo.demo_id).started.goal
+    demo = load_demo(store, demo_id)
+    steps, goal = demo.steps, demo.started.goal
     assert len(examples) == len(steps)
     for index, (example, step) in enumerate(zip(examples, steps, strict=True)):
         history = [HistoryEntry(action_json(earlier.action)) for earlier in steps[:index]]
