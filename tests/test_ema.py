@@ -67,3 +67,19 @@ def test_alpha_out_of_range_is_refused():
         ema_update_lowrank(
             torch.zeros(2, 1), torch.zeros(1, 2), torch.zeros(2, 1), torch.zeros(1, 2), alpha=1.5, scale=1
         )
+
+
+def test_all_modules_at_once_equal_one_module_at_a_time_and_the_move_is_measured_on_the_factors():
+    from traj.train._ema import ema_update_modules
+
+    shapes = [(24, 16), (16, 40), (24, 16), (16, 40), (24, 16)]
+    teachers = [_student(o, i, 6, 10 + k) for k, (o, i) in enumerate(shapes)]
+    students = [_student(o, i, 3, 20 + k) for k, (o, i) in enumerate(shapes)]
+    updated, moved, worst = ema_update_modules(teachers, students, alpha=0.3, scale=2.0)
+    expected_move = 0.0
+    for (u, v), (b, a), (new_u, new_v) in zip(teachers, students, updated, strict=True):
+        one_u, one_v, _ = ema_update_lowrank(u, v, b, a, alpha=0.3, scale=2.0)
+        assert torch.allclose(new_u @ new_v, one_u @ one_v, atol=1e-4)
+        expected_move += float(torch.linalg.norm(new_u.double() @ new_v.double() - u.double() @ v.double())) ** 2
+    assert moved == pytest.approx(expected_move**0.5, rel=1e-6)
+    assert worst > 1e-3  # rank 6 + 3 brought back to 6: something is cut, and it is reported

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from traj.errors import TrainingError, one_line
-from traj.train._ema import ema_update_lowrank
+from traj.train._ema import ema_update_modules
 from traj.train.sdft import SdftConfig, StepMetrics, TrainingExample
 
 __all__ = ["MlxSdftTrainer"]
@@ -247,16 +247,18 @@ class MlxSdftTrainer:
         import numpy as np
         import torch
 
-        moved, worst = 0.0, 0.0
-        for path, module in self._lora_modules():
-            u, v = (torch.from_numpy(np.array(t)) for t in self.teacher[path])
-            b = torch.from_numpy(np.array(module.lora_b)).T  # (out, r), PEFT's orientation
-            a = torch.from_numpy(np.array(module.lora_a)).T  # (r, in)
-            new_u, new_v, error = ema_update_lowrank(u, v, b, a, alpha=self.config.ema_alpha, scale=module.scale)
-            moved += float(torch.linalg.norm(new_u @ new_v - u @ v)) ** 2
-            worst = max(worst, error)
+        modules = list(self._lora_modules())
+        teachers = [tuple(torch.from_numpy(np.array(t)) for t in self.teacher[path]) for path, _ in modules]
+        students = [  # PEFT's orientation: B is (out, r), A is (r, in)
+            (torch.from_numpy(np.array(module.lora_b)).T, torch.from_numpy(np.array(module.lora_a)).T)
+            for _, module in modules
+        ]
+        updated, moved, worst = ema_update_modules(
+            teachers, students, alpha=self.config.ema_alpha, scale=modules[0][1].scale
+        )
+        for (path, _), (new_u, new_v) in zip(modules, updated, strict=True):
             self.teacher[path] = (mx.array(new_u.numpy()), mx.array(new_v.numpy()))
-        return math.sqrt(moved), worst
+        return moved, worst
 
     def _lr(self, step: int) -> float:
         warm = min(1.0, (step + 1) / self.warmup)

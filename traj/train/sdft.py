@@ -19,18 +19,21 @@ through the same data path, as the baseline; ``dpo`` trains it on preference pai
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from traj.errors import TrainingError
 from traj.train._divergence import Divergence, masked_mean, per_token_divergence, response_mask
-from traj.train._ema import ema_update_lowrank
+from traj.train._ema import ema_update_modules
+from traj.train._memory import retain_freed_memory
+from traj.train._rollout import Rollout, TokenBatch, pack, response_logits, sample
 
 if TYPE_CHECKING:
     import torch
@@ -113,16 +116,6 @@ class StepMetrics:
     """DPO only: the mean reward margin of chosen over rejected (rises as preferences are learned)."""
 
 
-@dataclass
-class _Batch:
-    ids: torch.Tensor
-    mask: torch.Tensor
-    positions: torch.Tensor
-    prompt_width: int
-    response_lengths: torch.Tensor
-    response_width: int
-
-
 class SdftTrainer:
     """The training state: base model, student and teacher adapters, optimizer and schedule."""
 
@@ -133,6 +126,7 @@ class SdftTrainer:
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
+        retain_freed_memory()
         config = config or SdftConfig()
         self.config = config
         torch.manual_seed(config.seed)
@@ -218,18 +212,13 @@ class SdftTrainer:
 
         queries = [e.query for e in examples for _ in range(self.config.rollouts_per_prompt)]
         teacher_queries = [e.teacher_query for e in examples for _ in range(self.config.rollouts_per_prompt)]
-        responses = self.rollouts(queries)
-        student = self._batch(queries, responses)
+        rollout = self._sample(queries, keep_graph=True)
+        responses = rollout.responses
+        student_logits = response_logits(self.model, rollout, self.tokenizer.pad_token_id)
         teacher = self._batch(teacher_queries, responses)
-        student_logits = self._response_logits(student)
-        with torch.no_grad():
-            self.model.set_adapter("teacher")
-            try:
-                teacher_logits = self._response_logits(teacher)
-            finally:
-                self.model.set_adapter("student")
-                self._freeze_teacher()
-        mask = response_mask(student.response_lengths, student.response_width, self.config.mask_first_tokens)
+        with torch.no_grad(), self._merged("teacher"):
+            teacher_logits = self._response_logits(teacher)
+        mask = response_mask(teacher.response_lengths, teacher.response_width, self.config.mask_first_tokens)
         per_token = per_token_divergence(student_logits, teacher_logits, self.config.divergence, self.config.jsd_beta)
         loss = masked_mean(per_token, mask)
         with torch.no_grad():
@@ -238,7 +227,7 @@ class SdftTrainer:
                 if self.config.divergence == "reverse"
                 else masked_mean(per_token_divergence(student_logits, teacher_logits, "reverse"), mask)
             )
-        return loss, float(kl), int(student.response_lengths.sum())
+        return loss, float(kl), int(teacher.response_lengths.sum())
 
     def _sft_loss(self, examples: Sequence[TrainingExample]) -> tuple[torch.Tensor, float, int]:
         import torch
@@ -259,34 +248,60 @@ class SdftTrainer:
     def rollouts(self, queries: Sequence[str], *, temperature: float | None = None) -> list[list[int]]:
         """The active adapter's answers as token ids, sampled at ``temperature`` (default: the
         config's; greedy at 0): with the student active, the on-policy rollouts."""
-        import torch
+        return self._sample(queries, temperature=temperature, keep_graph=False).responses
 
+    def _sample(self, queries: Sequence[str], *, temperature: float | None = None, keep_graph: bool) -> Rollout:
         from traj.policy._transformers import chat_text
 
-        self.model.eval()
         prompts = [self._encode(chat_text(self.tokenizer, q)) for q in queries]
-        batch = self._batch_prompts(prompts)
-        temperature = self.config.temperature if temperature is None else temperature
-        sampling = temperature > 0
+        return sample(
+            self.model,
+            pack(prompts, [[] for _ in prompts], self.tokenizer.pad_token_id),
+            max_new_tokens=self.config.max_new_tokens,
+            temperature=self.config.temperature if temperature is None else temperature,
+            eos=self.tokenizer.eos_token_id,
+            pad=self.tokenizer.pad_token_id,
+            keep_graph=keep_graph,
+            decoding=self._merged(self.model.active_adapter),
+        )
+
+    @contextlib.contextmanager
+    def _merged(self, adapter: str) -> Iterator[None]:
+        """Run with every adapted layer replaced by a plain linear layer holding base + ``adapter``.
+
+        A forward without gradients needs no separate LoRA path: its extra small ops and
+        PEFT's dispatch cost more than the matmul itself in a small model's decode step. The
+        folded weights are new tensors, never written into the base weights (a kept graph may
+        hold them), and the LoRA layers are put back as they were on leaving; it costs one copy
+        of the adapted weights while inside.
+        """
+        import torch
+
+        swapped = []
         with torch.no_grad():
-            out = self.model.generate(
-                input_ids=batch.ids,
-                attention_mask=batch.mask,
-                max_new_tokens=self.config.max_new_tokens,
-                do_sample=sampling,
-                temperature=temperature if sampling else None,
-                top_p=None,
-                top_k=None,
-                pad_token_id=self.tokenizer.pad_token_id,
-                eos_token_id=self.tokenizer.eos_token_id,
-            )
-        self.model.train()
-        eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
-        responses = []
-        for generated in out[:, batch.ids.shape[1] :].tolist():
-            kept = generated[: generated.index(eos) + 1] if eos in generated else [t for t in generated if t != pad]
-            responses.append(kept or [eos])
-        return responses
+            for student, _ in self._pairs:
+                layer, base = student["layer"], student["layer"].base_layer
+                folded = torch.nn.utils.skip_init(
+                    torch.nn.Linear, base.in_features, base.out_features, bias=base.bias is not None
+                )
+                folded.requires_grad_(False)
+                torch.addmm(
+                    base.weight,
+                    layer.lora_B[adapter].weight,
+                    layer.lora_A[adapter].weight,
+                    alpha=layer.scaling[adapter],
+                    out=folded.weight,
+                )
+                if base.bias is not None:
+                    folded.bias.copy_(base.bias)
+                parent, name = student["parent"]
+                setattr(parent, name, folded)
+                swapped.append((parent, name, layer))
+        try:
+            yield
+        finally:
+            for parent, name, layer in swapped:
+                setattr(parent, name, layer)
 
     def greedy_answers(self, queries: Sequence[str], *, teacher: bool = False) -> list[str]:
         """Greedy answers of the student (or the teacher) as text: the step-0 accuracy check."""
@@ -301,32 +316,13 @@ class SdftTrainer:
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def _batch_prompts(self, prompts: list[list[int]]) -> _Batch:
-        return self._pack(prompts, [[] for _ in prompts])
-
-    def _batch(self, queries: Sequence[str], responses: list[list[int]]) -> _Batch:
+    def _batch(self, queries: Sequence[str], responses: list[list[int]]) -> TokenBatch:
         from traj.policy._transformers import chat_text
 
-        return self._pack([self._encode(chat_text(self.tokenizer, q)) for q in queries], responses)
+        prompts = [self._encode(chat_text(self.tokenizer, q)) for q in queries]
+        return pack(prompts, responses, self.tokenizer.pad_token_id)
 
-    def _pack(self, prompts: list[list[int]], responses: list[list[int]]) -> _Batch:
-        """Prompts left-padded to one width so every response starts at the same column."""
-        import torch
-
-        pad = self.tokenizer.pad_token_id
-        prompt_width = max(len(p) for p in prompts)
-        response_width = max(len(r) for r in responses)
-        rows, masks = [], []
-        for prompt, response in zip(prompts, responses, strict=True):
-            left, right = prompt_width - len(prompt), response_width - len(response)
-            rows.append([pad] * left + prompt + response + [pad] * right)
-            masks.append([0] * left + [1] * (len(prompt) + len(response)) + [0] * right)
-        ids, mask = torch.tensor(rows), torch.tensor(masks)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        lengths = torch.tensor([len(r) for r in responses])
-        return _Batch(ids, mask, positions, prompt_width, lengths, response_width)
-
-    def _response_logits(self, batch: _Batch) -> torch.Tensor:
+    def _response_logits(self, batch: TokenBatch) -> torch.Tensor:
         """Logits predicting each response token: positions prompt_width-1 .. end-1.
 
         Only those positions go through the LM head (``logits_to_keep``): the prompt's logits
@@ -352,6 +348,8 @@ class SdftTrainer:
                     "B": module.lora_B["student"].weight,
                     "scale": module.scaling["student"],
                     "path": name.removeprefix("base_model.model."),
+                    "layer": module,
+                    "parent": (self.model.get_submodule(name.rpartition(".")[0]), name.rpartition(".")[2]),
                 }
                 teacher = {"A": module.lora_A["teacher"].weight, "B": module.lora_B["teacher"].weight}
                 pairs.append((student, teacher))
@@ -373,18 +371,17 @@ class SdftTrainer:
         Frobenius norm of the move and the largest relative truncation error."""
         import torch
 
-        moved, worst = 0.0, 0.0
         with torch.no_grad():
-            for student, teacher in self._pairs:
-                old_u, old_v = teacher["B"].clone(), teacher["A"].clone()
-                new_u, new_v, error = ema_update_lowrank(
-                    old_u, old_v, student["B"], student["A"], alpha=self.config.ema_alpha, scale=student["scale"]
-                )
+            updated, moved, worst = ema_update_modules(
+                [(t["B"], t["A"]) for _, t in self._pairs],
+                [(s["B"], s["A"]) for s, _ in self._pairs],
+                alpha=self.config.ema_alpha,
+                scale=self._pairs[0][0]["scale"],
+            )
+            for (_, teacher), (new_u, new_v) in zip(self._pairs, updated, strict=True):
                 teacher["B"].copy_(new_u)
                 teacher["A"].copy_(new_v)
-                moved += float(torch.linalg.norm(new_u @ new_v - old_u @ old_v)) ** 2
-                worst = max(worst, error)
-        return math.sqrt(moved), worst
+        return moved, worst
 
     def delta_norms(self) -> tuple[float, float]:
         """Frobenius norms of the student's and the teacher's whole weight deltas."""

@@ -1,0 +1,111 @@
+"""On-policy rollouts: the prefill kept for the loss, the sampler, and the folded-adapter decode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from traj.policy._transformers import chat_text
+from traj.train import SdftConfig, SdftTrainer
+from traj.train._rollout import pack, response_logits, sample
+from traj.train.tiny import build_untrained
+
+QUERIES = [
+    f"Goal: open item {i}\nPage: {' '.join(f'[{j}] link Item {j}' for j in range(i * 3))}\nNext:" for i in range(4)
+]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    return build_untrained(tmp_path_factory.mktemp("tiny") / "model", seed=0)
+
+
+@pytest.fixture
+def trainer(model_dir) -> SdftTrainer:
+    """A trainer whose student and teacher adapters are not zero (so folding them changes the weights)."""
+    trainer = SdftTrainer(model_dir, SdftConfig(rank=4, lora_alpha=8, max_new_tokens=12), total_steps=2)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, parameter in trainer.model.named_parameters():
+            if ".student." in name or ".teacher." in name:
+                parameter.copy_(0.05 * torch.randn(parameter.shape, generator=generator))
+    return trainer
+
+
+def _prompts(trainer: SdftTrainer) -> list[list[int]]:
+    return [trainer._encode(chat_text(trainer.tokenizer, q)) for q in QUERIES]
+
+
+def test_response_logits_and_gradients_equal_one_forward_over_prompt_and_response(trainer):
+    torch.manual_seed(0)
+    rollout = trainer._sample(QUERIES, keep_graph=True)
+    assert max(map(len, rollout.responses)) > 1  # the response forward runs, not only the prefill
+    split = response_logits(trainer.model, rollout, trainer.tokenizer.pad_token_id)
+    whole = trainer._response_logits(trainer._batch(QUERIES, rollout.responses))
+    assert split.shape == whole.shape == (len(QUERIES), max(map(len, rollout.responses)), split.shape[-1])
+    assert torch.allclose(split, whole, atol=1e-4), (split - whole).abs().max()
+
+    weights = torch.randn(split.shape, generator=torch.Generator().manual_seed(1))
+    (split * weights).sum().backward()
+    split_grads = [p.grad.clone() for p in trainer.student_parameters]
+    trainer.optimizer.zero_grad(set_to_none=True)
+    (whole * weights).sum().backward()
+    for got, expected in zip(split_grads, (p.grad for p in trainer.student_parameters), strict=True):
+        assert expected.abs().max() > 0
+        assert torch.allclose(got, expected, rtol=1e-3, atol=1e-5 * float(expected.abs().max()))
+
+
+def test_greedy_sampling_equals_generate_including_rows_that_stop_early(trainer):
+    prompts = _prompts(trainer)
+    batch = pack(prompts, [[] for _ in prompts], trainer.tokenizer.pad_token_id)
+    pad = trainer.tokenizer.pad_token_id
+    free = sample(trainer.model, batch, max_new_tokens=12, temperature=0.0, eos=-1, pad=pad, keep_graph=False)
+    stop = free.responses[0][3]  # a token row 0 produces at step 4: it ends that row there, maybe others too
+    with torch.no_grad():
+        generated = trainer.model.generate(
+            input_ids=batch.ids,
+            attention_mask=batch.mask,
+            max_new_tokens=12,
+            do_sample=False,
+            pad_token_id=pad,
+            eos_token_id=stop,
+        )[:, batch.ids.shape[1] :].tolist()
+    expected = [row[: row.index(stop) + 1] if stop in row else row for row in generated]
+    stopped = sample(trainer.model, batch, max_new_tokens=12, temperature=0.0, eos=stop, pad=pad, keep_graph=False)
+    assert stopped.responses == expected
+    assert len(stopped.responses[0]) <= 4 and max(map(len, stopped.responses)) == 12
+
+
+def test_sampling_at_a_temperature_follows_the_torch_seed(trainer):
+    torch.manual_seed(5)
+    first = trainer.rollouts(QUERIES, temperature=1.0)
+    torch.manual_seed(5)
+    assert trainer.rollouts(QUERIES, temperature=1.0) == first
+    assert trainer.rollouts(QUERIES, temperature=1.0) != first
+
+
+def test_a_folded_adapter_gives_the_adapters_logits_and_is_put_back_exactly(trainer):
+    ids = torch.tensor([_prompts(trainer)[2]])
+    modules = dict(trainer.model.named_modules())
+    weights = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+    trainer.model.eval()
+    with torch.no_grad():
+        with trainer.model.disable_adapter():
+            base = trainer.model(input_ids=ids).logits
+        for adapter in ("student", "teacher"):
+            trainer.model.set_adapter(adapter)
+            unfolded = trainer.model(input_ids=ids).logits
+            with trainer._merged(adapter):
+                assert not any("lora" in name for name, _ in trainer.model.named_modules())
+                folded = trainer.model(input_ids=ids).logits
+            assert torch.allclose(folded, unfolded, atol=1e-5)
+            assert not torch.allclose(folded, base, atol=1e-3)
+    trainer.model.set_adapter("student")
+    trainer._freeze_teacher()
+    assert dict(trainer.model.named_modules()) == modules
+    assert all(torch.equal(p, weights[name]) for name, p in trainer.model.named_parameters())
+    assert {n for n, p in trainer.model.named_parameters() if p.requires_grad} == {
+        n for n in weights if ".student." in n
+    }

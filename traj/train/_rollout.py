@@ -1,0 +1,208 @@
+"""On-policy rollouts that keep the student's prompt computation for the loss.
+
+SDFT's student scores its own sampled tokens, so the straightforward step runs the prompt
+through the student twice: once to sample (prefill, no gradient) and once more in the
+training forward over prompt + response. Here the prefill runs once, with the autograd graph
+kept, and its key/value cache is what the training forward attends to: that forward covers
+only the response tokens. The logits and the gradients are those of the full forward (the
+same computation, split at the prompt's end); the prompt is not computed a second time.
+
+Sampling is plain temperature sampling over the whole vocabulary (greedy at 0), stopping a row
+at its first end-of-sequence token, as ``generate`` does with ``top_k``/``top_p`` off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["Rollout", "TokenBatch", "pack", "response_logits", "sample"]
+
+
+@dataclass
+class TokenBatch:
+    """Prompts left-padded to one width (every response starts at the same column), then responses."""
+
+    ids: torch.Tensor
+    mask: torch.Tensor
+    positions: torch.Tensor
+    prompt_width: int
+    response_lengths: torch.Tensor
+    response_width: int
+
+
+def pack(prompts: list[list[int]], responses: list[list[int]], pad: int) -> TokenBatch:
+    """Left-pad ``prompts`` and right-pad ``responses`` (may be empty) into one batch."""
+    import torch
+
+    prompt_width = max(len(p) for p in prompts)
+    response_width = max(len(r) for r in responses)
+    rows, masks = [], []
+    for prompt, response in zip(prompts, responses, strict=True):
+        left, right = prompt_width - len(prompt), response_width - len(response)
+        rows.append([pad] * left + prompt + response + [pad] * right)
+        masks.append([0] * left + [1] * (len(prompt) + len(response)) + [0] * right)
+    ids, mask = torch.tensor(rows), torch.tensor(masks)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    lengths = torch.tensor([len(r) for r in responses])
+    return TokenBatch(ids, mask, positions, prompt_width, lengths, response_width)
+
+
+@dataclass
+class Rollout:
+    """Sampled responses and the prefill they came from.
+
+    ``cache`` and ``first_logits`` carry the autograd graph when sampled with ``keep_graph``;
+    :func:`response_logits` consumes them once.
+    """
+
+    responses: list[list[int]]
+    prompt: TokenBatch
+    cache: Any
+    first_logits: torch.Tensor
+    """``(B, V)``: the logits at the prompt's last column, predicting each response's first token."""
+
+
+def sample(
+    model: Any,
+    prompt: TokenBatch,
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    eos: int,
+    pad: int,
+    keep_graph: bool,
+    decoding: contextlib.AbstractContextManager[Any] | None = None,
+) -> Rollout:
+    """Sample one response per prompt row; with ``keep_graph`` the prefill keeps its graph.
+
+    ``decoding`` is entered around the decode steps only (after the prefill): the trainer folds
+    the adapter into the weights there, since no gradient flows through those steps.
+    """
+    import torch
+    from transformers import DynamicCache
+
+    with torch.set_grad_enabled(keep_graph and torch.is_grad_enabled()):
+        prefill = model(
+            input_ids=prompt.ids,
+            attention_mask=prompt.mask,
+            position_ids=prompt.positions,
+            past_key_values=DynamicCache(config=model.config),
+            use_cache=True,
+            logits_to_keep=1,
+        )
+    cache, first_logits = prefill.past_key_values, prefill.logits[:, -1]
+    decode_cache = _fork(cache, room=max_new_tokens)  # the decode steps grow their own; the prefill's stays
+    rows = prompt.ids.shape[0]
+    mask = prompt.mask
+    next_position = prompt.positions[:, -1:] + 1
+    finished = torch.zeros(rows, dtype=torch.bool)
+    sampled: list[torch.Tensor] = []
+    with torch.no_grad(), decoding or contextlib.nullcontext():
+        logits = first_logits.detach()
+        for step in range(max_new_tokens):
+            if temperature > 0:
+                probabilities = torch.softmax(logits.float() / temperature, dim=-1)
+                token = torch.multinomial(probabilities, 1).squeeze(1)
+            else:
+                token = logits.argmax(-1)
+            token = token.masked_fill(finished, pad)
+            sampled.append(token)
+            finished |= token == eos
+            if bool(finished.all()) or step == max_new_tokens - 1:
+                break
+            mask = torch.cat([mask, torch.ones(rows, 1, dtype=mask.dtype)], 1)
+            logits = model(
+                input_ids=token.unsqueeze(1),
+                attention_mask=mask,
+                position_ids=next_position + step,
+                past_key_values=decode_cache,
+                use_cache=True,
+            ).logits[:, -1]
+    responses = []
+    for row in torch.stack(sampled, 1).tolist():
+        responses.append(row[: row.index(eos) + 1] if eos in row else row)
+    return Rollout(responses, prompt, cache, first_logits)
+
+
+def response_logits(model: Any, rollout: Rollout, pad: int) -> torch.Tensor:
+    """``(B, T, V)`` logits predicting each response token, from the rollout's own prefill.
+
+    Equal to the logits of one forward over prompt + response at the response's positions;
+    gradients flow through the prefill's cache into the prompt's computation.
+    """
+    import torch
+
+    responses = pack([[] for _ in rollout.responses], rollout.responses, pad)
+    first = rollout.first_logits.unsqueeze(1)
+    if responses.response_width == 1:
+        return first.float()
+    tokens = responses.ids[:, :-1]  # the last response token predicts nothing we score
+    mask = torch.cat([rollout.prompt.mask, responses.mask[:, :-1]], 1)
+    positions = rollout.prompt.positions[:, -1:] + 1 + torch.arange(tokens.shape[1])
+    later = model(
+        input_ids=tokens,
+        attention_mask=mask,
+        position_ids=positions,
+        past_key_values=rollout.cache,
+        use_cache=True,
+    ).logits
+    return torch.cat([first, later], 1).float()
+
+
+def _fork(cache: Any, *, room: int) -> Any:
+    """A cache that can grow by ``room`` tokens without touching ``cache``.
+
+    Its layers are new objects over the same prefill tensors: every cache layer grows by
+    rebinding its tensors, never writing into them, so the copy's growth leaves the original's
+    tensors, and the graph they carry, intact. Plain (non-sliding) layers are copied once into
+    buffers with room for the decode steps, which then write one token in place instead of
+    copying the whole cache every step.
+    """
+    from transformers.cache_utils import DynamicLayer
+
+    forked = copy.copy(cache)
+    forked.layers = [
+        _roomy_layer()(layer.keys, layer.values, room)
+        if type(layer) is DynamicLayer and layer.is_initialized
+        else copy.copy(layer)
+        for layer in cache.layers
+    ]
+    return forked
+
+
+@functools.cache
+def _roomy_layer() -> type:
+    """transformers' DynamicLayer over a preallocated buffer (made on first use: imports transformers)."""
+    from transformers.cache_utils import DynamicLayer
+
+    class RoomyLayer(DynamicLayer):
+        def __init__(self, keys: torch.Tensor, values: torch.Tensor, room: int) -> None:
+            super().__init__()
+            self.lazy_initialization(keys, values)
+            batch, heads, length, width = keys.shape
+            self._key_buffer = keys.new_empty(batch, heads, length + room, width)
+            self._value_buffer = values.new_empty(batch, values.shape[1], length + room, values.shape[-1])
+            self._key_buffer[:, :, :length] = keys
+            self._value_buffer[:, :, :length] = values
+            self.keys, self.values = self._key_buffer[:, :, :length], self._value_buffer[:, :, :length]
+
+        def update(
+            self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            start = self.keys.shape[-2]
+            end = start + key_states.shape[-2]
+            if end > self._key_buffer.shape[-2]:  # out of room: grow by copying, as DynamicLayer does
+                return super().update(key_states, value_states, *args, **kwargs)
+            self._key_buffer[:, :, start:end] = key_states
+            self._value_buffer[:, :, start:end] = value_states
+            self.keys, self.values = self._key_buffer[:, :, :end], self._value_buffer[:, :, :end]
+            return self.keys, self.values
+
+    return RoomyLayer
