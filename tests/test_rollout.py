@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from traj.policy._transformers import chat_text
-from traj.train import SdftConfig, SdftTrainer
+from traj.train import SdftConfig, SdftTrainer, TrainingExample
 from traj.train._rollout import pack, response_logits, sample
 from traj.train.tiny import build_untrained
 
@@ -97,7 +97,7 @@ def test_a_folded_adapter_gives_the_adapters_logits_and_is_put_back_exactly(trai
         for adapter in ("student", "teacher"):
             trainer.model.set_adapter(adapter)
             unfolded = trainer.model(input_ids=ids).logits
-            with trainer._merged(adapter):
+            with trainer._folded(adapter):
                 assert not any("lora" in name for name, _ in trainer.model.named_modules())
                 folded = trainer.model(input_ids=ids).logits
             assert torch.allclose(folded, unfolded, atol=1e-5)
@@ -109,3 +109,20 @@ def test_a_folded_adapter_gives_the_adapters_logits_and_is_put_back_exactly(trai
     assert {n for n, p in trainer.model.named_parameters() if p.requires_grad} == {
         n for n in weights if ".student." in n
     }
+
+
+def test_a_model_too_large_to_fold_samples_and_scores_the_same_through_its_lora_layers(trainer):
+    """Above FOLD_LIMIT_BYTES the decode and the teacher run through the LoRA layers instead."""
+    examples = [TrainingExample(query=q, teacher_query=f"Demonstration: CLICK 1\n{q}", target="") for q in QUERIES]
+    results = []
+    for fold in (True, False):
+        trainer._fold = fold
+        torch.manual_seed(7)
+        loss, kl, tokens = trainer._sdft_loss(examples)
+        results.append((float(loss.detach()), kl, tokens))
+        assert {n for n, p in trainer.model.named_parameters() if p.requires_grad} == {
+            n for n, _ in trainer.model.named_parameters() if ".student." in n
+        }
+    (folded_loss, _, folded_tokens), (lora_loss, _, lora_tokens) = results
+    assert folded_tokens == lora_tokens
+    assert folded_loss > 0 and lora_loss == pytest.approx(folded_loss, rel=1e-4)
