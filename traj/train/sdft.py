@@ -294,29 +294,24 @@ class SdftTrainer:
 
         A forward without gradients needs no separate LoRA path: its extra small ops and
         PEFT's dispatch cost more than the matmul itself in a small model's decode step. The
-        folded weights are new tensors, never written into the base weights (a kept graph may
-        hold them), and the LoRA layers are put back as they were on leaving; it costs one copy
-        of the adapted weights while inside.
+        folded weights are new tensors (one copy of the adapted weights while inside), never the
+        base weights (a kept graph may hold them), and the LoRA layers are put back as they were
+        on leaving.
         """
         import torch
 
         swapped = []
         with torch.no_grad():
             for student, _ in self._pairs:
-                layer, base = student["layer"], student["layer"].base_layer
-                folded = torch.nn.utils.skip_init(
-                    torch.nn.Linear, base.in_features, base.out_features, bias=base.bias is not None
-                )
-                folded.requires_grad_(False)
+                layer = student["layer"]
+                folded = _plain_copy(layer.base_layer)
                 torch.addmm(
-                    base.weight,
+                    layer.base_layer.weight,
                     layer.lora_B[adapter].weight,
                     layer.lora_A[adapter].weight,
                     alpha=layer.scaling[adapter],
                     out=folded.weight,
                 )
-                if base.bias is not None:
-                    folded.bias.copy_(base.bias)
                 parent, name = student["parent"]
                 setattr(parent, name, folded)
                 swapped.append((parent, name, layer))
@@ -500,6 +495,16 @@ class SdftTrainer:
             for item in saved.iterdir():
                 shutil.copy2(item, directory / item.name)
         return directory
+
+
+def _plain_copy(base: torch.nn.Linear) -> torch.nn.Linear:
+    """A linear layer of ``base``'s shape with its own (uninitialised) weight and ``base``'s bias."""
+    import torch
+
+    plain = torch.nn.Linear(base.in_features, base.out_features, bias=False, device="meta")
+    plain.weight = torch.nn.Parameter(torch.empty_like(base.weight), requires_grad=False)
+    plain.bias = base.bias
+    return plain
 
 
 def _peft_weights(directory: str | Path) -> tuple[dict[str, Any], float]:
