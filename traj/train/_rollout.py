@@ -104,7 +104,7 @@ def sample(
     next_position = prompt.positions[:, -1:] + 1
     finished = torch.zeros(rows, dtype=torch.bool)
     sampled: list[torch.Tensor] = []
-    with torch.no_grad(), decoding or contextlib.nullcontext():
+    with torch.inference_mode(), decoding or contextlib.nullcontext():
         logits = first_logits.detach()
         for step in range(max_new_tokens):
             if temperature > 0:

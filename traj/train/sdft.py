@@ -224,7 +224,7 @@ class SdftTrainer:
         responses = rollout.responses
         student_logits = response_logits(self.model, rollout, self.tokenizer.pad_token_id)
         teacher = self._batch(teacher_queries, responses)
-        with torch.no_grad(), self._adapter_forwards("teacher"):
+        with torch.inference_mode(), self._adapter_forwards("teacher"):
             teacher_logits = self._response_logits(teacher)
         mask = response_mask(teacher.response_lengths, teacher.response_width, self.config.mask_first_tokens)
         per_token = per_token_divergence(student_logits, teacher_logits, self.config.divergence, self.config.jsd_beta)
