@@ -37,6 +37,7 @@ def ema_update_lowrank(
 
     Returns the new ``(U, V)`` of the same shapes and the relative truncation error. Leading
     dimensions are a batch of modules of one shape (the error is then the largest of them).
+    Computed in the factors' precision (float32 at least): the update is exact up to its rounding.
     """
     import torch
 
@@ -44,11 +45,12 @@ def ema_update_lowrank(
         raise ValueError(f"EMA alpha must be in [0, 1], got {alpha}")
     rank = teacher_u.shape[-1]
     dtype = teacher_u.dtype
+    work = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
     with torch.no_grad():
         keep, add = math.sqrt(1 - alpha), math.sqrt(alpha * abs(scale))
         sign = 1.0 if scale >= 0 else -1.0
-        left = torch.cat([keep * teacher_u.double(), add * student_b.double()], -1)
-        right = torch.cat([keep * teacher_v.double(), sign * add * student_a.double()], -2)
+        left = torch.cat([keep * teacher_u.to(work), add * student_b.to(work)], -1)
+        right = torch.cat([keep * teacher_v.to(work), sign * add * student_a.to(work)], -2)
         q_left, r_left = torch.linalg.qr(left)
         q_right, r_right = torch.linalg.qr(right.mT)
         core_u, singular, core_vh = torch.linalg.svd(r_left @ r_right.mT)
