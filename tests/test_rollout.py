@@ -9,7 +9,7 @@ import torch
 
 from traj.policy._transformers import chat_text
 from traj.train import SdftConfig, SdftTrainer, TrainingExample
-from traj.train._rollout import pack, response_logits, sample
+from traj.train._rollout import draw, pack, response_logits, sample
 from traj.train.tiny import build_untrained
 
 QUERIES = [
@@ -126,3 +126,13 @@ def test_a_model_too_large_to_fold_samples_and_scores_the_same_through_its_lora_
     (folded_loss, _, folded_tokens), (lora_loss, _, lora_tokens) = results
     assert folded_tokens == lora_tokens
     assert folded_loss > 0 and lora_loss == pytest.approx(folded_loss, rel=1e-4)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_draws_follow_the_softmax_at_the_temperature(temperature):
+    logits = torch.tensor([[0.0, 1.0, 2.0, -1.0, 0.5]]).repeat(40_000, 1)
+    torch.manual_seed(0)
+    counts = torch.bincount(draw(logits, temperature), minlength=5).float() / logits.shape[0]
+    expected = torch.softmax(logits[0] / temperature, -1)
+    assert torch.allclose(counts, expected, atol=0.01), (counts, expected)
+    assert draw(logits[:3], 0.0).tolist() == [2, 2, 2]

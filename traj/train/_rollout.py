@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Rollout", "TokenBatch", "pack", "response_logits", "sample"]
+__all__ = ["Rollout", "TokenBatch", "draw", "pack", "response_logits", "sample"]
 
 
 @dataclass
@@ -107,12 +107,7 @@ def sample(
     with torch.inference_mode(), decoding or contextlib.nullcontext():
         logits = first_logits.detach()
         for step in range(max_new_tokens):
-            if temperature > 0:
-                probabilities = torch.softmax(logits.float() / temperature, dim=-1)
-                token = torch.multinomial(probabilities, 1).squeeze(1)
-            else:
-                token = logits.argmax(-1)
-            token = token.masked_fill(finished, pad)
+            token = draw(logits, temperature).masked_fill(finished, pad)
             sampled.append(token)
             finished |= token == eos
             if bool(finished.all()) or step == max_new_tokens - 1:
@@ -129,6 +124,20 @@ def sample(
     for row in torch.stack(sampled, 1).tolist():
         responses.append(row[: row.index(eos) + 1] if eos in row else row)
     return Rollout(responses, prompt, cache, first_logits)
+
+
+def draw(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """One token per row of ``(B, V)`` logits: sampled at ``temperature``, the argmax at 0.
+
+    ``p / E`` with ``E ~ Exp(1)`` per entry is largest at index ``i`` with probability ``p_i``
+    (the exponential race vLLM's sampler uses): one pass over the row, no cumulative sum.
+    """
+    import torch
+
+    if temperature <= 0:
+        return logits.argmax(-1)
+    probabilities = torch.softmax(logits.float() / temperature, dim=-1)
+    return probabilities.div_(torch.empty_like(probabilities).exponential_()).argmax(-1)
 
 
 def response_logits(model: Any, rollout: Rollout, pad: int) -> torch.Tensor:
