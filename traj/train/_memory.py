@@ -14,7 +14,6 @@ The setting is process-wide and made once; elsewhere than glibc it does nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 
 __all__ = ["retain_freed_memory"]
@@ -28,12 +27,9 @@ _NEVER_TRIM = (1 << 31) - 1
 @functools.cache
 def retain_freed_memory() -> bool:
     """Tell glibc to keep freed blocks up to 32 MiB in the heap; True if it took the settings."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):  # not glibc (musl, macOS)
+    try:  # the process's own symbols: libc is loaded already, and finding it by name spawns ldconfig
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # no mallopt: not glibc (macOS)
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int

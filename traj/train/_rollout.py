@@ -120,9 +120,8 @@ def sample(
                 past_key_values=decode_cache,
                 use_cache=True,
             ).logits[:, -1]
-    responses = []
-    for row in torch.stack(sampled, 1).tolist():
-        responses.append(row[: row.index(eos) + 1] if eos in row else row)
+    rows_sampled = torch.stack(sampled, 1).tolist()
+    responses = [row[: row.index(eos) + 1] if eos in row else row for row in rows_sampled]
     return Rollout(responses, prompt, cache, first_logits)
 
 

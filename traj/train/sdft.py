@@ -259,12 +259,9 @@ class SdftTrainer:
         return self._sample(queries, temperature=temperature, keep_graph=False).responses
 
     def _sample(self, queries: Sequence[str], *, temperature: float | None = None, keep_graph: bool) -> Rollout:
-        from traj.policy._transformers import chat_text
-
-        prompts = [self._encode(chat_text(self.tokenizer, q)) for q in queries]
         return sample(
             self.model,
-            pack(prompts, [[] for _ in prompts], self.tokenizer.pad_token_id),
+            self._batch(queries, [[] for _ in queries]),
             max_new_tokens=self.config.max_new_tokens,
             temperature=self.config.temperature if temperature is None else temperature,
             eos=self.tokenizer.eos_token_id,
@@ -281,11 +278,12 @@ class SdftTrainer:
             with self._folded(adapter):
                 yield
             return
+        active = self.model.active_adapter
         self.model.set_adapter(adapter)
         try:
             yield
         finally:
-            self.model.set_adapter("student")
+            self.model.set_adapter(active)
             self._freeze_teacher()
 
     @contextlib.contextmanager
