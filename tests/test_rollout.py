@@ -1,4 +1,4 @@
-"""On-policy rollouts: the prefill kept for the loss, the sampler, and the folded-adapter decode."""
+"""On-policy rollouts: the prefill kept for the loss, the sampler, and the folded adapter."""
 
 from __future__ import annotations
 
@@ -38,11 +38,16 @@ def _prompts(trainer: SdftTrainer) -> list[list[int]]:
     return [trainer._encode(chat_text(trainer.tokenizer, q)) for q in QUERIES]
 
 
-def test_response_logits_and_gradients_equal_one_forward_over_prompt_and_response(trainer):
+@pytest.mark.parametrize("fold", [False, True], ids=["lora-layers", "folded"])
+def test_response_logits_and_gradients_equal_one_forward_over_prompt_and_response(trainer, fold):
+    """The split forward (prefill with graph, then the response over its cache), through the LoRA
+    layers or the folded student, against one forward through the LoRA layers."""
+    trainer._fold = fold
     torch.manual_seed(0)
-    rollout = trainer._sample(QUERIES, keep_graph=True)
-    assert max(map(len, rollout.responses)) > 1  # the response forward runs, not only the prefill
-    split = response_logits(trainer.model, rollout, trainer.tokenizer.pad_token_id)
+    with trainer._adapter_forwards("student"):
+        rollout = trainer._sample(QUERIES, keep_graph=True)
+        split = response_logits(trainer.model, rollout, trainer.tokenizer.pad_token_id)
+    assert max(map(len, rollout.responses)) > 1  # the response forward runs more than the prompt's last token
     whole = trainer._response_logits(trainer._batch(QUERIES, rollout.responses))
     assert split.shape == whole.shape == (len(QUERIES), max(map(len, rollout.responses)), split.shape[-1])
     assert torch.allclose(split, whole, atol=1e-4), (split - whole).abs().max()
@@ -55,6 +60,7 @@ def test_response_logits_and_gradients_equal_one_forward_over_prompt_and_respons
     for got, expected in zip(split_grads, (p.grad for p in trainer.student_parameters), strict=True):
         assert expected.abs().max() > 0
         assert torch.allclose(got, expected, rtol=1e-3, atol=1e-5 * float(expected.abs().max()))
+    assert all(p.grad is None for n, p in trainer.model.named_parameters() if ".student." not in n)
 
 
 def test_greedy_sampling_equals_generate_including_rows_that_stop_early(trainer):
@@ -78,6 +84,15 @@ def test_greedy_sampling_equals_generate_including_rows_that_stop_early(trainer)
     assert len(stopped.responses[0]) <= 4 and max(map(len, stopped.responses)) == 12
 
 
+def test_a_one_token_prompt_samples_without_a_prefill(trainer):
+    pad = trainer.tokenizer.pad_token_id
+    batch = pack([[5], [9]], [[], []], pad)
+    rollout = sample(trainer.model, batch, max_new_tokens=6, temperature=0.0, eos=-1, pad=pad, keep_graph=False)
+    with torch.no_grad():
+        generated = trainer.model.generate(input_ids=batch.ids, max_new_tokens=6, do_sample=False, pad_token_id=pad)
+    assert rollout.responses == generated[:, 1:].tolist()
+
+
 def test_sampling_at_a_temperature_follows_the_torch_seed(trainer):
     torch.manual_seed(5)
     first = trainer.rollouts(QUERIES, temperature=1.0)
@@ -97,7 +112,7 @@ def test_a_folded_adapter_gives_the_adapters_logits_and_is_put_back_exactly(trai
         for adapter in ("student", "teacher"):
             trainer.model.set_adapter(adapter)
             unfolded = trainer.model(input_ids=ids).logits
-            with trainer._folded(adapter):
+            with trainer._adapter_forwards(adapter):
                 assert not any("lora" in name for name, _ in trainer.model.named_modules())
                 folded = trainer.model(input_ids=ids).logits
             assert torch.allclose(folded, unfolded, atol=1e-5)
@@ -112,20 +127,25 @@ def test_a_folded_adapter_gives_the_adapters_logits_and_is_put_back_exactly(trai
 
 
 def test_a_model_too_large_to_fold_samples_and_scores_the_same_through_its_lora_layers(trainer):
-    """Above FOLD_LIMIT_BYTES the decode and the teacher run through the LoRA layers instead."""
+    """Above FOLD_LIMIT_BYTES the whole loss runs through the LoRA layers instead: same tokens,
+    same loss, same gradients."""
     examples = [TrainingExample(query=q, teacher_query=f"Demonstration: CLICK 1\n{q}", target="") for q in QUERIES]
     results = []
     for fold in (True, False):
         trainer._fold = fold
         torch.manual_seed(7)
-        loss, kl, tokens = trainer._sdft_loss(examples)
-        results.append((float(loss.detach()), kl, tokens))
+        loss, _, tokens = trainer._sdft_loss(examples)
+        trainer.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        results.append((float(loss.detach()), tokens, [p.grad.clone() for p in trainer.student_parameters]))
         assert {n for n, p in trainer.model.named_parameters() if p.requires_grad} == {
             n for n, _ in trainer.model.named_parameters() if ".student." in n
         }
-    (folded_loss, _, folded_tokens), (lora_loss, _, lora_tokens) = results
+    (folded_loss, folded_tokens, folded_grads), (lora_loss, lora_tokens, lora_grads) = results
     assert folded_tokens == lora_tokens
     assert folded_loss > 0 and lora_loss == pytest.approx(folded_loss, rel=1e-4)
+    for got, expected in zip(folded_grads, lora_grads, strict=True):
+        assert torch.allclose(got, expected, rtol=1e-3, atol=1e-5 * float(expected.abs().max()))
 
 
 @pytest.mark.parametrize("temperature", [1.0, 0.5])

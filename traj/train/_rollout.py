@@ -5,7 +5,12 @@ through the student twice: once to sample (prefill, no gradient) and once more i
 training forward over prompt + response. Here the prefill runs once, with the autograd graph
 kept, and its key/value cache is what the training forward attends to: that forward covers
 only the response tokens. The logits and the gradients are those of the full forward (the
-same computation, split at the prompt's end); the prompt is not computed a second time.
+same computation, split inside the prompt); the prompt is not computed a second time.
+
+The split is before the prompt's last token, not after it: the training forward starts at
+that token, whose logits predict the first response token. The prefill's own outputs then
+feed nothing the loss uses but its keys and values, so the backward skips the last layer's
+attention output and MLP over the whole prompt (zeros it would otherwise carry back).
 
 Sampling is plain temperature sampling over the whole vocabulary (greedy at 0), stopping a row
 at its first end-of-sequence token, as ``generate`` does with ``top_k``/``top_p`` off.
@@ -13,7 +18,6 @@ at its first end-of-sequence token, as ``generate`` does with ``top_k``/``top_p`
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 from dataclasses import dataclass
@@ -58,15 +62,13 @@ def pack(prompts: list[list[int]], responses: list[list[int]], pad: int) -> Toke
 class Rollout:
     """Sampled responses and the prefill they came from.
 
-    ``cache`` and ``first_logits`` carry the autograd graph when sampled with ``keep_graph``;
-    :func:`response_logits` consumes them once.
+    ``cache`` holds the prompt but its last column, with the autograd graph when sampled with
+    ``keep_graph``; :func:`response_logits` consumes it once.
     """
 
     responses: list[list[int]]
     prompt: TokenBatch
     cache: Any
-    first_logits: torch.Tensor
-    """``(B, V)``: the logits at the prompt's last column, predicting each response's first token."""
 
 
 def sample(
@@ -78,51 +80,47 @@ def sample(
     eos: int,
     pad: int,
     keep_graph: bool,
-    decoding: contextlib.AbstractContextManager[Any] | None = None,
 ) -> Rollout:
-    """Sample one response per prompt row; with ``keep_graph`` the prefill keeps its graph.
-
-    ``decoding`` is entered around the decode steps only (after the prefill): the trainer folds
-    the adapter into the weights there, since no gradient flows through those steps.
-    """
+    """Sample one response per prompt row; with ``keep_graph`` the prefill keeps its graph."""
     import torch
     from transformers import DynamicCache
 
-    with torch.set_grad_enabled(keep_graph and torch.is_grad_enabled()):
-        prefill = model(
-            input_ids=prompt.ids,
-            attention_mask=prompt.mask,
-            position_ids=prompt.positions,
-            past_key_values=DynamicCache(config=model.config),
-            use_cache=True,
-            logits_to_keep=1,
-        )
-    cache, first_logits = prefill.past_key_values, prefill.logits[:, -1]
+    cache = DynamicCache(config=model.config)
+    head = slice(None, -1)  # the last column is the first decode step's input
+    if prompt.prompt_width > 1:
+        with torch.set_grad_enabled(keep_graph and torch.is_grad_enabled()):
+            model(
+                input_ids=prompt.ids[:, head],
+                attention_mask=prompt.mask[:, head],
+                position_ids=prompt.positions[:, head],
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
     decode_cache = _fork(cache, room=max_new_tokens)  # the decode steps grow their own; the prefill's stays
     rows = prompt.ids.shape[0]
-    mask = prompt.mask
-    next_position = prompt.positions[:, -1:] + 1
+    mask = prompt.mask[:, head]
+    token, position = prompt.ids[:, -1], prompt.positions[:, -1:]
     finished = torch.zeros(rows, dtype=torch.bool)
     sampled: list[torch.Tensor] = []
-    with torch.inference_mode(), decoding or contextlib.nullcontext():
-        logits = first_logits.detach()
+    with torch.inference_mode():
         for step in range(max_new_tokens):
-            token = draw(logits, temperature).masked_fill(finished, pad)
-            sampled.append(token)
-            finished |= token == eos
-            if bool(finished.all()) or step == max_new_tokens - 1:
-                break
             mask = torch.cat([mask, torch.ones(rows, 1, dtype=mask.dtype)], 1)
             logits = model(
                 input_ids=token.unsqueeze(1),
                 attention_mask=mask,
-                position_ids=next_position + step,
+                position_ids=position + step,
                 past_key_values=decode_cache,
                 use_cache=True,
             ).logits[:, -1]
+            token = draw(logits, temperature).masked_fill(finished, pad)
+            sampled.append(token)
+            finished |= token == eos
+            if bool(finished.all()):
+                break
     rows_sampled = torch.stack(sampled, 1).tolist()
     responses = [row[: row.index(eos) + 1] if eos in row else row for row in rows_sampled]
-    return Rollout(responses, prompt, cache, first_logits)
+    return Rollout(responses, prompt, cache)
 
 
 def draw(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -148,20 +146,18 @@ def response_logits(model: Any, rollout: Rollout, pad: int) -> torch.Tensor:
     import torch
 
     responses = pack([[] for _ in rollout.responses], rollout.responses, pad)
-    first = rollout.first_logits.unsqueeze(1)
-    if responses.response_width == 1:
-        return first.float()
-    tokens = responses.ids[:, :-1]  # the last response token predicts nothing we score
-    mask = torch.cat([rollout.prompt.mask, responses.mask[:, :-1]], 1)
-    positions = rollout.prompt.positions[:, -1:] + 1 + torch.arange(tokens.shape[1])
-    later = model(
+    prompt = rollout.prompt
+    # the prompt's last token, then every response token but the last (which predicts nothing scored)
+    tokens = torch.cat([prompt.ids[:, -1:], responses.ids[:, :-1]], 1)
+    mask = torch.cat([prompt.mask, responses.mask[:, :-1]], 1)
+    positions = prompt.positions[:, -1:] + torch.arange(tokens.shape[1])
+    return model(
         input_ids=tokens,
         attention_mask=mask,
         position_ids=positions,
         past_key_values=rollout.cache,
         use_cache=True,
-    ).logits
-    return torch.cat([first, later], 1).float()
+    ).logits.float()
 
 
 def _fork(cache: Any, *, room: int) -> Any:

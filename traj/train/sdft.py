@@ -42,11 +42,11 @@ __all__ = ["SdftConfig", "SdftTrainer", "StepMetrics", "TrainingExample", "batch
 
 Objective = Literal["sdft", "sft", "dpo"]
 FOLD_LIMIT_BYTES = 256 << 20
-"""Fold an adapter into a copy of the adapted weights for no-gradient forwards up to this size.
+"""Fold an adapter into a copy of the adapted weights (:mod:`traj.train._fold`) up to this size.
 
 In a small model each LoRA layer's extra ops and dispatch cost more than its matmul, and the
-copy is cheap (13.6 MB for the tiny model; the decode then runs 30% faster). In a large one
-the matmuls dominate, the LoRA path adds little, and the copy would be a second model."""
+copy is cheap (13.6 MB for the tiny model). In a large one the matmuls dominate, the LoRA
+path adds little, and the copy would be a second model."""
 _ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -220,9 +220,10 @@ class SdftTrainer:
 
         queries = [e.query for e in examples for _ in range(self.config.rollouts_per_prompt)]
         teacher_queries = [e.teacher_query for e in examples for _ in range(self.config.rollouts_per_prompt)]
-        rollout = self._sample(queries, keep_graph=True)
+        with self._adapter_forwards("student"):
+            rollout = self._sample(queries, keep_graph=True)
+            student_logits = response_logits(self.model, rollout, self.tokenizer.pad_token_id)
         responses = rollout.responses
-        student_logits = response_logits(self.model, rollout, self.tokenizer.pad_token_id)
         teacher = self._batch(teacher_queries, responses)
         with torch.inference_mode(), self._adapter_forwards("teacher"):
             teacher_logits = self._response_logits(teacher)
@@ -243,7 +244,8 @@ class SdftTrainer:
         eos = self.tokenizer.eos_token or ""
         targets = [self._encode(e.target + eos) for e in examples]
         batch = self._batch([e.query for e in examples], targets)
-        logits = self._response_logits(batch)
+        with self._adapter_forwards("student"):
+            logits = self._response_logits(batch)
         labels = batch.ids[:, batch.prompt_width : batch.prompt_width + batch.response_width]
         mask = response_mask(batch.response_lengths, batch.response_width, 0)
         losses = torch.nn.functional.cross_entropy(
@@ -256,7 +258,8 @@ class SdftTrainer:
     def rollouts(self, queries: Sequence[str], *, temperature: float | None = None) -> list[list[int]]:
         """The active adapter's answers as token ids, sampled at ``temperature`` (default: the
         config's; greedy at 0): with the student active, the on-policy rollouts."""
-        return self._sample(queries, temperature=temperature, keep_graph=False).responses
+        with self._adapter_forwards(self.model.active_adapter):
+            return self._sample(queries, temperature=temperature, keep_graph=False).responses
 
     def _sample(self, queries: Sequence[str], *, temperature: float | None = None, keep_graph: bool) -> Rollout:
         return sample(
@@ -267,15 +270,17 @@ class SdftTrainer:
             eos=self.tokenizer.eos_token_id,
             pad=self.tokenizer.pad_token_id,
             keep_graph=keep_graph,
-            decoding=self._adapter_forwards(self.model.active_adapter),
         )
 
     @contextlib.contextmanager
     def _adapter_forwards(self, adapter: str) -> Iterator[None]:
-        """Forwards inside (without gradients) run with ``adapter``: folded into plain linear
-        layers when that copy is small (see ``FOLD_LIMIT_BYTES``), else through the LoRA layers."""
+        """Forwards inside run with ``adapter``: folded into the weights when that copy is small
+        (see ``FOLD_LIMIT_BYTES``), else through the LoRA layers. Gradients, where enabled,
+        reach the adapter's factors either way."""
         if self._fold:
-            with self._folded(adapter):
+            from traj.train._fold import folded
+
+            with folded([(*s["parent"], s["layer"]) for s, _ in self._pairs], adapter):
                 yield
             return
         active = self.model.active_adapter
@@ -285,39 +290,6 @@ class SdftTrainer:
         finally:
             self.model.set_adapter(active)
             self._freeze_teacher()
-
-    @contextlib.contextmanager
-    def _folded(self, adapter: str) -> Iterator[None]:
-        """Run with every adapted layer replaced by a plain linear layer holding base + ``adapter``.
-
-        A forward without gradients needs no separate LoRA path: its extra small ops and
-        PEFT's dispatch cost more than the matmul itself in a small model's decode step. The
-        folded weights are new tensors (one copy of the adapted weights while inside), never the
-        base weights (a kept graph may hold them), and the LoRA layers are put back as they were
-        on leaving.
-        """
-        import torch
-
-        swapped = []
-        with torch.no_grad():
-            for student, _ in self._pairs:
-                layer = student["layer"]
-                folded = _plain_copy(layer.base_layer)
-                torch.addmm(
-                    layer.base_layer.weight,
-                    layer.lora_B[adapter].weight,
-                    layer.lora_A[adapter].weight,
-                    alpha=layer.scaling[adapter],
-                    out=folded.weight,
-                )
-                parent, name = student["parent"]
-                setattr(parent, name, folded)
-                swapped.append((parent, name, layer))
-        try:
-            yield
-        finally:
-            for parent, name, layer in swapped:
-                setattr(parent, name, layer)
 
     def greedy_answers(self, queries: Sequence[str], *, teacher: bool = False) -> list[str]:
         """Greedy answers of the student (or the teacher) as text: the step-0 accuracy check."""
@@ -493,16 +465,6 @@ class SdftTrainer:
             for item in saved.iterdir():
                 shutil.copy2(item, directory / item.name)
         return directory
-
-
-def _plain_copy(base: torch.nn.Linear) -> torch.nn.Linear:
-    """A linear layer of ``base``'s shape with its own (uninitialised) weight and ``base``'s bias."""
-    import torch
-
-    plain = torch.nn.Linear(base.in_features, base.out_features, bias=False, device="meta")
-    plain.weight = torch.nn.Parameter(torch.empty_like(base.weight), requires_grad=False)
-    plain.bias = base.bias
-    return plain
 
 
 def _peft_weights(directory: str | Path) -> tuple[dict[str, Any], float]:
