@@ -148,6 +148,26 @@ def test_a_model_too_large_to_fold_samples_and_scores_the_same_through_its_lora_
         assert torch.allclose(got, expected, rtol=1e-3, atol=1e-5 * float(expected.abs().max()))
 
 
+def test_a_model_whose_layers_do_not_fold_trains_through_its_lora_layers(model_dir, tmp_path):
+    """GPT-2 keeps its projections in Conv1D (the weight stored transposed): not folded, still trained."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=512, n_embd=64, n_layer=2, n_head=2)
+    config.pad_token_id, config.eos_token_id = tokenizer.pad_token_id, tokenizer.eos_token_id
+    torch.manual_seed(0)
+    GPT2LMHeadModel(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    config = SdftConfig(rank=4, lora_alpha=8, learning_rate=1e-2, target_modules=("c_attn",), max_new_tokens=6)
+    trainer = SdftTrainer(tmp_path, config, total_steps=2)
+    assert not trainer._fold
+    before = [p.detach().clone() for p in trainer.student_parameters]
+    examples = [TrainingExample(query=q, teacher_query=f"Demonstration: CLICK 1\n{q}", target="") for q in QUERIES]
+    metrics = trainer.step(examples)
+    assert metrics.response_tokens > 0 and metrics.grad_norm > 0
+    assert any(not torch.equal(p, b) for p, b in zip(trainer.student_parameters, before, strict=True))
+
+
 @pytest.mark.parametrize("temperature", [1.0, 0.5])
 def test_draws_follow_the_softmax_at_the_temperature(temperature):
     logits = torch.tensor([[0.0, 1.0, 2.0, -1.0, 0.5]]).repeat(40_000, 1)

@@ -42,7 +42,8 @@ __all__ = ["SdftConfig", "SdftTrainer", "StepMetrics", "TrainingExample", "batch
 
 Objective = Literal["sdft", "sft", "dpo"]
 FOLD_LIMIT_BYTES = 256 << 20
-"""Fold an adapter into a copy of the adapted weights (:mod:`traj.train._fold`) up to this size.
+"""Fold an adapter into a copy of the adapted weights (:mod:`traj.train._fold`) up to this size
+(plain ``torch.nn.Linear`` base layers only).
 
 In a small model each LoRA layer's extra ops and dispatch cost more than its matmul, and the
 copy is cheap (13.6 MB for the tiny model). In a large one the matmuls dominate, the LoRA
@@ -158,7 +159,9 @@ class SdftTrainer:
         self.model.add_adapter("teacher", LoraConfig(r=teacher_rank, lora_alpha=teacher_rank, target_modules=targets))
         self._pairs = self._lora_pairs()
         folded_bytes = sum(s["layer"].base_layer.weight.nbytes for s, _ in self._pairs)
-        self._fold = folded_bytes <= FOLD_LIMIT_BYTES
+        # only plain linear layers fold: GPT-2's Conv1D stores W transposed, quantized ones packed
+        plain = all(type(s["layer"].base_layer) is torch.nn.Linear for s, _ in self._pairs)
+        self._fold = plain and folded_bytes <= FOLD_LIMIT_BYTES
         with torch.no_grad():
             for _, teacher in self._pairs:  # the teacher starts where the student does: no delta
                 teacher["A"].zero_()
