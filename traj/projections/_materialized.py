@@ -7,6 +7,13 @@ and then refreshed by recomputing only the demo streams that new events touched:
 stream that gained events, and a demo whose action just got an enrichment. Because the
 recomputation runs the view's own SQL over those streams, the table always equals the view
 rebuilt from scratch (the stateful tests hold it to that).
+
+Picking those streams' events out of the log must not read the whole log's payloads: a
+Parquet scan decompresses the ``data`` column of every row group it cannot skip. So the
+refresh first finds the positions it needs from narrow columns (``stream``, ``position``)
+and a small index of which action each enrichment is about (parsed from the JSON once per
+event, as it arrives), then reads whole events only from the first of those positions on,
+where row-group statistics skip everything older.
 """
 
 from __future__ import annotations
@@ -51,30 +58,56 @@ class MaterializedView:
         if self.watermark is None:
             self.con.execute(f"DROP VIEW IF EXISTS {self.name}")
             self.con.execute(f"CREATE TABLE {self.name} AS {standalone_query(self.name, f'SELECT * FROM {self.log}')}")
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {self._enrichments} (action_id VARCHAR, position BIGINT)")
+            self._index_enrichments(0)
         elif end > self.watermark:
             self._update(self.watermark)
         self.watermark = end
 
+    @property
+    def _enrichments(self) -> str:
+        """The table of (action_id, position) of every enrichment event below the watermark."""
+        return f"_{self.name}_enrichments"
+
+    def _index_enrichments(self, since: int) -> None:
+        self.con.execute(
+            f"""
+            INSERT INTO {self._enrichments}
+            SELECT data->>'action_id', position FROM {self.log}
+            WHERE position >= {since} AND type IN {_ENRICHMENT_TYPES}
+            """
+        )
+
     def _update(self, since: int) -> None:
         """Recompute the demo streams touched by events at positions >= ``since``."""
         con = self.con
+        self._index_enrichments(since)
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _touched AS
             SELECT DISTINCT stream FROM {self.log} WHERE position >= {since} AND stream LIKE 'demo/%'
             UNION
             SELECT stream FROM {self.name} WHERE action_id IN (
-                SELECT data->>'action_id' FROM {self.log}
-                WHERE position >= {since} AND type IN {_ENRICHMENT_TYPES})
+                SELECT action_id FROM {self._enrichments} WHERE position >= {since})
             """
         )
-        # The touched streams' events, plus the enrichments of their actions wherever they live.
-        scoped = f"""
-            SELECT * FROM {self.log} WHERE stream IN (SELECT stream FROM _touched)
-               OR (type IN {_ENRICHMENT_TYPES} AND data->>'action_id' IN (
-                   SELECT event_id FROM {self.log}
-                   WHERE type = 'action' AND stream IN (SELECT stream FROM _touched)))
+        # The positions of the touched streams' events, plus the enrichments of their actions
+        # wherever they live: read from narrow columns and the index, never the payloads.
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _scope AS
+            WITH own AS (SELECT position, type, event_id FROM {self.log}
+                         WHERE stream IN (SELECT stream FROM _touched))
+            SELECT position FROM own
+            UNION ALL
+            SELECT position FROM {self._enrichments}
+            WHERE action_id IN (SELECT event_id FROM own WHERE type = 'action')
             """
+        )
+        (first,) = con.execute("SELECT min(position) FROM _scope").fetchone()
+        if first is None:  # nothing appended since touches a demo
+            return
+        scoped = f"SELECT * FROM {self.log} WHERE position >= {first} AND position IN (SELECT position FROM _scope)"
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(f"DELETE FROM {self.name} WHERE stream IN (SELECT stream FROM _touched)")
