@@ -134,7 +134,7 @@ def draw(logits: torch.Tensor, temperature: float) -> torch.Tensor:
 
     if temperature <= 0:
         return logits.argmax(-1)
-    gumbel = torch.rand(logits.shape).log_().neg_().log_()  # -G; U = 0 gives +inf: that entry never wins
+    gumbel = torch.rand_like(logits, dtype=torch.float32).log_().neg_().log_()  # -G; U = 0: +inf, never wins
     return (logits.float() / temperature).sub_(gumbel).argmax(-1)
 
 
