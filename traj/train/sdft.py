@@ -158,10 +158,11 @@ class SdftTrainer:
         teacher_rank = config.teacher_rank or 2 * config.rank
         self.model.add_adapter("teacher", LoraConfig(r=teacher_rank, lora_alpha=teacher_rank, target_modules=targets))
         self._pairs = self._lora_pairs()
-        folded_bytes = sum(s["layer"].base_layer.weight.nbytes for s, _ in self._pairs)
+        self._adapted = [s["site"] for s, _ in self._pairs]
+        bases = [layer.base_layer for _, _, layer in self._adapted]
         # only plain linear layers fold: GPT-2's Conv1D stores W transposed, quantized ones packed
-        plain = all(type(s["layer"].base_layer) is torch.nn.Linear for s, _ in self._pairs)
-        self._fold = plain and folded_bytes <= FOLD_LIMIT_BYTES
+        plain = all(type(base) is torch.nn.Linear for base in bases)
+        self._fold = plain and sum(base.weight.nbytes for base in bases) <= FOLD_LIMIT_BYTES
         with torch.no_grad():
             for _, teacher in self._pairs:  # the teacher starts where the student does: no delta
                 teacher["A"].zero_()
@@ -283,7 +284,7 @@ class SdftTrainer:
         if self._fold:
             from traj.train._fold import folded
 
-            with folded([(*s["parent"], s["layer"]) for s, _ in self._pairs], adapter):
+            with folded(self._adapted, adapter):
                 yield
             return
         active = self.model.active_adapter
@@ -330,7 +331,8 @@ class SdftTrainer:
 
     def _lora_pairs(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """(student, teacher) LoRA factors of every adapted module, with the student's scale and
-        the module's path in the base model (``model.layers.0.self_attn.q_proj``)."""
+        the module's path in the base model (``model.layers.0.self_attn.q_proj``) and its site
+        (parent module, attribute name, LoRA layer) for folding."""
         pairs = []
         for name, module in self.model.named_modules():
             if hasattr(module, "lora_A") and "student" in getattr(module, "lora_A", {}):
@@ -339,8 +341,7 @@ class SdftTrainer:
                     "B": module.lora_B["student"].weight,
                     "scale": module.scaling["student"],
                     "path": name.removeprefix("base_model.model."),
-                    "layer": module,
-                    "parent": (self.model.get_submodule(name.rpartition(".")[0]), name.rpartition(".")[2]),
+                    "site": (self.model.get_submodule(name.rpartition(".")[0]), name.rpartition(".")[2], module),
                 }
                 teacher = {"A": module.lora_A["teacher"].weight, "B": module.lora_B["teacher"].weight}
                 pairs.append((student, teacher))
