@@ -101,6 +101,22 @@ def test_sampling_at_a_temperature_follows_the_torch_seed(trainer):
     assert trainer.rollouts(QUERIES, temperature=1.0) != first
 
 
+def test_rollouts_sample_in_eval_mode_and_restore_the_mode(trainer):
+    modes = []
+    hook = (
+        trainer.model.get_base_model()
+        .model.layers[0]
+        .register_forward_hook(lambda module, args, output: modes.append(module.training))
+    )
+    trainer.model.train()
+    try:
+        trainer.rollouts(QUERIES[:2], temperature=0.0)
+    finally:
+        hook.remove()
+    assert modes and not any(modes)
+    assert trainer.model.training
+
+
 def test_a_folded_adapter_gives_the_adapters_logits_and_is_put_back_exactly(trainer):
     ids = torch.tensor([_prompts(trainer)[2]])
     modules = dict(trainer.model.named_modules())

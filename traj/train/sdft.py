@@ -261,9 +261,15 @@ class SdftTrainer:
 
     def rollouts(self, queries: Sequence[str], *, temperature: float | None = None) -> list[list[int]]:
         """The active adapter's answers as token ids, sampled at ``temperature`` (default: the
-        config's; greedy at 0): with the student active, the on-policy rollouts."""
-        with self._adapter_forwards(self.model.active_adapter):
-            return self._sample(queries, temperature=temperature, keep_graph=False).responses
+        config's; greedy at 0): with the student active, the on-policy rollouts. Sampled in eval
+        mode (no dropout); the model's mode is restored after."""
+        training = self.model.training
+        self.model.eval()
+        try:
+            with self._adapter_forwards(self.model.active_adapter):
+                return self._sample(queries, temperature=temperature, keep_graph=False).responses
+        finally:
+            self.model.train(training)
 
     def _sample(self, queries: Sequence[str], *, temperature: float | None = None, keep_graph: bool) -> Rollout:
         return sample(
