@@ -137,6 +137,20 @@ class EventFactory:
         return batch
 
 
+@pytest.fixture(autouse=True)
+def plain_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deterministic rich output: no colour, no store from the environment, wide lines.
+
+    rich reads COLUMNS each time it measures, so this holds for the module-level consoles
+    of ``traj.cli`` too: a message is never wrapped inside an error panel at a width that
+    depends on the temporary path's length. The one test about line wrapping sets its own width.
+    """
+    for name in ("TRAJ_HOME", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+
+
 @pytest.fixture
 def events() -> EventFactory:
     """A seeded factory of realistic demonstration events."""

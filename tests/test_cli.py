@@ -68,19 +68,6 @@ VIEWS = (
 # ---------------------------------------------------------------- helpers
 
 
-@pytest.fixture(autouse=True)
-def plain_console(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Deterministic rich output: no colour, no store from the environment, wide lines.
-
-    rich reads COLUMNS each time it measures, so this holds for the module-level consoles
-    of ``traj.cli`` too. The one test about line wrapping sets its own width.
-    """
-    for name in ("TRAJ_HOME", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setenv("COLUMNS", "200")
-
-
 def cli(*args: object, env: dict[str, str] | None = None) -> Result:
     """Invoke ``traj ARGS`` in process; any exception other than a clean exit fails the test."""
     result = runner.invoke(app, [str(a) for a in args], env=env)
