@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -164,18 +165,49 @@ def test_a_model_too_large_to_fold_samples_and_scores_the_same_through_its_lora_
         assert torch.allclose(got, expected, rtol=1e-3, atol=1e-5 * float(expected.abs().max()))
 
 
-def test_a_model_whose_layers_do_not_fold_trains_through_its_lora_layers(model_dir, tmp_path):
-    """GPT-2 keeps its projections in Conv1D (the weight stored transposed): not folded, still trained."""
+def _gpt2_checkpoint(model_dir: Path, path: Path) -> Path:
+    """A 2-layer GPT-2 (dropout 0.1 in its embeddings, attention and residuals) with the tiny tokenizer."""
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     config = GPT2Config(vocab_size=len(tokenizer), n_positions=512, n_embd=64, n_layer=2, n_head=2)
     config.pad_token_id, config.eos_token_id = tokenizer.pad_token_id, tokenizer.eos_token_id
+    config.bos_token_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     torch.manual_seed(0)
-    GPT2LMHeadModel(config).save_pretrained(tmp_path)
-    tokenizer.save_pretrained(tmp_path)
+    GPT2LMHeadModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def _llama_with_attention_dropout(model_dir: Path, path: Path) -> Path:
+    """The tiny Llama with ``attention_dropout`` 0.5 (read as a float by its attention layers)."""
+    import shutil
+
+    shutil.copytree(model_dir, path)
+    config = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**config, "attention_dropout": 0.5}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "targets"), [(_gpt2_checkpoint, ("c_attn",)), (_llama_with_attention_dropout, ("q_proj",))]
+)
+def test_dropout_is_off_while_training(model_dir, tmp_path, checkpoint, targets):
+    """Rollouts are sampled in train mode (the shared prefill): with dropout on, two identical
+    train-mode forwards would differ, and the samples would not come from the trained policy."""
+    config = SdftConfig(rank=4, lora_alpha=8, target_modules=targets)
+    trainer = SdftTrainer(checkpoint(model_dir, tmp_path / "model"), config, total_steps=1)
+    trainer.model.train()
+    ids = torch.tensor([trainer._encode(chat_text(trainer.tokenizer, QUERIES[1]))])
+    with torch.no_grad():
+        first, second = (trainer.model(input_ids=ids).logits for _ in range(2))
+    assert torch.equal(first, second)
+
+
+def test_a_model_whose_layers_do_not_fold_trains_through_its_lora_layers(model_dir, tmp_path):
+    """GPT-2 keeps its projections in Conv1D (the weight stored transposed): not folded, still trained."""
     config = SdftConfig(rank=4, lora_alpha=8, learning_rate=1e-2, target_modules=("c_attn",), max_new_tokens=6)
-    trainer = SdftTrainer(tmp_path, config, total_steps=2)
+    trainer = SdftTrainer(_gpt2_checkpoint(model_dir, tmp_path), config, total_steps=2)
     assert not trainer._fold
     before = [p.detach().clone() for p in trainer.student_parameters]
     examples = [TrainingExample(query=q, teacher_query=f"Demonstration: CLICK 1\n{q}", target="") for q in QUERIES]

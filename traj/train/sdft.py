@@ -123,6 +123,23 @@ class StepMetrics:
     """DPO only: the mean reward margin of chosen over rejected (rises as preferences are learned)."""
 
 
+def _disable_dropout(model: torch.nn.Module) -> None:
+    """Switch every dropout of ``model`` off, as TRL's ``SDFTTrainer`` does by default.
+
+    The step samples its rollouts with the graph it differentiates (the shared prefill) and
+    scores them with a teacher in the same mode: with dropout on, the samples would come from
+    a randomly thinned policy and the teacher's targets would be noisy. Covers ``nn.Dropout``
+    modules and the float ``attention_dropout`` that transformers' attention layers read.
+    """
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        if isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = 0.0
+
+
 class SdftTrainer:
     """The training state: base model, student and teacher adapters, optimizer and schedule."""
 
@@ -144,6 +161,7 @@ class SdftTrainer:
         except (OSError, ValueError) as exc:
             raise TrainingError(f"cannot load the base model at {model_dir}: {exc}") from None
         self.tokenizer.model_max_length = 1 << 30
+        _disable_dropout(base)
         present = {name.rsplit(".", 1)[-1] for name, _ in base.named_modules()}
         targets = [m for m in config.target_modules if m in present]
         if not targets:
