@@ -10,6 +10,7 @@ import torch
 
 from traj.policy._transformers import chat_text
 from traj.train import SdftConfig, SdftTrainer, TrainingExample
+from traj.train._dpo import dpo_loss
 from traj.train._rollout import draw, pack, response_logits, sample
 from traj.train.tiny import build_untrained
 
@@ -143,15 +144,26 @@ def test_a_folded_adapter_gives_the_adapters_logits_and_is_put_back_exactly(trai
     }
 
 
-def test_a_model_too_large_to_fold_samples_and_scores_the_same_through_its_lora_layers(trainer):
+@pytest.mark.parametrize(
+    "loss_of", [SdftTrainer._sdft_loss, SdftTrainer._sft_loss, dpo_loss], ids=["sdft", "sft", "dpo"]
+)
+def test_a_model_too_large_to_fold_samples_and_scores_the_same_through_its_lora_layers(trainer, loss_of):
     """Above FOLD_LIMIT_BYTES the whole loss runs through the LoRA layers instead: same tokens,
-    same loss, same gradients."""
-    examples = [TrainingExample(query=q, teacher_query=f"Demonstration: CLICK 1\n{q}", target="") for q in QUERIES]
+    same loss, same gradients, for every objective (DPO's reference pass is the base model)."""
+    examples = [
+        TrainingExample(
+            query=q,
+            teacher_query=f"Demonstration: CLICK 1\n{q}",
+            target='{"kind":"CLICK","target":"1"}',
+            rejected='{"kind":"TYPE","target":"2","value":"x"}',
+        )
+        for q in QUERIES
+    ]
     results = []
     for fold in (True, False):
         trainer._fold = fold
         torch.manual_seed(7)
-        loss, _, tokens = trainer._sdft_loss(examples)
+        loss, _, tokens = loss_of(trainer, examples)
         trainer.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         results.append((float(loss.detach()), tokens, [p.grad.clone() for p in trainer.student_parameters]))

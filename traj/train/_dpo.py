@@ -61,7 +61,8 @@ def dpo_loss(trainer: SdftTrainer, examples: Sequence[TrainingExample]) -> tuple
     """The batch's DPO loss, its mean reward margin (``beta`` x the log-ratio gap) and its response tokens."""
     import torch
 
-    policy_chosen, policy_rejected, tokens = _pair_logprobs(trainer, examples)
+    with trainer._adapter_forwards("student"):
+        policy_chosen, policy_rejected, tokens = _pair_logprobs(trainer, examples)
     with torch.no_grad(), trainer.model.disable_adapter():
         ref_chosen, ref_rejected, _ = _pair_logprobs(trainer, examples)
     rewards = trainer.config.dpo_beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))
@@ -73,7 +74,7 @@ def preference_margins(trainer: SdftTrainer, examples: Sequence[TrainingExample]
     """``log pi(chosen) - log pi(rejected)`` per pair under the student: what DPO should raise."""
     import torch
 
-    with torch.no_grad():
+    with torch.no_grad(), trainer._adapter_forwards("student"):
         chosen, rejected, _ = _pair_logprobs(trainer, examples)
     return (chosen - rejected).tolist()
 
