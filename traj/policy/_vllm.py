@@ -253,11 +253,10 @@ def start_vllm(
     ``port=0`` picks a free one. ``runtime_lora=False`` starts it without runtime adapter
     loading (for checking that path's error). The server's output goes to ``log_path`` (default:
     a temporary file), whose tail a failed start quotes. It runs in its own process group,
-    stopped with SIGTERM (SIGKILL after 30 s) when the block ends.
+    stopped with SIGTERM (SIGKILL after 30 s) when the block ends; its scratch files (sockets,
+    the distributed-init file) go in a temporary directory of their own, removed then.
     """
     import tempfile
-
-    import httpx
 
     interpreter = Path(python) if python is not None else vllm_python()
     if not interpreter.is_file():
@@ -291,24 +290,33 @@ def start_vllm(
         env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
     log_file = Path(log_path) if log_path is not None else Path(tempfile.mkstemp(prefix="vllm-", suffix=".log")[1])
     url = f"http://{host}:{port}"
-    with open(log_file, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        deadline = time.monotonic() + startup_timeout_s
-        while True:
-            if process.poll() is not None:
-                raise PolicyError(f"the vLLM server exited with {process.returncode} while starting: {_tail(log_file)}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise PolicyError(
-                    f"the vLLM server on {url} did not start within {startup_timeout_s:g} s: {_tail(log_file)}"
-                )
-            time.sleep(1)
-        yield f"{url}/v1"
-    finally:
-        _stop(process)
+    # vLLM leaves its ZMQ sockets and its distributed-init file in the temp dir when stopped
+    with tempfile.TemporaryDirectory(prefix="traj-vllm-", ignore_cleanup_errors=True) as scratch:
+        env["TMPDIR"] = scratch
+        with open(log_file, "wb") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            _wait_until_healthy(process, url, log_file, startup_timeout_s)
+            yield f"{url}/v1"
+        finally:
+            _stop(process)
+
+
+def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log_file: Path, timeout_s: float) -> None:
+    """Poll ``/health`` once a second until it answers 200; a server that exits or outlasts
+    ``timeout_s`` first is an error quoting its log's tail."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.poll() is not None:
+            raise PolicyError(f"the vLLM server exited with {process.returncode} while starting: {_tail(log_file)}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            raise PolicyError(f"the vLLM server on {url} did not start within {timeout_s:g} s: {_tail(log_file)}")
+        time.sleep(1)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
