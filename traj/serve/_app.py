@@ -30,6 +30,7 @@ import binascii
 import contextlib
 import hmac
 import logging
+import shutil
 import socket
 import tempfile
 import time
@@ -128,7 +129,8 @@ def create_app(
     created = int(time.time())
     limits = limits or ServeLimits()
     host = socket.gethostname()
-    scratch = Path(tempfile.mkdtemp(prefix="traj-serve-"))  # spooled uploads and built downloads
+    # spooled uploads and built downloads: made when the app starts serving, removed when it stops
+    scratch = Path(tempfile.gettempdir()) / f"traj-serve-{uuid.uuid4().hex}"
     jobs = None
 
     def load(name: str, source: str | None) -> dict[str, Any]:
@@ -170,10 +172,14 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if jobs is not None:
-            jobs.close()
-        worker.shutdown(wait=False)
+        scratch.mkdir(mode=0o700)
+        try:
+            yield
+        finally:
+            if jobs is not None:
+                jobs.close()
+            worker.shutdown(wait=False)
+            shutil.rmtree(scratch, ignore_errors=True)
 
     app = FastAPI(title="traj", dependencies=[Depends(authorize)], lifespan=lifespan)
     app.state.policy = policy
