@@ -152,6 +152,22 @@ def plain_console(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def private_tempdir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty directory that ``tempfile`` hands out for this test, to see what code leaves there.
+
+    Made by ``mkdtemp`` itself rather than under ``tmp_path``: Unix socket paths made inside it
+    must fit in 107 bytes.
+    """
+    import shutil
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp())
+    monkeypatch.setattr(tempfile, "tempdir", str(directory))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
 def events() -> EventFactory:
     """A seeded factory of realistic demonstration events."""
     return EventFactory(seed=1234)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import io
 import tarfile
-import tempfile
 from pathlib import Path
 
 import httpx
@@ -140,20 +139,17 @@ def test_upload_twice_adds_nothing_the_second_time(server, bundle):
     assert (again["added_events"], again["added_blobs"], store.next_position) == (0, 0, position)
 
 
-def test_the_servers_scratch_directory_lives_only_while_it_serves(tmp_path, bundle, monkeypatch):
+def test_the_servers_scratch_directory_lives_only_while_it_serves(tmp_path, bundle, private_tempdir):
     """Uploads are spooled in a private directory made when serving starts and removed when it stops."""
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     with Store.open(tmp_path / "server") as store:
         app = create_app(EchoPolicy(), token=TOKEN, store=store, model_dir=tmp_path / "no-model")
-        assert list(temp.iterdir()) == []  # an app never served leaves nothing behind
+        assert list(private_tempdir.iterdir()) == []  # an app never served leaves nothing behind
         with serve_in_thread(app) as url:
-            (scratch,) = temp.iterdir()
+            (scratch,) = private_tempdir.iterdir()
             assert scratch.stat().st_mode & 0o777 == 0o700
             answer = httpx.post(f"{url}/upload_trajectory", content=bundle.read_bytes(), headers=AUTH)
             assert answer.status_code == 200 and answer.json()["added_blobs"] == 1
-        assert list(temp.iterdir()) == []
+        assert list(private_tempdir.iterdir()) == []
 
 
 def test_oversized_uploads_get_413(server):

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -277,17 +276,14 @@ def test_vllm_refusals_are_clear(vllm_url, adapters, tmp_path):
 
 
 def test_a_server_without_runtime_lora_updating_is_named_as_the_cause(
-    vllm_ready, model_dir, adapters, tmp_path, monkeypatch
+    vllm_ready, model_dir, adapters, tmp_path, private_tempdir
 ):
-    temp = Path(tempfile.mkdtemp())  # short: a socket's path must fit in 107 bytes
-    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     with start_vllm(model_dir, runtime_lora=False, log_path=tmp_path / "server.log", python=vllm_ready) as url:
-        (scratch,) = temp.iterdir()
+        (scratch,) = private_tempdir.iterdir()
         assert any(entry.is_socket() for entry in scratch.iterdir())  # vLLM's processes talk there
         policy = VLLMPolicy(base_url=url)
         with pytest.raises(PolicyError, match="VLLM_ALLOW_RUNTIME_LORA_UPDATING=True"):
             policy.load_adapter("checkout", adapters["v1"])
         assert policy.adapters == []
         assert policy.generate(PROMPT, max_new_tokens=4).completion_tokens > 0
-    assert list(temp.iterdir()) == []  # a stopped server leaves no scratch files behind
-    temp.rmdir()
+    assert list(private_tempdir.iterdir()) == []  # a stopped server leaves no scratch files behind
