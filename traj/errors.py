@@ -9,6 +9,7 @@
     │   ├── CorruptSegmentError    a sealed Parquet segment is missing or damaged
     │   ├── CorruptWALError        a write-ahead-log file cannot be read at all
     │   ├── BlobNotFoundError      a referenced blob is not in the store
+    │   ├── CorruptBlobError       a blob's bytes no longer match its sha256
     │   └── BundleError            a demo bundle (tar.gz) is malformed or unsafe
     │       └── BundleTooLargeError    it is over a size limit
     ├── QueryError                 a projection query failed (bad SQL, unknown view)
@@ -30,6 +31,7 @@ __all__ = [
     "BundleError",
     "BundleTooLargeError",
     "ConflictError",
+    "CorruptBlobError",
     "CorruptSegmentError",
     "CorruptWALError",
     "EnrichmentError",
@@ -102,6 +104,10 @@ class CorruptWALError(StoreError):
 
 class BlobNotFoundError(StoreError):
     """A blob referenced by hash is not present in the store."""
+
+
+class CorruptBlobError(StoreError):
+    """A blob's bytes no longer hash to the sha256 it is stored (and referenced) under."""
 
 
 class BundleError(StoreError):

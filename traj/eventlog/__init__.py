@@ -16,6 +16,7 @@ from __future__ import annotations
 from traj.eventlog._bundle import BundleLimits, BundleSummary, export_demos, import_bundle
 from traj.eventlog._envelope import EVENT_SCHEMA, Event, NewEvent
 from traj.eventlog._ids import new_event_id
+from traj.eventlog._paths import resolve_store_path, store_relative_path
 from traj.eventlog._payloads import (
     Action,
     AdapterCreated,
@@ -110,6 +111,8 @@ __all__ = [
     "new_event_id",
     "payload_class",
     "registered_types",
+    "resolve_store_path",
+    "store_relative_path",
     "store_stats",
     "verify_store",
 ]

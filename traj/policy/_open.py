@@ -93,6 +93,7 @@ def resolve_adapter(adapter: str, store: Store | None, *, prefer: str = "peft") 
     if path.is_dir():
         return path.name, path
     if store is not None:
+        from traj.eventlog import resolve_store_path
         from traj.projections import Projections
 
         with Projections(store) as projections:
@@ -100,10 +101,12 @@ def resolve_adapter(adapter: str, store: Store | None, *, prefer: str = "peft") 
                 "SELECT path FROM adapters WHERE name = $name ORDER BY format = $prefer DESC, position DESC LIMIT 1",
                 {"name": adapter, "prefer": prefer},
             ).to_pylist()
-        if rows and rows[0]["path"] and Path(rows[0]["path"]).is_dir():
-            return adapter, Path(rows[0]["path"])
         if rows:
-            raise PolicyError(f"adapter {adapter!r} is recorded at {rows[0]['path']}, which no longer exists")
+            # recorded relative to the store (or, by older versions, as an absolute path into it)
+            found = resolve_store_path(store.home, rows[0]["path"]) if rows[0]["path"] else None
+            if found is not None and found.is_dir():
+                return adapter, found
+            raise PolicyError(f"adapter {adapter!r} is recorded at {found or ''}, which no longer exists")
     raise PolicyError(f"no adapter {adapter!r}: not a directory, and no adapter of that name in the store")
 
 

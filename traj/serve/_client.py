@@ -4,8 +4,9 @@
 a bundle; DPO on the preference pairs of the judged runs here, uploaded as a dataset (the
 server's store need not hold the runs). The adapter is registered locally
 only once it is whole: the download goes to a ``.part`` file (resumed with ``Range`` after a
-dropped connection, retried with backoff), its sha256 checked against the server's, unpacked
-with the bundle's member checks into a scratch directory and moved into place; then its files
+dropped connection, retried with backoff), its sha256 checked against the server's and each of
+its files against the hash recorded at training, unpacked with the bundle's member checks into
+a scratch directory and moved into place; then its files
 become blobs and ``adapter.created`` is appended. The server's ``train/<job>`` events come along
 (``lineage.jsonl``), so the local projections join the adapter to the run and the demos it
 learned from, exactly as for a local run.
@@ -30,8 +31,9 @@ from urllib.parse import quote
 import msgspec
 
 from traj.errors import BundleError, ServerError, TrainingError
-from traj.eventlog import AdapterCreated, NewEvent, Store, export_demos
+from traj.eventlog import AdapterCreated, NewEvent, Store, export_demos, store_relative_path
 from traj.eventlog._bundle import import_stream_lines, safe_member_name
+from traj.serve._adapter_files import archive_problem
 
 __all__ = ["RemoteTrainResult", "TrainingClient", "train_remote"]
 
@@ -105,7 +107,8 @@ class TrainingClient:
     def download(self, name: str, dest: Path) -> Path:
         """Download adapter ``name``'s tar.gz to ``dest``, resuming a ``dest.part`` left by a dropped connection.
 
-        The file appears at ``dest`` only whole and with the sha256 the server announced.
+        The file appears at ``dest`` only whole, with the sha256 the server announced, and with
+        every adapter file matching the sha256 recorded when the adapter was trained.
         """
         import httpx
 
@@ -139,6 +142,10 @@ class TrainingClient:
             if expected and _sha256(part) != expected:
                 part.unlink()  # a resume stitched two different archives: start over
                 continue
+            problem = archive_problem(part)
+            if problem:  # the server sent, whole, an adapter that is not the one trained: asking again won't help
+                part.unlink()
+                raise ServerError(f"adapter {name!r} from {self.server_url} is damaged: {problem}")
             part.replace(dest)
             return dest
         raise ServerError(f"downloading adapter {name!r} from {self.server_url} kept failing its checksum")
@@ -277,7 +284,7 @@ def _install(store: Store, archive: Path, name: str, local_model: str | Path | N
             job_id=meta["job_id"],
             base_model=str(meta.get("base_model", "")),
             format=fmt,  # type: ignore[arg-type]
-            path=str(final / fmt),
+            path=store_relative_path(store.home, final / fmt),
             files={f.name: store.put_blob(f.read_bytes()) for f in sorted((final / fmt).iterdir()) if f.is_file()},
         )
         for fmt in ("peft", "mlx")

@@ -23,7 +23,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from traj.errors import BundleError, BundleTooLargeError, TrainingError
+from traj.errors import BundleError, BundleTooLargeError, StoreError, TrainingError
 from traj.eventlog import BundleLimits, Store, import_bundle
 from traj.policy._base import Policy
 from traj.serve._adapter_files import adapter_archive, adapter_records
@@ -248,6 +248,8 @@ def training_router(
             path, sha256 = adapter_archive(store, name, cache_dir / "downloads")
         except KeyError:
             raise ApiError(404, f"no adapter named {name!r} on this server (see GET /adapters)") from None
+        except StoreError as exc:  # a file no longer matches the hash recorded at training: never send it
+            raise ApiError(500, f"adapter {name!r} cannot be served: {exc}") from None
         return FileResponse(
             path,
             media_type="application/gzip",

@@ -29,6 +29,8 @@ from traj.eventlog import (
     TrainStarted,
     TrainStep,
     new_event_id,
+    resolve_store_path,
+    store_relative_path,
 )
 from traj.train.sdft import SdftConfig, SdftTrainer, StepMetrics, TrainingExample, batches
 
@@ -238,7 +240,11 @@ def train(
         base_model_hash=model_hash(model_dir),
         config=config.to_dict()
         | extras
-        | {"task": task, "out_dir": str(out), "start_from": str(start_path) if start_path else None},
+        | {
+            "task": task,
+            "out_dir": store_relative_path(store.home, out),
+            "start_from": store_relative_path(store.home, start_path) if start_path else None,
+        },
         dataset=DatasetSnapshot(
             view="decision_pairs" if config.objective == "dpo" else "sdft_examples",
             as_of_position=store.next_position,
@@ -271,7 +277,7 @@ def resume(
     if len(plan) != started.config.get("steps", len(plan)):
         raise TrainingError(f"job {started.job_id}: its plan no longer has {started.config['steps']} steps")
     name = started.config.get("adapter") or f"adapter-{started.job_id[-12:]}"
-    out = Path(started.config.get("out_dir") or Path(store.home) / "adapters" / name)
+    out = resolve_store_path(store.home, started.config.get("out_dir") or f"adapters/{name}")
     backend = started.config.get("backend", "torch")
     job = _Job(
         store, started, examples, plan, config, Path(started.base_model), backend, name, out, started.parent_adapter
@@ -308,7 +314,7 @@ class _Job:
         try:
             trainer = _trainer(self.backend, self.model_dir, config, len(self.plan))
             if self.started.config.get("start_from"):
-                trainer.start_from(self.started.config["start_from"])
+                trainer.start_from(resolve_store_path(store.home, self.started.config["start_from"]))
             if resuming:
                 progress = job_progress(store, job_id)
                 recorded = progress.recorded_steps
@@ -365,7 +371,7 @@ class _Job:
                 job_id=job_id,
                 base_model=str(self.model_dir),
                 format=fmt,  # type: ignore[arg-type]
-                path=str(path),
+                path=store_relative_path(store.home, path),
                 files={f.name: store.put_blob(f.read_bytes()) for f in sorted(path.iterdir()) if f.is_file()},
                 parent=self.parent_adapter,
             )

@@ -1,0 +1,102 @@
+"""A store is one directory: copied (``cp -a``) and with the original moved away, the copy still
+finds its adapters by name, serves them and resumes its training jobs into itself."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import EventFactory
+
+from traj.errors import PolicyError
+from traj.eventlog import AdapterCreated, NewEvent, Store
+from traj.policy import TransformersPolicy, open_policy, resolve_adapter
+from traj.projections import Projections
+from traj.serve import create_app, serve_in_thread
+from traj.train import SdftConfig, resume, train, training_examples
+from traj.train.tiny import build_untrained
+
+CONFIG = SdftConfig(objective="sft", rank=4, lora_alpha=8, batch_size=2, max_steps=1)  # the cheapest adapter
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_untrained(tmp_path_factory.mktemp("tiny") / "model", seed=0)
+
+
+@pytest.fixture(scope="module")
+def moved(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Path:
+    """A copy of a store whose original was then moved away (``cp -a store copy; mv store elsewhere``).
+
+    The original held adapter ``tiny``; ``legacy``, the same files recorded the way versions
+    before relative paths did (an absolute path into the store); and job ``next``, started from
+    ``tiny`` and stopped after its first step's checkpoint.
+    """
+    original = tmp_path_factory.mktemp("moved") / "store"
+    with Store.open(original) as store:
+        store.append("demo/d1", EventFactory(seed=3).demo("d1", steps=2, words=12), expected_seq=0)
+        examples = training_examples(store, verified_only=False)
+        train(store, examples, model_dir=model_dir, config=CONFIG, name="tiny")
+        old = AdapterCreated(
+            name="legacy", job_id="j", base_model=str(model_dir), path=str(original / "adapters/tiny/peft")
+        )
+        store.append("adapter/legacy", [NewEvent(data=old)], expected_seq=0)
+        config = SdftConfig(**{**CONFIG.__dict__, "max_steps": 2, "checkpoint_every": 1})
+        with pytest.raises(KeyboardInterrupt):
+            train(store, examples, model_dir=model_dir, config=config, name="next", start_from="tiny", on_step=_stop)
+    copy = Path(shutil.copytree(original, original.with_name("copy"), symlinks=True))
+    original.rename(original.with_name("elsewhere"))
+    return copy
+
+
+@pytest.fixture
+def copy(moved: Path, tmp_path: Path) -> Path:
+    """This test's own copy of ``moved`` (a copy of a copy: the original is gone either way)."""
+    return Path(shutil.copytree(moved, tmp_path / "store", symlinks=True))
+
+
+def _stop(metrics) -> None:
+    if metrics.step == 0:
+        raise KeyboardInterrupt  # what Ctrl-C leaves: a job with a checkpoint and no adapter yet
+
+
+def test_adapter_paths_inside_the_store_are_recorded_relative_to_it(copy):
+    with Store.open(copy, readonly=True) as store, Projections(store) as projections:
+        paths = projections.query("SELECT format, path FROM adapters WHERE name = 'tiny' ORDER BY format").to_pylist()
+    assert paths == [{"format": "mlx", "path": "adapters/tiny/mlx"}, {"format": "peft", "path": "adapters/tiny/peft"}]
+
+
+@pytest.mark.parametrize("adapter", ["tiny", "legacy"])
+def test_a_copied_store_loads_its_adapter_by_name_once_the_original_is_gone(copy, model_dir, adapter):
+    with Store.open(copy, readonly=True) as store:
+        assert resolve_adapter(adapter, store) == (adapter, copy / "adapters/tiny/peft")
+        policy = open_policy("transformers", model_dir, adapter=adapter, store=store)
+    assert policy.active_adapter == adapter
+
+
+@pytest.mark.parametrize("adapter", ["tiny", "legacy"])
+def test_a_server_on_a_copied_store_loads_its_adapter_by_name(copy, model_dir, adapter):
+    with Store.open(copy) as store, serve_in_thread(create_app(TransformersPolicy(model_dir), store=store)) as url:
+        response = httpx.post(f"{url}/adapters/{adapter}/load", timeout=60)
+    assert response.status_code == 200, response.text
+
+
+def test_an_adapter_recorded_outside_any_store_and_gone_is_still_a_clear_error(store, tmp_path, one_line):
+    gone = tmp_path / "scratch" / "adapters" / "x" / "peft"
+    store.append("adapter/x", [NewEvent(data=AdapterCreated(name="x", job_id="j", base_model="m", path=str(gone)))], 0)
+    with pytest.raises(PolicyError) as raised:
+        resolve_adapter("x", store)
+    assert one_line(raised.value).endswith(f"recorded at {gone}, which no longer exists")
+
+
+def test_a_job_stopped_in_the_original_resumes_into_the_copy(moved, copy):
+    """Job ``next`` reads its parent adapter from the copy and writes its own there; nothing is
+    written where the original was."""
+    with Store.open(copy) as store:
+        result = resume(store)
+        assert resolve_adapter("next", store)[1] == copy / "adapters/next/peft"
+    assert result.peft_path == copy / "adapters/next/peft"
+    assert (copy / "adapters/next/peft/adapter_model.safetensors").is_file()
+    assert not (moved.parent / "store").exists()
