@@ -57,10 +57,30 @@ def compact(
 
 
 @reports_errors
-def verify(home: HomeOption = None) -> None:
+def verify(
+    home: HomeOption = None,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="First rebuild manifest.json from the segment files (when it is lost, stale or unreadable).",
+        ),
+    ] = False,
+) -> None:
     """Check checksums, the manifest, seqs and blob references; exit 1 on damage."""
-    from traj.eventlog import verify_store
+    from traj.eventlog import repair_manifest, verify_store
 
+    if repair:
+        repaired = repair_manifest(resolve_home(home))
+        manifest = repaired.manifest
+        for name, why in repaired.left_out.items():
+            console.print(f"[yellow]note:[/] segments/{name} left out of the manifest: {why}", highlight=False)
+        if repaired.changed:
+            console.print(
+                f"rebuilt manifest.json: {len(manifest.segments)} segment(s), positions 0..{manifest.next_position - 1}"
+            )
+        else:
+            console.print("manifest.json already lists every segment; nothing to rebuild")
     report = verify_store(resolve_home(home))
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)

@@ -54,6 +54,8 @@ from traj.eventlog._payloads import (
     payload_class,
     registered_types,
 )
+from traj.eventlog._repair import ManifestRepair, repair_manifest
+from traj.eventlog._retry import append_at_end
 from traj.eventlog._segments import Manifest, Segment
 from traj.eventlog._stats import StoreStats, store_stats
 from traj.eventlog._store import AppendResult, Snapshot, Store, default_home
@@ -83,6 +85,7 @@ __all__ = [
     "ImprovementJobUpdated",
     "LocatorsHealed",
     "Manifest",
+    "ManifestRepair",
     "NewEvent",
     "Observation",
     "Payload",
@@ -105,12 +108,14 @@ __all__ = [
     "TrainStarted",
     "TrainStep",
     "VerifyReport",
+    "append_at_end",
     "default_home",
     "export_demos",
     "import_bundle",
     "new_event_id",
     "payload_class",
     "registered_types",
+    "repair_manifest",
     "resolve_store_path",
     "store_relative_path",
     "store_stats",

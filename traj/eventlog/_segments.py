@@ -2,8 +2,8 @@
 
 A segment is written to a temp file, fsynced and renamed; only then is it recorded in the
 manifest (itself replaced atomically), and only after that is its WAL file dropped. A file
-in ``segments/`` that the manifest does not list is debris from an interrupted seal or
-merge and is removed on open; the WAL it came from is still there, so nothing is lost.
+in ``segments/`` that the manifest does not list is removed on open only when it is provably
+debris of an interrupted seal or merge (see ``_layout``); anything else stops the open.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ __all__ = [
     "Manifest",
     "Segment",
     "check_segment",
+    "file_sha256",
+    "is_plain_file_name",
     "read_manifest",
     "read_segment",
     "verify_segment",
@@ -61,17 +63,61 @@ class Manifest:
 
 
 def read_manifest(home: Path) -> Manifest:
-    """Load ``manifest.json`` (an absent file is an empty store)."""
+    """Load ``manifest.json`` (an absent file is an empty store).
+
+    Raises CorruptSegmentError, naming what is wrong, for anything but a manifest this module
+    writes: the store must never act on a guess about which segments hold the log.
+    """
     path = home / "manifest.json"
     try:
         raw = json.loads(path.read_bytes())
     except FileNotFoundError:
         return Manifest()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CorruptSegmentError(f"manifest {path} is not valid JSON: {exc}") from None
-    if raw.get("format") != _MANIFEST_FORMAT:
-        raise CorruptSegmentError(f"manifest {path} has unknown format {raw.get('format')!r}")
+        raise CorruptSegmentError(f"manifest {path} is not valid JSON: {exc}{_REPAIR_HINT}") from None
+    except OSError as exc:
+        raise CorruptSegmentError(f"manifest {path} cannot be read: {one_line(exc)}") from None
+    problem = _manifest_problem(raw)
+    if problem:
+        raise CorruptSegmentError(f"manifest {path} {problem}{_REPAIR_HINT}")
     return Manifest(tuple(Segment(**entry) for entry in raw["segments"]))
+
+
+_REPAIR_HINT = " (rebuild it from the segments with 'traj verify --repair')"
+_FIELD_TYPES = {"file": str, "first_position": int, "last_position": int, "rows": int, "bytes": int, "sha256": str}
+
+
+def _manifest_problem(raw: object) -> str:
+    """What makes ``raw`` (parsed JSON) not a manifest, or '' when it is one."""
+    if not isinstance(raw, dict) or set(raw) != {"format", "segments"}:
+        return "is not an object of 'format' and 'segments'"
+    if raw["format"] != _MANIFEST_FORMAT or isinstance(raw["format"], bool):
+        return f"has unknown format {raw['format']!r}"
+    if not isinstance(raw["segments"], list):
+        return "has 'segments' that is not a list"
+    expected_first = 0
+    for k, entry in enumerate(raw["segments"]):
+        if not isinstance(entry, dict) or set(entry) != set(_FIELD_TYPES):
+            return f"has segment entry {k} that is not an object of {', '.join(_FIELD_TYPES)}"
+        for name, kind in _FIELD_TYPES.items():
+            # bool is an int subclass in Python, never a count in this file
+            if not isinstance(entry[name], kind) or isinstance(entry[name], bool):
+                return f"has segment entry {k} whose {name} is not a {kind.__name__}: {entry[name]!r}"
+        file, first, last = entry["file"], entry["first_position"], entry["last_position"]
+        if not is_plain_file_name(file):
+            return f"has segment entry {k} whose file {file!r} is not a file name inside segments/"
+        if first != expected_first or last < first or entry["rows"] != last - first + 1 or entry["bytes"] < 0:
+            return (
+                f"has segment entry {k} ({file}) holding positions {first}..{last} in {entry['rows']} rows "
+                f"where the log continues at {expected_first}"
+            )
+        expected_first = last + 1
+    return ""
+
+
+def is_plain_file_name(name: str) -> bool:
+    """A name that stays inside its directory: no separator, not hidden, not '.' or '..'."""
+    return bool(name) and "/" not in name and "\\" not in name and "\0" not in name and not name.startswith(".")
 
 
 def write_manifest(home: Path, manifest: Manifest) -> None:
@@ -96,14 +142,15 @@ def write_segment(directory: Path, table: pa.Table) -> Segment:
     )
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
-    digest = _file_sha256(tmp)
+    digest = file_sha256(tmp)
     size = tmp.stat().st_size
     tmp.replace(directory / name)
     fsync_dir(directory)
     return Segment(name, first, last, table.num_rows, size, digest)
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of the file at ``path``, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -124,7 +171,7 @@ def check_segment(directory: Path, segment: Segment) -> str:
         return f"segment {segment.file} is missing"
     if size != segment.bytes:
         return f"segment {segment.file} is {size} bytes, the manifest says {segment.bytes}"
-    if _file_sha256(path) != segment.sha256:
+    if file_sha256(path) != segment.sha256:
         return f"segment {segment.file} fails its sha256 checksum"
     try:
         metadata = pq.read_metadata(path)

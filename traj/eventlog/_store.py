@@ -31,6 +31,7 @@ from traj.errors import (
     IdempotencyError,
     InvalidEventError,
     StoreError,
+    one_line,
 )
 from traj.eventlog._blobs import BlobStore
 from traj.eventlog._envelope import (
@@ -44,6 +45,7 @@ from traj.eventlog._envelope import (
 )
 from traj.eventlog._fsutil import fsync_dir
 from traj.eventlog._index import IdIndex, Located
+from traj.eventlog._layout import SEAL_TEMP, Unlisted, read_layout
 from traj.eventlog._lock import WriterLock
 from traj.eventlog._payloads import Payload
 from traj.eventlog._segments import (
@@ -127,6 +129,14 @@ class _WalFile:
         self.read_bytes = scan.good_bytes
 
 
+@dataclass(frozen=True)
+class _LogState:
+    """What the leader decides appends by: the next seq of every stream and where each event id is."""
+
+    streams: dict[str, int]
+    index: IdIndex
+
+
 @dataclass
 class _Request:
     stream: str
@@ -163,7 +173,8 @@ class Store:
         self._lock = WriterLock(self.home)
         self._cond = threading.Condition()
         self._state = threading.RLock()
-        """Guards the manifest and WAL list, so a snapshot never sees a seal half done."""
+        """Guards the manifest, the WAL list and each WAL file's decoded batches, so a snapshot
+        never sees a seal half done and two threads never decode the same bytes twice."""
         self._queue: list[_Request] = []
         self._leader_busy = False
         self._exclusive_waiting = 0
@@ -175,8 +186,8 @@ class Store:
         self._seal_error: BaseException | None = None
         self._failed: BaseException | None = None
         self._writer: WalWriter | None = None
-        self._streams: dict[str, int] | None = None
-        self._index: IdIndex | None = None
+        self._log_state: _LogState | None = None
+        """Built once, by the leader, on first use; never replaced (see _built_log_state)."""
         self._closed = False
         self._checked: dict[Segment, str] = {}
         """Open-time check of each segment seen so far: '' when healthy, else the problem."""
@@ -186,7 +197,10 @@ class Store:
             self._load(recover=False)
         else:
             for directory in (self.home, self._segments_dir, self._wal_dir, self.home / "blobs"):
-                directory.mkdir(parents=True, exist_ok=True)
+                try:
+                    directory.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(f"cannot use {directory} as a store directory: {one_line(exc)}") from None
             self._lock.acquire()
             try:
                 self._load(recover=True)
@@ -213,11 +227,19 @@ class Store:
         self.close()
 
     def close(self) -> None:
-        """Close the current WAL file cleanly and release the writer lock."""
+        """Close the current WAL file cleanly and release the writer lock.
+
+        Seals already requested finish first; an append another thread is committing finishes
+        too, and later appends are refused, so nothing touches the files once the lock is gone.
+        """
         if self._closed:
             return
         self._join_sealer()
-        self._closed = True
+        with self._exclusive():
+            if self._closed:  # another thread closed it meanwhile
+                return
+            self._closed = True
+        self._join_sealer()  # a commit between the first join and _closed may have requested one more
         if self._writer is not None and self._failed is None:
             self._writer.close()
         self._writer = None
@@ -227,33 +249,37 @@ class Store:
 
     def _load(self, *, recover: bool) -> None:
         """Read the manifest and WAL files; when ``recover``, also repair what a crash left."""
-        for attempt in range(5):
+        attempts = 1 if recover else 5  # the writer holds the lock: nothing moves under it
+        for attempt in range(attempts):
             try:
-                self._load_once(recover=recover)
+                with self._state:
+                    self._load_once(recover=recover)
                 return
-            except FileNotFoundError:
-                if recover or attempt == 4:
-                    raise
-                time.sleep(0.01)  # a concurrent writer sealed or merged while we listed
+            except FileNotFoundError as exc:  # a concurrent writer sealed or merged while we listed
+                if attempt == attempts - 1:
+                    if recover:
+                        raise StoreError(f"a file of {self.home} vanished while it was opened: {exc}") from None
+                    raise StoreError(f"{self.home} kept changing while it was read; try again") from None
+                time.sleep(0.01)
 
     def _load_once(self, *, recover: bool) -> None:
-        wal_paths = sorted(self._wal_dir.glob("*.arrow")) if self._wal_dir.is_dir() else []
-        manifest = read_manifest(self.home)
+        layout = read_layout(self.home)
+        if layout.unlisted.foreign:
+            raise layout.unlisted.refusal(self.home)
+        manifest = layout.manifest
         if recover:
-            self._remove_debris(manifest)
-        self._manifest = manifest
-        self._damaged = {}
+            self._remove_debris(layout.unlisted)
+        damaged: dict[str, str] = {}
         for segment in manifest.segments:
             # Segments are immutable: hash each once per Store, not again on every refresh
             # of a reader after a seal (that would re-read the whole log each time).
             if segment not in self._checked:
                 self._checked[segment] = check_segment(self._segments_dir, segment)
             if self._checked[segment]:
-                self._damaged[segment.file] = self._checked[segment]
-        self._wal: list[_WalFile] = []
+                damaged[segment.file] = self._checked[segment]
+        wal: list[_WalFile] = []
         next_position = manifest.next_position
-        for path in wal_paths:
-            first = int(path.stem)
+        for first, path in layout.wal:
             scan = recover_wal(path) if recover else read_wal(path)
             if recover and scan.problem and scan.torn_bytes:
                 self.recovery.append(f"{path.name}: dropped {scan.torn_bytes} unacknowledged bytes ({scan.problem})")
@@ -275,39 +301,43 @@ class Store:
                     f"{next_position - 1}: events are missing from {self.home}"
                 )
             end_bytes = scan.good_bytes if recover else None  # a recovered file is final
-            self._wal.append(_WalFile(path, first, scan.batches, scan.good_bytes, end_bytes, sealable=recover))
+            wal.append(_WalFile(path, first, scan.batches, scan.good_bytes, end_bytes, sealable=recover))
             next_position += rows
         if recover:
             fsync_dir(self._wal_dir)
-        self._next_position = next_position
+        # Published together, and only once all of it was read: a failed reload leaves the last good view.
+        self._manifest, self._damaged, self._wal, self._next_position = manifest, damaged, wal, next_position
 
-    def _remove_debris(self, manifest: Manifest) -> None:
-        listed = {s.file for s in manifest.segments}
-        for path in self._segments_dir.iterdir():
-            if path.name not in listed:
-                path.unlink()
-                if not path.name.endswith(".tmp"):
-                    self.recovery.append(f"segments/{path.name}: removed, not in the manifest (interrupted seal)")
+    def _remove_debris(self, unlisted: Unlisted) -> None:
+        """Remove what an interrupted seal or merge left: only files whose events are safe elsewhere."""
+        for name, why in unlisted.debris.items():
+            (self._segments_dir / name).unlink()
+            if not SEAL_TEMP.fullmatch(name):
+                self.recovery.append(f"segments/{name}: removed, not in the manifest ({why})")
         for tmp in (*self.home.glob(".*.tmp"), *self.home.glob("blobs/sha256/*/*/.*.tmp")):
             tmp.unlink()  # only the lock holder writes, so any temp file is a dead writer's
         fsync_dir(self._segments_dir)
 
     def refresh(self) -> None:
-        """Read-only stores: pick up what the writer process appended or sealed since."""
+        """Read-only stores: pick up what the writer process appended or sealed since.
+
+        Safe to call from several threads: one at a time decodes, so no bytes are read twice.
+        """
         if not self.readonly:
             return
-        known = {w.path: w for w in self._wal}
-        manifest = read_manifest(self.home)
-        if manifest == self._manifest and all(p in known for p in sorted(self._wal_dir.glob("*.arrow"))):
-            for wal in self._wal:  # only the tail grew: read just the new bytes
-                try:
-                    wal.catch_up()
-                except FileNotFoundError:
-                    break
-            else:
-                self._next_position = self._manifest.next_position + sum(w.rows for w in self._wal)
-                return
-        self._load(recover=False)
+        with self._state:
+            known = {w.path: w for w in self._wal}
+            manifest = read_manifest(self.home)
+            if manifest == self._manifest and all(p in known for p in sorted(self._wal_dir.glob("*.arrow"))):
+                for wal in self._wal:  # only the tail grew: read just the new bytes
+                    try:
+                        wal.catch_up()
+                    except FileNotFoundError:
+                        break
+                else:
+                    self._next_position = self._manifest.next_position + sum(w.rows for w in self._wal)
+                    return
+            self._load(recover=False)
 
     # ------------------------------------------------------------------ appending
 
@@ -360,6 +390,8 @@ class Store:
     def _commit(self, group: list[_Request]) -> None:
         """Leader: decide each request in order, write the accepted ones, fsync once."""
         try:
+            if self._closed:
+                raise StoreError(f"store {self.home} is closed")
             if self._failed is not None:
                 raise StoreError(f"store {self.home} failed earlier ({self._failed}); reopen it to recover")
             if self._damaged:
@@ -367,7 +399,7 @@ class Store:
                 raise CorruptSegmentError(
                     f"refusing to append while the store is damaged ({problem}); run 'traj verify'"
                 )
-            streams, index = self._stream_state()
+            state = self._built_log_state()
         except BaseException as exc:
             for request in group:
                 request.error, request.done = exc, True
@@ -381,8 +413,8 @@ class Store:
             try:
                 first_seq = self._decide(
                     request,
-                    streams=streams,
-                    index=index,
+                    streams=state.streams,
+                    index=state.index,
                     pending_streams=pending_streams,
                     pending_ids=pending_ids,
                 )
@@ -418,8 +450,8 @@ class Store:
             self._next_position = position
         for request, _, first_seq, first_position in accepted:
             n = len(request.events)
-            index.add_recent(_locations(request, first_seq, first_position))
-            streams[request.stream] = first_seq + n
+            state.index.add_recent(_locations(request, first_seq, first_position))
+            state.streams[request.stream] = first_seq + n
             request.result = AppendResult(
                 request.stream, first_seq, first_seq + n, first_position, first_position + n - 1
             )
@@ -475,24 +507,32 @@ class Store:
                 self._wal.append(_WalFile(path, self._next_position, [], 0, self._writer.size))
         return self._writer
 
-    def _stream_state(self) -> tuple[dict[str, int], IdIndex]:
-        """Next seq per stream and the id index, built from the log on first use."""
-        if self._streams is None or self._index is None:
+    def _built_log_state(self) -> _LogState:
+        """The next seq per stream and the id index, built from the log on first use.
+
+        Only the leader calls this, so no commit, seal or merge moves the log while it is
+        read, and the state is published whole, once: a commit never decides on a half-built
+        or stale copy (a second builder racing the leader once replaced the leader's updated
+        state with an older one, and seqs and retried ids were written twice).
+        """
+        if self._log_state is None:
             streams: dict[str, int] = {}
             index = IdIndex(self._locate_sealed)
             for segment in self._manifest.segments:
                 table = read_segment(self._segments_dir, segment, columns=["event_id", "stream", "seq"])
                 index.add_sealed(table.column("event_id"))
                 _merge_stream_ends(streams, table)
-            for wal in self._wal:
-                wal.catch_up()
-                for batch in wal.batches:
-                    table = pa.Table.from_batches([batch])
-                    _merge_stream_ends(streams, table)
-                    columns = [table[name].to_pylist() for name in ("event_id", "stream", "seq", "position")]
-                    index.add_recent(zip(columns[0], zip(*columns[1:], strict=True), strict=True))
-            self._streams, self._index = streams, index
-        return self._streams, self._index
+            with self._state:  # a snapshot in another thread may be decoding the same WAL file
+                for wal in self._wal:
+                    wal.catch_up()
+                batches = [b for w in self._wal for b in w.batches]
+            for batch in batches:
+                table = pa.Table.from_batches([batch])
+                _merge_stream_ends(streams, table)
+                columns = [table[name].to_pylist() for name in ("event_id", "stream", "seq", "position")]
+                index.add_recent(zip(columns[0], zip(*columns[1:], strict=True), strict=True))
+            self._log_state = _LogState(streams, index)
+        return self._log_state
 
     def _locate_sealed(self, ids: list[str]) -> dict[str, Located]:
         found: dict[str, Located] = {}
@@ -610,8 +650,8 @@ class Store:
                 w.path.unlink(missing_ok=True)
             fsync_dir(self._wal_dir)
             self._wal = [w for w in self._wal if all(w is not f for f in files)]
-        if self._index is not None:
-            self._index.seal(ids)
+        if self._log_state is not None:
+            self._log_state.index.seal(ids)
 
     def compact(self, merge_rows: int = DEFAULT_MERGE_ROWS) -> list[Segment]:
         """Seal the WAL, then merge runs of adjacent small segments up to ``merge_rows`` rows.
@@ -681,13 +721,16 @@ class Store:
             self.refresh()
             table = self.read(stream=stream, columns=["seq"])
             return len(table)
-        streams, _ = self._stream_state()
-        return streams.get(stream, 0)
+        state = self._log_state
+        if state is None:
+            with self._exclusive():  # built as the leader: see _built_log_state
+                state = self._built_log_state()
+        return state.streams.get(stream, 0)
 
     def snapshot(self) -> Snapshot:
         """A consistent view of everything acknowledged so far (segments + WAL tail)."""
-        self.refresh()  # a reader's refresh has read every WAL file to its end
         with self._state:
+            self.refresh()  # a reader's refresh has read every WAL file to its end
             if not self.readonly:  # (a reader's catch-up here could find a file the writer just sealed away)
                 for w in self._wal:
                     w.catch_up()

@@ -11,8 +11,9 @@ import pyarrow.compute as pc
 
 from traj.errors import CorruptWALError, InvalidEventError, StoreError
 from traj.eventlog._blobs import BlobStore
+from traj.eventlog._layout import LogMovedError, read_layout
 from traj.eventlog._payloads import decode_payload
-from traj.eventlog._segments import read_manifest, read_segment, verify_segment
+from traj.eventlog._segments import read_segment, verify_segment
 from traj.eventlog._wal import read_wal
 
 __all__ = ["VerifyReport", "verify_store"]
@@ -44,35 +45,36 @@ def verify_store(home: str | os.PathLike[str]) -> VerifyReport:
     if not home.is_dir():
         report.problems.append(f"no traj store at {home}")
         return report
-    wal_paths = sorted((home / "wal").glob("*.arrow"))
     try:
-        manifest = read_manifest(home)
-    except StoreError as exc:
+        layout = read_layout(home, attempts=5)
+    except (StoreError, LogMovedError) as exc:
         report.problems.append(str(exc))
         return report
+    manifest = layout.manifest
+    report.problems.extend(f"{problem}{_REPAIR_HINT}" for problem in layout.unlisted.problems())
+    for name, why in layout.unlisted.debris.items():
+        report.notes.append(f"segments/{name}: {why}; the next writer removes it")
     tables: list[pa.Table] = []
-    expected_first = 0
+    skipped = False  # a part left out leaves its own gap in the positions
     for segment in manifest.segments:
         report.segments += 1
-        if segment.first_position != expected_first:
-            report.problems.append(
-                f"manifest gap: segment {segment.file} starts at {segment.first_position}, expected {expected_first}"
-            )
-        expected_first = segment.last_position + 1
         problem = verify_segment(home / "segments", segment)
         if problem:
             report.problems.append(problem)
+            skipped = True
             continue
         tables.append(read_segment(home / "segments", segment))
-    for path in wal_paths:
+    for _, path in layout.wal:
         report.wal_files += 1
         try:
             scan = read_wal(path)
         except CorruptWALError as exc:
             report.problems.append(str(exc))
+            skipped = True
             continue
         except FileNotFoundError:
-            continue  # sealed by a live writer while we looked
+            skipped = True  # sealed by a live writer while we looked
+            continue
         if scan.problem:
             report.notes.append(
                 f"wal/{path.name}: {scan.torn_bytes} unacknowledged bytes at the end ({scan.problem}); "
@@ -83,15 +85,18 @@ def verify_store(home: str | os.PathLike[str]) -> VerifyReport:
             table = table.filter(pc.greater_equal(table["position"], manifest.next_position))
             tables.append(table)
     if tables:
-        _check_events(pa.concat_tables(tables), BlobStore(home / "blobs"), report)
+        _check_events(pa.concat_tables(tables), BlobStore(home / "blobs"), report, whole=not skipped)
     return report
 
 
-def _check_events(table: pa.Table, blobs: BlobStore, report: VerifyReport) -> None:
+_REPAIR_HINT = "; rebuild the manifest with 'traj verify --repair'"
+
+
+def _check_events(table: pa.Table, blobs: BlobStore, report: VerifyReport, *, whole: bool) -> None:
     report.events = table.num_rows
     positions = table["position"].to_numpy()
-    if len(positions) and not (positions == range(positions[0], positions[0] + len(positions))).all():
-        report.problems.append("global positions are not contiguous")
+    if whole and not (positions == range(len(positions))).all():
+        report.problems.append("global positions do not run from 0 without a gap: events are missing")
     if pc.count_distinct(table["event_id"]).as_py() != table.num_rows:
         report.problems.append("some event_id appears more than once")
     seqs = table.group_by("stream").aggregate(
