@@ -54,15 +54,30 @@ class MaterializedView:
         """One past the last position the table reflects; None until it is first built."""
 
     def refresh(self, end: int) -> None:
-        """Bring the table up to the log's ``end`` (one past its last position)."""
-        if self.watermark is None:
-            self.con.execute(f"DROP VIEW IF EXISTS {self.name}")
-            self.con.execute(f"CREATE TABLE {self.name} AS {standalone_query(self.name, f'SELECT * FROM {self.log}')}")
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {self._enrichments} (action_id VARCHAR, position BIGINT)")
-            self._index_enrichments(0)
-        elif end > self.watermark:
-            self._update(self.watermark)
+        """Bring the table up to the log's ``end`` (one past its last position).
+
+        All or nothing: a refresh that fails part way (a segment merged away under it) leaves
+        the table and its index as they were, so the caller can run it again on a newer snapshot.
+        """
+        if self.watermark is not None and end <= self.watermark:
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            if self.watermark is None:
+                self._build()
+            else:
+                self._update(self.watermark)
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
         self.watermark = end
+
+    def _build(self) -> None:
+        self.con.execute(f"DROP VIEW IF EXISTS {self.name}")
+        self.con.execute(f"CREATE TABLE {self.name} AS {standalone_query(self.name, f'SELECT * FROM {self.log}')}")
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {self._enrichments} (action_id VARCHAR, position BIGINT)")
+        self._index_enrichments(0)
 
     @property
     def _enrichments(self) -> str:
@@ -108,14 +123,8 @@ class MaterializedView:
         if first is None:  # nothing appended since touches a demo
             return
         scoped = f"SELECT * FROM {self.log} WHERE position >= {first} AND position IN (SELECT position FROM _scope)"
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(f"DELETE FROM {self.name} WHERE stream IN (SELECT stream FROM _touched)")
-            con.execute(f"INSERT INTO {self.name} {standalone_query(self.name, scoped)}")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        con.execute(f"DELETE FROM {self.name} WHERE stream IN (SELECT stream FROM _touched)")
+        con.execute(f"INSERT INTO {self.name} {standalone_query(self.name, scoped)}")
 
 
 MATERIALIZED = ("sdft_examples",)
