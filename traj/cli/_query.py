@@ -29,6 +29,13 @@ def query(
     ] = None,
     views: Annotated[bool, typer.Option("--views", help="List the views and what each holds.")] = False,
     limit: Annotated[int, typer.Option(min=0, help="Rows shown in the table view (0 = all).")] = 50,
+    allow_partial: Annotated[
+        bool,
+        typer.Option(
+            "--allow-partial",
+            help="With a damaged segment, print the rows of the healthy ones (with a warning) instead of failing.",
+        ),
+    ] = False,
 ) -> None:
     """Run SQL over the projections (demos, steps, sdft_examples, lineage, ...)."""
     from traj.eventlog import Store
@@ -40,13 +47,22 @@ def query(
         raise typer.BadParameter('give a SQL statement, e.g. traj query "SELECT * FROM demos"')
 
     with Projections(Store.open(resolve_home(home), readonly=True), as_of=as_of) as projections:
-        for name, problem in projections.damaged.items():
-            err_console.print(f"[yellow]warning:[/] {name} left out of every view: {problem}", highlight=False)
         if views:
+            _warn(projections.damaged)
             for name, description in projections.views().items():
                 console.print(f"[bold]{name}[/]  {description}", highlight=False)
             return
         table = projections.query(sql)
+        damaged = projections.damaged  # of the snapshot the query read
+    if damaged and not allow_partial:
+        from traj.errors import CorruptSegmentError
+
+        # The answer lacks the damaged segments' rows: a script must not take it for the whole log.
+        raise CorruptSegmentError(
+            f"{'; '.join(damaged.values())}: its rows are left out of every view, so the answer is partial "
+            "(pass --allow-partial to print it anyway)"
+        )
+    _warn(damaged)
     if parquet is not None:
         _write_parquet(table, parquet)
     elif as_json:
@@ -63,6 +79,11 @@ def query(
         buffer.flush()
     else:
         _print_table(table, limit)
+
+
+def _warn(damaged: dict[str, str]) -> None:
+    for name, problem in damaged.items():
+        err_console.print(f"[yellow]warning:[/] {name} left out of every view: {problem}", highlight=False)
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
