@@ -7,7 +7,7 @@
     │   ├── InvalidEventError      a payload of the wrong shape or an unknown type
     │   ├── StoreLockedError       another process holds the store's writer lock
     │   ├── CorruptSegmentError    a sealed Parquet segment is missing or damaged
-    │   ├── CorruptWALError        a write-ahead-log file cannot be read at all
+    │   ├── CorruptWALError        a write-ahead-log file is damaged where no crash can tear it
     │   ├── BlobNotFoundError      a referenced blob is not in the store
     │   ├── CorruptBlobError       a blob's bytes no longer match its sha256
     │   └── BundleError            a demo bundle (tar.gz) is malformed or unsafe
@@ -99,7 +99,7 @@ class CorruptSegmentError(StoreError):
 
 
 class CorruptWALError(StoreError):
-    """A write-ahead-log file is unreadable from its first byte (damaged header)."""
+    """A write-ahead-log file is damaged where a crash cannot tear it: header, acknowledged batches."""
 
 
 class BlobNotFoundError(StoreError):
