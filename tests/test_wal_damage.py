@@ -214,6 +214,16 @@ def test_a_torn_last_batch_of_the_newest_live_wal_file_is_dropped(home, events):
     assert wal.stat().st_size == last[0]
 
 
+def test_a_wal_file_stays_a_plain_arrow_ipc_stream(home, events):
+    wal = build_wal(home, events, closed=True)
+
+    with pa.ipc.open_stream(wal) as reader:
+        table = reader.read_all()
+
+    assert table.equals(pa.Table.from_batches(read_wal(wal).batches))
+    assert table.schema.metadata == {b"traj.wal": b"2"}  # the format version
+
+
 def test_a_wal_file_in_the_previous_format_still_reads_appends_and_seals(home, events):
     wal = build_wal(home, events, closed=True)
     batches = read_wal(wal).batches
