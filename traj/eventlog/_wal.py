@@ -13,8 +13,10 @@ CorruptWALError and nothing is truncated.
 
 Format versions, told apart by the schema header: 2 (``traj.wal: 2`` in the schema metadata)
 seals whole messages as above; 1 (no schema metadata) has a CRC32 of the body alone under
-``traj.crc32``, and is still read: its metadata is not covered, so Arrow parses it unchecked
-and the decoded batch is validated in full before its CRC is trusted.
+``traj.crc32``, and is still read: its framing is bounds-checked and its body's CRC checked
+before decoding, but no checksum covers its metadata, so Arrow parses that unchecked and the
+decoded batch is validated in full (a damaged buffer offset there can still decode as other
+values: a reason to seal such files into Parquet soon).
 """
 
 from __future__ import annotations
