@@ -74,6 +74,7 @@ def peft_to_mlx(src: str | Path, dst: str | Path, *, base_model: str | Path | No
     scale = alpha / math.sqrt(rank) if config.get("use_rslora") else alpha / rank
     if config.get("rank_pattern") or config.get("alpha_pattern"):
         raise AdapterFormatError(f"{src}: per-module ranks or alphas (rank_pattern/alpha_pattern) have no mlx-lm form")
+    _refuse_writing_over(src, dst, ("adapters.safetensors", "adapter_config.json"))
     tensors = load_file(src / "adapter_model.safetensors")
     weights, layers, keys = {}, set(), set()
     for name, tensor in tensors.items():
@@ -127,6 +128,7 @@ def mlx_to_peft(src: str | Path, dst: str | Path, *, base_model: str | Path | No
         raise AdapterFormatError(f"{src}: lora_parameters needs 'rank' and 'scale' (mlx-lm's absolute scale)")
     rank, scale = int(parameters["rank"]), float(parameters["scale"])
     alpha = scale * rank
+    _refuse_writing_over(src, dst, ("adapter_model.safetensors", "adapter_config.json"))
     tensors = load_file(src / "adapters.safetensors")
     weights, layers, modules = {}, set(), set()
     for name, tensor in tensors.items():
@@ -169,6 +171,19 @@ def _read_config(path: Path, weights_file: str) -> dict:
         return json.loads(config_file.read_text())
     except json.JSONDecodeError as exc:
         raise AdapterFormatError(f"{config_file} is not valid JSON: {exc}") from None
+
+
+def _refuse_writing_over(src: Path, dst: Path, written: tuple[str, ...]) -> None:
+    """A conversion reads its source whole and writes ``written`` into ``dst``: refuse a ``dst`` that would
+    change the source (the same directory by any path, one inside it, or a file linked to one of its files)."""
+    source, target = src.resolve(), dst.resolve()
+    if target == source or source in target.parents:
+        where = "is the source directory" if target == source else "is inside the source directory"
+        raise AdapterFormatError(f"cannot convert {src} into {dst}: {dst} {where}; write it elsewhere")
+    for name in written:
+        out = dst / name
+        if out.exists() and any(out.samefile(f) for f in src.iterdir() if f.is_file()):
+            raise AdapterFormatError(f"cannot convert {src} into {dst}: {out} is a link to a file of the source")
 
 
 def _layer_count(base_model: str | Path | None) -> int | None:
