@@ -154,7 +154,8 @@ def test_start_from_trains_on_top_of_another_adapter_from_the_cli(store, home, e
             "FROM adapters a JOIN train_runs t USING (job_id) "
             "WHERE a.name = 'task-b'"
         ).to_pylist()
-    assert made == {"parent": "task-a", "start_from": str(first.peft_path)}
+    assert made == {"parent": "task-a", "start_from": "adapters/task-a/peft"}  # relative to the store
+    assert first.peft_path == home / "adapters/task-a/peft"
 
 
 def test_start_from_is_refused_with_resume_or_remote(home):
