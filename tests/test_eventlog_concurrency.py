@@ -211,7 +211,7 @@ def test_closing_beside_appending_threads_writes_nothing_after_close_and_keeps_e
     for thread in writers:
         thread.start()
     started.wait()
-    while len(acknowledged) < 50:
+    while len(acknowledged) < 50 and all(thread.is_alive() for thread in writers):
         time.sleep(0.001)
     store.close()
     files_at_close = tree_bytes(home)

@@ -83,7 +83,9 @@ def record_feedback(
     )
     feedback_stream = f"feedback/{stream}"
     event = NewEvent(data=feedback)
-    appended = store.append(feedback_stream, [event], expected_seq=store.stream_seq(feedback_stream))
+    # A judgement does not depend on earlier ones (a later one supersedes in the projections):
+    # append at the end, so two judges at once both land instead of one getting a conflict.
+    appended = store.append(feedback_stream, [event], expected_seq=None)
     return FeedbackRecord(feedback_stream, event.event_id, appended.first_position, feedback)
 
 

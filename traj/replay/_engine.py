@@ -186,7 +186,7 @@ def replay_demo(
             LocatorsHealed(demo_id=demo_id, action_id=action_id, locators=locators, replay_id=replay_id)  # type: ignore[arg-type]
             for action_id, locators in runner.healed.items()
         ]
-        store.append(demo_stream, healed, expected_seq=store.stream_seq(demo_stream))
+        store.append(demo_stream, healed, expected_seq=None)  # at the end: a later heal supersedes
     return ReplayResult(replay_id, demo_id, results, success, reason)
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import msgspec
 
 from traj.errors import SpecialistError
-from traj.eventlog import ImprovementJobCreated, ImprovementJobRan, ImprovementJobUpdated
+from traj.eventlog import ImprovementJobCreated, ImprovementJobRan, ImprovementJobUpdated, append_at_end
 from traj.specialists._registry import SpecialistChange, _check_name, _query, register_specialist, specialist_of
 
 if TYPE_CHECKING:
@@ -138,25 +138,34 @@ def update_job(
     unknown = sorted(set(settings or {}) - set(JobSettings.__struct_fields__))
     if unknown:
         raise SpecialistError(f"unknown job setting {unknown[0]!r}; known: {', '.join(JobSettings.__struct_fields__)}")
-    seq = store.stream_seq(f"improve/{name}")
-    job = get_job(store, name)
-    merged = {k: v for k, v in (job.settings | dict(settings or {})).items() if v is not None}
-    checked = _settings(merged)
-    if objective is not None:
-        _check_objective(objective)
-    new = ImprovementJobUpdated(
-        job=name,
-        scope=job.scope,
-        target=job.target,
-        objective=objective or job.objective,
-        settings=checked,
-        note=job.note if note is None else note,
-    )
-    changed = [f for f in ("objective", "settings", "note") if getattr(new, f) != getattr(job, f)]
-    if not changed:
-        raise SpecialistError(f"nothing to change in improvement job {name!r}")
-    store.append(f"improve/{name}", [msgspec.structs.replace(new, changed=changed)], expected_seq=seq)
-    return ImprovementJob(name, job.scope, job.target, new.objective, checked, new.note, job.runs, job.last_adapter)
+    updated: list[ImprovementJob] = []
+
+    def change() -> list[ImprovementJobUpdated]:
+        # The change is worked out from the job as it is now: another update landing first
+        # makes append_at_end call this again, rather than overwrite it with stale settings.
+        job = get_job(store, name)
+        merged = {k: v for k, v in (job.settings | dict(settings or {})).items() if v is not None}
+        checked = _settings(merged)
+        if objective is not None:
+            _check_objective(objective)
+        new = ImprovementJobUpdated(
+            job=name,
+            scope=job.scope,
+            target=job.target,
+            objective=objective or job.objective,
+            settings=checked,
+            note=job.note if note is None else note,
+        )
+        changed = [f for f in ("objective", "settings", "note") if getattr(new, f) != getattr(job, f)]
+        if not changed:
+            raise SpecialistError(f"nothing to change in improvement job {name!r}")
+        updated[:] = [
+            ImprovementJob(name, job.scope, job.target, new.objective, checked, new.note, job.runs, job.last_adapter)
+        ]
+        return [msgspec.structs.replace(new, changed=changed)]
+
+    append_at_end(store, f"improve/{name}", change)
+    return updated[0]
 
 
 def get_job(store: Store, name: str) -> ImprovementJob:
@@ -226,7 +235,7 @@ def run_job(
     ran = ImprovementJobRan(
         job=name, train_job_id=result.job_id, adapter=result.adapter, parent=parent, registered=register
     )
-    store.append(f"improve/{name}", [ran], expected_seq=store.stream_seq(f"improve/{name}"))
+    store.append(f"improve/{name}", [ran], expected_seq=None)  # at the end: a run does not depend on the stream
     registered = register_specialist(store, result.adapter, job.target, note=f"job {name}") if register else None
     return JobRun(get_job(store, name), result, parent, registered)
 
