@@ -59,6 +59,7 @@ from traj.eventlog._retry import append_at_end
 from traj.eventlog._segments import Manifest, Segment
 from traj.eventlog._stats import StoreStats, store_stats
 from traj.eventlog._store import AppendResult, Snapshot, Store, default_home
+from traj.eventlog._tar import read_tar_gz
 from traj.eventlog._verify import VerifyReport, verify_store
 
 __all__ = [
@@ -114,6 +115,7 @@ __all__ = [
     "import_bundle",
     "new_event_id",
     "payload_class",
+    "read_tar_gz",
     "registered_types",
     "repair_manifest",
     "resolve_store_path",

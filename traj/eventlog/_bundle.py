@@ -11,8 +11,13 @@ demo), so training on the other side sees the same verified steps and enrichment
 Import keeps the original event ids and seqs, so importing the same bundle twice adds nothing,
 and a bundle exported later (the demo replayed again) adds only what is new. An archive is
 hostile until proven otherwise: it is unpacked into a scratch directory with its names, member
-types, sizes, member count and blob hashes checked, then every event is validated, and only
-then is anything written to the store (blobs first, then events).
+types, sizes (headers included), member count and blob hashes checked, then every event is
+validated and every stream checked against the store as an append would check it, and only
+then is anything written (blobs first, then events), so a bundle that fails writes no event.
+Error messages cut what they quote of the bundle (:func:`clipped`): a name may be 64 KiB long.
+
+An export is byte-identical for the same demos of the same log: gzip without a file name and
+with mtime 0, members in a fixed order with fixed times, owners and modes.
 """
 
 from __future__ import annotations
@@ -24,22 +29,25 @@ import os
 import re
 import tarfile
 import tempfile
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from traj.errors import BundleError, BundleTooLargeError, StoreError, one_line
-from traj.eventlog._envelope import NewEvent
+from traj.errors import BundleError, StoreError
+from traj.eventlog._envelope import NewEvent, validate_stream_name
 from traj.eventlog._fsutil import fsync_dir
 from traj.eventlog._store import Store
+from traj.eventlog._tar import read_tar_gz
 
 __all__ = [
     "BundleLimits",
     "BundleSummary",
+    "clipped",
     "export_demos",
     "import_bundle",
     "import_stream_lines",
@@ -58,7 +66,7 @@ class BundleLimits:
     """What an imported bundle may hold; over a limit it is refused with BundleTooLargeError."""
 
     max_unpacked_bytes: int = 1 << 30
-    """Sum of the members' sizes after decompression (the decompression-bomb cap)."""
+    """The archive's size after decompression, headers included (the decompression-bomb cap)."""
     max_members: int = 200_000
     """Files in the archive (events.jsonl, bundle.json and one per blob)."""
 
@@ -95,10 +103,11 @@ class _Manifest(msgspec.Struct):
 def export_demos(store: Store, demo_ids: Iterable[str], dest: str | os.PathLike[str]) -> BundleSummary:
     """Write the chosen demos' streams and blobs to the tar.gz ``dest`` (atomically).
 
-    The archive is deterministic (fixed times and owners): the same log gives the same bytes.
-    Raises BundleError when a demo is not in the store.
+    The archive is deterministic: the same demos of the same log give the same bytes, whatever
+    the file's name or the order the demos are named in. Raises BundleError when a demo is not
+    in the store.
     """
-    wanted = list(dict.fromkeys(demo_ids))
+    wanted = sorted(set(demo_ids))
     if not wanted:
         raise BundleError("name at least one demo to export")
     table = store.read(columns=["event_id", "stream", "seq", "type", "v", "data", "blobs"])
@@ -106,7 +115,7 @@ def export_demos(store: Store, demo_ids: Iterable[str], dest: str | os.PathLike[
     present = {r["stream"] for r in rows}
     missing = [d for d in wanted if f"demo/{d}" not in present]
     if missing:
-        raise BundleError(f"no demo {', '.join(missing)} in {store.home} (see 'traj demos')")
+        raise BundleError(f"no demo {clipped(', '.join(missing))} in {store.home} (see 'traj demos')")
     streams = _demo_streams(rows, set(wanted)) & present
     chosen = [r for r in rows if r["stream"] in streams]
     digests = sorted({d for r in chosen for d in r["blobs"]})
@@ -118,7 +127,8 @@ def export_demos(store: Store, demo_ids: Iterable[str], dest: str | os.PathLike[
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as zipped:
+        # filename="": gzip would otherwise record the temporary file's name (with our pid).
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as zipped:
             with tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar:
                 _add(tar, "bundle.json", manifest)
                 _add(tar, "events.jsonl", lines)
@@ -143,11 +153,12 @@ def import_bundle(
 ) -> BundleSummary:
     """Import the bundle at ``source`` into ``store``; re-importing it adds nothing.
 
-    Raises BundleError (BundleTooLargeError over ``limits``) with nothing written when the
+    Raises BundleError (BundleTooLargeError over ``limits``) with no event written when the
     archive is unsafe or malformed: a member with an absolute path or ``..``, a link, a
     device, an unexpected name, a blob whose content does not match its name, an event that
-    does not validate, or events that contradict what the store already holds.
-    ``scratch_dir`` is where it is unpacked first (default: the system's temp directory).
+    does not validate, an event id used twice, or events that contradict what the store
+    already holds. ``scratch_dir`` is where it is unpacked first (default: the system's temp
+    directory).
     """
     limits = limits or BundleLimits()
     with tempfile.TemporaryDirectory(dir=scratch_dir, prefix="traj-bundle-") as scratch:
@@ -157,7 +168,9 @@ def import_bundle(
             raise BundleError("not a traj bundle: bundle.json or events.jsonl is missing")
         manifest = _decode(_Manifest, (root / "bundle.json").read_bytes(), "bundle.json")
         if manifest.format != FORMAT or manifest.version != VERSION:
-            raise BundleError(f"unsupported bundle {manifest.format!r} v{manifest.version}; this traj reads v{VERSION}")
+            raise BundleError(
+                f"unsupported bundle {clipped(manifest.format)!r} v{manifest.version}; this traj reads v{VERSION}"
+            )
         in_bundle = {name.removeprefix("blobs/") for name in names if name.startswith("blobs/")}
         plan = _plan(store, _read_events(root / "events.jsonl", in_bundle, store))
         added_blobs = 0
@@ -224,29 +237,18 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 def _unpack(source: Path, root: Path, limits: BundleLimits) -> set[str]:
     """Copy the archive's files under ``root`` after checking each member; returns their names."""
     names: set[str] = set()
-    unpacked = 0
     (root / "blobs").mkdir()
-    try:
-        with tarfile.open(source, mode="r|gz") as tar:
-            for member in tar:
-                name = safe_member_name(member)
-                if member.isdir():
-                    if name != "blobs":
-                        raise BundleError(f"unexpected directory {member.name!r} in the bundle")
-                    continue
-                if name in names:
-                    raise BundleError(f"member {name!r} appears twice in the bundle")
-                names.add(name)
-                if len(names) > limits.max_members:
-                    raise BundleTooLargeError(f"the bundle holds more than {limits.max_members} files")
-                unpacked += member.size
-                if unpacked > limits.max_unpacked_bytes:
-                    raise BundleTooLargeError(
-                        f"the bundle unpacks to more than {limits.max_unpacked_bytes} bytes (decompression limit)"
-                    )
-                _copy(tar, member, name, root)
-    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise BundleError(f"not a readable tar.gz bundle: {one_line(exc)}") from None
+    members = read_tar_gz(source, max_unpacked_bytes=limits.max_unpacked_bytes, max_members=limits.max_members)
+    for member, data in members:
+        name = safe_member_name(member)
+        if member.isdir():
+            if name != "blobs":
+                raise BundleError(f"unexpected directory {clipped(member.name)!r} in the bundle")
+            continue
+        if name in names:
+            raise BundleError(f"member {clipped(name)!r} appears twice in the bundle")
+        names.add(name)
+        _copy(data, name, root)
     return names
 
 
@@ -256,29 +258,30 @@ def safe_member_name(member: tarfile.TarInfo) -> str:
     Absolute paths, ``..``, backslashes, symbolic and hard links, devices and fifos are refused.
     """
     raw = member.name
+    shown = repr(clipped(raw))
     path = PurePosixPath(raw)
     if path.is_absolute() or raw.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", raw):
-        raise BundleError(f"unsafe member {raw!r}: absolute path")
+        raise BundleError(f"unsafe member {shown}: absolute path")
     if ".." in path.parts or "\\" in raw:
-        raise BundleError(f"unsafe member {raw!r}: path traversal")
+        raise BundleError(f"unsafe member {shown}: path traversal")
     if member.issym():
-        raise BundleError(f"unsafe member {raw!r}: symbolic link")
+        raise BundleError(f"unsafe member {shown}: symbolic link")
     if member.islnk():
-        raise BundleError(f"unsafe member {raw!r}: hard link")
+        raise BundleError(f"unsafe member {shown}: hard link")
     if member.isdev():
-        raise BundleError(f"unsafe member {raw!r}: device or fifo")
+        raise BundleError(f"unsafe member {shown}: device or fifo")
     if not (member.isreg() or member.isdir()):
-        raise BundleError(f"unsafe member {raw!r}: not a regular file")
+        raise BundleError(f"unsafe member {shown}: not a regular file")
     return "/".join(part for part in path.parts if part != ".")
 
 
-def _copy(tar: tarfile.TarFile, member: tarfile.TarInfo, name: str, root: Path) -> None:
+def _copy(source: io.RawIOBase, name: str, root: Path) -> None:
     """Write one member under ``root``, checking a blob's content against its name as it streams."""
     digest = name.removeprefix("blobs/") if name.startswith("blobs/") else None
     if name not in ("bundle.json", "events.jsonl") and not (digest and _SHA256_RE.fullmatch(digest)):
-        raise BundleError(f"unexpected member {name!r}: a bundle holds bundle.json, events.jsonl and blobs/<sha256>")
-    source = tar.extractfile(member)
-    assert source is not None  # a regular file
+        raise BundleError(
+            f"unexpected member {clipped(name)!r}: a bundle holds bundle.json, events.jsonl and blobs/<sha256>"
+        )
     hasher = hashlib.sha256()
     with open(root / name, "wb") as out:
         while chunk := source.read(_CHUNK):
@@ -300,7 +303,7 @@ def _read_events(path: Path, in_bundle: set[str], store: Store) -> list[tuple[st
             try:
                 event = NewEvent.parse(item.type, bytes(item.data), v=item.v, event_id=item.event_id, blobs=item.blobs)
             except StoreError as exc:
-                raise BundleError(f"{where}: {exc}") from None
+                raise BundleError(f"{where}: {clipped(str(exc), 300)}") from None
             absent = [d for d in event.blobs if d not in in_bundle and not store.blobs.exists(d)]
             if absent:
                 raise BundleError(f"{where}: blob {absent[0]} is neither in the bundle nor in the store")
@@ -311,41 +314,79 @@ def _read_events(path: Path, in_bundle: set[str], store: Store) -> list[tuple[st
 def _plan(store: Store, events: list[tuple[str, int, NewEvent]]) -> dict[str, tuple[int, list[NewEvent]]]:
     """Per stream: the seq to append at and the events the store does not hold yet.
 
-    Streams travel whole, so a bundle's stream is seqs 0..n-1; what the store already holds of
-    it must be the same events, in the same places.
+    Everything an append would refuse is checked here, for every stream, before the first one
+    is written: stream names, seqs, event ids repeated in the bundle or already in the store
+    elsewhere. Streams travel whole, so a bundle's stream is seqs 0..n-1; what the store already
+    holds of it must be the same events, in the same places.
     """
-    from traj.eventlog._envelope import validate_stream_name
-
     by_stream: dict[str, list[tuple[int, NewEvent]]] = {}
+    seen: dict[str, str] = {}
     for stream, seq, event in events:
         try:
             validate_stream_name(stream)
         except StoreError as exc:
-            raise BundleError(str(exc)) from None
+            raise BundleError(f"{clipped(str(exc), 300)}; nothing was imported") from None
+        where = f"{stream}#{seq}"
+        if event.event_id in seen:
+            raise BundleError(
+                f"event {event.event_id} appears twice in the bundle ({seen[event.event_id]} and {where}); "
+                "nothing was imported"
+            )
+        seen[event.event_id] = where
         by_stream.setdefault(stream, []).append((seq, event))
+    log = store.read(columns=["event_id", "stream"])  # one pass over the log for every check below
+    held: dict[str, list[str]] = {stream: [] for stream in by_stream}
+    mine = log.filter(pc.is_in(log["stream"], value_set=pa.array(list(by_stream), pa.string())))
+    for event_id, stream in zip(mine["event_id"].to_pylist(), mine["stream"].to_pylist(), strict=True):
+        held[stream].append(event_id)
     plan: dict[str, tuple[int, list[NewEvent]]] = {}
     for stream, items in by_stream.items():
         if [seq for seq, _ in items] != list(range(len(items))):
-            raise BundleError(f"stream {stream} in the bundle is not whole (its seqs must run 0, 1, 2, ...)")
-        held = store.read(stream=stream, columns=["event_id"])["event_id"].to_pylist()
-        overlap = min(len(held), len(items))
-        if held[:overlap] != [event.event_id for _, event in items[:overlap]]:
+            raise BundleError(
+                f"stream {stream} in the bundle is not whole (its seqs must run 0, 1, 2, ...); nothing was imported"
+            )
+        overlap = min(len(held[stream]), len(items))
+        if held[stream][:overlap] != [event.event_id for _, event in items[:overlap]]:
             raise BundleError(f"stream {stream} already holds other events than the bundle's; nothing was imported")
-        plan[stream] = (len(held), [event for _, event in items[len(held) :]])
+        plan[stream] = (len(held[stream]), [event for _, event in items[len(held[stream]) :]])
+    new_ids = pa.array([event.event_id for _, new in plan.values() for event in new], pa.string())
+    elsewhere = log["event_id"].filter(pc.is_in(log["event_id"], value_set=new_ids))
+    if len(elsewhere):
+        first = elsewhere[0].as_py()
+        raise BundleError(
+            f"event {first} of the bundle ({seen[first]}) is already in the store in another place; "
+            "nothing was imported"
+        )
     return plan
 
 
 def _apply(store: Store, plan: dict[str, tuple[int, list[NewEvent]]]) -> int:
+    """Append each stream's new events, one append per stream, as :func:`_plan` checked them.
+
+    What can still fail is outside the bundle: another writer appending to one of its streams
+    since the plan, or the disk. Streams appended by then stay (the log is append-only); they
+    hold exactly the bundle's events, so importing the bundle again adds the rest.
+    """
     added = 0
     for stream, (start, events) in plan.items():
         if not events:
             continue
         try:
             store.append(stream, events, expected_seq=start)
-        except StoreError as exc:  # a concurrent writer, or ids the store holds elsewhere
-            raise BundleError(f"importing {stream}: {exc}") from None
+        except StoreError as exc:
+            done = (
+                f"{added} events of its other streams were appended first (importing it again adds the rest)"
+                if added
+                else "nothing was imported"
+            )
+            raise BundleError(f"importing {stream}: {clipped(str(exc), 300)}; {done}") from None
         added += len(events)
     return added
+
+
+def clipped(text: str, limit: int = 100) -> str:
+    """``text`` cut to ``limit`` characters: what an error quotes of untrusted input stays short."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _decode(kind: type[Any], data: bytes, where: str) -> Any:
