@@ -10,11 +10,13 @@ import httpx
 import pytest
 from conftest import EventFactory
 
+from tests.test_policy_remote import EchoPolicy
 from traj.errors import PolicyError
 from traj.eventlog import AdapterCreated, NewEvent, Store
 from traj.policy import TransformersPolicy, open_policy, resolve_adapter
 from traj.projections import Projections
 from traj.serve import create_app, serve_in_thread
+from traj.serve._client import train_remote
 from traj.train import SdftConfig, resume, train, training_examples
 from traj.train.tiny import build_untrained
 
@@ -46,6 +48,11 @@ def moved(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Path:
         config = SdftConfig(**{**CONFIG.__dict__, "max_steps": 2, "checkpoint_every": 1})
         with pytest.raises(KeyboardInterrupt):
             train(store, examples, model_dir=model_dir, config=config, name="next", start_from="tiny", on_step=_stop)
+    return copy_then_move_away(original)
+
+
+def copy_then_move_away(original: Path) -> Path:
+    """``cp -a store copy; mv store elsewhere``: returns the copy; nothing is left at ``original``."""
     copy = Path(shutil.copytree(original, original.with_name("copy"), symlinks=True))
     original.rename(original.with_name("elsewhere"))
     return copy
@@ -100,3 +107,22 @@ def test_a_job_stopped_in_the_original_resumes_into_the_copy(moved, copy):
     assert result.peft_path == copy / "adapters/next/peft"
     assert (copy / "adapters/next/peft/adapter_model.safetensors").is_file()
     assert not (moved.parent / "store").exists()
+
+
+def test_an_adapter_trained_on_a_server_is_recorded_relative_to_the_local_store(model_dir, tmp_path):
+    """``traj train --remote`` installs the download under ``<home>/adapters/<name>`` and records it
+    relative to the store, so the laptop's store can be copied like any other."""
+    with Store.open(tmp_path / "laptop") as laptop:
+        laptop.append("demo/d1", EventFactory(seed=3).demo("d1", steps=2, words=12), expected_seq=0)
+    settings = {"objective": "sft", "steps": 1, "batch_size": 2, "rank": 4, "unverified": True}
+    with (
+        Store.open(tmp_path / "gpu-box") as server_store,
+        serve_in_thread(create_app(EchoPolicy(), store=server_store, model_dir=model_dir)) as url,
+        Store.open(tmp_path / "laptop") as laptop,
+    ):
+        train_remote(laptop, url, demo_ids=["d1"], hyperparameters=settings, name="remote", poll_s=0.1)
+    copy = copy_then_move_away(tmp_path / "laptop")
+    with Store.open(copy, readonly=True) as store, Projections(store) as projections:
+        paths = projections.query("SELECT path FROM adapters WHERE name = 'remote' ORDER BY format").to_pylist()
+        assert paths == [{"path": "adapters/remote/mlx"}, {"path": "adapters/remote/peft"}]
+        assert resolve_adapter("remote", store) == ("remote", copy / "adapters/remote/peft")
