@@ -67,6 +67,8 @@ class BlobStore:
             return BlobReader(digest, open(path, "rb"))  # the reader closes it
         except FileNotFoundError:
             raise BlobNotFoundError(f"blob {digest} is not in the store") from None
+        except OSError as exc:  # unreadable (permissions, I/O error): the store's error, not the OS's
+            raise StoreError(f"could not read blob {digest}: {one_line(exc)}") from None
 
     def get(self, digest: str) -> bytes:
         """Return the blob's bytes; BlobNotFoundError if absent, CorruptBlobError if they do not match the name."""
@@ -83,7 +85,7 @@ class BlobStore:
             with self.open(digest) as reader:
                 while reader.read(_CHUNK):
                     pass
-        except (BlobNotFoundError, CorruptBlobError) as exc:
+        except StoreError as exc:  # absent, damaged, unreadable or not a digest at all
             return str(exc)
         return ""
 
