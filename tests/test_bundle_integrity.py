@@ -24,10 +24,11 @@ from typer.testing import CliRunner
 from tests.test_policy_remote import EchoPolicy
 from tests.test_serve_security import AUTH, TOKEN
 from traj.cli import app
-from traj.errors import BundleError, BundleTooLargeError
+from traj.errors import BundleError, BundleTooLargeError, ServerError
 from traj.eventlog import BundleLimits, NewEvent, Store, export_demos, import_bundle, verify_store
 from traj.eventlog._bundle import import_stream_lines, stream_lines
 from traj.serve import create_app, serve_in_thread
+from traj.serve._client import _unpack_adapter
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -365,3 +366,10 @@ def test_exporting_the_same_demos_twice_gives_the_same_bytes(tmp_path, events):
     assert [m.name for m in infos][:2] == ["bundle.json", "events.jsonl"]
     assert [m.name for m in infos][2:] == sorted(m.name for m in infos[2:])
     assert {(m.mtime, m.uid, m.gid, m.uname, m.gname, m.mode) for m in infos} == {(0, 0, 0, "", "", 0o644)}
+
+
+def test_a_downloaded_adapter_archive_with_a_header_bomb_is_refused_before_it_is_read(tmp_path):
+    bomb = _header_bomb(tmp_path / "adapter.tar.gz", "gnu long name")
+    with pytest.raises(ServerError, match=r"extended header|too large|over") as refused:
+        _unpack_adapter(bomb, tmp_path / "unpacked")
+    assert len(str(refused.value)) < 400

@@ -18,7 +18,6 @@ import hashlib
 import os
 import re
 import shutil
-import tarfile
 import tempfile
 import time
 import uuid
@@ -30,14 +29,18 @@ from urllib.parse import quote
 
 import msgspec
 
-from traj.errors import BundleError, ServerError, TrainingError
+from traj.errors import BundleError, ServerError, TrainingError, one_line
 from traj.eventlog import AdapterCreated, NewEvent, Store, export_demos, store_relative_path
-from traj.eventlog._bundle import import_stream_lines, safe_member_name
+from traj.eventlog._bundle import clipped, import_stream_lines, safe_member_name
+from traj.eventlog._tar import read_tar_gz
 from traj.serve._adapter_files import archive_problem
 
 __all__ = ["RemoteTrainResult", "TrainingClient", "train_remote"]
 
 _ADAPTER_FILES = ("adapter.json", "lineage.jsonl")
+_MAX_ADAPTER_BYTES = 16 << 30
+"""Unpacked size of a downloaded adapter archive (a 12B model's LoRA factors are ~1 GB)."""
+_MAX_ADAPTER_FILES = 64
 
 
 @dataclass(frozen=True)
@@ -297,22 +300,22 @@ def _unpack_adapter(archive: Path, root: Path) -> None:
     """Extract an adapter archive, refusing what could escape ``root`` (names checked like a bundle's)."""
     root.mkdir(parents=True)
     try:
-        with tarfile.open(archive, mode="r:gz") as tar:
-            for member in tar:
-                name = safe_member_name(member)
-                parts = name.split("/")
-                if member.isdir():
-                    continue
-                if not (name in _ADAPTER_FILES or (len(parts) == 2 and parts[0] in ("peft", "mlx"))):
-                    raise BundleError(f"unexpected member {name!r} in the adapter archive")
-                target = root / name
-                target.parent.mkdir(exist_ok=True)
-                source = tar.extractfile(member)
-                assert source is not None
-                with open(target, "wb") as out:
-                    shutil.copyfileobj(source, out)
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise ServerError(f"the downloaded adapter archive {archive} is unreadable: {exc}") from None
+        # The bounded reader: a long-name or pax header is refused before it is read.
+        for member, source in read_tar_gz(
+            archive, max_unpacked_bytes=_MAX_ADAPTER_BYTES, max_members=_MAX_ADAPTER_FILES
+        ):
+            name = safe_member_name(member)
+            parts = name.split("/")
+            if member.isdir():
+                continue
+            if not (name in _ADAPTER_FILES or (len(parts) == 2 and parts[0] in ("peft", "mlx"))):
+                raise BundleError(f"unexpected member {clipped(name)!r} in the adapter archive")
+            target = root / name
+            target.parent.mkdir(exist_ok=True)
+            with open(target, "wb") as out:
+                shutil.copyfileobj(source, out)
+    except (BundleError, OSError) as exc:
+        raise ServerError(f"the downloaded adapter archive {archive} is unreadable: {one_line(exc)}") from None
     if not (root / "adapter.json").is_file() or not ((root / "peft").is_dir() or (root / "mlx").is_dir()):
         raise ServerError("the downloaded adapter archive holds no adapter")
 
