@@ -47,6 +47,8 @@ SEAL_TEMP = re.compile(r"\.\d{20}-\d{20}\.parquet\.tmp")
 ID_SCHEMA = pa.schema([EVENT_SCHEMA.field("position"), EVENT_SCHEMA.field("event_id")])
 """Where each event is: what proves a file's events are elsewhere in the log."""
 _WAL_NAME = re.compile(r"\d{20}\.arrow")
+_NAMED = 5
+"""Foreign files an error names; a lost manifest can leave thousands unlisted."""
 _REPAIR_HINT = (
     "move a file that is not a segment out of segments/; rebuild the manifest from the segments "
     "with 'traj verify --repair'"
@@ -71,8 +73,11 @@ class Unlisted:
         return [f"segments/{name} is not listed in manifest.json ({why})" for name, why in self.foreign.items()]
 
     def refusal(self, home: Path) -> StoreError:
-        """The error that stops a store from opening over foreign files."""
-        return StoreError(f"refusing to open {home}: {'; '.join(self.problems())} ({_REPAIR_HINT})")
+        """The error that stops a store from opening over foreign files (the first few named)."""
+        problems = self.problems()
+        named = "; ".join(problems[:_NAMED])
+        more = f"; and {len(problems) - _NAMED} more (see 'traj verify')" if len(problems) > _NAMED else ""
+        return StoreError(f"refusing to open {home}: {named}{more} ({_REPAIR_HINT})")
 
 
 @dataclass(frozen=True)
