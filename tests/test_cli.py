@@ -771,3 +771,17 @@ def test_query_json_sums_are_numbers(mixed: Path) -> None:
 def test_python_dash_m_traj() -> None:
     result = subprocess.run([sys.executable, "-m", "traj", "--help"], capture_output=True, text=True, timeout=20)
     assert result.returncode == 0, result.stderr
+
+
+def test_verify_prints_a_long_wal_problem_on_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "store"
+    ok("sample", "--home", home, "--demos", 2)
+    [wal] = sorted((home / "wal").glob("*.arrow"))
+    flip_middle_byte(wal)
+    monkeypatch.setenv("COLUMNS", "80")
+    result = cli("verify", "--home", home)
+    assert result.exit_code == 1
+    problem = next(line for line in result.stderr.splitlines() if line.startswith("problem:"))
+    assert len(problem) > 80
+    assert wal.name in problem
+    assert "byte" in problem
