@@ -34,7 +34,7 @@ def stats(home: HomeOption = None) -> None:
         by_type.add_row(event_type, f"{count:,}")
     console.print(by_type)
     for name, problem in report.damaged.items():
-        err_console.print(f"[red]damaged:[/] {name}: {problem}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]damaged:[/] {name}: {problem}", highlight=False)
 
 
 @reports_errors
@@ -83,9 +83,9 @@ def verify(
             console.print("manifest.json already lists every segment; nothing to rebuild")
     report = verify_store(resolve_home(home))
     for note in report.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     for problem in report.problems:
-        err_console.print(f"[red]problem:[/] {problem}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]problem:[/] {problem}", highlight=False)
     summary = (
         f"{report.events:,} events, {report.segments} segment(s), {report.wal_files} WAL file(s), "
         f"{report.blobs_checked} blob(s) checked"
