@@ -33,7 +33,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 @pytest.fixture(scope="module")
 def api_schema(app):
-    return schemathesis.openapi.from_asgi("/openapi.json", app)
+    return schemathesis.openapi.from_asgi("/openapi.json", app, headers={"Authorization": f"Bearer {TOKEN}"})
 
 
 @schema.parametrize()

@@ -15,7 +15,7 @@ from traj.errors import BundleError, ServerError
 from traj.eventlog import Store, export_demos, import_bundle
 from traj.serve import ServeLimits, check_bind, create_app, serve_in_thread
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 

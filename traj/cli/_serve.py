@@ -20,7 +20,7 @@ __all__ = ["serve", "train_on_server"]
 @reports_errors
 def serve(
     host: Annotated[
-        str, typer.Option(help="Address to listen on; beyond loopback it needs $TRAJ_TOKEN.")
+        str, typer.Option(help="Address to listen on; beyond loopback it needs $TRAJ_TOKEN (16+ characters).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: a free one, printed).")] = 8000,
     model: Annotated[Path | None, typer.Option(help="Base model directory (default: the tiny model).")] = None,
@@ -35,16 +35,25 @@ def serve(
     max_upload_mb: Annotated[int, typer.Option(min=1, help="Largest demo bundle accepted (compressed).")] = 256,
     max_unpacked_mb: Annotated[int, typer.Option(min=1, help="Largest bundle after decompression.")] = 1024,
     queue: Annotated[int, typer.Option(min=1, help="Training jobs that may wait behind the running one.")] = 8,
+    max_json_mb: Annotated[
+        int, typer.Option(min=1, help="Largest JSON request body (uploads have the caps above).")
+    ] = 16,
+    max_new_tokens: Annotated[
+        int, typer.Option(min=1, help="Most tokens one generation may ask for (and it must fit the model's context).")
+    ] = 1024,
     home: HomeOption = None,
 ) -> None:
     """Serve /act, uploads, training and adapters over HTTP; the token is read from $TRAJ_TOKEN.
+
+    With a token every route (the API docs included) wants it, but an anonymous /health; it must
+    be 16 or more printable characters.
 
     With --engine vllm, generation runs on a vLLM server (started here from .venv-vllm on
     --model, or the one at --vllm-url) and each adapter loaded or trained here is loaded there.
     """
     from traj.eventlog import Store
     from traj.policy import open_policy, start_vllm
-    from traj.serve import ServeLimits, check_bind, create_app, serve_in_thread
+    from traj.serve import ServeLimits, check_bind, check_token, create_app, serve_in_thread
 
     if backend not in ("torch", "mlx") or train_backend not in ("torch", "mlx"):
         raise typer.BadParameter("--backend and --train-backend are torch or mlx")
@@ -53,9 +62,15 @@ def serve(
     if vllm_url is not None and engine != "vllm":
         raise typer.BadParameter("--vllm-url needs --engine vllm")
     token = os.environ.get("TRAJ_TOKEN") or None
-    check_bind(host, token)  # before minutes of model loading
+    if token is not None:
+        check_token(token)  # before minutes of model loading
+    check_bind(host, token)
     limits = ServeLimits(
-        max_upload_bytes=max_upload_mb << 20, max_unpacked_bytes=max_unpacked_mb << 20, max_queued=queue
+        max_upload_bytes=max_upload_mb << 20,
+        max_unpacked_bytes=max_unpacked_mb << 20,
+        max_queued=queue,
+        max_json_bytes=max_json_mb << 20,
+        max_new_tokens=max_new_tokens,
     )
     if model is None and vllm_url is None:
         from traj.train.tiny import init_tiny

@@ -11,6 +11,10 @@ screenshot before prompting. For the others it is taken while the model generate
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -18,7 +22,9 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from traj.agent import Prompt
 
-__all__ = ["Generation", "Policy"]
+__all__ = ["Generation", "Policy", "should_stop", "stopping_when"]
+
+_stop_events: ContextVar[tuple[threading.Event, ...]] = ContextVar("traj_stop_events", default=())
 
 
 @dataclass(frozen=True)
@@ -84,3 +90,24 @@ class Policy(Protocol):
     def close(self) -> None:
         """Release the model or connection."""
         ...
+
+
+@contextlib.contextmanager
+def stopping_when(*events: threading.Event) -> Iterator[None]:
+    """In this block, a backend generating token by token in this thread stops early once any of ``events`` is set.
+
+    A server sets one when its client leaves or when it shuts down, so a long generation frees
+    the model at its next token. A context rather than an argument of ``generate``: every
+    backend (and every test's policy) implements that signature, and one that cannot stop
+    (a remote server's) simply never looks. What a stopped generation made so far is returned.
+    """
+    reset = _stop_events.set(events)
+    try:
+        yield
+    finally:
+        _stop_events.reset(reset)
+
+
+def should_stop() -> bool:
+    """Whether the generation running in this thread was asked to stop (see :func:`stopping_when`)."""
+    return any(event.is_set() for event in _stop_events.get())

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from traj.errors import PolicyError, one_line
 from traj.policy._adapter_formats import detect_adapter_format, peft_to_mlx
-from traj.policy._base import Generation
+from traj.policy._base import Generation, should_stop
 
 if TYPE_CHECKING:
     from traj.agent import Prompt
@@ -154,6 +154,8 @@ class MlxPolicy:
                 if response.token in stops:
                     break
                 tokens.append(int(response.token))
+                if should_stop():  # a server's client left, or it shuts down
+                    break
         except (ValueError, RuntimeError) as exc:
             raise PolicyError(f"mlx-lm failed to generate: {one_line(exc)}") from None
         seconds = time.perf_counter() - started

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from traj.errors import PolicyError, one_line
-from traj.policy._base import Generation
+from traj.policy._base import Generation, should_stop
 
 if TYPE_CHECKING:
     from traj.agent import Prompt
@@ -162,6 +162,7 @@ class TransformersPolicy:
                 return_dict_in_generate=True,
                 top_p=None,
                 top_k=None,
+                stopping_criteria=[_stop_requested],
                 **options,
             )
         seconds = time.perf_counter() - started
@@ -192,6 +193,13 @@ class TransformersPolicy:
     def close(self) -> None:
         self._model = self.base = None  # type: ignore[assignment]
         self._adapters.clear()
+
+
+def _stop_requested(input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+    """A stopping criterion for ``generate``: every sequence is done once :func:`should_stop` says so."""
+    import torch
+
+    return torch.full((input_ids.shape[0],), should_stop(), dtype=torch.bool, device=input_ids.device)
 
 
 def _torch_dtype(dtype: str, device: str) -> Any:

@@ -1,7 +1,7 @@
 """The FastAPI control plane: acting, uploads, training jobs, adapters, OpenAI-compatible API."""
 
 from traj.serve._app import create_app
-from traj.serve._limits import ServeLimits, check_bind
+from traj.serve._limits import ServeLimits, check_bind, check_token
 from traj.serve._server import serve_in_thread
 
-__all__ = ["ServeLimits", "check_bind", "create_app", "serve_in_thread"]
+__all__ = ["ServeLimits", "check_bind", "check_token", "create_app", "serve_in_thread"]

@@ -1,7 +1,9 @@
 """The HTTP face of one policy: traj's own ``/act`` and ``/adapters`` routes, and an OpenAI-compatible API.
 
-Routes (every one behind ``Authorization: Bearer <token>`` when a token is set, except an
-anonymous ``/health``, which then answers only ``{"status": "ok"}`` for liveness probes):
+Routes (every one behind ``Authorization: Bearer <token>`` when a token is set, the schema and
+``/docs`` included, except an anonymous ``/health``, which then answers only ``{"status": "ok"}``
+for liveness probes; the token is checked before a byte of the body is read, and a JSON body is
+capped by :class:`~traj.serve._limits.ServeLimits`, see :mod:`traj.serve._gate`):
 
 - ``GET /health``: status, backend, base model, active adapter, loaded adapters, context window,
   and with a store the training queue.
@@ -19,7 +21,10 @@ anonymous ``/health``, which then answers only ``{"status": "ok"}`` for liveness
 
 Every request names its adapter, so one request never inherits another's. Policies are not
 thread-safe, and some (mlx) want the same thread every time: all policy work runs on one
-worker thread, one call at a time, while ``/health`` answers from the event loop's pool.
+worker thread, one call at a time, while ``/health`` answers from the event loop's pool. A
+generation asks for at most ``max_new_tokens`` of the server's limits, and the prompt with it
+fits the model's context window; it stops at its next token when its client leaves, or when the
+server begins to stop (503), so neither a gone client nor a shutdown waits for it.
 """
 
 from __future__ import annotations
@@ -28,11 +33,11 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import hmac
 import logging
 import shutil
 import socket
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -41,16 +46,16 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import msgspec
-from fastapi import Body, Depends, FastAPI, Request
+from fastapi import Body, FastAPI, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from traj.agent import ParseError, Prompt, parse_action
 from traj.errors import PolicyError, one_line
 from traj.eventlog import AdapterLoaded, AdapterUnloaded, Store
-from traj.policy._base import Generation, Policy
+from traj.policy._base import Generation, Policy, stopping_when
 from traj.policy._http import (
     PolicyAuthError,
     PolicyConnectionError,
@@ -59,8 +64,9 @@ from traj.policy._http import (
     PolicyServerError,
     PolicyTimeoutError,
 )
-from traj.serve._errors import ApiError
-from traj.serve._limits import NAME_PATTERN, ServeLimits
+from traj.serve._errors import ApiError, error_body
+from traj.serve._gate import RequestGate
+from traj.serve._limits import NAME_PATTERN, ServeLimits, Text, unicode_only
 
 __all__ = ["create_app"]
 
@@ -69,23 +75,24 @@ T = TypeVar("T")
 
 _DEFAULT_CHAT_TOKENS = 256
 AdapterName = Annotated[str, PathParam(pattern=NAME_PATTERN, description="Letters, digits, '.', '_', '-'.")]
-_OPENAI_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error"}
+_UPLOADS = ("/upload_trajectory", "/datasets/")
+"""Routes that stream their bodies to disk under limits of their own (``max_upload_bytes``, ``max_dataset_bytes``)."""
 
 
 class ActRequest(BaseModel):
     """One decision: the prompt's text, its screenshot, and which adapter answers."""
 
-    prompt: str = Field(min_length=1)
-    screenshot: str | None = None
+    prompt: Text = Field(min_length=1)
+    screenshot: Text | None = None
     """Base64 PNG; only vision policies look at it."""
-    adapter: str | None = None
+    adapter: Text | None = None
     """An adapter loaded on the server; ``null`` is the bare base model."""
     max_new_tokens: int = Field(64, ge=1)
     temperature: float = Field(0.0, ge=0.0)
 
 
 class LoadRequest(BaseModel):
-    path: str | None = None
+    path: Text | None = None
     """The adapter's directory on the server's machine; ``null``: the adapter of that name in the store."""
 
 
@@ -97,8 +104,8 @@ class ChatRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    model: str
-    messages: list[dict[str, Any]]
+    model: Text
+    messages: Annotated[list[dict[str, Any]], AfterValidator(unicode_only)]
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0.0)
@@ -121,9 +128,9 @@ def create_app(
 
     With a ``store`` the app also takes uploads and trains on them (one job at a time, with
     ``train_backend`` torch or mlx, over the base model ``model_dir``, default the policy's), and
-    serves the adapters recorded there. ``limits`` caps uploads and the queue. ``load_trained``
-    loads each adapter a job trains into the policy (e.g. onto a vLLM server) before the run
-    reads as completed, so a client that saw it complete can ask for it at once.
+    serves the adapters recorded there. ``limits`` caps bodies, uploads, generations and the
+    queue. ``load_trained`` loads each adapter a job trains into the policy (e.g. onto a vLLM
+    server) before the run reads as completed, so a client that saw it complete can ask for it at once.
     """
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="traj-policy")
     created = int(time.time())
@@ -131,6 +138,7 @@ def create_app(
     host = socket.gethostname()
     # spooled uploads and built downloads: made when the app starts serving, removed when it stops
     scratch = Path(tempfile.gettempdir()) / f"traj-serve-{uuid.uuid4().hex}"
+    stopping = threading.Event()  # set as the server begins to stop (serve_in_thread) or, at the latest, stops
     jobs = None
 
     def load(name: str, source: str | None) -> dict[str, Any]:
@@ -157,18 +165,30 @@ def create_app(
     async def on_worker(function: Callable[..., T], *args: Any) -> T:
         return await asyncio.wrap_future(worker.submit(function, *args))
 
-    async def authorize(request: Request) -> None:
-        request.state.authorized = True
-        if token is None:
-            return
-        if request.url.path == "/health" and "authorization" not in request.headers:
-            request.state.authorized = False  # liveness only
-            return
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-            raise ApiError(
-                401, "missing or wrong bearer token (send Authorization: Bearer <token>)", code="invalid_api_key"
-            )
+    async def generating(request: Request, generate: Callable[[], T]) -> T:
+        """``generate`` on the worker, stopped at its next token if the client leaves or the server stops."""
+        gone = threading.Event()
+
+        def run() -> T:
+            if not stopping.is_set():
+                with stopping_when(gone, stopping):
+                    result = generate()
+                if not stopping.is_set():
+                    return result
+            raise ApiError(503, "the server is shutting down; the generation was stopped", code="shutting_down")
+
+        work = asyncio.wrap_future(worker.submit(run))
+        left = asyncio.ensure_future(_client_left(request))
+        try:
+            await asyncio.wait({work, left}, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when this task is cancelled: a shutdown's grace period ran out
+            left.cancel()
+            if not work.done():
+                gone.set()
+                work.cancel()  # one still queued never starts
+        if work.cancelled():
+            raise ApiError(499, "the client left; the generation was stopped")
+        return work.result()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -176,15 +196,24 @@ def create_app(
         try:
             yield
         finally:
+            stopping.set()
             if jobs is not None:
                 jobs.close()
-            worker.shutdown(wait=False)
+            worker.shutdown(wait=False, cancel_futures=True)
             shutil.rmtree(scratch, ignore_errors=True)
 
-    app = FastAPI(title="traj", dependencies=[Depends(authorize)], lifespan=lifespan)
+    app = FastAPI(title="traj", lifespan=lifespan)
+    app.add_middleware(
+        RequestGate,
+        token=token,
+        max_body_bytes=limits.max_json_bytes,
+        open_paths=frozenset({"/health"}),
+        own_caps=_UPLOADS,
+    )
     app.state.policy = policy
     app.state.token = token
     app.state.jobs = jobs
+    app.state.stopping = stopping
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -203,17 +232,7 @@ def create_app(
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        if request.url.path.startswith("/v1/"):
-            error_type = _OPENAI_TYPES.get(exc.status, "server_error" if exc.status >= 500 else "invalid_request_error")
-            if exc.status == 429:
-                error_type = "rate_limit_error"
-            body: dict[str, Any] = {
-                "error": {"message": exc.message, "type": error_type, "param": exc.param, "code": exc.code}
-            }
-        else:
-            body = {"detail": exc.message}
-        return JSONResponse(body, status_code=exc.status, headers=headers)
+        return JSONResponse(error_body(request.url.path, exc), status_code=exc.status)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
@@ -255,11 +274,16 @@ def create_app(
         return answer
 
     @app.post("/act")
-    async def act(request: ActRequest) -> dict[str, Any]:
+    async def act(request: ActRequest, http: Request) -> dict[str, Any]:
         screenshot = _decode_screenshot(request.screenshot)
-        generation = await on_worker(
-            _generate, policy, request.adapter, request.prompt, screenshot, request.max_new_tokens, request.temperature
-        )
+        _check_limit(request.max_new_tokens, limits.max_new_tokens, "max_new_tokens", status=422)
+
+        def decide() -> Generation:
+            prompt = Prompt(request.prompt, policy.count_tokens(request.prompt), screenshot)
+            _check_room(prompt, request.max_new_tokens, policy.context_window, "max_new_tokens", status=422)
+            return _generate(policy, request.adapter, prompt, request.max_new_tokens, request.temperature)
+
+        generation = await generating(http, decide)
         action: dict[str, Any] | None = None
         parse_method = parse_error = None
         try:
@@ -326,16 +350,19 @@ def create_app(
         return {"object": "list", "data": served}
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(request: ChatRequest) -> dict[str, Any]:
+    async def chat_completions(request: ChatRequest, http: Request) -> dict[str, Any]:
         if request.stream:
             raise ApiError(400, "streaming is not supported; send stream=false", param="stream")
         if request.n not in (None, 1):
             raise ApiError(400, "only n=1 is supported", param="n")
         text, screenshot = _last_user_message(request.messages, vision=bool(getattr(policy, "vision", False)))
-        max_tokens = request.max_completion_tokens or request.max_tokens or _DEFAULT_CHAT_TOKENS
+        field = "max_completion_tokens" if request.max_completion_tokens else "max_tokens"
+        asked = request.max_completion_tokens or request.max_tokens
+        if asked is not None:
+            _check_limit(asked, limits.max_new_tokens, field, status=400)
         temperature = 1.0 if request.temperature is None else request.temperature  # OpenAI's default
 
-        def complete() -> Generation:
+        def complete() -> tuple[Generation, int]:
             if request.model == policy.model_id:
                 adapter = None
             elif request.model in policy.adapters:
@@ -348,9 +375,13 @@ def create_app(
                     code="model_not_found",
                     param="model",
                 )
-            return _generate(policy, adapter, text, screenshot, max_tokens, temperature)
+            prompt = Prompt(text, policy.count_tokens(text), screenshot)
+            room = policy.context_window - prompt.tokens
+            max_tokens = asked or max(1, min(_DEFAULT_CHAT_TOKENS, limits.max_new_tokens, room))  # OpenAI: the rest
+            _check_room(prompt, max_tokens, policy.context_window, field, status=400)
+            return _generate(policy, adapter, prompt, max_tokens, temperature), max_tokens
 
-        generation = await on_worker(complete)
+        generation, max_tokens = await generating(http, complete)
         choice: dict[str, Any] = {
             "index": 0,
             "message": {"role": "assistant", "content": generation.text},
@@ -396,20 +427,37 @@ def _stored_adapter(store: Store | None, name: str, backend: str) -> str:
 
 
 def _generate(
-    policy: Policy,
-    adapter: str | None,
-    text: str,
-    screenshot: bytes | None,
-    max_new_tokens: int,
-    temperature: float,
+    policy: Policy, adapter: str | None, prompt: Prompt, max_new_tokens: int, temperature: float
 ) -> Generation:
     """On the worker thread: activate ``adapter`` (``None``: the base model) and generate."""
     if adapter is not None and adapter not in _guarded(lambda: policy.adapters):
         raise ApiError(404, f"no adapter named {adapter!r} is loaded (loaded: {_names(policy.adapters)})")
     if policy.active_adapter != adapter:
         _guarded(lambda: policy.set_adapter(adapter))
-    prompt = Prompt(text, policy.count_tokens(text), screenshot)
     return _guarded(lambda: policy.generate(prompt, max_new_tokens=max_new_tokens, temperature=temperature))
+
+
+def _check_limit(tokens: int, limit: int, field: str, *, status: int) -> None:
+    """Refuse a generation longer than the server allows: it would hold the one model thread that long."""
+    if tokens > limit:
+        raise ApiError(status, f"{field}: at most {limit} new tokens on this server (--max-new-tokens)", param=field)
+
+
+def _check_room(prompt: Prompt, tokens: int, context: int, field: str, *, status: int) -> None:
+    """Refuse a generation that would run past the model's context window (positions it never learnt)."""
+    if prompt.tokens + tokens > context:
+        raise ApiError(
+            status,
+            f"{field}: the prompt's {prompt.tokens} tokens and {tokens} new ones exceed the model's "
+            f"context window of {context} tokens",
+            param=field,
+        )
+
+
+async def _client_left(request: Request) -> None:
+    """Returns once the client has gone. The body is read by now, so the next message uvicorn has is the disconnect."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _guarded(call: Callable[[], T], *, status: int = 500) -> T:

@@ -8,15 +8,16 @@ appends nothing: 404 for an unknown run, 422 for the rest.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from traj.agent import FeedbackError, UnknownTargetError, record_feedback
 from traj.eventlog import Store
 from traj.serve._errors import ApiError
+from traj.serve._limits import unicode_only
 
 __all__ = ["FeedbackRequest", "feedback_router"]
 
@@ -31,7 +32,7 @@ class FeedbackRequest(BaseModel):
     label: Literal["good", "bad"]
     step: int | None = Field(None, ge=0)
     """Judge only this step (as numbered in ``run_steps``)."""
-    correction: dict[str, Any] | None = None
+    correction: Annotated[dict[str, Any], AfterValidator(unicode_only)] | None = None
     """The action that should have been taken at ``step``, e.g. ``{"kind": "CLICK", "target": "12"}``."""
     note: str = Field("", max_length=10_000)
 

@@ -28,8 +28,10 @@ def serve_in_thread(
     """Serve ``app`` on ``host:port`` (``port=0``: a free one) until the block ends; yields the base URL.
 
     Returns from ``__enter__`` only once the server accepts connections. On exit, requests
-    still running get ``shutdown_timeout_s`` to finish before they are cancelled. Refuses
-    (ServerError) to listen beyond loopback unless the app was made with a token.
+    still running get ``shutdown_timeout_s`` to finish before they are cancelled, but
+    generations stop at once: an app with ``app.state.stopping`` (traj's) has it set first, so
+    a long one cannot hold the shutdown. Refuses (ServerError) to listen beyond loopback unless
+    the app was made with a strong token.
     """
     import uvicorn
 
@@ -68,6 +70,9 @@ def serve_in_thread(
     try:
         yield f"http://{shown}:{bound_port}"
     finally:
+        stopping = getattr(getattr(app, "state", None), "stopping", None)
+        if stopping is not None:
+            stopping.set()
         server.should_exit = True
         thread.join(shutdown_timeout_s + 5)
         sock.close()
