@@ -14,8 +14,8 @@ background seals (a small ``seal_bytes``) and an occasional ``compact``. The dri
 at a random moment and checks the store: ``verify_store`` clean, every acknowledged event
 exactly once at its stream and seq, seqs and positions gap-free, no event id twice.
 
-The last line printed is a JSON summary; ``lost``, ``duplicated`` and ``verify_failures``
-must all be 0.
+The last line printed is a JSON summary; ``lost``, ``duplicated``, ``gaps``, ``verify_failures``
+and ``writer_failures`` must all be 0.
 """
 
 from __future__ import annotations
@@ -206,8 +206,11 @@ class _Ledger:
                     self.acknowledged.append({**intent, "first_position": record["first_position"]})
 
 
-def _run_until_killed(home: Path, seed: int, pending: Path, rng: random.Random, err: Path) -> list[dict]:
-    """Start a writer, SIGKILL it at a random moment, return the complete lines it printed."""
+def _run_until_killed(
+    home: Path, seed: int, pending: Path, rng: random.Random, err: Path
+) -> tuple[list[dict], str | None]:
+    """Start a writer, SIGKILL it at a random moment: the complete lines it printed, and why it
+    stopped by itself if it did (a broken expectation or an error from the store)."""
     args = [sys.executable, __file__, "--writer", str(home), str(seed), str(pending)]
     with open(err, "wb") as stderr:
         writer = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr)
@@ -238,20 +241,26 @@ def _run_until_killed(home: Path, seed: int, pending: Path, rng: random.Random, 
         writer.send_signal(signal.SIGKILL)
         writer.wait(timeout=60)
         reader.join(timeout=60)
+    failure = None
     if writer.returncode != -signal.SIGKILL:
-        raise AssertionError(f"the writer exited on its own ({writer.returncode}): {err.read_text()[-2000:]}")
-    return [json.loads(line) for line in lines if line.endswith(b"\n")]
+        last = (err.read_text().strip().splitlines() or ["no output"])[-1]
+        failure = f"the writer stopped by itself ({writer.returncode}): {last}"
+    return [json.loads(line) for line in lines if line.endswith(b"\n")], failure
 
 
 def _check(home: Path, ledger: _Ledger) -> dict[str, int]:
     """Count lost and duplicated acknowledged events; verify before and after a reopen."""
+    from traj.errors import TrajError
     from traj.eventlog import Store, verify_store
 
     failures = 0
     before = verify_store(home)
     failures += not before.ok
-    with Store.open(home) as store:
-        table = store.read(columns=["position", "event_id", "stream", "seq"])
+    try:
+        with Store.open(home) as store:
+            table = store.read(columns=["position", "event_id", "stream", "seq"])
+    except TrajError as exc:  # the store cannot even be opened: everything acknowledged counts as lost
+        return {"lost": len(ledger.where), "duplicated": 0, "gaps": 0, "verify_failures": 1, "problems": [str(exc)]}
     ids = table["event_id"].to_pylist()
     found = {
         i: (s, q, p)
@@ -284,6 +293,7 @@ def run(trials: int, stores: int, seed: int, workdir: Path) -> dict:
         "duplicated": 0,
         "gaps": 0,
         "verify_failures": 0,
+        "writer_failures": 0,
         "sealed_segments": 0,
     }
     problems: list[str] = []
@@ -296,9 +306,12 @@ def run(trials: int, stores: int, seed: int, workdir: Path) -> dict:
             pending.write_text(
                 json.dumps({"intents": list(ledger.intents.values()), "acknowledged": ledger.acknowledged[-200:]})
             )
-            records = _run_until_killed(home, rng.randrange(1 << 30), pending, rng, workdir / "err")
+            records, failure = _run_until_killed(home, rng.randrange(1 << 30), pending, rng, workdir / "err")
             ledger.take(records)
             totals["trials"] += 1
+            if failure is not None:
+                totals["writer_failures"] += 1
+                problems.append(failure)
             if not home.exists():
                 continue
             found = _check(home, ledger)
@@ -329,7 +342,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="traj-crash-") as workdir:
         summary = run(args.trials, stores, args.seed, Path(workdir))
     print(json.dumps(summary))
-    failed = summary["lost"] or summary["duplicated"] or summary["gaps"] or summary["verify_failures"]
+    failed = any(summary[key] for key in ("lost", "duplicated", "gaps", "verify_failures", "writer_failures"))
     sys.exit(1 if failed else 0)
 
 
