@@ -148,11 +148,14 @@ def _judge_unlisted(segments_dir: Path, manifest: Manifest, wal: Sequence[tuple[
             continue
         match = SEGMENT_NAME.fullmatch(name)
         if match is None or not path.is_file():
-            foreign[name] = "not a segment file"
-            continue
+            if path.exists() or path.is_symlink():
+                foreign[name] = "not a segment file"
+            continue  # gone since it was listed: a live writer's merge deleted it, it is no file of the log
         if wal_rows is None:
             wal_rows = wal_ids(wal)
         problem = held_elsewhere(path, int(match[1]), int(match[2]), segments_dir, manifest.segments, wal_rows)
+        if problem and not path.exists():  # unreadable because it was merged away while read, as above
+            continue
         if problem:
             foreign[name] = problem
         else:

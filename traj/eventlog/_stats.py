@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from traj.eventlog._segments import read_segment
-from traj.eventlog._store import Store
+from traj.eventlog._store import Snapshot, Store
 
 __all__ = ["StoreStats", "store_stats"]
 
@@ -34,26 +36,39 @@ class StoreStats:
 
 def store_stats(store: Store) -> StoreStats:
     """Summarise ``store`` (reads only the ``type`` and ``stream`` columns)."""
-    snapshot = store.snapshot()
-    parts = [snapshot.tail.select(["type", "stream"])]
-    for segment in snapshot.segments:
-        if segment.file not in snapshot.damaged:
-            parts.append(read_segment(snapshot.segments_dir, segment, columns=["type", "stream"]))
-    table = pa.concat_tables(parts)
+    snapshot, table = store.reading(_types_and_streams)
     counts = table.group_by("type").aggregate([("type", "count")]).sort_by("type")
-    wal_paths = list((store.home / "wal").glob("*.arrow"))
-    blob_paths = [p for p in (store.home / "blobs").rglob("*") if p.is_file() and not p.name.startswith(".")]
+    wal_sizes = _sizes((store.home / "wal").glob("*.arrow"))
+    blob_sizes = _sizes(p for p in (store.home / "blobs").rglob("*") if p.is_file() and not p.name.startswith("."))
     return StoreStats(
         home=store.home,
         events=snapshot.end,
         streams=pc.count_distinct(table["stream"]).as_py() if table.num_rows else 0,
         segments=len(snapshot.segments),
         segment_bytes=sum(s.bytes for s in snapshot.segments),
-        wal_files=len(wal_paths),
+        wal_files=len(wal_sizes),
         wal_events=snapshot.tail.num_rows,
-        wal_bytes=sum(p.stat().st_size for p in wal_paths),
-        blobs=len(blob_paths),
-        blob_bytes=sum(p.stat().st_size for p in blob_paths),
+        wal_bytes=sum(wal_sizes),
+        blobs=len(blob_sizes),
+        blob_bytes=sum(blob_sizes),
         by_type=dict(zip(counts["type"].to_pylist(), counts["type_count"].to_pylist(), strict=True)),
         damaged=snapshot.damaged,
     )
+
+
+def _types_and_streams(snapshot: Snapshot) -> tuple[Snapshot, pa.Table]:
+    """The ``type`` and ``stream`` columns of every healthy segment and the WAL tail."""
+    parts = [snapshot.tail.select(["type", "stream"])]
+    for segment in snapshot.segments:
+        if segment.file not in snapshot.damaged:
+            parts.append(read_segment(snapshot.segments_dir, segment, columns=["type", "stream"]))
+    return snapshot, pa.concat_tables(parts)
+
+
+def _sizes(paths: Iterable[Path]) -> list[int]:
+    """The size of each file still there: a live writer seals WAL files away while they are counted."""
+    sizes = []
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            sizes.append(path.stat().st_size)
+    return sizes

@@ -18,9 +18,10 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,7 +46,7 @@ from traj.eventlog._envelope import (
 )
 from traj.eventlog._fsutil import fsync_dir
 from traj.eventlog._index import IdIndex, Located
-from traj.eventlog._layout import SEAL_TEMP, Unlisted, read_layout
+from traj.eventlog._layout import SEAL_TEMP, LogMovedError, Unlisted, read_layout
 from traj.eventlog._lock import WriterLock
 from traj.eventlog._payloads import Payload
 from traj.eventlog._segments import (
@@ -63,6 +64,10 @@ __all__ = ["AppendResult", "Snapshot", "Store", "default_home"]
 
 DEFAULT_SEAL_BYTES = 64 * 1024 * 1024
 DEFAULT_MERGE_ROWS = 1_000_000
+_READ_ATTEMPTS = 10
+"""Snapshots a read tries while a writer keeps merging segments away under it, before giving up."""
+
+T = TypeVar("T")
 
 
 def default_home() -> Path:
@@ -249,7 +254,7 @@ class Store:
 
     def _load(self, *, recover: bool) -> None:
         """Read the manifest and WAL files; when ``recover``, also repair what a crash left."""
-        attempts = 1 if recover else 5  # the writer holds the lock: nothing moves under it
+        attempts = 1 if recover else _READ_ATTEMPTS  # the writer holds the lock: nothing moves under it
         for attempt in range(attempts):
             try:
                 with self._state:
@@ -274,7 +279,10 @@ class Store:
             # Segments are immutable: hash each once per Store, not again on every refresh
             # of a reader after a seal (that would re-read the whole log each time).
             if segment not in self._checked:
-                self._checked[segment] = check_segment(self._segments_dir, segment)
+                problem = check_segment(self._segments_dir, segment)
+                if problem and self._merged_away(segment, manifest):
+                    raise LogMovedError(f"segment {segment.file} was merged away while {self.home} was read")
+                self._checked[segment] = problem
             if self._checked[segment]:
                 damaged[segment.file] = self._checked[segment]
         wal: list[_WalFile] = []
@@ -307,6 +315,17 @@ class Store:
             fsync_dir(self._wal_dir)
         # Published together, and only once all of it was read: a failed reload leaves the last good view.
         self._manifest, self._damaged, self._wal, self._next_position = manifest, damaged, wal, next_position
+
+    def _merged_away(self, segment: Segment, manifest: Manifest) -> bool:
+        """Whether a segment of ``manifest`` is gone because a live writer merged it away since it was read.
+
+        A reader's open or refresh checks each new segment after reading the manifest; a
+        compaction may list its merged segment and delete this one in between. Gone under a
+        manifest that has not changed, it is damage.
+        """
+        if not self.readonly or (self._segments_dir / segment.file).exists():
+            return False
+        return read_manifest(self.home) != manifest
 
     def _remove_debris(self, unlisted: Unlisted) -> None:
         """Remove what an interrupted seal or merge left: only files whose events are safe elsewhere."""
@@ -738,6 +757,32 @@ class Store:
             tail = pa.Table.from_batches(batches, schema=EVENT_SCHEMA)
             return Snapshot(self._segments_dir, self._manifest.segments, tail, self._next_position, dict(self._damaged))
 
+    def reading(self, work: Callable[[Snapshot], T]) -> T:
+        """Run ``work`` on the latest snapshot, and again on a newer one if a segment it reads was merged away.
+
+        A compaction (in this process, or the writer's while this Store is read-only) lists its
+        merged segment, then deletes the segments it replaces: a snapshot taken just before
+        names files that may be gone when ``work`` opens them (a FileNotFoundError). Segments are
+        immutable, so the newer manifest gives the same rows (and any appended since). Up to 10
+        snapshots in a row, then StoreError; a segment missing under an unchanged manifest is
+        damage, a CorruptSegmentError naming it at once.
+        """
+        snapshot = self.snapshot()
+        for _ in range(_READ_ATTEMPTS):
+            try:
+                return work(snapshot)
+            except FileNotFoundError:
+                newer = self.snapshot()
+                if newer.segments == snapshot.segments:
+                    gone = [s.file for s in snapshot.segments if not (snapshot.segments_dir / s.file).exists()]
+                    if gone:
+                        raise CorruptSegmentError(f"segment {gone[0]} is missing") from None
+                    raise
+                snapshot = newer
+        raise StoreError(
+            f"a writer merged segments of {self.home} away under {_READ_ATTEMPTS} reads in a row; try again"
+        )
+
     def read(
         self,
         *,
@@ -750,32 +795,19 @@ class Store:
         """Events as an Arrow table (EVENT_SCHEMA), in position order, filtered as asked.
 
         ``to_position`` is exclusive. Raises CorruptSegmentError when a damaged segment
-        overlaps the requested positions.
+        overlaps the requested positions. A compaction meanwhile is harmless (see ``reading``).
         """
-        snap = self.snapshot()
-        end = snap.end if to_position is None else min(to_position, snap.end)
         type_list = list(types) if types is not None else None
-        filters: list[tuple[str, str, object]] = [("position", ">=", from_position), ("position", "<", end)]
-        if stream is not None:
-            filters.append(("stream", "=", stream))
-        if type_list is not None:
-            filters.append(("type", "in", type_list))
-        parts = []
-        for segment in snap.segments:
-            if segment.last_position < from_position or segment.first_position >= end:
-                continue
-            if segment.file in snap.damaged:
-                raise CorruptSegmentError(snap.damaged[segment.file])
-            parts.append(read_segment(snap.segments_dir, segment, columns=columns, filters=filters))
-        tail = snap.tail
-        mask = pc.and_(pc.greater_equal(tail["position"], from_position), pc.less(tail["position"], end))
-        if stream is not None:
-            mask = pc.and_(mask, pc.equal(tail["stream"], stream))
-        if type_list is not None:
-            mask = pc.and_(mask, pc.is_in(tail["type"], pa.array(type_list, pa.string())))
-        tail = tail.filter(mask)
-        parts.append(tail.select(columns) if columns is not None else tail)
-        return pa.concat_tables(parts)
+        return self.reading(
+            lambda snap: _select(
+                snap,
+                stream=stream,
+                types=type_list,
+                from_position=from_position,
+                to_position=to_position,
+                columns=columns,
+            )
+        )
 
     def events(self, **filters: object) -> list[Event]:
         """Like ``read`` but decoded into typed Event objects."""
@@ -792,6 +824,40 @@ class Store:
     def get_blob(self, digest: str) -> bytes:
         """Return the bytes of blob ``digest``."""
         return self.blobs.get(digest)
+
+
+def _select(
+    snap: Snapshot,
+    *,
+    stream: str | None,
+    types: list[str] | None,
+    from_position: int,
+    to_position: int | None,
+    columns: list[str] | None,
+) -> pa.Table:
+    """The events of ``snap`` that ``Store.read`` was asked for."""
+    end = snap.end if to_position is None else min(to_position, snap.end)
+    filters: list[tuple[str, str, object]] = [("position", ">=", from_position), ("position", "<", end)]
+    if stream is not None:
+        filters.append(("stream", "=", stream))
+    if types is not None:
+        filters.append(("type", "in", types))
+    parts = []
+    for segment in snap.segments:
+        if segment.last_position < from_position or segment.first_position >= end:
+            continue
+        if segment.file in snap.damaged:
+            raise CorruptSegmentError(snap.damaged[segment.file])
+        parts.append(read_segment(snap.segments_dir, segment, columns=columns, filters=filters))
+    tail = snap.tail
+    mask = pc.and_(pc.greater_equal(tail["position"], from_position), pc.less(tail["position"], end))
+    if stream is not None:
+        mask = pc.and_(mask, pc.equal(tail["stream"], stream))
+    if types is not None:
+        mask = pc.and_(mask, pc.is_in(tail["type"], pa.array(types, pa.string())))
+    tail = tail.filter(mask)
+    parts.append(tail.select(columns) if columns is not None else tail)
+    return pa.concat_tables(parts)
 
 
 def _to_batch(request: _Request, first_seq: int, first_position: int, now: dt.datetime) -> pa.RecordBatch:

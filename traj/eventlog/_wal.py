@@ -190,7 +190,9 @@ def read_wal(path: Path, start: int = 0, end: int | None = None) -> WalScan:
         f.seek(offset)
         rest = f.read() if end is None else f.read(max(0, end - offset))
     if head not in (_HEADER, _HEADER_V1):
-        if (_HEADER.startswith(head) or _HEADER_V1.startswith(head)) and not rest:
+        # Shorter than a header when read: created, nothing appended yet. Bytes read after it
+        # mean a live writer's first append landed in between, never damage.
+        if _HEADER.startswith(head) or _HEADER_V1.startswith(head):
             return WalScan([], 0, len(head), "torn header (file created, nothing appended)")
         raise CorruptWALError(
             f"WAL file {path} has a damaged header (at byte 0); its events cannot be read "
