@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from traj.errors import CorruptSegmentError, StoreError, one_line
 from traj.eventlog._envelope import EVENT_SCHEMA
 from traj.eventlog._segments import Manifest, Segment, read_manifest, read_segment
-from traj.eventlog._wal import read_wal
+from traj.eventlog._wal import WAL_NAME, read_wal
 
 __all__ = [
     "ID_SCHEMA",
@@ -46,7 +46,6 @@ SEAL_TEMP = re.compile(r"\.\d{20}-\d{20}\.parquet\.tmp")
 """The temp file a seal writes before its rename."""
 ID_SCHEMA = pa.schema([EVENT_SCHEMA.field("position"), EVENT_SCHEMA.field("event_id")])
 """Where each event is: what proves a file's events are elsewhere in the log."""
-_WAL_NAME = re.compile(r"\d{20}\.arrow")
 _NAMED = 5
 """Foreign files an error names; a lost manifest can leave thousands unlisted."""
 _REPAIR_HINT = (
@@ -123,7 +122,7 @@ def wal_files(wal_dir: Path) -> list[tuple[int, Path]]:
         raise StoreError(f"no traj store at {wal_dir.parent}: {wal_dir} is not a directory")
     found = []
     for path in wal_dir.glob("*.arrow"):
-        if not _WAL_NAME.fullmatch(path.name) or not path.is_file():
+        if not WAL_NAME.fullmatch(path.name) or not path.is_file():
             raise StoreError(
                 f"wal/{path.name} is not a WAL file of this store (a file named <20-digit first position>.arrow); "
                 f"move it out of {wal_dir}"

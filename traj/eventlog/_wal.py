@@ -33,7 +33,10 @@ from traj.errors import CorruptWALError, one_line
 from traj.eventlog._envelope import EVENT_SCHEMA
 from traj.eventlog._fsutil import fsync_dir
 
-__all__ = ["WalScan", "WalWriter", "read_wal", "recover_wal", "wal_header", "wal_name"]
+__all__ = ["WAL_NAME", "WalScan", "WalWriter", "read_wal", "recover_wal", "wal_header", "wal_name"]
+
+WAL_NAME = re.compile(r"\d{20}\.arrow")
+"""How a WAL file is named: its first position (see wal_name); any other ``*.arrow`` is no WAL file."""
 
 _WAL_SCHEMA = EVENT_SCHEMA.with_metadata({b"traj.wal": b"2"})
 _SEAL_KEY = b"traj.seal"
@@ -53,7 +56,6 @@ _LEGACY_END_OF_STREAM = b"\x00\x00\x00\x00"
 """What Arrow also reads as the end of a stream (the format before continuation markers)."""
 _ALIGNMENT = 8
 """Every IPC message starts on a multiple of 8 bytes: where to look for frames after a bad one."""
-_WAL_FILE = re.compile(r"\d{20}\.arrow")
 _INITIAL_BUFFER = 1 << 20
 _KEEP_BUFFER = 64 << 20
 _METADATA_SLACK = 64 << 10
@@ -222,7 +224,7 @@ def recover_wal(path: Path) -> WalScan:
 
 def _newer_wal_exists(path: Path) -> bool:
     """Whether a WAL file starting at a later position exists: the writer only opens one after closing this."""
-    return any(_WAL_FILE.fullmatch(p.name) and p.name > path.name for p in path.parent.iterdir())
+    return any(WAL_NAME.fullmatch(p.name) and p.name > path.name for p in path.parent.iterdir())
 
 
 class _BadFrameError(Exception):
