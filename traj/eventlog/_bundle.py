@@ -13,7 +13,8 @@ and a bundle exported later (the demo replayed again) adds only what is new. An 
 hostile until proven otherwise: it is unpacked into a scratch directory with its names, member
 types, sizes (headers included), member count and blob hashes checked, then every event is
 validated and every stream checked against the store as an append would check it, and only
-then is anything written (blobs first, then events), so a bundle that fails writes no event.
+then is anything written (blobs first, then every stream's events in one all-or-nothing
+``Store.append_many``), so a bundle that fails writes no event.
 Error messages cut what they quote of the bundle (:func:`clipped`): a name may be 64 KiB long.
 
 An export is byte-identical for the same demos of the same log: gzip without a file name and
@@ -361,27 +362,20 @@ def _plan(store: Store, events: list[tuple[str, int, NewEvent]]) -> dict[str, tu
 
 
 def _apply(store: Store, plan: dict[str, tuple[int, list[NewEvent]]]) -> int:
-    """Append each stream's new events, one append per stream, as :func:`_plan` checked them.
+    """Append every stream's new events in one ``append_many``, as :func:`_plan` checked them: all or none.
 
     What can still fail is outside the bundle: another writer appending to one of its streams
-    since the plan, or the disk. Streams appended by then stay (the log is append-only); they
-    hold exactly the bundle's events, so importing the bundle again adds the rest.
+    since the plan (a ConflictError), or the disk. Either way no stream of it is appended, so
+    importing the bundle again starts from the store as it was.
     """
-    added = 0
-    for stream, (start, events) in plan.items():
-        if not events:
-            continue
-        try:
-            store.append(stream, events, expected_seq=start)
-        except StoreError as exc:
-            done = (
-                f"{added} events of its other streams were appended first (importing it again adds the rest)"
-                if added
-                else "nothing was imported"
-            )
-            raise BundleError(f"importing {stream}: {clipped(str(exc), 300)}; {done}") from None
-        added += len(events)
-    return added
+    appends = [(stream, events, start) for stream, (start, events) in plan.items() if events]
+    if not appends:
+        return 0
+    try:
+        store.append_many(appends)
+    except StoreError as exc:
+        raise BundleError(f"importing the bundle failed: {clipped(str(exc), 300)}; nothing was imported") from None
+    return sum(len(events) for _, events, _ in appends)
 
 
 def clipped(text: str, limit: int = 100) -> str:

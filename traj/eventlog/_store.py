@@ -12,13 +12,14 @@ commit never sees half a seal, and a crash at any point of it is repaired on ope
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import itertools
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -143,12 +144,23 @@ class _LogState:
 
 
 @dataclass
-class _Request:
+class _Part:
+    """One stream's events in an append: decided as a whole, written in its request's batch."""
+
     stream: str
     events: EncodedEvents
     expected_seq: int | None
-    done: bool = False
+    first_seq: int = 0
+    first_position: int = 0
     result: AppendResult | None = None
+
+
+@dataclass
+class _Request:
+    """One ``append`` or ``append_many`` call: all its parts are accepted, or none."""
+
+    parts: list[_Part]
+    done: bool = False
     error: BaseException | None = None
 
 
@@ -374,19 +386,32 @@ class Store:
         event ids at the same place is acknowledged again without writing (a retry); re-using
         some ids or putting them elsewhere raises IdempotencyError.
         """
+        return self.append_many([(stream, events, expected_seq)])[0]
+
+    def append_many(
+        self, appends: Sequence[tuple[str, Sequence[NewEvent | Payload], int | None]]
+    ) -> list[AppendResult]:
+        """Append to several streams at once, each ``(stream, events, expected_seq)`` as ``append`` would: all or none.
+
+        The parts are decided in order in one commit (a stream named twice continues where its
+        earlier part ends): one stale ``expected_seq`` or misused event id refuses the whole call
+        with its error and nothing written. They go to the WAL as one record batch under one
+        fsync, so a crash keeps all of them or none. A part that is an exact retry is
+        acknowledged again without writing (``duplicate=True``), as ``append`` does, while the
+        other parts are written. Returns one result per part, in order.
+        """
         if self.readonly:
             raise StoreError(f"store {self.home} is open read-only")
         if self._closed:
             raise StoreError(f"store {self.home} is closed")
-        validate_stream_name(stream)
-        if not events:
-            raise InvalidEventError("an append needs at least one event")
-        if expected_seq is not None and (not isinstance(expected_seq, int) or expected_seq < 0):
-            raise InvalidEventError(f"expected_seq must be a non-negative int or None, got {expected_seq!r}")
-        encoded = encode_events(events)
-        if len(set(encoded.event_ids)) != len(encoded):
-            raise IdempotencyError(f"an append to {stream!r} repeats an event_id within itself")
-        request = _Request(stream, encoded, expected_seq)
+        if not appends:
+            raise InvalidEventError("append_many needs at least one (stream, events, expected_seq)")
+        parts = [_part(stream, events, expected_seq) for stream, events, expected_seq in appends]
+        ids = [event_id for part in parts for event_id in part.events.event_ids]
+        if len(set(ids)) != len(ids):
+            streams = ", ".join(dict.fromkeys(repr(part.stream) for part in parts))
+            raise IdempotencyError(f"an append to {streams} repeats an event_id within itself")
+        request = _Request(parts)
         with self._cond:
             self._queue.append(request)
             while not request.done and (self._leader_busy or self._exclusive_waiting):
@@ -403,8 +428,9 @@ class Store:
                     self._cond.notify_all()
         if request.error is not None:
             raise request.error
-        assert request.result is not None
-        return request.result
+        results = [part.result for part in parts if part.result is not None]
+        assert len(results) == len(parts)
+        return results
 
     def _commit(self, group: list[_Request]) -> None:
         """Leader: decide each request in order, write the accepted ones, fsync once."""
@@ -423,43 +449,33 @@ class Store:
             for request in group:
                 request.error, request.done = exc, True
             return
-        pending_streams: dict[str, int] = {}
-        pending_ids: dict[str, tuple[str, int, int]] = {}
-        accepted: list[tuple[_Request, pa.RecordBatch, int, int]] = []
+        pending = _Pending({}, {})
+        accepted: list[tuple[_Request, list[_Part], pa.RecordBatch]] = []
         position = self._next_position
         now = dt.datetime.now(dt.UTC)
         for request in group:
             try:
-                first_seq = self._decide(
-                    request,
-                    streams=state.streams,
-                    index=state.index,
-                    pending_streams=pending_streams,
-                    pending_ids=pending_ids,
-                )
+                new = self._decide_request(request, state, pending, position)
             except StoreError as exc:
                 request.error, request.done = exc, True
                 continue
-            if first_seq is None:  # an exact retry, already answered
+            if not new:  # exact retries only, already answered
                 request.done = True
                 continue
-            n = len(request.events)
-            accepted.append((request, _to_batch(request, first_seq, position, now), first_seq, position))
-            pending_ids.update(_locations(request, first_seq, position))
-            pending_streams[request.stream] = first_seq + n
-            position += n
+            accepted.append((request, new, _to_batch(new, now)))
+            position += sum(len(part.events) for part in new)
         if not accepted:
             return
         try:
             writer = self._wal_writer()
-            for _, batch, _, _ in accepted:
+            for _, _, batch in accepted:
                 writer.write(batch)
             writer.sync()
         except BaseException as exc:
             # The WAL may now hold bytes we cannot vouch for; only a reopen (recovery) can say.
             self._failed = exc
             error = StoreError(f"append to {self.home} failed while writing the WAL: {exc}")
-            for request, _, _, _ in accepted:
+            for request, _, _ in accepted:
                 request.error, request.done = error, True
             return
         # Batches are not kept: holding every appended batch costs a page fault per 4 KiB of
@@ -467,54 +483,68 @@ class Store:
         with self._state:
             self._wal[-1].end_bytes = writer.size
             self._next_position = position
-        for request, _, first_seq, first_position in accepted:
-            n = len(request.events)
-            state.index.add_recent(_locations(request, first_seq, first_position))
-            state.streams[request.stream] = first_seq + n
-            request.result = AppendResult(
-                request.stream, first_seq, first_seq + n, first_position, first_position + n - 1
-            )
+        for request, new, _ in accepted:
+            for part in new:
+                n = len(part.events)
+                state.index.add_recent(_locations(part))
+                state.streams[part.stream] = part.first_seq + n
+                part.result = AppendResult(
+                    part.stream, part.first_seq, part.first_seq + n, part.first_position, part.first_position + n - 1
+                )
             request.done = True
         if writer.size >= self.seal_bytes:
             self._rotate()
             self._request_seal()
 
-    def _decide(
-        self,
-        request: _Request,
-        *,
-        streams: dict[str, int],
-        index: IdIndex,
-        pending_streams: dict[str, int],
-        pending_ids: dict[str, tuple[str, int, int]],
-    ) -> int | None:
-        """Check one request against the log: the seq its first event gets, or None for a retry.
+    def _decide_request(self, request: _Request, state: _LogState, pending: _Pending, position: int) -> list[_Part]:
+        """Decide every part of ``request`` after the group's earlier ones; returns the parts to write.
+
+        A refused part refuses the whole request (StoreError) and leaves ``pending`` as it was;
+        otherwise the written parts are added to it, placed from ``position`` on.
+        """
+        mine = _Pending(collections.ChainMap({}, pending.streams), collections.ChainMap({}, pending.ids))
+        new: list[_Part] = []
+        for part in request.parts:
+            first_seq = self._decide(part, state=state, pending=mine)
+            if first_seq is None:
+                continue
+            part.first_seq, part.first_position = first_seq, position
+            mine.ids.update(_locations(part))
+            mine.streams[part.stream] = first_seq + len(part.events)
+            position += len(part.events)
+            new.append(part)
+        pending.streams.update(mine.streams.maps[0])
+        pending.ids.update(mine.ids.maps[0])
+        return new
+
+    def _decide(self, part: _Part, *, state: _LogState, pending: _Pending) -> int | None:
+        """Check one part against the log: the seq its first event gets, or None for a retry.
 
         A retry gets its result (the original positions) set here.
         """
-        ids = request.events.event_ids
-        known = {i: Located(*pending_ids[i]) for i in pending_ids.keys() & ids}
-        known.update(index.lookup([i for i in ids if i not in known] if known else ids))
-        next_seq = pending_streams.get(request.stream, streams.get(request.stream, 0))
+        ids = part.events.event_ids
+        known = {i: Located(*pending.ids[i]) for i in pending.ids.keys() & ids}
+        known.update(state.index.lookup([i for i in ids if i not in known] if known else ids))
+        next_seq = pending.streams.get(part.stream, state.streams.get(part.stream, 0))
         if not known:
-            if request.expected_seq is not None and request.expected_seq != next_seq:
-                raise ConflictError(request.stream, request.expected_seq, next_seq)
+            if part.expected_seq is not None and part.expected_seq != next_seq:
+                raise ConflictError(part.stream, part.expected_seq, next_seq)
             return next_seq
         if len(known) < len(ids):
             first = next(i for i in ids if i in known)
             raise IdempotencyError(
-                f"partial retry on {request.stream!r}: {len(known)} of {len(ids)} event ids were "
+                f"partial retry on {part.stream!r}: {len(known)} of {len(ids)} event ids were "
                 f"already appended (e.g. {first} at {known[first].stream}#{known[first].seq})"
             )
         where = [known[i] for i in ids]
-        start = where[0].seq if request.expected_seq is None else request.expected_seq
-        if any(w.stream != request.stream or w.seq != start + k for k, w in enumerate(where)):
+        start = where[0].seq if part.expected_seq is None else part.expected_seq
+        if any(w.stream != part.stream or w.seq != start + k for k, w in enumerate(where)):
             raise IdempotencyError(
-                f"event ids re-sent to {request.stream!r} at seq {request.expected_seq} were "
+                f"event ids re-sent to {part.stream!r} at seq {part.expected_seq} were "
                 f"appended elsewhere (first at {where[0].stream}#{where[0].seq})"
             )
-        request.result = AppendResult(
-            request.stream, where[0].seq, next_seq, where[0].position, where[-1].position, duplicate=True
+        part.result = AppendResult(
+            part.stream, where[0].seq, next_seq, where[0].position, where[-1].position, duplicate=True
         )
         return None
 
@@ -860,34 +890,58 @@ def _select(
     return pa.concat_tables(parts)
 
 
-def _to_batch(request: _Request, first_seq: int, first_position: int, now: dt.datetime) -> pa.RecordBatch:
-    events = request.events
-    n = len(events)
+def _part(stream: str, events: Sequence[NewEvent | Payload], expected_seq: int | None) -> _Part:
+    """One ``(stream, events, expected_seq)`` of an append, validated and encoded."""
+    validate_stream_name(stream)
+    if not events:
+        raise InvalidEventError("an append needs at least one event")
+    if expected_seq is not None and (not isinstance(expected_seq, int) or expected_seq < 0):
+        raise InvalidEventError(f"expected_seq must be a non-negative int or None, got {expected_seq!r}")
+    return _Part(stream, encode_events(events), expected_seq)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """What a commit's group decided so far, before it is written: each stream's next seq, each new id's place."""
+
+    streams: MutableMapping[str, int]
+    ids: MutableMapping[str, tuple[str, int, int]]
+
+
+def _to_batch(parts: list[_Part], now: dt.datetime) -> pa.RecordBatch:
+    """One record batch of the decided ``parts``, whose positions follow on from the first's."""
+    n = sum(len(part.events) for part in parts)
+    first_position = parts[0].first_position
     return pa.record_batch(
         [
             pa.array(range(first_position, first_position + n), pa.int64()),
-            pa.array(events.event_ids, pa.string()),
-            pa.repeat(request.stream, n),  # type: ignore[arg-type]
-            pa.array(range(first_seq, first_seq + n), pa.int64()),
-            pa.array(events.types, pa.string()),
+            _joined([pa.array(part.events.event_ids, pa.string()) for part in parts]),
+            _joined([pa.repeat(part.stream, len(part.events)) for part in parts]),  # type: ignore[arg-type]
+            _joined([pa.array(range(part.first_seq, part.first_seq + len(part.events)), pa.int64()) for part in parts]),
+            _joined([pa.array(part.events.types, pa.string()) for part in parts]),
             pa.repeat(pa.scalar(now, pa.timestamp("us", tz="UTC")), n),
-            pa.array(events.versions, pa.int16()),
-            events.data,
-            pa.array(events.blobs, pa.list_(pa.string())),
+            _joined([pa.array(part.events.versions, pa.int16()) for part in parts]),
+            _joined([part.events.data for part in parts]),
+            _joined([pa.array(part.events.blobs, pa.list_(pa.string())) for part in parts]),
         ],
         schema=EVENT_SCHEMA,
     )
 
 
-def _locations(request: _Request, first_seq: int, first_position: int) -> Iterator[tuple[str, tuple[str, int, int]]]:
-    """(event_id, (stream, seq, position)) for each event of an accepted request."""
-    n = len(request.events)
+def _joined(arrays: list[pa.Array]) -> pa.Array:
+    """The arrays end to end (no copy for the usual single part)."""
+    return arrays[0] if len(arrays) == 1 else pa.concat_arrays(arrays)
+
+
+def _locations(part: _Part) -> Iterator[tuple[str, tuple[str, int, int]]]:
+    """(event_id, (stream, seq, position)) for each event of a decided part."""
+    n = len(part.events)
     return zip(
-        request.events.event_ids,
+        part.events.event_ids,
         zip(
-            itertools.repeat(request.stream, n),
-            range(first_seq, first_seq + n),
-            range(first_position, first_position + n),
+            itertools.repeat(part.stream, n),
+            range(part.first_seq, part.first_seq + n),
+            range(part.first_position, part.first_position + n),
             strict=True,
         ),
         strict=True,
