@@ -39,7 +39,7 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from traj.errors import BundleError, StoreError
+from traj.errors import BundleError, BundleTooLargeError, StoreError
 from traj.eventlog._envelope import NewEvent, validate_stream_name
 from traj.eventlog._fsutil import fsync_dir
 from traj.eventlog._store import Store
@@ -70,6 +70,8 @@ class BundleLimits:
     """The archive's size after decompression, headers included (the decompression-bomb cap)."""
     max_members: int = 200_000
     """Files in the archive (events.jsonl, bundle.json and one per blob)."""
+    max_line_bytes: int = 64 << 20
+    """One line of events.jsonl (one event), and bundle.json: refused before either is read whole."""
 
 
 @dataclass(frozen=True)
@@ -167,13 +169,15 @@ def import_bundle(
         names = _unpack(Path(source), root, limits)
         if "bundle.json" not in names or "events.jsonl" not in names:
             raise BundleError("not a traj bundle: bundle.json or events.jsonl is missing")
+        if (root / "bundle.json").stat().st_size > limits.max_line_bytes:
+            raise BundleTooLargeError(f"bundle.json is over the limit of {limits.max_line_bytes:,} bytes")
         manifest = _decode(_Manifest, (root / "bundle.json").read_bytes(), "bundle.json")
         if manifest.format != FORMAT or manifest.version != VERSION:
             raise BundleError(
                 f"unsupported bundle {clipped(manifest.format)!r} v{manifest.version}; this traj reads v{VERSION}"
             )
         in_bundle = {name.removeprefix("blobs/") for name in names if name.startswith("blobs/")}
-        plan = _plan(store, _read_events(root / "events.jsonl", in_bundle, store))
+        plan = _plan(store, _read_events(root / "events.jsonl", in_bundle, store, limits.max_line_bytes))
         added_blobs = 0
         for digest in sorted(in_bundle):
             if not store.blobs.exists(digest):
@@ -201,7 +205,8 @@ def import_stream_lines(store: Store, path: str | os.PathLike[str]) -> int:
     Their blobs must already be in the store. Raises BundleError, with nothing written, when a
     line does not validate or contradicts the store.
     """
-    return _apply(store, _plan(store, _read_events(Path(path), set(), store)))
+    lines = _read_events(Path(path), set(), store, BundleLimits().max_line_bytes)
+    return _apply(store, _plan(store, lines))
 
 
 # ---------------------------------------------------------------------------- exporting
@@ -292,11 +297,20 @@ def _copy(source: io.RawIOBase, name: str, root: Path) -> None:
         raise BundleError(f"blob {digest} in the bundle is damaged (its content hash differs)")
 
 
-def _read_events(path: Path, in_bundle: set[str], store: Store) -> list[tuple[str, int, NewEvent]]:
-    """Every event line validated as the store would, with its blobs present somewhere."""
+def _read_events(path: Path, in_bundle: set[str], store: Store, max_line_bytes: int) -> list[tuple[str, int, NewEvent]]:
+    """Every event line validated as the store would, with its blobs present somewhere.
+
+    A line is read at most ``max_line_bytes`` (and its newline) at a time: one line of a
+    gigabyte, within the archive's limit, would otherwise be read whole and decoded, at
+    several times its size in memory.
+    """
     events: list[tuple[str, int, NewEvent]] = []
     with open(path, "rb") as lines:
-        for number, line in enumerate(lines, start=1):
+        for number, line in enumerate(iter(lambda: lines.readline(max_line_bytes + 1), b""), start=1):
+            if len(line) > max_line_bytes and not line.endswith(b"\n"):
+                raise BundleTooLargeError(
+                    f"events.jsonl line {number} is over the limit of {max_line_bytes:,} bytes for one event"
+                )
             if not line.strip():
                 continue
             where = f"events.jsonl line {number}"
