@@ -4,11 +4,13 @@ Everything in a bundle is checked before the first append, but another writer ca
 to one of its streams between those checks and the appends. The import's streams are then
 written by one ``Store.append_many``: refused together, and a retry lands once. One line of
 ``events.jsonl`` is capped before it is read whole: a gigabyte-long line within the archive's
-limit would cost several gigabytes to read and decode.
+limit would cost several gigabytes to read and decode. A blob damaged in the store is healed
+by importing a bundle that carries it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -117,3 +119,14 @@ def test_lines_up_to_the_limit_import_and_a_longer_one_is_refused(tmp_path, stor
         import_bundle(store, bundle, limits=BundleLimits(max_line_bytes=longest - 1))
     assert store.next_position == 0
     assert import_bundle(store, bundle, limits=BundleLimits(max_line_bytes=longest)).added_events == 10
+
+
+def test_importing_a_bundle_again_heals_a_damaged_blob(store, two_demos):
+    bundle, _ = two_demos
+    import_bundle(store, bundle)
+    path = store.blobs.path(hashlib.sha256(SHOT).hexdigest())
+    path.write_bytes(b"damaged")
+    assert not verify_store(store.home).ok
+    assert import_bundle(store, bundle).added_events == 0
+    assert store.get_blob(hashlib.sha256(SHOT).hexdigest()) == SHOT
+    assert verify_store(store.home).ok

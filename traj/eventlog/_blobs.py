@@ -38,12 +38,15 @@ class BlobStore:
     def put(self, data: bytes) -> str:
         """Store ``data`` durably (temp, fsync, rename, fsync dir) and return its sha256.
 
-        StoreError when the disk refuses (full, read-only, over a size limit); the temp file
-        is removed, so a failed put leaves nothing behind.
+        A blob already stored is left alone when its file still holds these bytes, and
+        rewritten the same way when it does not (cut short, a flipped bit): putting the bytes
+        again is how a damaged blob is healed. StoreError when the disk refuses (full,
+        read-only, over a size limit); the temp file is removed, so a failed put leaves
+        nothing behind.
         """
         digest = hashlib.sha256(data).hexdigest()
         path = self.path(digest)
-        if path.exists():
+        if self._holds(path, digest, len(data)):
             return digest
         # pid and thread: two writers of the same bytes must not share (and rename away) one temp file
         tmp = path.with_name(f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -59,6 +62,15 @@ class BlobStore:
             tmp.unlink(missing_ok=True)
             raise StoreError(f"could not write blob {digest} ({len(data):,} bytes): {one_line(exc)}") from None
         return digest
+
+    def _holds(self, path: Path, digest: str, size: int) -> bool:
+        """Whether the file at ``path`` is the intact blob ``digest`` of ``size`` bytes (the size first: no read)."""
+        try:
+            if path.stat().st_size != size:
+                return False
+        except OSError:  # absent, or not even its size can be read: (re)writing it is what is left
+            return False
+        return not self.check(digest)
 
     def open(self, digest: str) -> BlobReader:
         """A reader of the blob that checks its sha256 as it goes (CorruptBlobError once the last byte is read)."""

@@ -180,9 +180,10 @@ def import_bundle(
         plan = _plan(store, _read_events(root / "events.jsonl", in_bundle, store, limits.max_line_bytes))
         added_blobs = 0
         for digest in sorted(in_bundle):
-            if not store.blobs.exists(digest):
+            new = not store.blobs.exists(digest)
+            if new or store.blobs.check(digest):  # absent, or damaged here: the bundle's copy heals it
                 store.put_blob((root / "blobs" / digest).read_bytes())
-                added_blobs += 1
+                added_blobs += new
         added_events = _apply(store, plan)
     total = sum(start + len(events) for start, events in plan.values())
     return BundleSummary(
