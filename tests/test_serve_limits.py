@@ -50,14 +50,14 @@ def server(tmp_path):
     store.close()
 
 
-def _raw_request(url: str, head: str, body: bytes = b"") -> tuple[int, str]:
-    """Send ``head`` (request line and headers) and ``body`` on a fresh socket; the answer's status and text.
+def _head_only(url: str, head: str) -> tuple[int, str]:
+    """Send ``head`` (request line and headers) and none of the body it promises; the answer's status and text.
 
-    The socket's timeout makes a server that waits for a body it was promised fail the test.
+    The socket's timeout makes a server that waits for the promised body fail the test.
     """
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(head.encode() + b"\r\n" + body)
+        sock.sendall(head.encode() + b"\r\n")
         answer = b""
         while b"\r\n\r\n" not in answer or len(answer.partition(b"\r\n\r\n")[2]) < _length(answer):
             chunk = sock.recv(65536)
@@ -69,6 +69,7 @@ def _raw_request(url: str, head: str, body: bytes = b"") -> tuple[int, str]:
 
 
 def _length(answer: bytes) -> int:
+    """The Content-Length of an answer whose head has arrived."""
     for line in answer.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length":
@@ -83,7 +84,7 @@ def _length(answer: bytes) -> int:
 def test_an_anonymous_request_is_refused_before_its_body_is_read(server, path):
     """A 200 MiB promise, not one byte of it sent: the server answers 401 at once and closes."""
     head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {200 << 20}\r\n"
-    status, answer = _raw_request(server, head)
+    status, answer = _head_only(server, head)
     assert status == 401, answer
     assert "connection: close" in answer.lower() and "www-authenticate: bearer" in answer.lower()
     assert "bearer token" in answer
