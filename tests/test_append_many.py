@@ -7,6 +7,7 @@ part way through its write keeps none of it, and an exact retry is acknowledged 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import threading
 
@@ -113,6 +114,33 @@ def test_two_writers_racing_over_shared_streams_one_wins_whole(store, events):
         calls = [[(s, events.demo(f"{who}{round_}", steps=1), seq) for s, seq in expected.items()] for who in "pq"]
         assert _race(store, calls) == ["landed", "refused"]
         assert store.stream_seq("demo/x") == store.stream_seq("demo/y") == 4 * (round_ + 1)
+    assert verify_store(store.home).ok
+
+
+def test_a_refused_call_leaves_no_trace_for_the_appends_committed_with_it(store, events):
+    """Refused calls whose first part was fine, in the same commits as appends at the end of that stream.
+
+    Had the refused call's first part stayed decided, the next append in its commit would take the
+    seq after it and leave a gap in ``demo/shared``.
+    """
+    observation = events.observation(0, words=4).data
+
+    def refuse() -> None:
+        for _ in range(300):
+            with contextlib.suppress(ConflictError):
+                store.append_many([("demo/shared", [observation], None), ("demo/other", [observation], 99)])
+
+    def append() -> None:
+        for _ in range(150):
+            store.append("demo/shared", [observation], None)
+
+    threads = [threading.Thread(target=work) for work in (refuse, refuse, append, append, append, append)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.read(stream="demo/shared", columns=["seq"])["seq"].to_pylist() == list(range(600))
+    assert store.stream_seq("demo/other") == 0
     assert verify_store(store.home).ok
 
 
