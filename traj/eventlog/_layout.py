@@ -122,12 +122,14 @@ def wal_files(wal_dir: Path) -> list[tuple[int, Path]]:
         raise StoreError(f"no traj store at {wal_dir.parent}: {wal_dir} is not a directory")
     found = []
     for path in wal_dir.glob("*.arrow"):
-        if not WAL_NAME.fullmatch(path.name) or not path.is_file():
+        if WAL_NAME.fullmatch(path.name) and path.is_file():
+            found.append((int(path.stem), path))
+        elif path.exists() or path.is_symlink():
             raise StoreError(
                 f"wal/{path.name} is not a WAL file of this store (a file named <20-digit first position>.arrow); "
                 f"move it out of {wal_dir}"
             )
-        found.append((int(path.stem), path))
+        # else gone since it was listed: a live writer sealed it, and the manifest read after this lists it
     return sorted(found)
 
 
