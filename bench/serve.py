@@ -31,8 +31,8 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from traj.agent import Prompt
 from traj.policy import open_policy
+from traj.prompt import Prompt
 from traj.serve import create_app, serve_in_thread
 
 PROMPT = "You are a browser agent. Goal: submit the expense report.\nPage: [e1] button 'Submit'\nNext action:"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from traj.agent import AgentAction, GuardState, apply_guards
+from traj.agent import GuardState, apply_guards
 from traj.eventlog import Element
+from traj.prompt import AgentAction
 
 PAGE = [
     Element(agent_id="1", tag="input", role="searchbox", name="Search products"),

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from traj.agent import AGENT_KINDS, AgentAction, ParseError, parse_action
+from traj.prompt import AGENT_KINDS, AgentAction, ParseError, parse_action
 
 
 @pytest.mark.parametrize(

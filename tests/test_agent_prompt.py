@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from traj.agent import RULES, HistoryEntry, approx_tokens, build_prompt, render_demonstration
 from traj.eventlog import Element
+from traj.prompt import RULES, HistoryEntry, approx_tokens, build_prompt, render_demonstration
 
 
 @dataclass

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from traj.agent import Prompt, run_on_page
+from traj.agent import run_on_page
 from traj.errors import PolicyError
 from traj.policy import Generation, Policy
 from traj.projections import Projections
+from traj.prompt import Prompt
 
 
 class ScriptedPolicy:

@@ -14,11 +14,12 @@ import math
 import pytest
 from test_agent_run import ScriptedPolicy
 
-from traj.agent import AgentAction, AskWhenUnsure, Prompt, build_prompt, choice_confidence, run_on_page
+from traj.agent import AskWhenUnsure, choice_confidence, run_on_page
 from traj.browser import take_snapshot
 from traj.errors import TrajError
 from traj.policy import Generation, TransformersPolicy
 from traj.projections import Projections, export_dataset
+from traj.prompt import AgentAction, Prompt, build_prompt
 
 NOTE = "Check the warranty first"
 BUDGET = ScriptedPolicy.context_window - 64
@@ -196,8 +197,8 @@ def test_transformers_confidence_is_the_probability_of_the_element_ids_tokens(pa
     """On the tiny model: the recorded confidence equals the id tokens' probabilities, recomputed by hand."""
     import torch
 
-    from traj.agent import choice_span, parse_action
-    from traj.policy._transformers import chat_text
+    from traj.agent import choice_span
+    from traj.prompt import chat_text, parse_action
     from traj.sites import SITES
 
     page.goto(SITES["calendar"].start_url(sites_server.url, 3) + "&fast=1")  # the tiny model clicks here
@@ -234,8 +235,8 @@ def test_transformers_confidence_is_the_probability_of_the_element_ids_tokens(pa
 
 def test_every_backend_reports_the_same_confidence_for_the_same_answer(page, sites_server, tiny_model):
     """mlx, and transformers behind traj's server through the remote and openai backends, agree with it."""
-    from traj.agent import parse_action
     from traj.policy import MlxPolicy, OpenAIPolicy, RemotePolicy
+    from traj.prompt import parse_action
     from traj.serve import create_app, serve_in_thread
     from traj.sites import SITES
 

@@ -9,9 +9,9 @@ import mlx_lm
 import numpy as np
 import pytest
 
-from traj.agent import Prompt
 from traj.errors import PolicyError
 from traj.policy import MlxPolicy, Policy, TransformersPolicy, open_policy, peft_to_mlx
+from traj.prompt import Prompt
 from traj.train.tiny import build_untrained
 
 PROMPT = Prompt("You are a browser agent. Goal: book the cheapest flight.\nNext action:", 0)

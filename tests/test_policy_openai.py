@@ -13,7 +13,6 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from traj.agent import Prompt, approx_tokens
 from traj.errors import PolicyError
 from traj.policy import (
     OpenAIPolicy,
@@ -28,6 +27,7 @@ from traj.policy import (
     open_policy,
 )
 from traj.policy._openai import guess_vision
+from traj.prompt import Prompt, approx_tokens
 from traj.serve import create_app, serve_in_thread
 from traj.train.tiny import build_untrained
 

@@ -12,7 +12,6 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from traj.agent import Prompt
 from traj.errors import PolicyError
 from traj.policy import (
     Generation,
@@ -26,6 +25,7 @@ from traj.policy import (
     TransformersPolicy,
     open_policy,
 )
+from traj.prompt import Prompt
 from traj.serve import create_app, serve_in_thread
 from traj.train.tiny import build_untrained
 

@@ -890,7 +890,7 @@ def test_sdft_examples_use_the_enrichment_as_context_else_the_raw_action(store, 
         "enrichment",
         "big-vlm",
     )
-    # Every step's context is the whole demonstration (traj.enrich.render_teacher_context): the
+    # Every step's context is the whole demonstration (traj.prompt.render_teacher_context): the
     # enriched step explained, the failed one as its raw action.
     assert (
         enriched["context"]

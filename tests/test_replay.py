@@ -205,8 +205,8 @@ def test_every_bundled_demo_replays_on_its_own_seed(sites: str, name: str, tmp_p
 
 
 def test_the_training_feed_holds_replay_verified_steps_with_query_context_and_target(recorded) -> None:
-    from traj.agent import RULES
     from traj.eventlog import Enrichment
+    from traj.prompt import RULES
     from traj.replay import sdft_items
 
     store, demo_id, _, _ = recorded

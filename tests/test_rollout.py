@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from traj.policy._transformers import chat_text
+from traj.prompt import chat_text
 from traj.train import SdftConfig, SdftTrainer, TrainingExample
 from traj.train._dpo import dpo_loss
 from traj.train._rollout import draw, pack, response_logits, sample

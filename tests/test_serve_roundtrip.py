@@ -17,11 +17,11 @@ import time
 import httpx
 import pytest
 
-from traj.agent import Prompt
 from traj.browser import record
 from traj.eventlog import Store
 from traj.policy import MlxPolicy
 from traj.projections import Projections
+from traj.prompt import Prompt
 from traj.replay import replay
 from traj.sites import SITES, run_script
 from traj.train import training_examples

@@ -19,13 +19,13 @@ from traj.browser import (
     PageSnapshot,
     launch,
     locators_for,
-    render_snapshot,
     resolve_locator,
     snapshot_script,
     take_snapshot,
 )
 from traj.errors import BrowserError
 from traj.eventlog import BoundingBox, Element
+from traj.prompt import render_snapshot
 
 SHADOW_WIDGET = """
 <script>

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from traj.agent import HistoryEntry, Prompt, build_prompt, prompt_budget
 from traj.browser import record
 from traj.cli import app
 from traj.demo import record_demonstration
 from traj.policy import TransformersPolicy, open_policy
 from traj.projections import Projections
+from traj.prompt import HistoryEntry, Prompt, build_prompt, prompt_budget
 from traj.replay import action_json, load_demo, replay, sdft_items
 from traj.sites import SITES, run_script
 from traj.train import SdftConfig, train, training_examples

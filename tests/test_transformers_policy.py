@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from traj.agent import Prompt
 from traj.errors import PolicyError
 from traj.policy import Policy, TransformersPolicy, open_policy
+from traj.prompt import Prompt
 from traj.train.tiny import build_untrained
 
 PROMPT = Prompt("You are a browser agent. Goal: book the cheapest flight.\nNext action:", 0)

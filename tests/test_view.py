@@ -18,12 +18,13 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from traj.agent import Prompt, run_on_page
+from traj.agent import run_on_page
 from traj.browser import launch, record, take_snapshot
 from traj.cli import app as cli
 from traj.eventlog import AdapterLoaded, Enrichment, Feedback, Store
 from traj.policy import Generation
 from traj.projections import Projections
+from traj.prompt import Prompt
 from traj.replay import replay
 from traj.serve import serve_in_thread
 from traj.sites import SITES, run_script

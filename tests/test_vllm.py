@@ -19,13 +19,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from traj.agent import Prompt
 from traj.cli import app
 from traj.errors import PolicyError
 from traj.eventlog import Store
-from traj.policy import PolicyConnectionError, TransformersPolicy, VLLMPolicy, chat_text, open_policy, start_vllm
+from traj.policy import PolicyConnectionError, TransformersPolicy, VLLMPolicy, open_policy, start_vllm
 from traj.policy._vllm import adapter_id, vllm_python
 from traj.projections import Projections
+from traj.prompt import Prompt, chat_text
 from traj.serve import create_app, serve_in_thread
 from traj.train.tiny import init_tiny
 

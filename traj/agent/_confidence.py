@@ -18,8 +18,8 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from traj.agent._action import AgentAction
     from traj.policy import Generation
+    from traj.prompt import AgentAction
 
 __all__ = ["choice_confidence", "choice_span"]
 

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from traj.agent._action import AgentAction, ParseError, _from_mapping
 from traj.errors import TrajError
 from traj.eventlog import Feedback, NewEvent
+from traj.prompt import AgentAction, ParseError, action_from_mapping
 
 if TYPE_CHECKING:
     from traj.eventlog import Event, Store
@@ -109,7 +109,7 @@ def _correction(correction: dict[str, Any] | str) -> AgentAction:
             f'the correction must be a JSON object like {{"kind": "CLICK", "target": "12"}}, got {correction!r}'
         )
     try:
-        return _from_mapping(correction)
+        return action_from_mapping(correction)
     except ParseError as exc:
         raise FeedbackError(f"malformed correction: {exc}") from None
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from traj.agent._action import AgentAction
 from traj.eventlog import Element
+from traj.prompt import AgentAction
 
 __all__ = ["GuardState", "Guarded", "apply_guards"]
 

@@ -21,26 +21,33 @@ import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from traj.agent._action import AgentAction, ParseError, parse_action
 from traj.agent._confidence import choice_confidence
 from traj.agent._guards import GuardState, apply_guards
-from traj.agent._prompt import DEFAULT_MAX_NEW_TOKENS, HistoryEntry, build_prompt, prompt_budget
 from traj.browser import HandOver, PersonAction, install_snapshotter, launch, page_goal, page_verdict, take_snapshot
 from traj.browser._executor import ActionFailedError, execute_action, prime_actions
 from traj.errors import BrowserError, PolicyError, TrajError
 from traj.eventlog import Action, NewEvent, Observation, RunFinished, RunStarted, RunStep, Store, new_event_id
+from traj.prompt import (
+    DEFAULT_MAX_NEW_TOKENS,
+    AgentAction,
+    HistoryEntry,
+    ParseError,
+    build_prompt,
+    history_entry,
+    parse_action,
+    prompt_budget,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
     from traj.policy import Policy
 
-__all__ = ["AgentStep", "AskWhenUnsure", "RunResult", "UnsureStep", "history_entry", "run_agent", "run_on_page"]
+__all__ = ["AgentStep", "AskWhenUnsure", "RunResult", "UnsureStep", "run_agent", "run_on_page"]
 
 Outcome = Literal["ok", "rejected", "failed", "finished", "stopped", "corrected"]
-PERSON_NOTE = "done by a person"
 
 
 @dataclass(frozen=True)
@@ -478,23 +485,6 @@ def _screenshot(page: Page) -> bytes | None:
         return page.screenshot(type="png")
     except Exception:  # a screenshot is for the record; a page that cannot give one still runs
         return None
-
-
-def history_entry(step: RunStep) -> HistoryEntry:
-    """How a recorded step reads in the history of later prompts (the runtime's and the exports').
-
-    What happened on the page: the person's action on a step they did, else the executed
-    action, else the proposed one, else the raw text; with the error fed back to the model.
-    """
-    if step.demonstrated is not None:
-        return HistoryEntry(_from_dict(step.demonstrated).to_json(), PERSON_NOTE)
-    shown = step.action or step.proposed
-    text = _from_dict(shown).to_json() if shown else " ".join(step.raw_output.split())[:120] or "(no output)"
-    return HistoryEntry(text, f"error: {step.error}" if step.error else "")
-
-
-def _from_dict(action: dict[str, Any]) -> AgentAction:
-    return AgentAction(action["kind"], action.get("target"), action.get("value"))
 
 
 def _as_dict(action: AgentAction | None) -> dict[str, str | None] | None:

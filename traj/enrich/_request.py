@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from traj.browser import render_snapshot
+from traj.prompt import render_snapshot
 from traj.replay import action_json
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from traj.policy._mlx import MlxPolicy
 from traj.policy._open import BACKENDS, Backend, open_policy, resolve_adapter
 from traj.policy._openai import OpenAIPolicy
 from traj.policy._remote import RemotePolicy
-from traj.policy._transformers import TransformersPolicy, chat_text
+from traj.policy._transformers import TransformersPolicy
 from traj.policy._vllm import VLLMPolicy, start_vllm
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
     "RemotePolicy",
     "TransformersPolicy",
     "VLLMPolicy",
-    "chat_text",
     "detect_adapter_format",
     "mlx_to_peft",
     "open_policy",

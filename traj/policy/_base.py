@@ -1,6 +1,6 @@
 """The protocol every policy backend implements, and what a generation returns.
 
-A policy turns a :class:`~traj.agent.Prompt` into text. Backends that hold a model in process
+A policy turns a :class:`~traj.prompt.Prompt` into text. Backends that hold a model in process
 (``transformers``, ``mlx``) also hold several LoRA adapters over one base model and switch the
 active one without reloading the base; remote backends name the adapter per request.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from traj.agent import Prompt
+    from traj.prompt import Prompt
 
 __all__ = ["Generation", "Policy", "should_stop", "stopping_when"]
 

@@ -206,6 +206,6 @@ class TokenEstimate:
             return self._exact[text]
         if self._tokens:
             return math.ceil(len(text) * self._tokens / self._chars)
-        from traj.agent import approx_tokens
+        from traj.prompt import approx_tokens
 
         return approx_tokens(text)

@@ -20,7 +20,7 @@ from traj.policy._adapter_formats import detect_adapter_format, peft_to_mlx
 from traj.policy._base import Generation, should_stop
 
 if TYPE_CHECKING:
-    from traj.agent import Prompt
+    from traj.prompt import Prompt
 
 __all__ = ["MlxPolicy"]
 
@@ -132,7 +132,7 @@ class MlxPolicy:
         from mlx_lm.generate import stream_generate
         from mlx_lm.sample_utils import make_sampler
 
-        from traj.policy._transformers import chat_text, token_pieces
+        from traj.prompt import chat_text, token_pieces
 
         ids = self.tokenizer.encode(chat_text(self.tokenizer, prompt.text), add_special_tokens=False)
         started = time.perf_counter()

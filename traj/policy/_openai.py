@@ -33,7 +33,7 @@ from traj.policy._http import (
 )
 
 if TYPE_CHECKING:
-    from traj.agent import Prompt
+    from traj.prompt import Prompt
 
 __all__ = ["NIM_BASE_URL", "OpenAIPolicy", "guess_vision"]
 

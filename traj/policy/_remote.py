@@ -30,7 +30,7 @@ from traj.policy._http import (
 if TYPE_CHECKING:
     import httpx
 
-    from traj.agent import Prompt
+    from traj.prompt import Prompt
 
 __all__ = ["RemotePolicy"]
 

@@ -15,38 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from traj.errors import PolicyError, one_line
 from traj.policy._base import Generation, should_stop
+from traj.prompt import chat_text, context_window_of, token_pieces
 
 if TYPE_CHECKING:
-    from traj.agent import Prompt
+    from traj.prompt import Prompt
 
-__all__ = ["TransformersPolicy", "chat_text", "context_window_of", "token_pieces"]
-
-
-def chat_text(tokenizer: Any, prompt_text: str) -> str:
-    """The prompt as one user turn in the model's chat template (plain text without a template)."""
-    if getattr(tokenizer, "chat_template", None):
-        messages = [{"role": "user", "content": prompt_text}]
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return prompt_text
-
-
-def context_window_of(config: Any, tokenizer: Any) -> int:
-    """The tokens a model takes at once: its position limit, else its tokenizer's, else 2048."""
-    return int(getattr(config, "max_position_embeddings", 0) or tokenizer.model_max_length or 2048)
-
-
-def token_pieces(tokenizer: Any, tokens: list[int]) -> list[str]:
-    """The text each of ``tokens`` adds to their decoded whole, in order.
-
-    Decoded as growing prefixes, not one token at a time: a token may be half of a character or
-    carry a leading space that decoding alone drops, and the pieces must add up to the text.
-    """
-    pieces, before = [], ""
-    for end in range(1, len(tokens) + 1):
-        text = tokenizer.decode(tokens[:end], skip_special_tokens=True)
-        pieces.append(text[len(before) :] if text.startswith(before) else "")
-        before = text if text.startswith(before) else before
-    return pieces
+__all__ = ["TransformersPolicy"]
 
 
 class TransformersPolicy:

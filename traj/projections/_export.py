@@ -9,7 +9,7 @@ Four strategies, each a function of the log below one position (``as_of``):
 - ``sdft``: ``prompt`` + ``privileged_context`` (the names TRL's SDFT trainer uses) + ``target``.
 - ``preference``: ``prompt``, ``chosen``, ``rejected`` for the same context.
 
-Every ``prompt`` is :func:`traj.agent.build_prompt` over the recorded observation and the
+Every ``prompt`` is :func:`traj.prompt.build_prompt` over the recorded observation and the
 actions before it, so a dataset teaches on exactly the text the agent reads. Rows are
 ordered by stream and step, never by log position, and carry no timestamps: appending other
 streams in another order gives the same bytes, and ``as_of`` pins everything else.
@@ -30,8 +30,8 @@ from traj.errors import TrajError, one_line
 from traj.projections._connection import Projections
 
 if TYPE_CHECKING:
-    from traj.agent import HistoryEntry
     from traj.eventlog import Event, Observation, Store
+    from traj.prompt import HistoryEntry
 
 __all__ = ["FORMATS", "STRATEGIES", "Export", "export_bytes", "export_dataset", "write_export"]
 
@@ -72,7 +72,7 @@ def export_dataset(
         as_of = end
     elif not 0 <= as_of <= end:
         raise TrajError(f"--as-of {as_of} is outside the log (positions 0..{end}): the export could not be rebuilt")
-    from traj.agent import approx_tokens
+    from traj.prompt import approx_tokens
 
     renderer = _Renderer(store, as_of, budget_tokens, count_tokens or approx_tokens)
     with Projections(store, as_of=as_of) as projections:
@@ -271,9 +271,9 @@ class _Renderer:
         """The actions so far as the agent listed them before deciding ``step``.
 
         A demo lists its earlier actions (as the training feed does); a run lists every earlier
-        step as the runtime did (:func:`traj.agent.history_entry`).
+        step as the runtime did (:func:`traj.prompt.history_entry`).
         """
-        from traj.agent import HistoryEntry, history_entry
+        from traj.prompt import HistoryEntry, history_entry
 
         events = self.events(stream)
         if stream.startswith("demo/"):
@@ -285,20 +285,20 @@ class _Renderer:
         return [history_entry(e.data) for e in events if e.type == "run.step" and e.data.step < step]
 
     def prompt(self, goal: str, page: Observation, history: list[HistoryEntry]) -> str:
-        from traj.agent import build_prompt
+        from traj.prompt import build_prompt
 
         return build_prompt(goal, page, history, budget_tokens=self.budget_tokens, count_tokens=self.count_tokens).text
 
 
 def _snapshot(page: Observation) -> dict[str, str]:
-    from traj.browser import render_snapshot
+    from traj.prompt import render_snapshot
 
     elements = render_snapshot([e for e in page.elements if e.visible], max_chars=1 << 30)
     return {"url": page.url, "title": page.title, "elements": elements, "text": page.text}
 
 
 def _action_json(kind: str, target: str | None, value: str | None) -> str:
-    from traj.agent import AgentAction
+    from traj.prompt import AgentAction
 
     return AgentAction(kind, target, value).to_json()  # type: ignore[arg-type]
 

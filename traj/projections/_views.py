@@ -10,6 +10,7 @@ from __future__ import annotations
 import duckdb
 
 from traj.projections._decision_views import DECISION_VIEWS
+from traj.projections._functions import register_sql_functions
 from traj.projections._specialist_views import SPECIALIST_VIEWS
 
 __all__ = ["VIEWS", "create_views"]
@@ -268,7 +269,7 @@ VIEWS: dict[str, tuple[str, str]] = {
             FROM steps s JOIN demos d ON d.stream = s.stream
             LEFT JOIN enr ON enr.action_id = s.action_id
             WHERE s.source = 'demo'),
-        -- the whole demonstration, rendered once per demo by traj.enrich.render_teacher_context
+        -- the whole demonstration, rendered once per demo by traj.prompt.render_teacher_context
         ctx AS (
             SELECT stream, teacher_context(
                        any_value(goal), CAST(to_json(list(teacher_step ORDER BY seq)) AS VARCHAR)) AS context
@@ -332,8 +333,6 @@ def create_views(con: duckdb.DuckDBPyConnection, events_relation: str = "events"
 
     Also installs the SQL functions the views call (the teacher context of ``sdft_examples``).
     """
-    from traj.enrich._context import register_sql_functions  # traj.enrich reads projections: import late
-
     register_sql_functions(con)
     if events_relation != "events":
         con.execute(f"CREATE OR REPLACE VIEW events AS SELECT * FROM {events_relation}")

@@ -3,9 +3,9 @@
 An item is what the student sees (the agent's own prompt: goal, the page as observed, the
 actions so far), what only the teacher sees (the whole demonstration, each step explained by
 its enrichment when one exists, the raw action JSON otherwise) and the target action. Prompts
-come from :func:`traj.agent.build_prompt`, so training sees exactly what the agent will. The
+come from :func:`traj.prompt.build_prompt`, so training sees exactly what the agent will. The
 items are the rows of the ``sdft_examples`` projection, whose teacher context
-:func:`traj.enrich.render_teacher_context` renders (one text for SQL and training); by default
+:func:`traj.prompt.render_teacher_context` renders (one text for SQL and training); by default
 only steps that the demo's latest replay ran (ok or healed) are fed, so a demo that no longer
 replays does not teach.
 """
@@ -16,8 +16,8 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from traj.agent import AgentAction, HistoryEntry, approx_tokens, build_prompt
 from traj.projections import Projections
+from traj.prompt import AgentAction, HistoryEntry, approx_tokens, build_prompt
 from traj.replay._demo import Demo, load_demo
 
 if TYPE_CHECKING:

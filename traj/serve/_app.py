@@ -52,7 +52,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from traj.agent import ParseError, Prompt, parse_action
 from traj.errors import PolicyError, one_line
 from traj.eventlog import AdapterLoaded, AdapterUnloaded, Store
 from traj.policy._base import Generation, Policy, stopping_when
@@ -64,6 +63,7 @@ from traj.policy._http import (
     PolicyServerError,
     PolicyTimeoutError,
 )
+from traj.prompt import ParseError, Prompt, parse_action
 from traj.serve._errors import ApiError, error_body
 from traj.serve._gate import RequestGate
 from traj.serve._limits import NAME_PATTERN, ServeLimits, Text, unicode_only

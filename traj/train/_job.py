@@ -158,12 +158,11 @@ def feed_examples(
 
 
 def _prompt_budget(model_dir: Path) -> dict[str, Any]:
-    """The agent's prompt budget for ``model_dir`` (see :func:`traj.agent.prompt_budget`),
+    """The agent's prompt budget for ``model_dir`` (see :func:`traj.prompt.prompt_budget`),
     counted with its tokenizer, as :class:`traj.policy.TransformersPolicy` counts."""
     from transformers import AutoConfig, AutoTokenizer
 
-    from traj.agent import prompt_budget
-    from traj.policy._transformers import context_window_of
+    from traj.prompt import context_window_of, prompt_budget
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -419,8 +418,8 @@ def _diagnose(
 ) -> KlDiagnosis:
     """Step-0 numbers: the KL before any update, who gets the next action right, and which
     demonstrated steps the teacher sees without an enrichment, and why."""
-    from traj.agent import ParseError, parse_action
     from traj.enrich import enrichment_coverage
+    from traj.prompt import ParseError, parse_action
 
     def accuracy(teacher: bool) -> float:
         queries = [e.teacher_query if teacher else e.query for e in batch]

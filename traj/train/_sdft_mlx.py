@@ -175,7 +175,7 @@ class MlxSdftTrainer:
         from mlx_lm.generate import generate_step
         from mlx_lm.sample_utils import make_sampler
 
-        from traj.policy._transformers import chat_text
+        from traj.prompt import chat_text
 
         temperature = self.config.temperature if temperature is None else temperature
         sampler = make_sampler(temp=temperature)
@@ -209,7 +209,7 @@ class MlxSdftTrainer:
         """Logits predicting each response token after the chat-formatted ``query``."""
         import mlx.core as mx
 
-        from traj.policy._transformers import chat_text
+        from traj.prompt import chat_text
 
         prompt = self._encode(chat_text(self.tokenizer, query))
         ids = mx.array([prompt + response])

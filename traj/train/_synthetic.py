@@ -11,9 +11,9 @@ fields, a dialog appears, a confirmation follows) and the demonstrated actions, 
 ``FINISH`` (with the answer when the goal asks a question).
 
 A :class:`Decision` is (goal, page at step i, the first i actions) -> action i, rendered with
-:func:`traj.agent.build_prompt` exactly as the agent prompts. The conventions are what a goal
+:func:`traj.prompt.build_prompt` exactly as the agent prompts. The conventions are what a goal
 alone does not tell; a demonstration does. So some decisions carry one, rendered with
-:func:`traj.agent.render_demonstration` as the SDFT teacher sees it: of the very episode (what
+:func:`traj.prompt.render_demonstration` as the SDFT teacher sees it: of the very episode (what
 the teacher is given for the demo's own states) or of the same family with other values. The
 model learns to find where the actions so far leave off in the demonstration and continue it,
 with the values of its own goal, and to ground the elements a goal names (a message, a
@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from traj.agent import AgentAction, HistoryEntry, build_prompt, render_demonstration
 from traj.eventlog import Element
+from traj.prompt import AgentAction, HistoryEntry, build_prompt, render_demonstration
 
 __all__ = ["GENERATOR_VERSION", "TEMPLATES", "Decision", "Episode", "SyntheticPage", "decisions", "episode"]
 
@@ -51,7 +51,7 @@ DemoMode = Literal["none", "own", "other"]
 
 @dataclass(frozen=True)
 class SyntheticPage:
-    """A page as the snapshotter shows it (satisfies :class:`traj.agent.PageView`)."""
+    """A page as the snapshotter shows it (satisfies :class:`traj.prompt.PageView`)."""
 
     url: str
     text: str

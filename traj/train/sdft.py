@@ -333,7 +333,7 @@ class SdftTrainer:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def _batch(self, queries: Sequence[str], responses: list[list[int]]) -> TokenBatch:
-        from traj.policy._transformers import chat_text
+        from traj.prompt import chat_text
 
         prompts = [self._encode(chat_text(self.tokenizer, q)) for q in queries]
         return pack(prompts, responses, self.tokenizer.pad_token_id)

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from traj.agent import RULES, ParseError, parse_action
+from traj.prompt import RULES, ParseError, parse_action
 
 __all__ = [
     "CHAT_TEMPLATE",
@@ -508,7 +508,7 @@ def _copy_batch(tokenizer: Any, recipe: _Recipe, rng: random.Random) -> tuple[An
 
 def _encode(tokenizer: Any, sample: Any, recipe: _Recipe) -> tuple[list[int], list[float]]:
     """Ids of ``chat(prompt) + target + EOS`` and a loss weight per token (see :class:`_Recipe`)."""
-    from traj.policy._transformers import chat_text
+    from traj.prompt import chat_text
 
     chat = chat_text(tokenizer, sample.prompt)
     encoded = tokenizer(chat, add_special_tokens=False, return_offsets_mapping=True)
@@ -526,7 +526,7 @@ def _greedy(model: Any, tokenizer: Any, prompts: list[str], *, batch: int = 16, 
     """Greedy completions of ``prompts`` as the agent asks (one user turn), batched by length."""
     import torch
 
-    from traj.policy._transformers import chat_text
+    from traj.prompt import chat_text
 
     texts = [chat_text(tokenizer, prompt) for prompt in prompts]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))

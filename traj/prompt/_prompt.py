@@ -12,18 +12,25 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from traj.browser import render_snapshot
-from traj.eventlog import Element
+from traj.prompt._action import AgentAction
+from traj.prompt._page import render_snapshot
+
+if TYPE_CHECKING:
+    from traj.eventlog import Element, RunStep
 
 __all__ = [
+    "DEFAULT_MAX_NEW_TOKENS",
+    "PERSON_NOTE",
     "RULES",
     "HistoryEntry",
     "PageView",
     "Prompt",
     "approx_tokens",
     "build_prompt",
+    "history_entry",
+    "prompt_budget",
     "render_demonstration",
 ]
 
@@ -57,6 +64,27 @@ class HistoryEntry:
 
     def render(self, number: int) -> str:
         return f"Step {number}: {self.action}" + (f" -> {self.note}" if self.note else "")
+
+
+PERSON_NOTE = "done by a person"
+"""The note on a step a person did for the agent (``traj run --ask-when-unsure``)."""
+
+
+def history_entry(step: RunStep) -> HistoryEntry:
+    """How a recorded step reads in the history of later prompts (the runtime's and the exports').
+
+    What happened on the page: the person's action on a step they did, else the executed
+    action, else the proposed one, else the raw text; with the error fed back to the model.
+    """
+    if step.demonstrated is not None:
+        return HistoryEntry(_from_dict(step.demonstrated).to_json(), PERSON_NOTE)
+    shown = step.action or step.proposed
+    text = _from_dict(shown).to_json() if shown else " ".join(step.raw_output.split())[:120] or "(no output)"
+    return HistoryEntry(text, f"error: {step.error}" if step.error else "")
+
+
+def _from_dict(action: dict[str, Any]) -> AgentAction:
+    return AgentAction(action["kind"], action.get("target"), action.get("value"))
 
 
 @dataclass(frozen=True)

@@ -6,24 +6,20 @@ enrichment failed) shows the raw action JSON alone: training never waits for enr
 
 The text is versioned (:data:`TEACHER_CONTEXT_VERSION`) because a trained adapter is only
 reproducible with the context it was trained on. The ``sdft_examples`` projection renders
-it through the DuckDB function :func:`register_sql_functions` installs, so SQL and Python
-give the same text; the SDFT feed reads it from there.
+it through a DuckDB function that calls :func:`render_teacher_context`
+(:mod:`traj.projections`), so SQL and Python give the same text; the SDFT feed reads it
+from there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import msgspec
-import pyarrow as pa
 
-from traj.agent import render_demonstration
+from traj.prompt._prompt import render_demonstration
 
-if TYPE_CHECKING:
-    import duckdb
-
-__all__ = ["TEACHER_CONTEXT_VERSION", "TeacherStep", "register_sql_functions", "render_teacher_context"]
+__all__ = ["TEACHER_CONTEXT_VERSION", "TeacherStep", "render_teacher_context"]
 
 TEACHER_CONTEXT_VERSION = "2"
 """Bumped whenever :func:`render_teacher_context` renders differently."""
@@ -45,7 +41,7 @@ def render_teacher_context(goal: str, steps: Sequence[TeacherStep]) -> str:
 
     Enriched steps carry their explanation, element rationale, expected outcome and thinking
     steps as notes under the action; the others show the action alone. The layout is the
-    agent's :func:`~traj.agent.render_demonstration`, which the tiny model is pretrained on.
+    agent's :func:`render_demonstration`, which the tiny model is pretrained on.
     """
     notes = [_notes(step) for step in steps]
     return render_demonstration(goal, [step.action for step in steps], notes)
@@ -62,31 +58,3 @@ def _notes(step: TeacherStep) -> list[str]:
     if step.thinking_steps:
         notes.append(f"Thinking: {' / '.join(step.thinking_steps)}")
     return notes
-
-
-_STEPS = msgspec.json.Decoder(list[TeacherStep])
-
-
-def register_sql_functions(con: duckdb.DuckDBPyConnection) -> None:
-    """Install ``teacher_context(goal, steps_json)`` and ``teacher_context_version()`` in ``con``.
-
-    ``steps_json`` is a JSON list of :class:`TeacherStep` objects in step order. The function
-    is vectorised over Arrow arrays: one Python call per batch of demos, not per row.
-    """
-    installed = con.execute(
-        "SELECT count(*) FROM duckdb_functions() WHERE function_name = 'teacher_context'"
-    ).fetchall()
-    if not installed[0][0]:
-        con.create_function(
-            "teacher_context", _teacher_context, ["VARCHAR", "VARCHAR"], "VARCHAR", type="arrow", side_effects=False
-        )
-    con.execute(f"CREATE OR REPLACE MACRO teacher_context_version() AS '{TEACHER_CONTEXT_VERSION}'")
-
-
-def _teacher_context(goals: pa.Array, steps: pa.Array) -> pa.Array:
-    # DuckDB reads this signature's annotations at registration: pyarrow is imported at the top.
-    texts = [
-        None if goal is None or raw is None else render_teacher_context(goal, _STEPS.decode(raw))
-        for goal, raw in zip(goals.to_pylist(), steps.to_pylist(), strict=True)
-    ]
-    return pa.array(texts, pa.string())

@@ -1,7 +1,7 @@
 """The agent's action language and the parser that reads it out of a model's raw text.
 
 A policy answers with one JSON object, ``{"kind": "CLICK", "target": "12", "value": null}``:
-the same shape the training feed teaches (:func:`traj.replay.action_json`). Small models
+the same shape the training feed teaches (:func:`traj.datasets.action_json`). Small models
 drift from it, so the parser tries, in order:
 
 1. JSON: the first balanced ``{...}`` in the text that decodes to an object with a known kind
@@ -24,7 +24,15 @@ import msgspec
 
 from traj.errors import PolicyError
 
-__all__ = ["AGENT_KINDS", "AgentAction", "AgentKind", "ParseError", "ParsedAction", "parse_action"]
+__all__ = [
+    "AGENT_KINDS",
+    "AgentAction",
+    "AgentKind",
+    "ParseError",
+    "ParsedAction",
+    "action_from_mapping",
+    "parse_action",
+]
 
 AgentKind = Literal["CLICK", "TYPE", "SELECT", "PRESS_ENTER", "SCROLL", "WAIT", "NAVIGATE", "FINISH"]
 AGENT_KINDS: tuple[str, ...] = get_args(AgentKind)
@@ -77,7 +85,7 @@ def parse_action(text: str) -> ParsedAction:
     json_problem = None
     for candidate in _json_objects(text):
         try:
-            return ParsedAction(_from_mapping(candidate), "json")
+            return ParsedAction(action_from_mapping(candidate), "json")
         except ParseError as exc:
             json_problem = str(exc)
     for line in text.splitlines():
@@ -134,7 +142,9 @@ def _matching_brace(text: str, start: int) -> int | None:
     return None
 
 
-def _from_mapping(mapping: dict[str, Any]) -> AgentAction:
+def action_from_mapping(mapping: dict[str, Any]) -> AgentAction:
+    """The action a decoded JSON object states (synonym keys and kinds accepted, as the parser
+    reads them); :class:`ParseError` when it states none or an invalid one."""
     raw_kind = _first(mapping, "kind", "action", "type")
     if not isinstance(raw_kind, str) or not raw_kind.strip():
         raise ParseError(f"the JSON action has no 'kind' (keys: {', '.join(map(str, mapping)) or 'none'})")

@@ -1,0 +1,47 @@
+"""The SQL functions the projection views call, installed in every connection before the views.
+
+``teacher_context(goal, steps_json)`` renders the SDFT teacher's privileged context with
+:func:`traj.prompt.render_teacher_context` itself, so the ``sdft_examples`` rows and Python
+give the same text; ``teacher_context_version()`` names the rendering that made it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+import pyarrow as pa
+
+from traj.prompt import TEACHER_CONTEXT_VERSION, TeacherStep, render_teacher_context
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = ["register_sql_functions"]
+
+_STEPS = msgspec.json.Decoder(list[TeacherStep])
+
+
+def register_sql_functions(con: duckdb.DuckDBPyConnection) -> None:
+    """Install ``teacher_context(goal, steps_json)`` and ``teacher_context_version()`` in ``con``.
+
+    ``steps_json`` is a JSON list of :class:`TeacherStep` objects in step order. The function
+    is vectorised over Arrow arrays: one Python call per batch of demos, not per row.
+    """
+    installed = con.execute(
+        "SELECT count(*) FROM duckdb_functions() WHERE function_name = 'teacher_context'"
+    ).fetchall()
+    if not installed[0][0]:
+        con.create_function(
+            "teacher_context", _teacher_context, ["VARCHAR", "VARCHAR"], "VARCHAR", type="arrow", side_effects=False
+        )
+    con.execute(f"CREATE OR REPLACE MACRO teacher_context_version() AS '{TEACHER_CONTEXT_VERSION}'")
+
+
+def _teacher_context(goals: pa.Array, steps: pa.Array) -> pa.Array:
+    # DuckDB reads this signature's annotations at registration: pyarrow is imported at the top.
+    texts = [
+        None if goal is None or raw is None else render_teacher_context(goal, _STEPS.decode(raw))
+        for goal, raw in zip(goals.to_pylist(), steps.to_pylist(), strict=True)
+    ]
+    return pa.array(texts, pa.string())

@@ -1,0 +1,67 @@
+"""The text contract every layer shares: the page as text, the agent's prompt, the action language.
+
+The agent prompts with it, the policies wrap it in their chat template, the training feed and
+the exports render every training prompt with it, enrichment describes elements with it, and
+the tiny model is pretrained on it: one text, so what a model learns is what it later reads.
+Pure functions over payload types: no browser, model or DuckDB imports.
+
+- :func:`build_prompt` (rules first, then the goal, the actions so far, the page; cut to a
+  token budget), :func:`history_entry`, :func:`render_demonstration`;
+- :func:`parse_action` reads an :class:`AgentAction` out of a model's text;
+- :func:`render_snapshot` renders a page's elements; :func:`render_teacher_context` the SDFT
+  teacher's privileged context; :func:`chat_text` wraps a prompt in a model's chat template.
+"""
+
+from traj.prompt._action import (
+    AGENT_KINDS,
+    AgentAction,
+    AgentKind,
+    ParsedAction,
+    ParseError,
+    action_from_mapping,
+    parse_action,
+)
+from traj.prompt._chat import chat_text, context_window_of, token_pieces
+from traj.prompt._page import render_snapshot
+from traj.prompt._prompt import (
+    DEFAULT_MAX_NEW_TOKENS,
+    PERSON_NOTE,
+    RULES,
+    HistoryEntry,
+    PageView,
+    Prompt,
+    approx_tokens,
+    build_prompt,
+    history_entry,
+    prompt_budget,
+    render_demonstration,
+)
+from traj.prompt._teacher import TEACHER_CONTEXT_VERSION, TeacherStep, render_teacher_context
+
+__all__ = [
+    "AGENT_KINDS",
+    "DEFAULT_MAX_NEW_TOKENS",
+    "PERSON_NOTE",
+    "RULES",
+    "TEACHER_CONTEXT_VERSION",
+    "AgentAction",
+    "AgentKind",
+    "HistoryEntry",
+    "PageView",
+    "ParseError",
+    "ParsedAction",
+    "Prompt",
+    "TeacherStep",
+    "action_from_mapping",
+    "approx_tokens",
+    "build_prompt",
+    "chat_text",
+    "context_window_of",
+    "history_entry",
+    "parse_action",
+    "prompt_budget",
+    "render_demonstration",
+    "render_snapshot",
+    "render_teacher_context",
+    "token_pieces",
+]
