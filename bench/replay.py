@@ -25,7 +25,8 @@ from typing import Any
 
 from traj.browser import launch, record, resolve_locator
 from traj.eventlog import Store
-from traj.replay import Demo, load_demo, replay_demo
+from traj.projections import Demo, load_demo
+from traj.replay import replay_demo
 from traj.sites import SITES, run_script, serve_sites
 
 TARGET = 1.2

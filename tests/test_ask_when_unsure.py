@@ -16,9 +16,10 @@ from test_agent_run import ScriptedPolicy
 
 from traj.agent import AskWhenUnsure, choice_confidence, run_on_page
 from traj.browser import take_snapshot
+from traj.datasets import export_dataset
 from traj.errors import TrajError
 from traj.policy import Generation, TransformersPolicy
-from traj.projections import Projections, export_dataset
+from traj.projections import Projections
 from traj.prompt import AgentAction, Prompt, build_prompt
 
 NOTE = "Check the warranty first"

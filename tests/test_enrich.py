@@ -32,14 +32,14 @@ from typer.testing import CliRunner
 
 from traj.browser import record
 from traj.cli import app as cli_app
+from traj.datasets import sdft_items
 from traj.enrich import PROMPT_VERSION, EnrichConfig, enrich, enrichment_coverage
 from traj.enrich._request import MAX_IMAGE_SIDE, annotate_screenshot
 from traj.errors import EnrichmentError, PolicyError, TrajError
 from traj.eventlog import Enrichment, NewEvent, Store
 from traj.policy import Generation
-from traj.projections import Projections
-from traj.prompt import TEACHER_CONTEXT_VERSION, Prompt, TeacherStep, render_teacher_context
-from traj.replay import action_json, load_demo, sdft_items
+from traj.projections import Projections, load_demo
+from traj.prompt import TEACHER_CONTEXT_VERSION, Prompt, TeacherStep, action_json, render_teacher_context
 from traj.serve import create_app, serve_in_thread
 from traj.sites import SITES, run_script
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from traj.cli import app
+from traj.datasets import export_bytes, export_dataset
 from traj.eventlog import (
     Action,
     Element,
@@ -23,7 +24,6 @@ from traj.eventlog import (
     RunStep,
     Store,
 )
-from traj.projections import export_bytes, export_dataset
 
 EXPORTS = [("from_feedback", False), ("from_runs", False), ("from_runs", True), ("sdft", False), ("preference", False)]
 

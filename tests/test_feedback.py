@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 from traj.agent import FeedbackError, record_feedback, run_on_page
 from traj.cli import app
+from traj.datasets import export_bytes, export_dataset, sdft_items
 from traj.eventlog import Store
-from traj.projections import Projections, export_bytes, export_dataset
-from traj.replay import sdft_items
+from traj.projections import Projections
 
 NOTE = "Check the warranty first"
 BUDGET = ScriptedPolicy.context_window - 64  # what the runtime gives a prompt: context minus max_new_tokens

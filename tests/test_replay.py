@@ -15,8 +15,8 @@ from conftest import serve_directory
 
 from traj.browser import launch, record
 from traj.eventlog import Store
-from traj.projections import Projections
-from traj.replay import load_demo, replay, replay_demo
+from traj.projections import Projections, load_demo
+from traj.replay import replay, replay_demo
 from traj.sites import SITES, run_script, serve_sites
 
 FORM = """<!doctype html><title>Expenses</title>
@@ -205,9 +205,9 @@ def test_every_bundled_demo_replays_on_its_own_seed(sites: str, name: str, tmp_p
 
 
 def test_the_training_feed_holds_replay_verified_steps_with_query_context_and_target(recorded) -> None:
+    from traj.datasets import sdft_items
     from traj.eventlog import Enrichment
     from traj.prompt import RULES
-    from traj.replay import sdft_items
 
     store, demo_id, _, _ = recorded
     assert list(sdft_items(store)) == []  # nothing is verified before a replay

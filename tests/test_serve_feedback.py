@@ -7,8 +7,8 @@ import pytest
 from test_export import run_events
 
 from tests.test_policy_remote import EchoPolicy
+from traj.datasets import export_dataset
 from traj.eventlog import Store
-from traj.projections import export_dataset
 from traj.serve import create_app, serve_in_thread
 
 TOKEN = "feedback-token"

@@ -11,11 +11,12 @@ from typer.testing import CliRunner
 
 from traj.browser import record
 from traj.cli import app
+from traj.datasets import sdft_items
 from traj.demo import record_demonstration
 from traj.policy import TransformersPolicy, open_policy
-from traj.projections import Projections
-from traj.prompt import HistoryEntry, Prompt, build_prompt, prompt_budget
-from traj.replay import action_json, load_demo, replay, sdft_items
+from traj.projections import Projections, load_demo
+from traj.prompt import HistoryEntry, Prompt, action_json, build_prompt, prompt_budget
+from traj.replay import replay
 from traj.sites import SITES, run_script
 from traj.train import SdftConfig, train, training_examples
 

@@ -40,7 +40,7 @@ def enrich(
     from traj.enrich import enrich as run_enrich
     from traj.enrich._client import NIM_BASE_URL
     from traj.eventlog import Store
-    from traj.replay import load_demo
+    from traj.projections import load_demo
 
     config = EnrichConfig(
         model=model or DEFAULT_MODEL,

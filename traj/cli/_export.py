@@ -33,8 +33,8 @@ def export(
         return
     if strategy is None:
         raise typer.BadParameter("give --strategy, or --demo ID --tar PATH")
+    from traj.datasets import FORMATS, STRATEGIES, export_dataset, write_export
     from traj.eventlog import Store
-    from traj.projections import FORMATS, STRATEGIES, export_dataset, write_export
 
     if strategy not in STRATEGIES:
         raise typer.BadParameter(f"--strategy is one of {', '.join(STRATEGIES)}, not {strategy!r}")

@@ -19,12 +19,11 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from traj.prompt import render_snapshot
-from traj.replay import action_json
+from traj.prompt import action_json, render_snapshot
 
 if TYPE_CHECKING:
     from traj.eventlog import BoundingBox, Element, Store
-    from traj.replay import Demo, DemoStep
+    from traj.projections import Demo, DemoStep
 
 __all__ = [
     "MAX_IMAGE_BASE64",

@@ -22,8 +22,7 @@ from traj.enrich._client import NIM_BASE_URL, CallFailedError, OpenAIVisionClien
 from traj.enrich._request import PROMPT_VERSION, StepRequest, reask_text, step_request
 from traj.errors import EnrichmentError, one_line
 from traj.eventlog import Enrichment, EnrichmentFailed
-from traj.projections import Projections
-from traj.replay import load_demo
+from traj.projections import Projections, load_demo
 
 if TYPE_CHECKING:
     from traj.eventlog import Store

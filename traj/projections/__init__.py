@@ -1,22 +1,14 @@
-"""DuckDB projections over the event log: demos, steps, enrichments, datasets, lineage.
+"""DuckDB projections over the event log: demos, steps, enrichments, feedback, train runs, lineage.
 
 Every projection is a view over ``events``; rebuilt from scratch it gives the same rows.
+:func:`load_demo` folds one demonstration's events into a :class:`Demo`. The datasets
+rendered from these views are :mod:`traj.datasets`'.
 """
 
 from __future__ import annotations
 
 from traj.projections._connection import Projections
-from traj.projections._export import FORMATS, STRATEGIES, Export, export_bytes, export_dataset, write_export
+from traj.projections._demo import Demo, DemoStep, demo_from, load_demo
 from traj.projections._views import VIEWS, create_views
 
-__all__ = [
-    "FORMATS",
-    "STRATEGIES",
-    "VIEWS",
-    "Export",
-    "Projections",
-    "create_views",
-    "export_bytes",
-    "export_dataset",
-    "write_export",
-]
+__all__ = ["VIEWS", "Demo", "DemoStep", "Projections", "create_views", "demo_from", "load_demo"]

@@ -6,7 +6,7 @@ out); a bad step with a correction adds a second row, the corrected action in th
 context, labelled good. The latest feedback per (target, step) wins. A run's step is judged by
 what the agent chose: on a step it handed to a person (outcome ``corrected``), the ``action``
 event is the person's and the agent's choice is the ``run.step``'s. These views hold row
-identity and labels; :mod:`traj.projections._export` renders each row's prompt from the
+identity and labels; :mod:`traj.datasets` renders each row's prompt from the
 observation it names, as the agent would see it.
 """
 

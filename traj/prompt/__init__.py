@@ -19,6 +19,7 @@ from traj.prompt._action import (
     ParsedAction,
     ParseError,
     action_from_mapping,
+    action_json,
     parse_action,
 )
 from traj.prompt._chat import chat_text, context_window_of, token_pieces
@@ -53,6 +54,7 @@ __all__ = [
     "Prompt",
     "TeacherStep",
     "action_from_mapping",
+    "action_json",
     "approx_tokens",
     "build_prompt",
     "chat_text",

@@ -1,7 +1,7 @@
 """The agent's action language and the parser that reads it out of a model's raw text.
 
 A policy answers with one JSON object, ``{"kind": "CLICK", "target": "12", "value": null}``:
-the same shape the training feed teaches (:func:`traj.datasets.action_json`). Small models
+the same shape the training feed teaches (:func:`action_json`). Small models
 drift from it, so the parser tries, in order:
 
 1. JSON: the first balanced ``{...}`` in the text that decodes to an object with a known kind
@@ -18,11 +18,14 @@ to the model as an error in the history.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import msgspec
 
 from traj.errors import PolicyError
+
+if TYPE_CHECKING:
+    from traj.eventlog import Action
 
 __all__ = [
     "AGENT_KINDS",
@@ -31,6 +34,7 @@ __all__ = [
     "ParseError",
     "ParsedAction",
     "action_from_mapping",
+    "action_json",
     "parse_action",
 ]
 
@@ -65,6 +69,11 @@ class AgentAction(msgspec.Struct, frozen=True, omit_defaults=False):
     def to_json(self) -> str:
         """The canonical JSON text, exactly what the training feed teaches the policy to emit."""
         return msgspec.json.encode(self).decode()
+
+
+def action_json(action: Action) -> str:
+    """A recorded ``action`` event's payload as the policy emits it: kind, target element id, value."""
+    return AgentAction(action.kind, action.target, action.value).to_json()  # type: ignore[arg-type]
 
 
 class ParsedAction(msgspec.Struct, frozen=True):

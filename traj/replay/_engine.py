@@ -29,7 +29,7 @@ from traj.eventlog import (
     Store,
     new_event_id,
 )
-from traj.replay._demo import Demo, DemoStep, load_demo
+from traj.projections import Demo, DemoStep, load_demo
 from traj.replay._ladder import Target, TargetNotFoundError, find_target
 
 if TYPE_CHECKING:

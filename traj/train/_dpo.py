@@ -34,7 +34,7 @@ def preference_examples(store: Store, *, task: str | None = None, as_of: int | N
     ``target`` is the chosen action, ``rejected`` the judged one; ``action_id`` is the judged
     action's event, so the adapter's lineage leads to the run it learned from.
     """
-    from traj.projections import export_dataset
+    from traj.datasets import export_dataset
 
     rows = export_dataset(store, "preference", as_of=as_of).table.to_pylist()
     examples = [

@@ -35,7 +35,7 @@ from traj.eventlog import (
 from traj.train.sdft import SdftConfig, SdftTrainer, StepMetrics, TrainingExample, batches
 
 if TYPE_CHECKING:
-    from traj.replay import SdftItem
+    from traj.datasets import SdftItem
     from traj.train._sdft_mlx import MlxSdftTrainer
 
 __all__ = ["KlDiagnosis", "TrainResult", "model_hash", "resume", "train", "training_examples"]
@@ -120,7 +120,7 @@ def training_examples(
     that model, and the teacher's prompt (with the demonstration) fits the window too. Without
     it, prompts are budgeted by an estimate that suits no model in particular.
     """
-    from traj.replay import sdft_action_ids
+    from traj.datasets import sdft_action_ids
 
     wanted = set(demo_ids or [])
     if task is not None:
@@ -150,7 +150,7 @@ def feed_examples(
 ) -> list[TrainingExample]:
     """The SDFT feed's items as training examples, their prompts budgeted for ``model`` (see
     :func:`training_examples`)."""
-    from traj.replay import sdft_items
+    from traj.datasets import sdft_items
 
     budget = {} if model is None else _prompt_budget(Path(model))
     items = sdft_items(store, verified_only=verified_only, demo_ids=demo_ids, **budget)

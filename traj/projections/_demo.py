@@ -1,4 +1,8 @@
-"""A recorded demonstration as the replay engine and the training feed read it: from events only."""
+"""A recorded demonstration as the replay engine, enrichment and the training feed read it.
+
+Loading a demo is a fold over its stream's events (later ``locators.healed`` and
+``demo.variables`` events add to it), so it is a projection like the views: events only.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from traj.errors import TrajError
 if TYPE_CHECKING:
     from traj.eventlog import Action, DemoStarted, Element, Event, Observation, Store
 
-__all__ = ["Demo", "DemoStep", "load_demo"]
+__all__ = ["Demo", "DemoStep", "demo_from", "load_demo"]
 
 
 @dataclass(frozen=True)
@@ -53,10 +57,11 @@ def load_demo(store: Store, demo_id: str) -> Demo:
     events = store.events(stream=f"demo/{demo_id}")
     if not events or events[0].type != "demo.started":
         raise TrajError(f"no demonstration {demo_id!r} in {store.home} (see 'traj demos')")
-    return _demo_from(demo_id, events)
+    return demo_from(demo_id, events)
 
 
-def _demo_from(demo_id: str, events: list[Event]) -> Demo:
+def demo_from(demo_id: str, events: list[Event]) -> Demo:
+    """The demo ``events`` (its stream, in order, starting with ``demo.started``) fold into."""
     observations: dict[str, Observation] = {}
     steps: list[DemoStep] = []
     final: Observation | None = None

@@ -7,7 +7,7 @@ come from :func:`traj.prompt.build_prompt`, so training sees exactly what the ag
 items are the rows of the ``sdft_examples`` projection, whose teacher context
 :func:`traj.prompt.render_teacher_context` renders (one text for SQL and training); by default
 only steps that the demo's latest replay ran (ok or healed) are fed, so a demo that no longer
-replays does not teach.
+replays does not teach. The ``sdft`` export (:mod:`traj.datasets._export`) is these items too.
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from traj.projections import Projections
-from traj.prompt import AgentAction, HistoryEntry, approx_tokens, build_prompt
-from traj.replay._demo import Demo, load_demo
+from traj.projections import Demo, Projections, demo_from
+from traj.prompt import HistoryEntry, action_json, approx_tokens, build_prompt
 
 if TYPE_CHECKING:
-    from traj.eventlog import Action, Store
+    from traj.eventlog import Event, Store
 
-__all__ = ["SdftItem", "action_json", "sdft_items"]
+__all__ = ["SdftItem", "chosen_steps", "feed_items", "latest_replay_status", "sdft_action_ids", "sdft_items"]
 
 
 @dataclass(frozen=True)
@@ -45,11 +44,9 @@ class SdftItem:
     """``enrichment`` when this step's own enrichment is in the context, else ``raw_action``."""
     verified: bool
     """The demo's latest replay ran this step (ok or healed)."""
-
-
-def action_json(action: Action) -> str:
-    """The action as the policy emits it: kind, target element id, value."""
-    return AgentAction(action.kind, action.target, action.value).to_json()  # type: ignore[arg-type]
+    stream: str
+    """The demo's stream (``demo/<demo_id>``)."""
+    task: str | None
 
 
 def sdft_items(
@@ -68,40 +65,63 @@ def sdft_items(
     demonstration; with ``fit_teacher`` (``budget_tokens`` is then all the model can take) it
     stays within ``budget_tokens`` too, its page cut shorter to make room for the demonstration.
     """
+    with Projections(store) as projections:
+        chosen = chosen_steps(projections, verified_only, demo_ids)
+    yield from feed_items(
+        chosen,
+        lambda stream: store.events(stream=stream),
+        budget_tokens=budget_tokens,
+        count_tokens=count_tokens,
+        fit_teacher=fit_teacher,
+    )
+
+
+def feed_items(
+    chosen: list[tuple[dict[str, Any], bool]],
+    events_of: Callable[[str], list[Event]],
+    *,
+    budget_tokens: int,
+    count_tokens: Callable[[str], int],
+    fit_teacher: bool = False,
+) -> Iterator[SdftItem]:
+    """The items of ``chosen`` ``sdft_examples`` rows (each with whether a replay verified it),
+    their demos folded from ``events_of(stream)``; see :func:`sdft_items` for the budgets."""
     demos: dict[str, Demo] = {}
-    for row, verified in _chosen_steps(store, verified_only, demo_ids):
-        demo = demos.get(row["demo_id"]) or demos.setdefault(row["demo_id"], load_demo(store, row["demo_id"]))
+    for row, verified in chosen:
+        stream = row["stream"]
+        demo = demos.get(stream) or demos.setdefault(stream, demo_from(row["demo_id"], events_of(stream)))
         index = next(i for i, s in enumerate(demo.steps) if s.action_id == row["action_id"])
         context = row["context"]
-        query = _query(demo, index, None, budget_tokens, count_tokens)
         teacher_budget = budget_tokens if fit_teacher else budget_tokens + count_tokens(context)
         yield SdftItem(
             demo_id=demo.demo_id,
             step=demo.steps[index].action.step,
             action_id=row["action_id"],
-            query=query,
+            query=_query(demo, index, None, budget_tokens, count_tokens),
             context=context,
             teacher_query=_query(demo, index, context, teacher_budget, count_tokens),
             target=action_json(demo.steps[index].action),
             context_source=row["context_source"],
             verified=verified,
+            stream=stream,
+            task=row["task"],
         )
 
 
 def sdft_action_ids(store: Store, *, verified_only: bool = True, demo_ids: Collection[str] | None = None) -> list[str]:
     """The action ids :func:`sdft_items` would yield, without rendering a prompt."""
-    return [row["action_id"] for row, _ in _chosen_steps(store, verified_only, demo_ids)]
-
-
-def _chosen_steps(
-    store: Store, verified_only: bool, demo_ids: Collection[str] | None
-) -> list[tuple[dict[str, Any], bool]]:
-    """The ``sdft_examples`` rows to use, each with whether a replay verified its step."""
     with Projections(store) as projections:
-        rows = projections.query(
-            "SELECT demo_id, action_id, context, context_source FROM sdft_examples ORDER BY position"
-        ).to_pylist()
-        replayed = latest_replay_status(projections)
+        return [row["action_id"] for row, _ in chosen_steps(projections, verified_only, demo_ids)]
+
+
+def chosen_steps(
+    projections: Projections, verified_only: bool, demo_ids: Collection[str] | None
+) -> list[tuple[dict[str, Any], bool]]:
+    """The ``sdft_examples`` rows to use, in log order, each with whether a replay verified its step."""
+    rows = projections.query(
+        "SELECT demo_id, stream, action_id, task, context, context_source FROM sdft_examples ORDER BY position"
+    ).to_pylist()
+    replayed = latest_replay_status(projections)
     chosen = []
     for row in rows:
         verified = replayed.get(row["action_id"]) in ("ok", "healed")

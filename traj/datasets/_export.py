@@ -6,7 +6,8 @@ Four strategies, each a function of the log below one position (``as_of``):
   ``{pageSnapshot, task, history}``, ``output`` ``{action, selectorOrRef, value}``, ``label``.
 - ``from_runs``: one row per run with its whole trajectory, or (``per_decision``) the same
   steps one row each.
-- ``sdft``: ``prompt`` + ``privileged_context`` (the names TRL's SDFT trainer uses) + ``target``.
+- ``sdft``: ``prompt`` + ``privileged_context`` (the names TRL's SDFT trainer uses) + ``target``:
+  the SDFT feed's items (:func:`traj.datasets.sdft_items`), every step, verified or not.
 - ``preference``: ``prompt``, ``chosen``, ``rejected`` for the same context.
 
 Every ``prompt`` is :func:`traj.prompt.build_prompt` over the recorded observation and the
@@ -26,12 +27,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 import pyarrow as pa
 
+from traj.datasets._feed import chosen_steps, feed_items
 from traj.errors import TrajError, one_line
-from traj.projections._connection import Projections
+from traj.projections import Projections
+from traj.prompt import AgentAction, HistoryEntry, approx_tokens, build_prompt, history_entry, render_snapshot
 
 if TYPE_CHECKING:
     from traj.eventlog import Event, Observation, Store
-    from traj.prompt import HistoryEntry
 
 __all__ = ["FORMATS", "STRATEGIES", "Export", "export_bytes", "export_dataset", "write_export"]
 
@@ -72,8 +74,6 @@ def export_dataset(
         as_of = end
     elif not 0 <= as_of <= end:
         raise TrajError(f"--as-of {as_of} is outside the log (positions 0..{end}): the export could not be rebuilt")
-    from traj.prompt import approx_tokens
-
     renderer = _Renderer(store, as_of, budget_tokens, count_tokens or approx_tokens)
     with Projections(store, as_of=as_of) as projections:
         build = _BUILDERS[strategy]
@@ -180,36 +180,26 @@ def _from_runs(projections: Projections, renderer: _Renderer, per_decision: bool
 
 
 def _sdft(projections: Projections, renderer: _Renderer, per_decision: bool) -> list[dict[str, Any]]:
-    from traj.replay._demo import _demo_from
-    from traj.replay._feed import _query, latest_replay_status
-
-    rows = projections.query(
-        "SELECT demo_id, stream, step, action_id, task, context, context_source FROM sdft_examples "
-        "ORDER BY stream, step"
-    ).to_pylist()
-    replayed = latest_replay_status(projections)
-    out = []
-    for row in rows:
-        demo = _demo_from(row["demo_id"], renderer.events(row["stream"]))
-        index = next(i for i, s in enumerate(demo.steps) if s.action_id == row["action_id"])
-        context, budget, count = row["context"], renderer.budget_tokens, renderer.count_tokens
-        action = demo.steps[index].action
-        out.append(
-            {
-                "stream": row["stream"],
-                "demo_id": row["demo_id"],
-                "step": row["step"],
-                "prompt": _query(demo, index, None, budget, count),
-                "privileged_context": context,
-                "target": _action_json(action.kind, action.target, action.value),
-                "teacher_prompt": _query(demo, index, context, budget + count(context), count),
-                "context_source": row["context_source"],
-                "verified": replayed.get(row["action_id"]) in ("ok", "healed"),
-                "task": row["task"],
-                "action_id": row["action_id"],
-            }
-        )
-    return out
+    chosen = chosen_steps(projections, verified_only=False, demo_ids=None)
+    items = feed_items(
+        chosen, renderer.events, budget_tokens=renderer.budget_tokens, count_tokens=renderer.count_tokens
+    )
+    return [
+        {
+            "stream": item.stream,
+            "demo_id": item.demo_id,
+            "step": item.step,
+            "prompt": item.query,
+            "privileged_context": item.context,
+            "target": item.target,
+            "teacher_prompt": item.teacher_query,
+            "context_source": item.context_source,
+            "verified": item.verified,
+            "task": item.task,
+            "action_id": item.action_id,
+        }
+        for item in sorted(items, key=lambda item: (item.stream, item.step))
+    ]
 
 
 def _preference(projections: Projections, renderer: _Renderer, per_decision: bool) -> list[dict[str, Any]]:
@@ -273,8 +263,6 @@ class _Renderer:
         A demo lists its earlier actions (as the training feed does); a run lists every earlier
         step as the runtime did (:func:`traj.prompt.history_entry`).
         """
-        from traj.prompt import HistoryEntry, history_entry
-
         events = self.events(stream)
         if stream.startswith("demo/"):
             return [
@@ -285,21 +273,15 @@ class _Renderer:
         return [history_entry(e.data) for e in events if e.type == "run.step" and e.data.step < step]
 
     def prompt(self, goal: str, page: Observation, history: list[HistoryEntry]) -> str:
-        from traj.prompt import build_prompt
-
         return build_prompt(goal, page, history, budget_tokens=self.budget_tokens, count_tokens=self.count_tokens).text
 
 
 def _snapshot(page: Observation) -> dict[str, str]:
-    from traj.prompt import render_snapshot
-
     elements = render_snapshot([e for e in page.elements if e.visible], max_chars=1 << 30)
     return {"url": page.url, "title": page.title, "elements": elements, "text": page.text}
 
 
 def _action_json(kind: str, target: str | None, value: str | None) -> str:
-    from traj.prompt import AgentAction
-
     return AgentAction(kind, target, value).to_json()  # type: ignore[arg-type]
 
 

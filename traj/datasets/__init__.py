@@ -1,0 +1,26 @@
+"""Training and export datasets rendered from the projections: what a model is taught on.
+
+- the SDFT feed (:func:`sdft_items`): per demonstrated decision the student's prompt, the
+  teacher's privileged context and prompt, and the target action;
+- exports (:func:`export_dataset`): ``from_feedback``, ``from_runs``, ``sdft`` and
+  ``preference`` datasets in the column names TRL's trainers take, reproducible to the byte
+  for a log position.
+
+Every prompt is :func:`traj.prompt.build_prompt` over a recorded observation: a dataset
+teaches on exactly the text the agent reads.
+"""
+
+from traj.datasets._export import FORMATS, STRATEGIES, Export, export_bytes, export_dataset, write_export
+from traj.datasets._feed import SdftItem, sdft_action_ids, sdft_items
+
+__all__ = [
+    "FORMATS",
+    "STRATEGIES",
+    "Export",
+    "SdftItem",
+    "export_bytes",
+    "export_dataset",
+    "sdft_action_ids",
+    "sdft_items",
+    "write_export",
+]
