@@ -36,9 +36,9 @@ from traj.demo import DEMO_TRAINING, measure_agent, record_demonstration, verify
 from traj.eventlog import Store
 from traj.policy import TransformersPolicy
 from traj.sites import SITES, serve_sites
+from traj.tiny import init_tiny
 from traj.train import train, training_examples
 from traj.train.sdft import SdftConfig
-from traj.train.tiny import init_tiny
 
 OBJECTIVES = ("sdft", "sft")
 TARGET_SDFT = 0.9

@@ -161,7 +161,7 @@ def main() -> None:
     parser.add_argument("--worker", choices=["traj", "trl"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.model is None:
-        from traj.train.tiny import init_tiny
+        from traj.tiny import init_tiny
 
         args.model = str(init_tiny())
     if args.worker:

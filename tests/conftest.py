@@ -245,10 +245,18 @@ def browser() -> Iterator[Any]:
         yield session.browser
 
 
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised tiny model (tokenizer, config, weights; about a second), one per test module."""
+    from traj.tiny import build_untrained
+
+    return build_untrained(tmp_path_factory.mktemp("tiny") / "model", seed=0)
+
+
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
     """traj's pretrained tiny model, built once (minutes) and cached like ``traj model init-tiny``."""
-    from traj.train.tiny import init_tiny
+    from traj.tiny import init_tiny
 
     return init_tiny(progress=False)
 

@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 from traj.cli import app
 from traj.errors import PolicyError
 from traj.policy import AdapterFormatError, MlxPolicy, detect_adapter_format, mlx_to_peft, peft_to_mlx
-from traj.train.tiny import build_untrained
 
 TEXT = "You are a browser agent. Goal: book the cheapest flight.\nNext action: click e3"
 ALL_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -28,9 +27,9 @@ TOLERANCE = 1e-4
 
 
 @pytest.fixture(scope="module")
-def llama_dir(tmp_path_factory) -> Path:
+def llama_dir(model_dir: Path) -> Path:
     """traj's tiny Llama: 4 layers, square attention projections, non-square MLP."""
-    return build_untrained(tmp_path_factory.mktemp("llama") / "model", seed=0)
+    return model_dir
 
 
 @pytest.fixture(scope="module")

@@ -12,16 +12,10 @@ import pytest
 from traj.errors import PolicyError
 from traj.policy import MlxPolicy, Policy, TransformersPolicy, open_policy, peft_to_mlx
 from traj.prompt import Prompt
-from traj.train.tiny import build_untrained
 
 PROMPT = Prompt("You are a browser agent. Goal: book the cheapest flight.\nNext action:", 0)
 TEXT = "Goal: open item 3\nNext action: click e3"
 TARGETS = ("q_proj", "v_proj", "o_proj", "up_proj", "down_proj")
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return build_untrained(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,6 @@ from traj.policy import (
 from traj.policy._openai import guess_vision
 from traj.prompt import Prompt, approx_tokens
 from traj.serve import create_app, serve_in_thread
-from traj.train.tiny import build_untrained
 
 PROMPT = Prompt("You are a browser agent. Goal: book the cheapest flight.\nNext action:", 0)
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
@@ -41,11 +40,6 @@ def no_keys(monkeypatch):
     for variable in ("TRAJ_OPENAI_API_KEY", "OPENAI_API_KEY", "NVIDIA_API_KEY", "TRAJ_OPENAI_BASE_URL"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return build_untrained(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
 
 @pytest.fixture(scope="module")

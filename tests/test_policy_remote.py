@@ -27,7 +27,6 @@ from traj.policy import (
 )
 from traj.prompt import Prompt
 from traj.serve import create_app, serve_in_thread
-from traj.train.tiny import build_untrained
 
 PROMPT = Prompt("You are a browser agent. Goal: book the cheapest flight.\nNext action:", 0)
 TOKENS = 12
@@ -37,11 +36,6 @@ TOKENS = 12
 def no_server_env(monkeypatch):
     monkeypatch.delenv("TRAJ_SERVER_URL", raising=False)
     monkeypatch.delenv("TRAJ_SERVER_TOKEN", raising=False)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return build_untrained(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
 
 @pytest.fixture(scope="module")

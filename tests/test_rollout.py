@@ -12,16 +12,10 @@ from traj.prompt import chat_text
 from traj.train import SdftConfig, SdftTrainer, TrainingExample
 from traj.train._dpo import dpo_loss
 from traj.train._rollout import draw, pack, response_logits, sample
-from traj.train.tiny import build_untrained
 
 QUERIES = [
     f"Goal: open item {i}\nPage: {' '.join(f'[{j}] link Item {j}' for j in range(i * 3))}\nNext:" for i in range(4)
 ]
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return build_untrained(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
 
 @pytest.fixture

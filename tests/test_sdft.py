@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from traj.train import SdftConfig, SdftTrainer, TrainingExample
-from traj.train.tiny import build_untrained
 
 EXAMPLES = [
     TrainingExample(
@@ -22,11 +20,6 @@ EXAMPLES = [
     for i in range(1, 5)
 ]
 CONFIG = SdftConfig(rank=4, lora_alpha=8, learning_rate=5e-3, max_new_tokens=10, mask_first_tokens=1, temperature=0.0)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return build_untrained(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
 
 def _student_logits(trainer: SdftTrainer, text: str) -> torch.Tensor:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -11,7 +10,6 @@ import torch
 from traj.train import SdftConfig, SdftTrainer, TrainingExample
 from traj.train._divergence import masked_mean, per_token_divergence, response_mask
 from traj.train._sdft_mlx import MlxSdftTrainer
-from traj.train.tiny import build_untrained
 
 EXAMPLES = [
     TrainingExample(
@@ -22,11 +20,6 @@ EXAMPLES = [
     for i in range(1, 5)
 ]
 TOLERANCE = 1e-6
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return build_untrained(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
 
 def _config(**changes) -> SdftConfig:

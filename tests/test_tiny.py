@@ -10,7 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from traj.cli import app
-from traj.train.tiny import build_untrained, evaluate_tiny, init_tiny
+from traj.tiny import build_untrained, evaluate_tiny, init_tiny
 
 
 def _digest(path: Path) -> str:

@@ -13,17 +13,11 @@ from traj.errors import TrainingError
 from traj.eventlog import Store
 from traj.projections import Projections
 from traj.train import SdftConfig, resume, train, training_examples
-from traj.train.tiny import build_untrained
 
 # sampling on (temperature 1): the resumed run must also restore the RNG to draw the same rollouts
 CONFIG = SdftConfig(
     rank=4, lora_alpha=8, learning_rate=5e-3, max_new_tokens=8, batch_size=2, max_steps=5, ema_alpha=0.1
 )
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return build_untrained(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
 
 @pytest.fixture

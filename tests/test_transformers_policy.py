@@ -10,14 +10,8 @@ import torch
 from traj.errors import PolicyError
 from traj.policy import Policy, TransformersPolicy, open_policy
 from traj.prompt import Prompt
-from traj.train.tiny import build_untrained
 
 PROMPT = Prompt("You are a browser agent. Goal: book the cheapest flight.\nNext action:", 0)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return build_untrained(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from traj.policy._vllm import adapter_id, vllm_python
 from traj.projections import Projections
 from traj.prompt import Prompt, chat_text
 from traj.serve import create_app, serve_in_thread
-from traj.train.tiny import init_tiny
+from traj.tiny import init_tiny
 
 PROMPT = Prompt("You are a browser agent. Goal: book the cheapest flight.\nPage: [e1] button 'Search'\nNext action:", 0)
 TOKENS = 16

@@ -122,8 +122,8 @@ def run_demo(
     from traj.browser import launch
     from traj.policy import TransformersPolicy
     from traj.sites import SITES, serve_sites
+    from traj.tiny import init_tiny
     from traj.train import train, training_examples
-    from traj.train.tiny import init_tiny
 
     settings = settings or DemoSettings()
     site = SITES.get(settings.task)

@@ -32,7 +32,7 @@ def init_tiny_command(
     ] = True,
 ) -> None:
     """Build (or reuse) the tiny pretrained model: a Hugging Face directory any backend loads."""
-    from traj.train.tiny import DEFAULT_STEPS, evaluate_tiny, init_tiny
+    from traj.tiny import DEFAULT_STEPS, evaluate_tiny, init_tiny
 
     built = init_tiny(path, seed=seed, steps=DEFAULT_STEPS if steps is None else steps, progress=True)
     console.print(f"tiny model: {built}", highlight=False)

@@ -73,7 +73,7 @@ def serve(
         max_new_tokens=max_new_tokens,
     )
     if model is None and vllm_url is None:
-        from traj.train.tiny import init_tiny
+        from traj.tiny import init_tiny
 
         model = init_tiny()
     stop = threading.Event()
@@ -112,7 +112,7 @@ def _local_model(served: str) -> Path:
     """The base model to train on beside a given vLLM server: its model's directory, else the tiny model."""
     if (Path(served) / "config.json").is_file():
         return Path(served)
-    from traj.train.tiny import init_tiny
+    from traj.tiny import init_tiny
 
     return init_tiny()
 

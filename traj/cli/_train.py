@@ -107,7 +107,7 @@ def train(
         _report(result, task)
         return
     if model is None:
-        from traj.train.tiny import init_tiny
+        from traj.tiny import init_tiny
 
         model = init_tiny()
     with Store.open(resolve_home(home)) as store:

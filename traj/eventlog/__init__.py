@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from traj.eventlog._bundle import BundleLimits, BundleSummary, export_demos, import_bundle
 from traj.eventlog._envelope import EVENT_SCHEMA, Event, NewEvent
+from traj.eventlog._fsutil import fsync_dir, write_durably
 from traj.eventlog._ids import new_event_id
 from traj.eventlog._paths import resolve_store_path, store_relative_path
 from traj.eventlog._payloads import (
@@ -112,6 +113,7 @@ __all__ = [
     "append_at_end",
     "default_home",
     "export_demos",
+    "fsync_dir",
     "import_bundle",
     "new_event_id",
     "payload_class",
@@ -122,4 +124,5 @@ __all__ = [
     "store_relative_path",
     "store_stats",
     "verify_store",
+    "write_durably",
 ]

@@ -111,6 +111,6 @@ def resolve_adapter(adapter: str, store: Store | None, *, prefer: str = "peft") 
 
 
 def _tiny_model() -> Path:
-    from traj.train.tiny import init_tiny
+    from traj.tiny import init_tiny
 
     return init_tiny()

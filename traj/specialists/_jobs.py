@@ -209,7 +209,7 @@ def run_job(
         if settings.model is not None:
             model_dir = settings.model
         else:
-            from traj.train.tiny import init_tiny
+            from traj.tiny import init_tiny
 
             model_dir = init_tiny(progress=False)
     if job.objective == "dpo":

@@ -8,7 +8,7 @@ saved as an ordinary Hugging Face directory that ``AutoModelForCausalLM.from_pre
 
 :func:`init_tiny` starts from a hand-built copying circuit (:func:`_induction_init`: gradient
 descent does not find induction heads in a CPU budget) and pretrains it briefly on synthetic
-browser decisions (``_synthetic``), most of them with a demonstration of the same made-up site
+browser decisions (:mod:`traj.tiny._synthetic`), most of them with a demonstration of the same made-up site
 in context, so that it follows the action format and, given a demonstration, continues it:
 the in-context ability SDFT's teacher needs. :func:`evaluate_tiny` measures both on sites it never saw.
 Built once per (shape, generator, recipe, seed, steps) and cached.
@@ -201,9 +201,10 @@ def build_untrained(path: str | Path, *, seed: int = 0, corpus: list[str] | None
 
 def default_tiny_path(seed: int = 0, steps: int = DEFAULT_STEPS) -> Path:
     """Where :func:`init_tiny` caches the model for ``seed`` and ``steps``: ``$TRAJ_CACHE`` or ``~/.cache/traj``."""
-    from traj.train._synthetic import GENERATOR_VERSION
+    from traj.tiny._synthetic import GENERATOR_VERSION
 
     shape = {k: v for k, v in vars(TinyConfig).items() if isinstance(v, int | float | str)}
+    shape["__module__"] = "traj.train.tiny"  # where TinyConfig was defined first: moving it keeps the caches
     key = json.dumps([shape, GENERATOR_VERSION, asdict(_RECIPE), seed, steps, RULES], sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     root = Path(os.environ.get("TRAJ_CACHE") or Path.home() / ".cache" / "traj")
@@ -219,6 +220,8 @@ def init_tiny(
     it and renamed into place, with a marker file (the build's summary) written last; a
     directory with the marker is returned as it is. Deterministic for a seed on one machine.
     """
+    from traj.eventlog import fsync_dir, write_durably
+
     target = Path(path) if path is not None else default_tiny_path(seed, steps)
     if (target / _MARKER).is_file():
         return target
@@ -226,13 +229,13 @@ def init_tiny(
     scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         summary = _pretrain(scratch, seed=seed, steps=steps, progress=progress)
-        _write_atomic(scratch / _MARKER, json.dumps(summary, indent=2) + "\n")
+        write_durably(scratch / _MARKER, (json.dumps(summary, indent=2) + "\n").encode())
         if (target / _MARKER).is_file():  # another process finished first: keep theirs
             return target
         if target.exists():
             shutil.rmtree(target)  # a leftover without the marker
         scratch.replace(target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return target
@@ -244,7 +247,7 @@ def evaluate_tiny(path: str | Path, *, n: int = 200, seed: int = 12345) -> TinyR
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from traj.train._synthetic import decisions
+    from traj.tiny._synthetic import decisions
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
@@ -275,7 +278,7 @@ def _pretrain(path: Path, *, seed: int, steps: int, progress: bool) -> dict[str,
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
-    from traj.train._synthetic import decisions
+    from traj.tiny._synthetic import decisions
 
     transformers_logging.disable_progress_bar()
     random.seed(seed)
@@ -347,7 +350,7 @@ def _pretrain(path: Path, *, seed: int, steps: int, progress: bool) -> dict[str,
 
 def _corpus(seed: int, count: int) -> list[str]:
     """Prompts and answers to train the tokenizer on (the rules first, so they merge well)."""
-    from traj.train._synthetic import decisions
+    from traj.tiny._synthetic import decisions
 
     samples = decisions(seed, count, families=_TRAIN_FAMILIES)
     return [RULES] + [f"{sample.prompt}\n{sample.target}" for sample in samples]
@@ -594,20 +597,3 @@ class _Progress:
 def _write_config(path: Path, config: dict[str, object]) -> None:
     """``config.json`` with ``rope_theta`` at the top level, where mlx-lm reads it."""
     (path / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    with open(temp, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    temp.replace(path)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,0 +1,37 @@
+"""The small local model the tests and the bundled demo use, built here since nothing can be downloaded.
+
+A Llama-style causal LM of a few million parameters with a locally trained tokenizer, started
+from a hand-built copying circuit and pretrained briefly on synthetic browser decisions in the
+agent's exact prompt format (:mod:`traj.tiny._synthetic`: one module per family of made-up
+sites). :func:`init_tiny` builds and caches it; it is saved as an ordinary Hugging Face
+directory that transformers, mlx-lm and vLLM load like any checkpoint. :func:`evaluate_tiny`
+measures it on sites it never saw.
+"""
+
+from traj.tiny._model import (
+    CHAT_TEMPLATE,
+    DEFAULT_STEPS,
+    EOS,
+    SPECIAL_TOKENS,
+    TinyConfig,
+    TinyReport,
+    build_tokenizer,
+    build_untrained,
+    default_tiny_path,
+    evaluate_tiny,
+    init_tiny,
+)
+
+__all__ = [
+    "CHAT_TEMPLATE",
+    "DEFAULT_STEPS",
+    "EOS",
+    "SPECIAL_TOKENS",
+    "TinyConfig",
+    "TinyReport",
+    "build_tokenizer",
+    "build_untrained",
+    "default_tiny_path",
+    "evaluate_tiny",
+    "init_tiny",
+]
