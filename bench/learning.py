@@ -37,8 +37,7 @@ from traj.eventlog import Store
 from traj.policy import TransformersPolicy
 from traj.sites import SITES, serve_sites
 from traj.tiny import init_tiny
-from traj.train import train, training_examples
-from traj.train.sdft import SdftConfig
+from traj.train import SdftConfig, train, training_examples
 
 OBJECTIVES = ("sdft", "sft")
 TARGET_SDFT = 0.9

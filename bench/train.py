@@ -47,8 +47,7 @@ def prompts(count: int) -> list[tuple[str, str]]:
 
 
 def run_traj(model_dir: str, data: list[tuple[str, str]], steps: int, batch_size: int, new_tokens: int) -> dict:
-    from traj.train import SdftConfig, SdftTrainer, TrainingExample
-    from traj.train.sdft import batches
+    from traj.train import SdftConfig, SdftTrainer, TrainingExample, batches
 
     # TRL's teacher prompt is "{prompt}\n\n{privileged_context}"; traj's teacher_query is given whole
     examples = [TrainingExample(query=q, teacher_query=f"{q}\n\n{c}", target="") for q, c in data]

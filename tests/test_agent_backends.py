@@ -41,7 +41,7 @@ def test_greedy_runs_take_the_same_actions_through_both_backends(
 
 
 def test_mlx_hot_swap_switches_back_exactly_and_loads_the_base_once(tiny_model, adapter, tmp_path):
-    from traj.policy._adapter_formats import peft_to_mlx
+    from traj.policy import peft_to_mlx
 
     policy = MlxPolicy(tiny_model)
     text = "Goal: file the report\nNext action:"

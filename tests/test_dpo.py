@@ -15,8 +15,7 @@ from traj.cli import app
 from traj.errors import TrainingError
 from traj.eventlog import Store
 from traj.projections import Projections
-from traj.train import SdftConfig, SdftTrainer, preference_examples, preference_margins, train
-from traj.train.sdft import batches
+from traj.train import SdftConfig, SdftTrainer, batches, preference_examples, train
 
 CONFIG = SdftConfig(objective="dpo", rank=8, lora_alpha=16.0, learning_rate=2e-3, batch_size=4, max_steps=6)
 
@@ -37,9 +36,9 @@ def test_dpo_raises_the_chosen_over_rejected_margin_on_the_training_pairs(correc
     assert len(examples) == 4 and all(e.target != e.rejected for e in examples)
     plan = batches(examples, CONFIG)
     trainer = SdftTrainer(tiny_model, CONFIG, total_steps=len(plan))
-    before = preference_margins(trainer, examples)
+    before = trainer.preference_margins(examples)
     metrics = [trainer.step(batch) for batch in plan]
-    after = preference_margins(trainer, examples)
+    after = trainer.preference_margins(examples)
     # A fresh LoRA is the reference model itself: no margin yet, the loss is exactly log 2.
     assert metrics[0].loss == pytest.approx(math.log(2), abs=1e-5)
     assert metrics[0].margin == pytest.approx(0.0, abs=1e-6)

@@ -10,7 +10,6 @@ import torch
 
 from traj.prompt import chat_text
 from traj.train import SdftConfig, SdftTrainer, TrainingExample
-from traj.train._dpo import dpo_loss
 from traj.train._rollout import draw, pack, response_logits, sample
 
 QUERIES = [
@@ -139,7 +138,7 @@ def test_a_folded_adapter_gives_the_adapters_logits_and_is_put_back_exactly(trai
 
 
 @pytest.mark.parametrize(
-    "loss_of", [SdftTrainer._sdft_loss, SdftTrainer._sft_loss, dpo_loss], ids=["sdft", "sft", "dpo"]
+    "loss_of", [SdftTrainer._sdft_loss, SdftTrainer._sft_loss, SdftTrainer._dpo_loss], ids=["sdft", "sft", "dpo"]
 )
 def test_a_model_too_large_to_fold_samples_and_scores_the_same_through_its_lora_layers(trainer, loss_of):
     """Above FOLD_LIMIT_BYTES the whole loss runs through the LoRA layers instead: same tokens,

@@ -65,8 +65,7 @@ def test_sft_objective_lowers_the_cross_entropy(model_dir):
 
 
 def test_saved_adapter_reloads_to_identical_logits_in_peft_and_close_in_mlx(model_dir, tmp_path):
-    from traj.policy import TransformersPolicy
-    from traj.policy._adapter_formats import peft_to_mlx
+    from traj.policy import TransformersPolicy, peft_to_mlx
     from traj.policy._mlx import MlxPolicy
 
     trainer = SdftTrainer(model_dir, CONFIG, total_steps=5)

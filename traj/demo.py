@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from traj.errors import TrajError
 from traj.eventlog import Store
-from traj.train.sdft import SdftConfig, StepMetrics
+from traj.train import SdftConfig, StepMetrics
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

@@ -115,7 +115,7 @@ def convert(
     ] = None,
 ) -> None:
     """Convert a LoRA adapter from PEFT to mlx-lm format or back (the source format is detected)."""
-    from traj.policy._adapter_formats import detect_adapter_format, mlx_to_peft, peft_to_mlx
+    from traj.policy import detect_adapter_format, mlx_to_peft, peft_to_mlx
 
     if to not in (None, "mlx", "peft"):
         raise typer.BadParameter(f"--to takes mlx or peft, not {to!r}")

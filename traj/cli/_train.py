@@ -59,7 +59,7 @@ def train(
 
     from traj.errors import TrainingError
     from traj.eventlog import Store
-    from traj.train import SdftConfig, training_examples
+    from traj.train import TrainSettings, train_config, training_examples
     from traj.train import train as run_training
 
     if backend not in ("torch", "mlx"):
@@ -70,25 +70,23 @@ def train(
         raise typer.BadParameter("name a TASK or give --demo ID")
     if start_from is not None and (remote is not None or resume is not None):
         raise typer.BadParameter("--start-from trains here from the start: not with --remote or --resume")
-    config = SdftConfig(
-        objective=objective,  # type: ignore[arg-type]
-        rank=rank,
-        lora_alpha=2.0 * rank,
-        learning_rate=learning_rate,
+    settings = TrainSettings(
+        steps=steps,
         epochs=epochs,
-        max_steps=steps,
         batch_size=batch_size,
+        learning_rate=learning_rate,
+        rank=rank,
         ema_alpha=ema_alpha,
         divergence=divergence,  # type: ignore[arg-type]
-        dpo_beta=beta,
-        checkpoint_every=checkpoint_every,
+        beta=beta,
     )
+    config = train_config(settings, objective, checkpoint_every=checkpoint_every)  # type: ignore[arg-type]
     if remote is not None:
+        import msgspec
+
         from traj.cli._serve import train_on_server
 
-        hyper = {"objective": objective, "steps": steps, "epochs": epochs, "batch_size": batch_size}
-        hyper |= {"learning_rate": learning_rate, "rank": rank, "ema_alpha": ema_alpha, "divergence": divergence}
-        hyper |= {"beta": beta}
+        hyper = {"objective": objective} | msgspec.to_builtins(settings)
         train_on_server(
             remote,
             home=home,
@@ -124,7 +122,7 @@ def train(
             TextColumn("loss {task.fields[loss]:.4f}  KL {task.fields[kl]:.4f}  {task.fields[tps]:.0f} tok/s"),
             TimeElapsedColumn(),
         ]
-        from traj.train.sdft import batches
+        from traj.train import batches
 
         total = len(batches(examples, config))
         with Progress(*columns, console=console) as progress:

@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from traj.errors import one_line
-from traj.policy._http import RETRY_STATUSES, is_loopback, response_detail, retry_delay
+from traj.policy import RETRY_STATUSES, is_loopback, response_detail, retry_delay
 from traj.policy._openai import NIM_BASE_URL
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from traj.policy._base import Generation, should_stop
 if TYPE_CHECKING:
     from traj.prompt import Prompt
 
-__all__ = ["MlxPolicy"]
+__all__ = ["MlxPolicy", "mlx_model_config"]
 
 
 class MlxPolicy:
@@ -176,6 +176,12 @@ class MlxPolicy:
     def close(self) -> None:
         self._adapters.clear()
         self.model = None  # type: ignore[assignment]
+
+
+def mlx_model_config(model_dir: Path) -> dict[str, Any]:
+    """The ``model_config`` overrides ``mlx_lm.load`` needs for the model in ``model_dir`` (the MLX
+    policy's and the MLX trainer's: see :func:`_model_config`); PolicyError when its config is unreadable."""
+    return _model_config(_read_json(model_dir / "config.json"))
 
 
 def _read_json(path: Path) -> dict[str, Any]:

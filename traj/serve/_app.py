@@ -54,14 +54,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from traj.errors import PolicyError, one_line
 from traj.eventlog import AdapterLoaded, AdapterUnloaded, Store
-from traj.policy._base import Generation, Policy, stopping_when
-from traj.policy._http import (
+from traj.policy import (
+    Generation,
+    Policy,
     PolicyAuthError,
     PolicyConnectionError,
     PolicyNotFoundError,
     PolicyRateLimitError,
     PolicyServerError,
     PolicyTimeoutError,
+    stopping_when,
 )
 from traj.prompt import ParseError, Prompt, parse_action
 from traj.serve._errors import ApiError, error_body

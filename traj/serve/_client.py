@@ -263,7 +263,7 @@ def _preference_lines(store: Store, task: str | None) -> bytes:
 
 def _install(store: Store, archive: Path, name: str, local_model: str | Path | None) -> tuple[Path, Path, str]:
     """Unpack, complete both formats, move into place, then record: never a half adapter in the log."""
-    from traj.policy._adapter_formats import mlx_to_peft, peft_to_mlx
+    from traj.policy import mlx_to_peft, peft_to_mlx
 
     final = Path(store.home) / "adapters" / name
     if final.exists():

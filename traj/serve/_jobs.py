@@ -175,7 +175,7 @@ def examples_from_jsonl(path: Path) -> tuple[list[Any], str]:
     is SDFT, else SFT. Rows of ``prompt``, ``chosen`` and ``rejected`` (``traj export --strategy
     preference``) are preference pairs, for DPO.
     """
-    from traj.train.sdft import TrainingExample
+    from traj.train import TrainingExample
 
     examples = []
     pairs: list[bool] = []

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from traj.errors import BundleError, BundleTooLargeError, StoreError, TrainingError
 from traj.eventlog import BundleLimits, Store, import_bundle
-from traj.policy._base import Policy
+from traj.policy import Policy
 from traj.serve._adapter_files import adapter_archive, adapter_records
 from traj.serve._errors import ApiError
 from traj.serve._jobs import QueueFullError, TrainingQueue, TrainRun, examples_from_jsonl, new_run_id
@@ -50,7 +50,9 @@ _JSONL_BODY = {
 
 
 class Hyperparameters(BaseModel):
-    """What a job may set; the rest of SdftConfig keeps its defaults."""
+    """What a job may set: :class:`traj.train.TrainSettings`'s knobs within this server's bounds, and the task.
+
+    The rest of SdftConfig keeps its defaults."""
 
     objective: Literal["sdft", "sft", "dpo"] | None = None
     """Default: sdft, or sft for a dataset without teacher prompts, or dpo for one of preference pairs."""
@@ -298,24 +300,16 @@ def _demo_examples(store: Store, body: TrainRequest, model_dir: Path) -> list[An
 
 
 def _config(body: Hyperparameters, objective: str) -> Any:
-    from traj.train import SdftConfig
+    import msgspec
 
-    return SdftConfig(
-        objective=objective,  # type: ignore[arg-type]
-        rank=body.rank,
-        lora_alpha=2.0 * body.rank,
-        learning_rate=body.learning_rate,
-        epochs=body.epochs,
-        max_steps=body.steps,
-        batch_size=body.batch_size,
-        ema_alpha=body.ema_alpha,
-        divergence=body.divergence,
-        dpo_beta=body.beta,
-    )
+    from traj.train import TrainSettings, train_config
+
+    settings = msgspec.convert(body.model_dump(include=set(TrainSettings.__struct_fields__)), TrainSettings)
+    return train_config(settings, objective)  # type: ignore[arg-type]
 
 
 def _batches(examples: list[Any], config: Any) -> list[Any]:
-    from traj.train.sdft import batches
+    from traj.train import batches
 
     return batches(examples, config)
 

@@ -13,58 +13,32 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
 from traj.errors import SpecialistError
 from traj.eventlog import ImprovementJobCreated, ImprovementJobRan, ImprovementJobUpdated, append_at_end
 from traj.specialists._registry import SpecialistChange, _check_name, _query, register_specialist, specialist_of
+from traj.train import TrainSettings
 
 if TYPE_CHECKING:
     from traj.eventlog import Store
-    from traj.train import SdftConfig, StepMetrics, TrainResult
+    from traj.train import StepMetrics, TrainResult
 
 __all__ = ["ImprovementJob", "JobRun", "JobSettings", "create_job", "get_job", "list_jobs", "run_job", "update_job"]
 
 Objective = Literal["sdft", "sft", "dpo"]
-_Positive = Annotated[int, msgspec.Meta(ge=1)]
-_Rate = Annotated[float, msgspec.Meta(gt=0)]
 
 
-class JobSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
-    """A job's training settings; unset ones take ``traj train``'s defaults."""
+class JobSettings(TrainSettings, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """A job's settings: the training knobs (:class:`traj.train.TrainSettings`) and where it trains."""
 
-    steps: _Positive | None = None
-    epochs: _Positive | None = None
-    batch_size: _Positive | None = None
-    learning_rate: _Rate | None = None
-    rank: _Positive | None = None
-    ema_alpha: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
-    divergence: Literal["reverse", "forward", "jsd"] | None = None
-    beta: _Rate | None = None
     backend: Literal["torch", "mlx"] | None = None
     unverified: bool | None = None
     """Also learn demonstrated steps no replay has verified."""
     model: str | None = None
     """Base model directory (default: the tiny model)."""
-
-    def config(self, objective: Objective) -> SdftConfig:
-        """The trainer's config for these settings (LoRA alpha = 2 x rank, as ``traj train``)."""
-        from traj.train import SdftConfig
-
-        given = {
-            "rank": self.rank,
-            "lora_alpha": None if self.rank is None else 2.0 * self.rank,
-            "learning_rate": self.learning_rate,
-            "epochs": self.epochs,
-            "max_steps": self.steps,
-            "batch_size": self.batch_size,
-            "ema_alpha": self.ema_alpha,
-            "divergence": self.divergence,
-            "dpo_beta": self.beta,
-        }
-        return SdftConfig(objective=objective, **{k: v for k, v in given.items() if v is not None})
 
 
 @dataclass(frozen=True)
@@ -195,7 +169,7 @@ def run_job(
     The adapter is ``<job>-<n>``; its lineage parent is the task's specialist in force (else the
     job's previous adapter): what a rollback returns to.
     """
-    from traj.train import preference_examples, train, training_examples
+    from traj.train import preference_examples, train, train_config, training_examples
 
     job = get_job(store, name)
     if register and job.scope != "task":
@@ -225,7 +199,7 @@ def run_job(
         store,
         examples,
         model_dir=model_dir,
-        config=settings.config(job.objective),
+        config=train_config(settings, job.objective),
         name=f"{name}-{number}",
         task=task,
         parent_adapter=parent,

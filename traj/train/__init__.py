@@ -1,8 +1,19 @@
-"""SDFT and SFT training of LoRA adapters (torch + PEFT, MLX) and the small local models."""
+"""SDFT (and SFT, DPO) of LoRA adapters with torch + PEFT and MLX, recorded as events.
 
-from traj.train._dpo import preference_examples, preference_margins
-from traj.train._job import KlDiagnosis, TrainResult, model_hash, resume, train, training_examples
-from traj.train.sdft import SdftConfig, SdftTrainer, StepMetrics, TrainingExample
+- :class:`SdftConfig` + :class:`SdftTrainer` (torch; :mod:`traj.train.sdft`), the MLX trainer
+  behind ``train(..., backend="mlx")``; :func:`train_config` builds the config from the one
+  settings type (:class:`TrainSettings`) the CLI, the server and improvement jobs share;
+- :func:`training_examples` (the SDFT feed of :mod:`traj.datasets`) and
+  :func:`preference_examples` (DPO pairs) read the data from the log;
+- :func:`train` and :func:`resume` run a job and record it (``train/<job>``, ``adapter.created``
+  with lineage). The tiny local model is :mod:`traj.tiny`'s.
+"""
+
+from traj.train._config import SdftConfig, StepMetrics, TrainingExample, batches
+from traj.train._data import preference_examples, training_examples
+from traj.train._job import KlDiagnosis, TrainResult, model_hash, resume, train
+from traj.train._settings import TrainSettings, train_config
+from traj.train.sdft import SdftTrainer
 
 __all__ = [
     "KlDiagnosis",
@@ -10,11 +21,13 @@ __all__ = [
     "SdftTrainer",
     "StepMetrics",
     "TrainResult",
+    "TrainSettings",
     "TrainingExample",
+    "batches",
     "model_hash",
     "preference_examples",
-    "preference_margins",
     "resume",
     "train",
+    "train_config",
     "training_examples",
 ]

@@ -18,7 +18,7 @@ from traj.eventlog import Event, TrainCheckpoint, TrainStarted
 
 if TYPE_CHECKING:
     from traj.eventlog import Store
-    from traj.train.sdft import TrainingExample
+    from traj.train._config import TrainingExample
 
 __all__ = ["JobProgress", "decode_checkpoint", "encode_checkpoint", "examples_of", "job_progress", "unfinished_job"]
 
@@ -87,11 +87,11 @@ def examples_of(store: Store, started: TrainStarted) -> list[TrainingExample]:
     """The job's dataset snapshot again: its exact example ids, in their recorded order."""
     snapshot = started.dataset
     if snapshot.view == "decision_pairs":
-        from traj.train._dpo import preference_examples
+        from traj.train._data import preference_examples
 
         available = {e.action_id: e for e in preference_examples(store, as_of=snapshot.as_of_position)}
     else:
-        from traj.train._job import feed_examples
+        from traj.train._data import feed_examples
 
         # prompts budgeted for the job's base model, as training_examples(model=...) built them
         examples = feed_examples(

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from traj.errors import TrainingError, one_line
+from traj.train._config import SdftConfig, StepMetrics, TrainingExample
 from traj.train._ema import ema_update_modules
-from traj.train.sdft import SdftConfig, StepMetrics, TrainingExample
 
 __all__ = ["MlxSdftTrainer"]
 
@@ -41,16 +41,14 @@ class MlxSdftTrainer:
         import mlx_lm
         from mlx_lm.tuner.utils import linear_to_lora_layers
 
-        from traj.policy._mlx import _model_config, _read_json
+        from traj.policy import mlx_model_config
 
         self.config = config = config or SdftConfig()
         mx.random.seed(config.seed)
         random.seed(config.seed)
         model_dir = Path(model_dir)
         try:
-            self.model, self.tokenizer = mlx_lm.load(
-                str(model_dir), model_config=_model_config(_read_json(model_dir / "config.json"))
-            )
+            self.model, self.tokenizer = mlx_lm.load(str(model_dir), model_config=mlx_model_config(model_dir))
         except (OSError, ValueError, KeyError) as exc:
             raise TrainingError(f"cannot load the base model at {model_dir} with mlx-lm: {one_line(exc)}") from None
         self.model.freeze()
@@ -312,7 +310,7 @@ class MlxSdftTrainer:
         from mlx.utils import tree_flatten
 
         from traj.errors import PolicyError
-        from traj.policy._adapter_formats import detect_adapter_format, peft_to_mlx
+        from traj.policy import detect_adapter_format, peft_to_mlx
 
         try:
             with tempfile.TemporaryDirectory() as scratch:

@@ -13,8 +13,15 @@ gradients reach the student adapter only; then the teacher's delta moves ``ema_a
 way to the student's, exactly on the product ``B A`` (:mod:`traj.train._ema`).
 
 The ``sft`` objective trains the same adapter by cross-entropy on the demonstrated actions,
-through the same data path, as the baseline; ``dpo`` trains it on preference pairs
-(:mod:`traj.train._dpo`).
+through the same data path, as the baseline; ``dpo`` trains it on preference pairs: Direct
+Preference Optimisation (Rafailov et al., 2023) on the ``preference`` export. A pair is one
+context (the agent's prompt at a judged step) with the corrected action (chosen) and the
+action the agent took (rejected); the loss is
+``-log sigmoid(beta * ((log pi(c) - log pi(r)) - (log ref(c) - log ref(r))))`` over whole
+action texts (each ending in EOS, as the agent must stop after it). The reference is the base
+model: the same PEFT model with its adapters switched off, so no second copy is loaded, and
+since a fresh LoRA starts at zero the first step's loss is exactly ``log 2``. All three share
+the data path, the events, the adapter formats and the lineage.
 """
 
 from __future__ import annotations
@@ -25,12 +32,13 @@ import random
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from traj.errors import TrainingError
-from traj.train._divergence import Divergence, masked_mean, per_token_divergence, response_mask
+from traj.prompt import chat_text
+from traj.train._config import SdftConfig, StepMetrics, TrainingExample
+from traj.train._divergence import masked_mean, per_token_divergence, response_mask
 from traj.train._ema import ema_update_modules
 from traj.train._memory import retain_freed_memory
 from traj.train._rollout import Rollout, TokenBatch, pack, response_logits, sample
@@ -38,9 +46,8 @@ from traj.train._rollout import Rollout, TokenBatch, pack, response_logits, samp
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["SdftConfig", "SdftTrainer", "StepMetrics", "TrainingExample", "batches"]
+__all__ = ["FOLD_LIMIT_BYTES", "SdftTrainer"]
 
-Objective = Literal["sdft", "sft", "dpo"]
 FOLD_LIMIT_BYTES = 256 << 20
 """Fold an adapter into a copy of the adapted weights (:mod:`traj.train._fold`) up to this size
 (plain ``torch.nn.Linear`` base layers only).
@@ -48,79 +55,6 @@ FOLD_LIMIT_BYTES = 256 << 20
 In a small model each LoRA layer's extra ops and dispatch cost more than its matmul, and the
 copy is cheap (13.6 MB for the tiny model). In a large one the matmuls dominate, the LoRA
 path adds little, and the copy would be a second model."""
-_ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-
-
-@dataclass(frozen=True)
-class SdftConfig:
-    """Every setting of a training run; recorded whole in ``train.started``."""
-
-    objective: Objective = "sdft"
-    rank: int = 16
-    lora_alpha: float = 32.0
-    target_modules: tuple[str, ...] = _ALL_LINEAR
-    learning_rate: float = 1e-5
-    epochs: int = 2
-    max_steps: int | None = None
-    batch_size: int = 4
-    warmup_ratio: float = 0.1
-    grad_clip: float = 1.0
-    ema_alpha: float = 0.02
-    """0.02 by default; with 5-10 demonstrations use 0.1-0.3 so the teacher keeps up."""
-    teacher_rank: int | None = None
-    """Rank of the teacher's EMA delta (default 2 x rank)."""
-    divergence: Divergence = "reverse"
-    jsd_beta: float = 0.5
-    mask_first_tokens: int = 3
-    rollouts_per_prompt: int = 1
-    max_new_tokens: int = 48
-    temperature: float = 1.0
-    seed: int = 0
-    dpo_beta: float = 0.1
-    """DPO only: how far the policy may move from the base model (the KL penalty's weight)."""
-    checkpoint_every: int = 50
-    """Write a resumable checkpoint every this many steps (0: never)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, recorded: dict[str, Any]) -> SdftConfig:
-        """The config a ``train.started`` recorded (its other keys, such as ``steps``, ignored)."""
-        known = {f.name for f in fields(cls)}
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items() if k in known}
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class TrainingExample:
-    """One decision to learn: the student's prompt, the teacher's, and the demonstrated action."""
-
-    query: str
-    teacher_query: str
-    target: str
-    action_id: str = ""
-    demo_id: str = ""
-    enriched: bool = False
-    rejected: str = ""
-    """DPO only: the judged action, with ``target`` the corrected one."""
-
-
-@dataclass(frozen=True)
-class StepMetrics:
-    """What one optimizer step measured (the fields of ``train.step``)."""
-
-    step: int
-    loss: float
-    kl: float
-    grad_norm: float
-    lr: float
-    tokens_per_s: float
-    teacher_drift: float
-    ema_truncation: float = 0.0
-    response_tokens: int = 0
-    margin: float | None = None
-    """DPO only: the mean reward margin of chosen over rejected (rises as preferences are learned)."""
 
 
 def _disable_dropout(model: torch.nn.Module) -> None:
@@ -209,9 +143,7 @@ class SdftTrainer:
         if self.config.objective == "sft":
             loss, kl, tokens = self._sft_loss(examples)
         elif self.config.objective == "dpo":
-            from traj.train._dpo import dpo_loss
-
-            loss, margin, tokens = dpo_loss(self, examples)
+            loss, margin, tokens = self._dpo_loss(examples)
             kl = float("nan")
         else:
             loss, kl, tokens = self._sdft_loss(examples)
@@ -275,6 +207,45 @@ class SdftTrainer:
         ).view_as(mask)
         return masked_mean(losses, mask), float("nan"), int(batch.response_lengths.sum())
 
+    def _dpo_loss(self, examples: Sequence[TrainingExample]) -> tuple[torch.Tensor, float, int]:
+        """The batch's DPO loss, its mean reward margin (``beta`` x the log-ratio gap) and its response tokens."""
+        import torch
+
+        with self._adapter_forwards("student"):
+            policy_chosen, policy_rejected, tokens = self._pair_logprobs(examples)
+        with torch.no_grad(), self.model.disable_adapter():
+            ref_chosen, ref_rejected, _ = self._pair_logprobs(examples)
+        rewards = self.config.dpo_beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))
+        loss = -torch.nn.functional.logsigmoid(rewards).mean()
+        return loss, float(rewards.detach().mean()), tokens
+
+    def preference_margins(self, examples: Sequence[TrainingExample]) -> list[float]:
+        """``log pi(chosen) - log pi(rejected)`` per pair under the student: what DPO should raise."""
+        import torch
+
+        with torch.no_grad(), self._adapter_forwards("student"):
+            chosen, rejected, _ = self._pair_logprobs(examples)
+        return (chosen - rejected).tolist()
+
+    def _pair_logprobs(self, examples: Sequence[TrainingExample]) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Summed log-probabilities of the chosen and the rejected texts, both halves in one forward pass."""
+        import torch
+
+        if any(not e.rejected for e in examples):
+            raise TrainingError("a DPO example needs a rejected action (use preference_examples)")
+        eos = self.tokenizer.eos_token or ""
+        responses = [self._encode(e.target + eos) for e in examples] + [
+            self._encode(e.rejected + eos) for e in examples
+        ]
+        batch = self._batch([e.query for e in examples] * 2, responses)
+        logits = self._response_logits(batch)
+        labels = batch.ids[:, batch.prompt_width : batch.prompt_width + batch.response_width]
+        mask = response_mask(batch.response_lengths, batch.response_width, 0)
+        token_logprobs = torch.log_softmax(logits, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+        sums = (token_logprobs * mask).sum(-1)
+        half = len(examples)
+        return sums[:half], sums[half:], int(batch.response_lengths.sum())
+
     # ------------------------------------------------------------------ pieces
 
     def rollouts(self, queries: Sequence[str], *, temperature: float | None = None) -> list[list[int]]:
@@ -333,8 +304,6 @@ class SdftTrainer:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def _batch(self, queries: Sequence[str], responses: list[list[int]]) -> TokenBatch:
-        from traj.prompt import chat_text
-
         prompts = [self._encode(chat_text(self.tokenizer, q)) for q in queries]
         return pack(prompts, responses, self.tokenizer.pad_token_id)
 
@@ -508,18 +477,3 @@ def _peft_weights(directory: str | Path) -> tuple[dict[str, Any], float]:
     except (OSError, ValueError) as exc:
         raise TrainingError(f"no PEFT adapter at {directory}: {exc}") from None
     return weights, float(settings["lora_alpha"]) / float(settings["r"])
-
-
-def batches(examples: Sequence[TrainingExample], config: SdftConfig) -> list[list[TrainingExample]]:
-    """The step batches of a run: ``epochs`` shuffled passes (seeded), cut at ``max_steps``."""
-    rng = random.Random(config.seed)
-    out: list[list[TrainingExample]] = []
-    for _ in range(config.epochs):
-        order = list(examples)
-        rng.shuffle(order)
-        out += [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
-    if config.max_steps is not None:
-        while out and len(out) < config.max_steps:
-            out += out[: config.max_steps - len(out)]
-        out = out[: config.max_steps]
-    return out

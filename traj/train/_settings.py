@@ -1,0 +1,55 @@
+"""The training knobs a person sets, and the one mapping from them to the trainer's config.
+
+``traj train``, the server's ``POST /train`` and improvement jobs all take these settings and
+call :func:`train_config`, so a knob means the same everywhere: ``steps`` is ``max_steps``,
+``beta`` is ``dpo_beta``, LoRA alpha is twice the rank, and an unset knob keeps
+:class:`~traj.train.SdftConfig`'s default.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from traj.train._config import Objective, SdftConfig
+
+__all__ = ["TrainSettings", "train_config"]
+
+_Positive = Annotated[int, msgspec.Meta(ge=1)]
+_Rate = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class TrainSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """A run's training settings; unset ones take ``traj train``'s defaults (checked when decoded)."""
+
+    steps: _Positive | None = None
+    """Optimizer steps (overrides ``epochs``)."""
+    epochs: _Positive | None = None
+    batch_size: _Positive | None = None
+    learning_rate: _Rate | None = None
+    rank: _Positive | None = None
+    """LoRA rank; LoRA alpha is twice it."""
+    ema_alpha: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
+    divergence: Literal["reverse", "forward", "jsd"] | None = None
+    beta: _Rate | None = None
+    """DPO: how far the adapter may move from the base model."""
+
+
+def train_config(
+    settings: TrainSettings, objective: Objective = "sdft", *, checkpoint_every: int | None = None
+) -> SdftConfig:
+    """The trainer's config for ``settings`` and ``objective`` (``checkpoint_every`` where given)."""
+    given = {
+        "rank": settings.rank,
+        "lora_alpha": None if settings.rank is None else 2.0 * settings.rank,
+        "learning_rate": settings.learning_rate,
+        "epochs": settings.epochs,
+        "max_steps": settings.steps,
+        "batch_size": settings.batch_size,
+        "ema_alpha": settings.ema_alpha,
+        "divergence": settings.divergence,
+        "dpo_beta": settings.beta,
+        "checkpoint_every": checkpoint_every,
+    }
+    return SdftConfig(objective=objective, **{k: v for k, v in given.items() if v is not None})
