@@ -10,8 +10,9 @@ import pytest
 from conftest import serve_directory
 
 from traj.browser import BrowserSession, launch, take_snapshot
-from traj.browser._executor import ActionFailedError, execute_action
+from traj.browser._executor import execute_action
 from traj.browser._snapshot import action_target
+from traj.errors import ActionFailedError
 
 PAGES = {
     "index.html": """<!doctype html><title>Executor</title>

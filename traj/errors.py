@@ -14,18 +14,39 @@
     │       └── BundleTooLargeError    it is over a size limit
     ├── QueryError                 a projection query failed (bad SQL, unknown view)
     ├── BrowserError               Chromium or Playwright failed
+    │   └── ActionFailedError      an action could not be carried out on the page
+    ├── ReplayError                a demonstration could not be replayed
+    │   └── TargetNotFoundError    no locator found exactly the demonstrated element
     ├── PolicyError                a policy backend failed to produce an action
+    │   ├── ParseError             the model's text holds no action
+    │   ├── AdapterFormatError     an adapter directory cannot be read or converted
+    │   └── PolicyRequestError     a request to a policy's server failed
+    │       ├── PolicyConnectionError   unreachable
+    │       ├── PolicyTimeoutError      no answer in time
+    │       ├── PolicyAuthError         key or token refused (401, 403)
+    │       ├── PolicyNotFoundError     model or adapter not served (404)
+    │       ├── PolicyRateLimitError    still rate limited after the retries (429)
+    │       └── PolicyServerError       server failure after the retries (5xx)
+    ├── FeedbackError              feedback that cannot be recorded
+    │   └── UnknownTargetError     the judged run or demo is not in the store
     ├── EnrichmentError            enrichment could not start (bad options); failed steps are events
     ├── TrainingError              training could not start or failed
+    ├── QueueFullError             the server's training queue is full; try again later
     ├── SpecialistError            an improvement job or specialist change does not fit the log
     └── ServerError                the traj server answered with an error
 
-Backend errors (DuckDB, pyarrow, OS errors) are translated at the boundary.
+Backend errors (DuckDB, pyarrow, OS errors) are translated at the boundary. The packages
+that raise an error may name it in their own ``__all__`` too (``traj.policy.PolicyAuthError``
+is this module's class).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
+    "ActionFailedError",
+    "AdapterFormatError",
     "BlobNotFoundError",
     "BrowserError",
     "BundleError",
@@ -35,16 +56,29 @@ __all__ = [
     "CorruptSegmentError",
     "CorruptWALError",
     "EnrichmentError",
+    "FeedbackError",
     "IdempotencyError",
     "InvalidEventError",
+    "ParseError",
+    "PolicyAuthError",
+    "PolicyConnectionError",
     "PolicyError",
+    "PolicyNotFoundError",
+    "PolicyRateLimitError",
+    "PolicyRequestError",
+    "PolicyServerError",
+    "PolicyTimeoutError",
     "QueryError",
+    "QueueFullError",
+    "ReplayError",
     "ServerError",
     "SpecialistError",
     "StoreError",
     "StoreLockedError",
+    "TargetNotFoundError",
     "TrainingError",
     "TrajError",
+    "UnknownTargetError",
     "first_line",
     "one_line",
 ]
@@ -126,8 +160,79 @@ class BrowserError(TrajError):
     """Chromium or Playwright failed."""
 
 
+class ActionFailedError(BrowserError):
+    """The action could not be carried out on the page (message fit for the agent's history)."""
+
+    def __init__(self, message: str, locators: Sequence[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.locators = list(locators or [])
+        """The element's locators, when it was found before the action failed."""
+
+
+class ReplayError(TrajError):
+    """A demonstration could not be replayed."""
+
+
+class TargetNotFoundError(ReplayError):
+    """No locator strategy found exactly the demonstrated element."""
+
+    def __init__(self, message: str, tried: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        self.tried = list(tried)
+        """What each rung of the locator ladder found (``traj.replay.Rung``)."""
+
+
 class PolicyError(TrajError):
     """A policy backend failed to produce an action."""
+
+
+class ParseError(PolicyError):
+    """The model's text holds no action; the message says what was wrong, for the history."""
+
+
+class AdapterFormatError(PolicyError):
+    """An adapter directory is missing files or holds something that cannot be converted."""
+
+
+class PolicyRequestError(PolicyError):
+    """A request to a policy's server failed; ``url`` is where it went, ``status`` the HTTP status if any."""
+
+    def __init__(self, message: str, *, url: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+
+class PolicyConnectionError(PolicyRequestError):
+    """The policy's server could not be reached (connection refused, unknown host, reset)."""
+
+
+class PolicyTimeoutError(PolicyRequestError):
+    """The policy's server did not answer within the timeout."""
+
+
+class PolicyAuthError(PolicyRequestError):
+    """The policy's server refused the API key or token (HTTP 401 or 403)."""
+
+
+class PolicyNotFoundError(PolicyRequestError):
+    """The model or adapter asked for is not served there (HTTP 404)."""
+
+
+class PolicyRateLimitError(PolicyRequestError):
+    """The policy's server was still rate limiting (HTTP 429) after the retries."""
+
+
+class PolicyServerError(PolicyRequestError):
+    """The policy's server failed (HTTP 5xx) after the retries."""
+
+
+class FeedbackError(TrajError):
+    """Feedback that cannot be recorded: unknown target, step out of range, malformed correction."""
+
+
+class UnknownTargetError(FeedbackError):
+    """The judged run or demo is not in the store."""
 
 
 class EnrichmentError(TrajError):
@@ -136,6 +241,10 @@ class EnrichmentError(TrajError):
 
 class TrainingError(TrajError):
     """Training could not start or failed."""
+
+
+class QueueFullError(TrajError):
+    """The training queue holds as many jobs as it may; try again later."""
 
 
 class SpecialistError(TrajError):

@@ -6,9 +6,10 @@ person when unsure, applies the guards, and records feedback on runs.
 """
 
 from traj.agent._confidence import choice_confidence, choice_span
-from traj.agent._feedback import FeedbackError, FeedbackRecord, UnknownTargetError, record_feedback
+from traj.agent._feedback import FeedbackRecord, record_feedback
 from traj.agent._guards import Guarded, GuardState, apply_guards
 from traj.agent._runtime import AgentStep, AskWhenUnsure, RunResult, UnsureStep, run_agent, run_on_page
+from traj.errors import FeedbackError, UnknownTargetError
 
 __all__ = [
     "AgentStep",

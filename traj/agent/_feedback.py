@@ -14,22 +14,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from traj.errors import TrajError
+from traj.errors import FeedbackError, ParseError, UnknownTargetError
 from traj.eventlog import Feedback, NewEvent
-from traj.prompt import AgentAction, ParseError, action_from_mapping
+from traj.prompt import AgentAction, action_from_mapping
 
 if TYPE_CHECKING:
     from traj.eventlog import Event, Store
 
-__all__ = ["FeedbackError", "FeedbackRecord", "UnknownTargetError", "record_feedback"]
-
-
-class FeedbackError(TrajError):
-    """Feedback that cannot be recorded: unknown target, step out of range, malformed correction."""
-
-
-class UnknownTargetError(FeedbackError):
-    """The judged run or demo is not in the store."""
+__all__ = ["FeedbackRecord", "record_feedback"]
 
 
 @dataclass(frozen=True)

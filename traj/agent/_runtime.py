@@ -25,9 +25,18 @@ from typing import TYPE_CHECKING, Literal
 
 from traj.agent._confidence import choice_confidence
 from traj.agent._guards import GuardState, apply_guards
-from traj.browser import HandOver, PersonAction, install_snapshotter, launch, page_goal, page_verdict, take_snapshot
-from traj.browser._executor import ActionFailedError, execute_action, prime_actions
-from traj.errors import BrowserError, PolicyError, TrajError
+from traj.browser import (
+    HandOver,
+    PersonAction,
+    execute_action,
+    install_snapshotter,
+    launch,
+    page_goal,
+    page_verdict,
+    prime_actions,
+    take_snapshot,
+)
+from traj.errors import ActionFailedError, BrowserError, PolicyError, TrajError
 from traj.eventlog import Action, NewEvent, Observation, RunFinished, RunStarted, RunStep, Store, new_event_id
 from traj.prompt import (
     DEFAULT_MAX_NEW_TOKENS,
@@ -250,7 +259,8 @@ def _record_correction(store: Store, run_id: str, step: AgentStep, warn: Callabl
     """The person's action as the correction of the agent's: the exports' (wrong, bad) + (right, good)."""
     import msgspec
 
-    from traj.agent._feedback import FeedbackError, record_feedback
+    from traj.agent._feedback import record_feedback
+    from traj.errors import FeedbackError
 
     note = f"the agent was unsure (p={step.confidence:.2f}); a person did this step in the browser"
     try:

@@ -1,6 +1,7 @@
 """Playwright session on Chromium, the DOM snapshotter, the recorder and the action executor."""
 
 from traj.browser._chromium import CHROMIUM_FLAGS, BrowserSession, find_chromium, has_display, launch
+from traj.browser._executor import Execution, execute_action, prime_actions
 from traj.browser._handover import HandOver, PersonAction
 from traj.browser._page_task import page_goal, page_params, page_verdict
 from traj.browser._record import Demonstrator, record
@@ -20,12 +21,14 @@ __all__ = [
     "CHROMIUM_FLAGS",
     "BrowserSession",
     "Demonstrator",
+    "Execution",
     "HandOver",
     "PageSnapshot",
     "PersonAction",
     "RecordedDemo",
     "Recorder",
     "describe_matches",
+    "execute_action",
     "find_chromium",
     "has_display",
     "install_snapshotter",
@@ -35,6 +38,7 @@ __all__ = [
     "page_goal",
     "page_params",
     "page_verdict",
+    "prime_actions",
     "record",
     "resolve_locator",
     "snapshot_script",

@@ -19,28 +19,19 @@ from typing import TYPE_CHECKING
 from playwright.sync_api import Error as PlaywrightError
 
 from traj.browser._snapshot import action_target, resolve_locator, windows_opened
-from traj.errors import BrowserError, first_line
+from traj.errors import ActionFailedError, BrowserError, first_line
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Request
 
     from traj.eventlog import BoundingBox, LocatorStrategy
 
-__all__ = ["ActionFailedError", "Execution", "execute_action", "prime_actions"]
+__all__ = ["Execution", "execute_action", "prime_actions"]
 
 _MAX_WAIT_S = 10.0
 _NEXT_FRAME = "() => new Promise(resolve => requestAnimationFrame(() => setTimeout(resolve, 0)))"
 _LOCATED = ("CLICK", "TYPE", "SELECT")
 """Kinds whose element's locators go into the record."""
-
-
-class ActionFailedError(BrowserError):
-    """The action could not be carried out on the page (message fit for the agent's history)."""
-
-    def __init__(self, message: str, locators: list[tuple[LocatorStrategy, str]] | None = None) -> None:
-        super().__init__(message)
-        self.locators = locators or []
-        """The element's locators, when it was found before the action failed."""
 
 
 @dataclass(frozen=True)

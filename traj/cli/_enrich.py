@@ -36,9 +36,8 @@ def enrich(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from traj.enrich import DEFAULT_MODEL, EnrichConfig, enrichment_coverage
+    from traj.enrich import DEFAULT_MODEL, NIM_BASE_URL, EnrichConfig, enrichment_coverage
     from traj.enrich import enrich as run_enrich
-    from traj.enrich._client import NIM_BASE_URL
     from traj.eventlog import Store
     from traj.projections import load_demo
 

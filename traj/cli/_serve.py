@@ -131,7 +131,7 @@ def train_on_server(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from traj.eventlog import Store
-    from traj.serve._client import train_remote
+    from traj.serve import train_remote
 
     with Store.open(resolve_home(home)) as store:
         columns = [

@@ -10,12 +10,14 @@ sees explained. The teacher's context made of these events is rendered by
 from __future__ import annotations
 
 from traj.enrich._answer import StepExplanation
+from traj.enrich._client import NIM_BASE_URL
 from traj.enrich._coverage import DemoCoverage, StepCoverage, enrichment_coverage
 from traj.enrich._request import PROMPT_VERSION
 from traj.enrich._run import DEFAULT_MODEL, EnrichConfig, EnrichResult, StepOutcome, enrich
 
 __all__ = [
     "DEFAULT_MODEL",
+    "NIM_BASE_URL",
     "PROMPT_VERSION",
     "DemoCoverage",
     "EnrichConfig",

@@ -14,11 +14,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from traj.errors import one_line
-from traj.policy import RETRY_STATUSES, is_loopback, response_detail, retry_delay
-from traj.policy._openai import NIM_BASE_URL
+from traj.policy import NIM_BASE_URL, RETRY_STATUSES, is_loopback, response_detail, retry_delay
 
 if TYPE_CHECKING:
-    from traj.eventlog._payloads import EnrichmentFailureReason
+    from traj.eventlog import EnrichmentFailureReason
 
 __all__ = ["NIM_BASE_URL", "CallFailedError", "OpenAIVisionClient", "resolve_api_key"]
 

@@ -13,7 +13,16 @@ Knows nothing about browsers or models.
 
 from __future__ import annotations
 
-from traj.eventlog._bundle import BundleLimits, BundleSummary, export_demos, import_bundle
+from traj.eventlog._bundle import (
+    BundleLimits,
+    BundleSummary,
+    clipped,
+    export_demos,
+    import_bundle,
+    import_stream_lines,
+    safe_member_name,
+    stream_lines,
+)
 from traj.eventlog._envelope import EVENT_SCHEMA, Event, NewEvent
 from traj.eventlog._fsutil import fsync_dir, write_durably
 from traj.eventlog._ids import new_event_id
@@ -31,11 +40,13 @@ from traj.eventlog._payloads import (
     Element,
     Enrichment,
     EnrichmentFailed,
+    EnrichmentFailureReason,
     Feedback,
     ImprovementJobCreated,
     ImprovementJobRan,
     ImprovementJobUpdated,
     LocatorsHealed,
+    LocatorStrategy,
     Observation,
     Payload,
     ReplayFinished,
@@ -80,11 +91,13 @@ __all__ = [
     "Element",
     "Enrichment",
     "EnrichmentFailed",
+    "EnrichmentFailureReason",
     "Event",
     "Feedback",
     "ImprovementJobCreated",
     "ImprovementJobRan",
     "ImprovementJobUpdated",
+    "LocatorStrategy",
     "LocatorsHealed",
     "Manifest",
     "ManifestRepair",
@@ -111,18 +124,22 @@ __all__ = [
     "TrainStep",
     "VerifyReport",
     "append_at_end",
+    "clipped",
     "default_home",
     "export_demos",
     "fsync_dir",
     "import_bundle",
+    "import_stream_lines",
     "new_event_id",
     "payload_class",
     "read_tar_gz",
     "registered_types",
     "repair_manifest",
     "resolve_store_path",
+    "safe_member_name",
     "store_relative_path",
     "store_stats",
+    "stream_lines",
     "verify_store",
     "write_durably",
 ]

@@ -25,17 +25,13 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from traj.errors import PolicyError
+from traj.errors import AdapterFormatError
 
-__all__ = ["AdapterFormatError", "detect_adapter_format", "mlx_to_peft", "peft_to_mlx"]
+__all__ = ["detect_adapter_format", "mlx_to_peft", "peft_to_mlx"]
 
 _PEFT_KEY = re.compile(r"^base_model\.model\.(?P<module>.+)\.lora_(?P<which>[AB])\.weight$")
 _MLX_KEY = re.compile(r"^(?P<module>.+)\.lora_(?P<which>[ab])$")
 _LAYER = re.compile(r"(?:^|\.)layers\.(?P<index>\d+)\.(?P<key>.+)$")
-
-
-class AdapterFormatError(PolicyError):
-    """An adapter directory is missing files or holds something that cannot be converted."""
 
 
 def detect_adapter_format(path: str | Path) -> Literal["peft", "mlx"]:

@@ -21,19 +21,16 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from traj.errors import PolicyError, one_line
+from traj.errors import (
+    PolicyConnectionError,
+    PolicyTimeoutError,
+    one_line,
+)
 
 if TYPE_CHECKING:
     import httpx
 
 __all__ = [
-    "PolicyAuthError",
-    "PolicyConnectionError",
-    "PolicyNotFoundError",
-    "PolicyRateLimitError",
-    "PolicyRequestError",
-    "PolicyServerError",
-    "PolicyTimeoutError",
     "TokenEstimate",
     "is_loopback",
     "response_detail",
@@ -45,39 +42,6 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _INITIAL_DELAY_S = 0.5
 _MAX_DELAY_S = 8.0
 _MAX_RETRY_AFTER_S = 60.0
-
-
-class PolicyRequestError(PolicyError):
-    """A request to a policy's server failed; ``url`` is where it went, ``status`` the HTTP status if any."""
-
-    def __init__(self, message: str, *, url: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.url = url
-        self.status = status
-
-
-class PolicyConnectionError(PolicyRequestError):
-    """The policy's server could not be reached (connection refused, unknown host, reset)."""
-
-
-class PolicyTimeoutError(PolicyRequestError):
-    """The policy's server did not answer within the timeout."""
-
-
-class PolicyAuthError(PolicyRequestError):
-    """The policy's server refused the API key or token (HTTP 401 or 403)."""
-
-
-class PolicyNotFoundError(PolicyRequestError):
-    """The model or adapter asked for is not served there (HTTP 404)."""
-
-
-class PolicyRateLimitError(PolicyRequestError):
-    """The policy's server was still rate limiting (HTTP 429) after the retries."""
-
-
-class PolicyServerError(PolicyRequestError):
-    """The policy's server failed (HTTP 5xx) after the retries."""
 
 
 def is_loopback(url: str) -> bool:

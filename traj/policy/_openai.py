@@ -19,18 +19,18 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from traj.errors import PolicyError, one_line
-from traj.policy._base import Generation
-from traj.policy._http import (
+from traj.errors import (
     PolicyAuthError,
     PolicyConnectionError,
+    PolicyError,
     PolicyNotFoundError,
     PolicyRateLimitError,
     PolicyServerError,
     PolicyTimeoutError,
-    TokenEstimate,
-    is_loopback,
+    one_line,
 )
+from traj.policy._base import Generation
+from traj.policy._http import TokenEstimate, is_loopback
 
 if TYPE_CHECKING:
     from traj.prompt import Prompt

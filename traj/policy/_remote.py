@@ -15,17 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from traj.errors import PolicyError
+from traj.errors import PolicyAuthError, PolicyError, PolicyNotFoundError, PolicyRateLimitError, PolicyServerError
 from traj.policy._base import Generation
-from traj.policy._http import (
-    PolicyAuthError,
-    PolicyNotFoundError,
-    PolicyRateLimitError,
-    PolicyServerError,
-    TokenEstimate,
-    response_detail,
-    send,
-)
+from traj.policy._http import TokenEstimate, response_detail, send
 
 if TYPE_CHECKING:
     import httpx

@@ -12,12 +12,12 @@ Pure functions over payload types: no browser, model or DuckDB imports.
   teacher's privileged context; :func:`chat_text` wraps a prompt in a model's chat template.
 """
 
+from traj.errors import ParseError
 from traj.prompt._action import (
     AGENT_KINDS,
     AgentAction,
     AgentKind,
     ParsedAction,
-    ParseError,
     action_from_mapping,
     action_json,
     parse_action,

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import msgspec
 
-from traj.errors import PolicyError
+from traj.errors import ParseError
 
 if TYPE_CHECKING:
     from traj.eventlog import Action
@@ -31,7 +31,6 @@ __all__ = [
     "AGENT_KINDS",
     "AgentAction",
     "AgentKind",
-    "ParseError",
     "ParsedAction",
     "action_from_mapping",
     "action_json",
@@ -81,10 +80,6 @@ class ParsedAction(msgspec.Struct, frozen=True):
 
     action: AgentAction
     method: Literal["json", "regex", "done_language"]
-
-
-class ParseError(PolicyError):
-    """The model's text holds no action; the message says what was wrong, for the history."""
 
 
 def parse_action(text: str) -> ParsedAction:

@@ -1,8 +1,9 @@
 """Re-execution of recorded demonstrations: the locator ladder, outcome checks, healing, evaluation."""
 
+from traj.errors import TargetNotFoundError
 from traj.replay._engine import ReplayResult, StepResult, replay, replay_demo
 from traj.replay._eval import EvalReport, evaluate, latest_demo
-from traj.replay._ladder import LADDER, Target, TargetNotFoundError, find_target
+from traj.replay._ladder import LADDER, Target, find_target
 
 __all__ = [
     "LADDER",

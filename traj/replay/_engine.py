@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 from playwright.sync_api import Error as PlaywrightError
 
 from traj.browser import launch, locators_for, page_params, page_verdict
-from traj.errors import BrowserError, first_line, one_line
+from traj.errors import BrowserError, TargetNotFoundError, first_line, one_line
 from traj.eventlog import (
     LocatorsHealed,
     NewEvent,
@@ -30,7 +30,7 @@ from traj.eventlog import (
     new_event_id,
 )
 from traj.projections import Demo, DemoStep, load_demo
-from traj.replay._ladder import Target, TargetNotFoundError, find_target
+from traj.replay._ladder import Target, find_target
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from traj.browser import describe_matches, matching_elements, resolve_locator
+from traj.errors import TargetNotFoundError
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
     from traj.eventlog import Action, Element
 
-__all__ = ["LADDER", "Rung", "Target", "TargetNotFoundError", "find_target"]
+__all__ = ["LADDER", "Rung", "Target", "find_target"]
 
 LADDER = (
     "fingerprint",
@@ -60,15 +61,6 @@ class Rung:
     problem: str
 
 
-class TargetNotFoundError(LookupError):
-    """No strategy found exactly the demonstrated element."""
-
-    def __init__(self, action: Action, tried: list[Rung]) -> None:
-        self.tried = tried
-        attempts = "; ".join(f"{r.strategy} {r.value!r}: {r.problem}" for r in tried) or "no locators recorded"
-        super().__init__(f"step {action.step} ({action.kind} on {action.target}): element not found ({attempts})")
-
-
 def find_target(
     page: Page, action: Action, recorded: Element, *, locators: list[tuple[str, str]] | None = None
 ) -> Target:
@@ -103,7 +95,7 @@ def find_target(
                 tried.append(Rung(strategy, value, problem))
                 continue
             return Target(locator, strategy, value, found["agent_id"])
-    raise TargetNotFoundError(action, tried)
+    raise TargetNotFoundError(_not_found(action, tried), tried)
 
 
 def _base(strategy: str) -> str:
@@ -147,3 +139,8 @@ def _problem(found: dict[str, Any], recorded: Element, context: str) -> str:
 
 def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def _not_found(action: Action, tried: list[Rung]) -> str:
+    attempts = "; ".join(f"{r.strategy} {r.value!r}: {r.problem}" for r in tried) or "no locators recorded"
+    return f"step {action.step} ({action.kind} on {action.target}): element not found ({attempts})"

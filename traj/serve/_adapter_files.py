@@ -28,8 +28,7 @@ from typing import Any
 
 import msgspec
 
-from traj.eventlog import Store, resolve_store_path
-from traj.eventlog._bundle import stream_lines
+from traj.eventlog import Store, resolve_store_path, stream_lines
 
 __all__ = ["adapter_archive", "adapter_records", "archive_problem"]
 

@@ -30,9 +30,17 @@ from urllib.parse import quote
 import msgspec
 
 from traj.errors import BundleError, ServerError, TrainingError, one_line
-from traj.eventlog import AdapterCreated, NewEvent, Store, export_demos, store_relative_path
-from traj.eventlog._bundle import clipped, import_stream_lines, safe_member_name
-from traj.eventlog._tar import read_tar_gz
+from traj.eventlog import (
+    AdapterCreated,
+    NewEvent,
+    Store,
+    clipped,
+    export_demos,
+    import_stream_lines,
+    read_tar_gz,
+    safe_member_name,
+    store_relative_path,
+)
 from traj.serve._adapter_files import archive_problem
 
 __all__ = ["RemoteTrainResult", "TrainingClient", "train_remote"]

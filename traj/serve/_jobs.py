@@ -21,18 +21,14 @@ from typing import Any, Literal
 
 import msgspec
 
-from traj.errors import TrainingError, TrajError, one_line
+from traj.errors import QueueFullError, TrainingError, TrajError, one_line
 from traj.eventlog import Store
 
-__all__ = ["QueueFullError", "TrainRun", "TrainingQueue", "examples_from_jsonl"]
+__all__ = ["TrainRun", "TrainingQueue", "examples_from_jsonl"]
 
 log = logging.getLogger("traj.serve")
 
 RunStatus = Literal["pending", "running", "completed", "failed"]
-
-
-class QueueFullError(TrajError):
-    """The training queue holds as many jobs as it may; try again later."""
 
 
 @dataclass

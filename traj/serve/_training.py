@@ -23,12 +23,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from traj.errors import BundleError, BundleTooLargeError, StoreError, TrainingError
+from traj.errors import BundleError, BundleTooLargeError, QueueFullError, StoreError, TrainingError
 from traj.eventlog import BundleLimits, Store, import_bundle
 from traj.policy import Policy
 from traj.serve._adapter_files import adapter_archive, adapter_records
 from traj.serve._errors import ApiError
-from traj.serve._jobs import QueueFullError, TrainingQueue, TrainRun, examples_from_jsonl, new_run_id
+from traj.serve._jobs import TrainingQueue, TrainRun, examples_from_jsonl, new_run_id
 from traj.serve._limits import NAME_PATTERN, ServeLimits
 
 __all__ = ["TrainRequest", "TrainerJobRequest", "training_router"]
