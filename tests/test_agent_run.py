@@ -7,7 +7,6 @@ real page; the model-backed runs use the tiny model through the real backends.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -159,9 +158,7 @@ def test_tiny_model_through_transformers_runs_to_finish_or_max_steps(store, page
 
     policy = TransformersPolicy(tiny_model)
     url = f"{sites_server.url}/expense/?seed=4"
-    started = time.perf_counter()
     result = run_on_page(store, policy, page, task="expense", url=url, max_steps=6)
-    assert time.perf_counter() - started < 120
     assert result.finished or len(result.steps) == 6 or result.steps[-1].outcome == "stopped"
     parsed = [s for s in result.steps if s.action is not None]
     assert parsed, "the tiny model produced no parsable action at all"

@@ -674,14 +674,12 @@ def test_query_reads_while_another_store_holds_the_writer(tmp_path: Path) -> Non
 # ---------------------------------------------------------------- the installed console script
 
 
-def test_console_script_help_is_quick() -> None:
-    started = time.perf_counter()
+def test_console_script_answers_help() -> None:
+    """What keeps it quick is tested below (no heavy library imported), not a stopwatch."""
     result = run_traj("--help", timeout=20)
-    elapsed = time.perf_counter() - started
     assert result.returncode == 0, result.stderr
     for command in ("query", "stats", "compact", "verify", "sample"):
         assert re.search(rf"^\W*{command}\s", result.stdout, re.MULTILINE), result.stdout
-    assert elapsed < 5, f"traj --help took {elapsed:.1f}s"
 
 
 def test_help_imports_no_heavy_library() -> None:

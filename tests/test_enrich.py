@@ -187,6 +187,8 @@ class Loopback:
         self.in_flight = 0
         self.max_in_flight = 0
         self.requests = 0
+        self.answered = 0
+        """Requests answered so far (an error or a completion)."""
         self.app = FastAPI()
         self.app.post("/v1/chat/completions")(self.chat)
 
@@ -204,6 +206,7 @@ class Loopback:
                 while not self.released:
                     await asyncio.sleep(0.05)
             await asyncio.sleep(self.delay_s)
+            self.answered += 1
             seen = len(self.times[step])
             if self.status != 200 and (self.fail_first is None or seen <= self.fail_first):
                 headers = {"Retry-After": self.retry_after} if self.retry_after else None
@@ -453,7 +456,7 @@ FAILURES = {
     ),
     "server error": (lambda: Loopback(status=500), {"max_retries": 1}, "server_error", 500, 2, "HTTP 500"),
     "per-call timeout": (
-        lambda: Loopback(delay_s=2),
+        lambda: Loopback(hang_after=0),
         {"timeout_s": 0.5, "concurrency": 10},
         "timeout",
         None,
@@ -461,7 +464,7 @@ FAILURES = {
         "per call",
     ),
     "demo timeout": (
-        lambda: Loopback(delay_s=2),
+        lambda: Loopback(hang_after=0),
         {"timeout_s": 30, "demo_timeout_s": 0.7, "concurrency": 4},
         "timeout",
         None,
@@ -478,9 +481,8 @@ def test_every_failure_ends_in_enrichment_failed_and_the_raw_action_teaches(demo
     make, options, reason, status, attempts, needle = FAILURES[mode]
     server = make() if make else None
     with server.serve() if server else contextlib.nullcontext(closed_port_url()) as url:
-        started = time.monotonic()
         result = enrich(store, demo_id, EnrichConfig(base_url=url, **options))
-        elapsed = time.monotonic() - started
+        answered = server.answered if server else 0  # the timeout servers answer only once released, below
 
     failed = enrichment_events(store, demo_id, "enrichment.failed")
     assert len(failed) == 10 and not enrichment_events(store, demo_id)
@@ -490,7 +492,7 @@ def test_every_failure_ends_in_enrichment_failed_and_the_raw_action_teaches(demo
     assert all(needle in e.data.detail for e in failed), failed[0].data.detail
     assert result.count("failed") == 10
     if mode.endswith("timeout"):
-        assert elapsed < 1.8  # before the server's first answer (2 s): neither it nor the queue held the demo
+        assert answered == 0  # enrich gave up before any answer: neither the server nor the queue held the demo
     # Training goes on: every step's teacher context is the raw action, and says why.
     rows = examples(store)
     assert {r["context_source"] for r in rows} == {"raw_action"}
@@ -501,9 +503,8 @@ def test_every_failure_ends_in_enrichment_failed_and_the_raw_action_teaches(demo
 
 def test_no_key_for_a_remote_endpoint_fails_every_step_without_a_request(demo_store):
     store, demo_id = demo_store
-    started = time.monotonic()
     result = enrich(store, demo_id, EnrichConfig())  # NIM's hosted API, no key in the environment
-    assert time.monotonic() - started < 2 and result.calls == 0
+    assert result.calls == 0
     failed = enrichment_events(store, demo_id, "enrichment.failed")
     assert {(e.data.reason, e.data.attempts) for e in failed} == {("missing_key", 0)} and len(failed) == 10
     assert "NVIDIA_API_KEY" in failed[0].data.detail
@@ -526,12 +527,9 @@ def test_a_refused_key_is_an_auth_failure(demo_store, monkeypatch):
 def test_concurrency_is_bounded_and_calls_overlap(demo_store):
     store, demo_id = demo_store
     server = Loopback(delay_s=0.3)
-    started = time.monotonic()
     with server.serve() as url:
         enrich(store, demo_id, EnrichConfig(base_url=url, concurrency=3))
-    elapsed = time.monotonic() - started
-    assert server.max_in_flight == 3 and server.requests == 10
-    assert elapsed < 10 * 0.3  # in parallel: four rounds of 0.3 s, not ten
+    assert server.max_in_flight == 3 and server.requests == 10  # three at a time, never more
 
 
 # ---------------------------------------------------------------- the teacher context

@@ -207,15 +207,13 @@ def test_vision_is_guessed_from_the_model_name(model, vision):
 # ---------------------------------------------------------------------------- failures
 
 
-def test_slow_server_times_out_quickly(flaky):
+def test_slow_server_times_out(flaky):
     url, _, _ = flaky
-    started = time.perf_counter()
     with (
         OpenAIPolicy("m", base_url=f"{url}/slow/v1", timeout_s=0.5, max_retries=0) as policy,
         pytest.raises(PolicyTimeoutError, match=r"did not answer within 0.5 s"),
     ):
         policy.generate(PROMPT, max_new_tokens=4)
-    assert time.perf_counter() - started < 1.5
 
 
 @pytest.mark.parametrize(("status", "retries"), [(500, 1), (503, 2)])
@@ -230,13 +228,14 @@ def test_server_errors_are_retried_then_reported_with_the_status(flaky, status, 
     assert hits[f"e{status}"] == retries + 1
 
 
-def test_rate_limit_honours_retry_after_then_succeeds(flaky):
+def test_rate_limit_honours_retry_after_then_succeeds(flaky, monkeypatch):
     url, hits, _ = flaky
     hits.clear()
-    started = time.perf_counter()
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)  # the client's waits, recorded instead of slept
     with OpenAIPolicy("m", base_url=f"{url}/limited-once/v1", max_retries=2) as policy:
         assert policy.generate(PROMPT, max_new_tokens=4).text == "fine"
-    assert time.perf_counter() - started >= 0.95  # waited the server's 1 s, not the 0.5 s backoff
+    assert waits == [1.0]  # the server's Retry-After, not the 0.5 s backoff
     assert hits["limited-once"] == 2
 
 

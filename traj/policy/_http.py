@@ -55,9 +55,12 @@ def is_loopback(url: str) -> bool:
         return False
 
 
-def retry_delay(attempt: int, headers: Any = None) -> float:
+def retry_delay(
+    attempt: int, headers: Any = None, *, first_s: float = _INITIAL_DELAY_S, max_s: float = _MAX_DELAY_S
+) -> float:
     """Seconds to wait before retry ``attempt`` (0-based): the server's ``Retry-After`` when it
-    gives a sane one, else exponential backoff with jitter, the way the ``openai`` client waits."""
+    gives a sane one, else exponential backoff from ``first_s`` up to ``max_s`` with jitter, the
+    way the ``openai`` client waits."""
     if headers is not None:
         for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
             value = headers.get(name)
@@ -69,7 +72,7 @@ def retry_delay(attempt: int, headers: Any = None) -> float:
                 continue
             if math.isfinite(seconds) and 0 < seconds <= _MAX_RETRY_AFTER_S:
                 return seconds
-    return min(_INITIAL_DELAY_S * 2.0**attempt, _MAX_DELAY_S) * (1 - 0.25 * random.random())
+    return min(first_s * 2.0**attempt, max_s) * (1 - 0.25 * random.random())
 
 
 def send(

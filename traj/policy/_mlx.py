@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from traj.errors import PolicyError, one_line
 from traj.policy._adapter_formats import detect_adapter_format, peft_to_mlx
+from traj.policy._adapters import LoadedAdapters
 from traj.policy._base import Generation, should_stop
 
 if TYPE_CHECKING:
@@ -47,22 +48,21 @@ class MlxPolicy:
         self.context_window = context_window or int(config.get("max_position_embeddings") or 2048)
         # prompts are budgeted by the caller: no "longer than the maximum" warning per count
         self.tokenizer._tokenizer.model_max_length = 1 << 30
-        self._adapters: dict[str, tuple[dict[str, Any], list[tuple[str, Any]]]] = {}
-        self._active: str | None = None
+        self._loaded: LoadedAdapters[tuple[dict[str, Any], list[tuple[str, Any]]]] = LoadedAdapters()
+        """name -> the adapter's mlx-lm config and weights."""
 
     @property
     def adapters(self) -> list[str]:
-        return list(self._adapters)
+        return self._loaded.names
 
     @property
     def active_adapter(self) -> str | None:
-        return self._active
+        return self._loaded.active
 
     def load_adapter(self, name: str, path: str | Path) -> None:
         import mlx.core as mx
 
-        if name in self._adapters:
-            raise PolicyError(f"an adapter named {name!r} is already loaded; unload it first or pick another name")
+        self._loaded.check_free(name)
         path = Path(path)
         if not path.is_dir():
             raise PolicyError(f"no adapter directory at {path}")
@@ -80,12 +80,12 @@ class MlxPolicy:
         if "num_layers" not in config or not {"rank", "scale"} <= parameters.keys():
             raise PolicyError(f"adapter {name!r}: adapter_config.json needs num_layers and lora_parameters rank, scale")
         config["lora_parameters"] = {"dropout": 0.0, **parameters}
-        previous = self._active
-        self._adapters[name] = (config, weights)
+        previous = self._loaded.active
+        self._loaded.add(name, (config, weights))
         try:
             self.set_adapter(name)
         except PolicyError:
-            del self._adapters[name]
+            self._loaded.remove(name)
             self.set_adapter(previous)  # a bad adapter leaves the policy as it was
             raise
 
@@ -93,14 +93,13 @@ class MlxPolicy:
         import mlx.core as mx
         from mlx_lm.tuner.utils import linear_to_lora_layers, remove_lora_layers
 
-        if name is not None and name not in self._adapters:
-            loaded = ", ".join(self._adapters) or "none"
-            raise PolicyError(f"no adapter named {name!r} is loaded (loaded: {loaded})")
+        if name is not None:
+            self._loaded.require(name)  # before the layers go
         remove_lora_layers(self.model)
-        self._active = None
+        self._loaded.active = None
         if name is None:
             return
-        config, weights = self._adapters[name]
+        config, weights = self._loaded.require(name)
         try:
             linear_to_lora_layers(self.model, int(config["num_layers"]), config["lora_parameters"])
             _check_fit(name, self.model, weights)
@@ -115,13 +114,11 @@ class MlxPolicy:
         # Materialise the new layers here: MLX streams belong to a thread, and a lazy array built
         # on this one cannot be evaluated on the thread that generates (the agent's worker).
         mx.eval(self.model.parameters())
-        self._active = name
+        self._loaded.active = name
 
     def unload_adapter(self, name: str) -> None:
-        if name not in self._adapters:
-            raise PolicyError(f"no adapter named {name!r} is loaded")
-        del self._adapters[name]
-        if self._active == name:
+        self._loaded.remove(name)
+        if self._loaded.active == name:
             self.set_adapter(None)
 
     def count_tokens(self, text: str) -> int:
@@ -174,7 +171,7 @@ class MlxPolicy:
         return np.array(out)
 
     def close(self) -> None:
-        self._adapters.clear()
+        self._loaded.by_name.clear()
         self.model = None  # type: ignore[assignment]
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from traj.errors import PolicyError, one_line
+from traj.policy._adapters import LoadedAdapters
 from traj.policy._base import Generation, should_stop
 from traj.prompt import chat_text, context_window_of, token_pieces
 
@@ -55,24 +56,22 @@ class TransformersPolicy:
         self.context_window = context_window or context_window_of(self.base.config, self.tokenizer)
         self.tokenizer.model_max_length = 1 << 30  # prompts are budgeted by the caller: no warning per count
         self._model: Any = self.base  # becomes a PeftModel with the first adapter
-        self._adapters: dict[str, str] = {}
-        self._active: str | None = None
+        self._loaded: LoadedAdapters[str] = LoadedAdapters()  # name -> PEFT directory
 
     # ------------------------------------------------------------------ adapters
 
     @property
     def adapters(self) -> list[str]:
-        return list(self._adapters)
+        return self._loaded.names
 
     @property
     def active_adapter(self) -> str | None:
-        return self._active
+        return self._loaded.active
 
     def load_adapter(self, name: str, path: str | Path) -> None:
         from peft import PeftModel
 
-        if name in self._adapters:
-            raise PolicyError(f"an adapter named {name!r} is already loaded; unload it first or pick another name")
+        self._loaded.check_free(name)
         path = Path(path)
         if not (path / "adapter_config.json").is_file():
             raise PolicyError(f"no PEFT adapter at {path} (adapter_config.json is missing)")
@@ -86,26 +85,22 @@ class TransformersPolicy:
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise PolicyError(f"cannot load the adapter at {path}: {one_line(exc)}") from None
         self._model.eval()
-        self._adapters[name] = str(path)
+        self._loaded.add(name, str(path))
         self.set_adapter(name)
 
     def set_adapter(self, name: str | None) -> None:
         if name is not None:
-            if name not in self._adapters:
-                loaded = ", ".join(self._adapters) or "none"
-                raise PolicyError(f"no adapter named {name!r} is loaded (loaded: {loaded})")
+            self._loaded.require(name)
             self._model.set_adapter(name)
-        self._active = name
+        self._loaded.active = name
 
     def unload_adapter(self, name: str) -> None:
-        if name not in self._adapters:
-            raise PolicyError(f"no adapter named {name!r} is loaded")
-        if self._active == name:
-            self._active = None
-        del self._adapters[name]
-        if self._adapters:
+        self._loaded.remove(name)
+        if self._loaded.active == name:
+            self._loaded.active = None
+        if self._loaded.by_name:
             if self._model.active_adapter == name:
-                self._model.set_adapter(next(iter(self._adapters)))
+                self._model.set_adapter(next(iter(self._loaded.by_name)))
             self._model.delete_adapter(name)
         else:  # the last one: take the LoRA layers out, the base weights were never touched
             self._model = self._model.unload()
@@ -160,13 +155,13 @@ class TransformersPolicy:
             return self._model(input_ids=ids).logits[0].float().cpu()
 
     def _adapter_scope(self) -> contextlib.AbstractContextManager[Any]:
-        if self._active is None and self._model is not self.base:
+        if self._loaded.active is None and self._model is not self.base:
             return self._model.disable_adapter()
         return contextlib.nullcontext()
 
     def close(self) -> None:
         self._model = self.base = None  # type: ignore[assignment]
-        self._adapters.clear()
+        self._loaded.by_name.clear()
 
 
 def _stop_requested(input_ids: Any, scores: Any, **kwargs: Any) -> Any:

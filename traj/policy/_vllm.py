@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from traj.errors import PolicyError, one_line
+from traj.policy._adapters import LoadedAdapters
 from traj.policy._openai import OpenAIPolicy
 
 __all__ = ["VLLMPolicy", "start_vllm", "vllm_python"]
@@ -66,9 +67,8 @@ class VLLMPolicy(OpenAIPolicy):
         if vision is None:
             self.vision = False  # a name-based guess would need the served name, which is a path here
         self.context_window = context_window or int(base.get("max_model_len") or 2048)
-        self._served: dict[str, str] = {}
+        self._served: LoadedAdapters[str] = LoadedAdapters()
         """Adapter name -> the model name its loaded version is served under."""
-        self._selected: str | None = None
 
     def count_tokens(self, text: str) -> int:
         """Exact: the server's ``/tokenize`` of ``text`` as one user turn, chat template included.
@@ -90,17 +90,15 @@ class VLLMPolicy(OpenAIPolicy):
     @property
     def adapters(self) -> list[str]:
         """The adapters this policy loaded (by name; each is served as ``<name>-<adapter id>``)."""
-        return list(self._served)
+        return self._served.names
 
     @property
     def active_adapter(self) -> str | None:
-        return self._selected
+        return self._served.active
 
     def served_name(self, name: str) -> str:
         """The model name the loaded version of adapter ``name`` answers to on the server."""
-        if name not in self._served:
-            raise PolicyError(f"no adapter named {name!r} is loaded (loaded: {', '.join(self._served) or 'none'})")
-        return self._served[name]
+        return self._served.require(name)
 
     def load_adapter(self, name: str, path: str | Path) -> None:
         """Load the PEFT adapter at ``path`` (a directory the vLLM server can read) as adapter ``name``.
@@ -115,7 +113,7 @@ class VLLMPolicy(OpenAIPolicy):
         on_server = self._model_ids()
         if served not in on_server:
             self._lora_call("load_lora_adapter", {"lora_name": served, "lora_path": str(path)}, rank=rank)
-        self._served[name] = served
+        self._served.add(name, served)
         self.set_adapter(name)
         stale = re.compile(rf"{re.escape(name)}-[0-9a-f]{{{_ID_LENGTH}}}")
         for old in on_server:
@@ -125,14 +123,14 @@ class VLLMPolicy(OpenAIPolicy):
     def set_adapter(self, name: str | None) -> None:
         """Ask for adapter ``name``'s served version from now on (``None``: the base model)."""
         self._active = None if name is None else self.served_name(name)
-        self._selected = name
+        self._served.active = name
 
     def unload_adapter(self, name: str) -> None:
         """Unload adapter ``name``'s version from the server; the base model becomes active if it was."""
         served = self.served_name(name)
         self._lora_call("unload_lora_adapter", {"lora_name": served})
-        del self._served[name]
-        if self._selected == name:
+        self._served.remove(name)
+        if self._served.active == name:
             self.set_adapter(None)
 
     # ------------------------------------------------------------------ the server's API

@@ -41,6 +41,7 @@ from traj.eventlog import (
     safe_member_name,
     store_relative_path,
 )
+from traj.policy import retry_delay
 from traj.serve._adapter_files import archive_problem
 
 __all__ = ["RemoteTrainResult", "TrainingClient", "train_remote"]
@@ -148,7 +149,7 @@ class TrainingClient:
                         f"downloading adapter {name!r} from {self.server_url} failed after {attempt + 1} attempts: "
                         f"{exc}; run again to resume"
                     ) from None
-                time.sleep(min(0.2 * 2**attempt, 5.0))
+                time.sleep(retry_delay(attempt, first_s=0.2, max_s=5.0))
                 continue
             if expected and _sha256(part) != expected:
                 part.unlink()  # a resume stitched two different archives: start over
@@ -182,7 +183,7 @@ class TrainingClient:
             else:
                 if response.status_code < 500 or attempt == self.max_retries:
                     break
-            time.sleep(min(0.2 * 2**attempt, 5.0))
+            time.sleep(retry_delay(attempt, first_s=0.2, max_s=5.0))
         if response.status_code >= 400:
             self._raise(response, path)
         return response.json()
