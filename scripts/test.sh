@@ -7,4 +7,5 @@ bash scripts/setup.sh --test
 bash scripts/setup-vllm.sh
 export TRAJ_REQUIRE_VLLM=1
 .venv/bin/ruff check .
+.venv/bin/lint-imports  # the layering contracts in pyproject.toml
 .venv/bin/python -m pytest -q
