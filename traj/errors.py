@@ -179,7 +179,7 @@ class TargetNotFoundError(ReplayError):
     def __init__(self, message: str, tried: Sequence[object] = ()) -> None:
         super().__init__(message)
         self.tried = list(tried)
-        """What each rung of the locator ladder found (``traj.replay.Rung``)."""
+        """What each rung of the locator ladder found, and why it did not do."""
 
 
 class PolicyError(TrajError):
