@@ -12,12 +12,6 @@ from typer.testing import CliRunner
 
 from traj.cli import app
 from traj.policy import AdapterFormatError, peft_to_mlx
-from traj.train.tiny import build_untrained
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_untrained(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -27,17 +27,15 @@ from traj.eventlog import Store
 from traj.serve import create_app, serve_in_thread
 from traj.serve._client import TrainingClient
 from traj.train import SdftConfig, train, training_examples
-from traj.train.tiny import build_untrained
 
 ADAPTER = "tiny"
 CONFIG = SdftConfig(objective="sft", rank=4, lora_alpha=8, batch_size=2, max_steps=1)  # the cheapest adapter
 
 
 @pytest.fixture(scope="module")
-def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained_home(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Path:
     """A store holding one adapter trained for a step on an untrained tiny model."""
     root = tmp_path_factory.mktemp("trained")
-    model_dir = build_untrained(root / "model", seed=0)
     with Store.open(root / "store") as store:
         store.append("demo/d1", EventFactory(seed=3).demo("d1", steps=2, words=12), expected_seq=0)
         train(store, training_examples(store, verified_only=False), model_dir=model_dir, config=CONFIG, name=ADAPTER)

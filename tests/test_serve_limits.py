@@ -30,7 +30,6 @@ from traj.errors import ServerError
 from traj.eventlog import Store
 from traj.policy import TransformersPolicy
 from traj.serve import ServeLimits, check_bind, check_token, create_app, serve_in_thread
-from traj.train.tiny import build_untrained
 
 TOKEN = "limits-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -173,12 +172,6 @@ def test_the_prompt_and_its_new_tokens_must_fit_the_models_context(server):
     assert answer.status_code == 400 and "context window of 512" in answer.json()["error"]["message"]
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    """The tiny model's shape (2,048-token context) with random weights: it writes on and on, never ending early."""
-    return build_untrained(tmp_path_factory.mktemp("tiny") / "model", seed=0)
-
-
 LONG = {"prompt": "Page: calendar. Next action:", "max_new_tokens": 1000, "temperature": 0.0}
 """A request within the default limits whose generation takes the tiny model many seconds."""
 
@@ -210,8 +203,8 @@ def test_a_generation_stops_when_its_client_leaves(model_dir):
 
 
 def test_the_transformers_policy_stops_at_the_next_token_when_asked(model_dir):
-    from traj.agent import Prompt
-    from traj.policy._base import stopping_when
+    from traj.policy import stopping_when
+    from traj.prompt import Prompt
 
     policy = TransformersPolicy(model_dir)
     prompt = Prompt(LONG["prompt"], policy.count_tokens(LONG["prompt"]))

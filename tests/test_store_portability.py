@@ -18,14 +18,8 @@ from traj.projections import Projections
 from traj.serve import create_app, serve_in_thread
 from traj.serve._client import train_remote
 from traj.train import SdftConfig, resume, train, training_examples
-from traj.train.tiny import build_untrained
 
 CONFIG = SdftConfig(objective="sft", rank=4, lora_alpha=8, batch_size=2, max_steps=1)  # the cheapest adapter
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_untrained(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
 
 @pytest.fixture(scope="module")

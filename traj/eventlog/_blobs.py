@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from traj.errors import BlobNotFoundError, CorruptBlobError, InvalidEventError, StoreError, one_line
-from traj.eventlog._fsutil import fsync_dir
+from traj.eventlog._fsutil import write_durably
 
 __all__ = ["BlobReader", "BlobStore"]
 
@@ -52,14 +52,8 @@ class BlobStore:
         tmp = path.with_name(f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            tmp.replace(path)
-            fsync_dir(path.parent)
+            write_durably(path, data, scratch=tmp)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise StoreError(f"could not write blob {digest} ({len(data):,} bytes): {one_line(exc)}") from None
         return digest
 
