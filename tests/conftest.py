@@ -6,6 +6,8 @@ import contextlib
 import functools
 import http.server
 import random
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -291,3 +293,23 @@ def _random_peft_adapter(
 def random_adapter() -> Callable[..., Path]:
     """Returns the function that saves a random PEFT LoRA adapter (see ``_random_peft_adapter``)."""
     return _random_peft_adapter
+
+
+@contextlib.contextmanager
+def compacting_writer(home: Path, interval: float) -> Iterator[subprocess.Popen[str]]:
+    """A writer process over ``home`` (tests/compacting_writer.py) sealing continuously and
+    merging segments away every ``interval`` seconds, killed when the block ends."""
+    script = Path(__file__).with_name("compacting_writer.py")
+    writer = subprocess.Popen(
+        [sys.executable, str(script), str(home), str(interval)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None
+        assert writer.stdout.readline().strip() == "ready", writer.stderr.read() if writer.stderr else ""
+        yield writer
+    finally:
+        writer.kill()
+        writer.wait()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.conftest import compacting_writer
 from traj.cli import app
 from traj.errors import QueryError
 from traj.eventlog import Store
@@ -45,16 +45,8 @@ def assert_consistent(row: dict[str, int]) -> None:
 @pytest.fixture
 def compacting(home: Path) -> Iterator[subprocess.Popen[str]]:
     """A writer process over ``home`` sealing continuously and merging segments away twice a second."""
-    writer = subprocess.Popen(
-        [sys.executable, str(WRITER), str(home), "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert writer.stdout is not None
-        assert writer.stdout.readline().strip() == "ready", writer.stderr.read() if writer.stderr else ""
+    with compacting_writer(home, 0.5) as writer:
         yield writer
-    finally:
-        writer.kill()
-        writer.wait()
 
 
 def compactions(writer: subprocess.Popen[str]) -> list[str]:

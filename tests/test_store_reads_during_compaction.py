@@ -11,7 +11,6 @@ own threads and in a read-only Store of another process.
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import compacting_writer
 from traj.errors import CorruptSegmentError
 from traj.eventlog import Store, store_stats
 from traj.sample import write_sample_demos
@@ -85,16 +85,8 @@ def test_threads_reading_while_another_compacts_read_the_whole_log(store):
 @pytest.fixture
 def compacting(home: Path) -> Iterator[subprocess.Popen[str]]:
     """A writer process over ``home`` sealing continuously and merging segments away 20 times a second."""
-    writer = subprocess.Popen(
-        [sys.executable, str(WRITER), str(home), "0.05"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert writer.stdout is not None
-        assert writer.stdout.readline().strip() == "ready", writer.stderr.read() if writer.stderr else ""
+    with compacting_writer(home, 0.05) as writer:
         yield writer
-    finally:
-        writer.kill()
-        writer.wait()
 
 
 def test_a_read_only_store_reads_the_whole_log_beside_a_compacting_writer_process(home, compacting):
