@@ -22,7 +22,7 @@ from traj.prompt._action import (
     action_json,
     parse_action,
 )
-from traj.prompt._chat import chat_text, context_window_of, token_pieces
+from traj.prompt._chat import chat_text, context_window_of, conversation_text, token_pieces
 from traj.prompt._page import render_snapshot
 from traj.prompt._prompt import (
     DEFAULT_MAX_NEW_TOKENS,
@@ -59,6 +59,7 @@ __all__ = [
     "build_prompt",
     "chat_text",
     "context_window_of",
+    "conversation_text",
     "history_entry",
     "parse_action",
     "prompt_budget",
