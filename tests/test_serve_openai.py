@@ -250,3 +250,22 @@ def test_a_backend_without_a_template_refuses_what_it_cannot_read(echo_client):
     assert answer.choices[0].message.content == "please echo "
     stream = echo_client.chat.completions.create(model="echo", messages=[message], stop=["this"], stream=True)
     assert "".join(chunk.choices[0].delta.content or "" for chunk in stream) == "please echo "
+
+
+def test_the_mlx_backend_honours_the_same_parameters(model_dir):
+    from traj.policy import MlxPolicy
+
+    local, served = MlxPolicy(model_dir), MlxPolicy(model_dir)
+    with (
+        serve_in_thread(create_app(served, model_name="tiny")) as url,
+        openai.OpenAI(base_url=f"{url}/v1", api_key="x") as mlx,
+    ):
+        answer = chat(mlx, model="tiny", logprobs=True, top_logprobs=2)
+        assert answer.choices[0].message.content == local.complete(Completion(tuple(CHAT), max_new_tokens=16)).text
+        assert all(len(token.top_logprobs) == 2 for token in answer.choices[0].logprobs.content)
+        assert streamed(mlx, model="tiny")[0] == answer.choices[0].message.content
+        first = chat(mlx, model="tiny", temperature=1.0, seed=3).choices[0].message.content
+        assert chat(mlx, model="tiny", temperature=1.0, seed=3).choices[0].message.content == first
+        assert chat(mlx, model="tiny", temperature=1.0, top_p=1e-6, seed=4).choices[0].message.content == (
+            answer.choices[0].message.content
+        )

@@ -13,7 +13,7 @@ error shape naming it; an unknown parameter is refused too, as OpenAI refuses it
   ``logprobs``, the last content chunk carries them all.
 - ``stop``: up to 4 strings; the text ends before the first one and the generation stops there.
 - system messages, earlier turns, ``top_p``, ``seed``, ``top_logprobs`` and raw text: by a
-  :class:`~traj.policy.ChatPolicy` (transformers) through the model's chat template; other
+  :class:`~traj.policy.ChatPolicy` (transformers, mlx) through the model's chat template; other
   backends take one user message, greedy or plainly sampled, and are refused the rest.
 - refused always: ``n`` > 1, ``tools``/``functions``, a ``response_format`` other than text (no
   backend here constrains its output), penalties, ``logit_bias``, an image part for a model
@@ -292,7 +292,7 @@ def _plan(
         raise ApiError(
             400,
             f"the {backend} backend answers one user message: system messages and earlier turns need a model "
-            "this server templates itself (--backend torch)",
+            "this server templates itself (--backend torch or mlx)",
             param="messages",
         )
     sampled = temperature > 0
