@@ -92,7 +92,8 @@ def test_errors_say_what_is_wrong(text, message):
 
 def test_canonical_json_round_trips():
     for kind in AGENT_KINDS:
-        action = AgentAction(kind, "4" if kind in ("CLICK", "TYPE", "SELECT") else None, "x")
+        targeted = kind in ("CLICK", "TYPE", "SELECT", "DRAG")
+        action = AgentAction(kind, "4" if targeted else None, "7" if kind == "DRAG" else "x")
         assert parse_action(action.to_json()).action == action
 
 
@@ -127,5 +128,10 @@ def test_every_emitted_action_parses_back(kind, target, value):
         target = "1"
     if kind == "NAVIGATE" and not (value or "").strip():
         value = "https://example.com"
+    if kind == "DRAG":  # the dragged element and the one dropped on
+        target, value = target or "1", str(len(value or "") + 1000)
+    if kind == "PRESS":  # a key chord in its canonical spelling
+        keys = ["Tab", "Shift+Tab", "Escape", "Space", "Control+Shift+ArrowLeft", "Backspace", "a", "F5"]
+        value = keys[len(value or "") % len(keys)]
     action = AgentAction(kind, target, value)
     assert parse_action(action.to_json()).action == action
