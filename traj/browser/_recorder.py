@@ -228,6 +228,12 @@ class Recorder:
             wait = f"{at - pause.at:.1f}"
             events += self._step_events(pause.snapshot, self._blob(pause), "WAIT", None, wait, [], "")
         value = self._keeper.stored_value(message)
+        if message["kind"] == "DRAG" and value is None:
+            log.warning(
+                "step %d: DRAG of %s ended over no element the snapshot sees: the drop target is not recorded",
+                self.actions,
+                (message.get("locators") or [["", "?"]])[0][1],
+            )
         events += self._step_events(
             self._decode(message["snapshot"]),
             self._blob(self._settled),

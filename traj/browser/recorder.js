@@ -251,14 +251,13 @@
     return null;
   };
 
+  // Dropped where the snapshot sees no element: still a DRAG (not a click where it ended), with
+  // no drop target, which Python warns about.
   const emitDrag = (start, dropEl) => {
-    if (!start.captured || !start.el || !dropEl) return;
+    if (!start.captured || !start.el) return;
     lastDragAt = performance.now();
-    const drop = {
-      dropLocators: window.__traj.locators(dropEl),
-      dropContext: window.__traj.contextOf(dropEl),
-    };
-    emit("DRAG", dropEl.getAttribute("data-agent-id"), { ...start.captured, ...drop });
+    const drop = dropEl ? { dropLocators: window.__traj.locators(dropEl), dropContext: window.__traj.contextOf(dropEl) } : {};
+    emit("DRAG", dropEl ? dropEl.getAttribute("data-agent-id") : null, { ...start.captured, ...drop });
     settleSoon();
   };
 

@@ -47,7 +47,7 @@
     'option', 'switch', 'combobox', 'textbox', 'slider', 'spinbutton', 'searchbox', 'treeitem',
   ]);
   const CANDIDATES =
-    'a[href],area[href],button,input,select,textarea,summary,[contenteditable],[role],[onclick],[tabindex],[draggable="true"]';
+    'a[href],area[href],button,input,select,textarea,summary,[contenteditable],[role],[onclick],[tabindex],[draggable="true"],[aria-grabbed],[aria-dropeffect]';
   const EDITABLE_ANCESTOR = '[contenteditable]:not([contenteditable="false" i])';
 
   // ---------------------------------------------------------------- per-call caches
@@ -297,7 +297,9 @@
         if (!parent || !parent.closest(EDITABLE_ANCESTOR)) return true;
       }
     }
-    if (el.getAttribute('draggable') === 'true') return true; // a drag source (DRAG's target)
+    // Drag sources and drop targets (DRAG's two elements): draggable, or marked up with ARIA's drag roles.
+    if (el.getAttribute('draggable') === 'true' || el.hasAttribute('aria-grabbed')) return true;
+    if ((el.getAttribute('aria-dropeffect') || 'none').trim().toLowerCase() !== 'none') return true;
     return el.onclick != null;
   }
 
