@@ -24,7 +24,7 @@ from traj.prompt._action import (
     normalize_key,
     parse_action,
 )
-from traj.prompt._chat import chat_text, context_window_of, token_pieces
+from traj.prompt._chat import chat_text, context_window_of, conversation_text, token_pieces
 from traj.prompt._page import render_snapshot
 from traj.prompt._prompt import (
     DEFAULT_MAX_NEW_TOKENS,
@@ -62,6 +62,7 @@ __all__ = [
     "build_prompt",
     "chat_text",
     "context_window_of",
+    "conversation_text",
     "history_entry",
     "normalize_key",
     "parse_action",
