@@ -20,6 +20,8 @@ from traj.prompt._action import (
     ParsedAction,
     action_from_mapping,
     action_json,
+    action_value,
+    normalize_key,
     parse_action,
 )
 from traj.prompt._chat import chat_text, context_window_of, conversation_text, token_pieces
@@ -55,12 +57,14 @@ __all__ = [
     "TeacherStep",
     "action_from_mapping",
     "action_json",
+    "action_value",
     "approx_tokens",
     "build_prompt",
     "chat_text",
     "context_window_of",
     "conversation_text",
     "history_entry",
+    "normalize_key",
     "parse_action",
     "prompt_budget",
     "render_demonstration",
