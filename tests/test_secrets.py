@@ -183,3 +183,32 @@ def test_cli_replay_without_the_secret_is_one_line(site: str, tmp_path: Path, mo
     assert result.output.strip().splitlines() == [
         "error: secret 'password' is not set: export TRAJ_SECRET_PASSWORD=... and run again"
     ]
+
+
+def test_cli_record_marks_a_secret_from_the_environment(site: str, tmp_path: Path, monkeypatch) -> None:
+    script = tmp_path / "sign_in.py"
+    script.write_text(
+        "def demonstrate(page):\n"
+        f"    for selector, text in (('#user', 'ann'), ('#pw', {PASSWORD!r}), ('#code', {CODE!r})):\n"
+        "        page.click(selector)\n"
+        "        page.keyboard.type(text)\n"
+        "    page.keyboard.press('Enter')\n"
+        "    page.wait_for_function(\"() => document.getElementById('hello').textContent !== ''\")\n"
+    )
+    home = tmp_path / "store"
+    args = ["record", "--url", f"{site}/login.html", "--task", "login", "--script", str(script), "--headless"]
+    args += ["--secret", "access_code", "--home", str(home)]
+    monkeypatch.delenv("TRAJ_SECRET_ACCESS_CODE", raising=False)
+    refused = CliRunner().invoke(app, args)
+    assert (refused.exit_code, refused.output.strip()) == (
+        1,
+        "error: secret 'access_code' is not set: export TRAJ_SECRET_ACCESS_CODE=... and run again",
+    )
+    assert not home.exists()  # refused before the store was opened
+    monkeypatch.setenv("TRAJ_SECRET_ACCESS_CODE", CODE)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    with Store.open(home, readonly=True) as store:
+        typed = [e.data.value for e in store.events() if e.type == "action" and e.data.kind == "TYPE"]
+    assert typed == ["ann", Secret("password"), Secret("access_code")]
+    assert _files_holding(home, PASSWORD, CODE) == []
