@@ -120,11 +120,11 @@ def test_an_unsure_step_is_done_by_the_person_recorded_as_a_correction_and_the_r
         for r in rows.table.to_pylist()
     ]
     assert got == [(0, "step_feedback", "bad", "CLICK", "2"), (0, "correction", "good", "TYPE", "3")]
-    assert all(r["prompt"] == policy.prompts[0].text for r in rows.table.to_pylist())
+    assert all(r["prompt"] == [{"role": "user", "content": policy.prompts[0].text}] for r in rows.table.to_pylist())
     [pair] = export_dataset(
         store, "preference", budget_tokens=BUDGET, count_tokens=policy.count_tokens
     ).table.to_pylist()
-    assert (pair["chosen"], pair["rejected"]) == (
+    assert (pair["chosen"][0]["content"], pair["rejected"][0]["content"]) == (
         AgentAction("TYPE", "3", NOTE).to_json(),
         AgentAction("CLICK", "2").to_json(),
     )
@@ -132,7 +132,7 @@ def test_an_unsure_step_is_done_by_the_person_recorded_as_a_correction_and_the_r
     sliced = export_dataset(
         store, "from_runs", per_decision=True, budget_tokens=BUDGET, count_tokens=policy.count_tokens
     )
-    assert [r["prompt"] for r in sliced.table.to_pylist()] == [p.text for p in policy.prompts]
+    assert [r["prompt"][0]["content"] for r in sliced.table.to_pylist()] == [p.text for p in policy.prompts]
 
 
 def test_nobody_acting_in_time_lets_the_agent_do_its_own_step(store, page, sites_server):

@@ -135,10 +135,13 @@ def test_a_recorded_secret_is_nowhere_in_the_store_nor_in_exports(site: str, tmp
             assert PASSWORD.encode() not in data and CODE.encode() not in data
         assert PASSWORD not in str(pq.read_table(io.BytesIO(export_bytes(sdft, "parquet"))).to_pylist())
     # the training prompt and target show the placeholder where the value was typed
-    password_step = next(r for r in rows if '"secret":"password"' in r["target"])
-    assert password_step["target"] == f'{{"kind":"TYPE","target":"{typed[1][0]}","value":{{"secret":"password"}}}}'
+    password_step = next(r for r in rows if '"secret":"password"' in r["completion"][0]["content"])
+    assert password_step["completion"][0]["content"] == (
+        f'{{"kind":"TYPE","target":"{typed[1][0]}","value":{{"secret":"password"}}}}'
+    )
     later = next(r for r in rows if r["step"] == password_step["step"] + 1)
-    assert '{"secret":"password"}' in later["prompt"] and '{"secret":"access_code"}' in later["teacher_prompt"]
+    assert '{"secret":"password"}' in later["prompt"][0]["content"]
+    assert '{"secret":"access_code"}' in later["teacher_prompt"][0]["content"]
 
 
 def test_the_screen_shows_a_marked_secret_masked(site: str, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import torch
 
 from tests.test_policy_remote import EchoPolicy
 from traj.eventlog import AdapterCreated, Store
-from traj.policy import Completion, TransformersPolicy
+from traj.policy import Completion, OpenAIPolicy, TransformersPolicy
 from traj.serve import create_app, serve_in_thread
 
 NAME = "model"  # the fixture model's directory name: its id in the API
@@ -269,3 +269,29 @@ def test_the_mlx_backend_honours_the_same_parameters(model_dir):
         assert chat(mlx, model="tiny", temperature=1.0, top_p=1e-6, seed=4).choices[0].message.content == (
             answer.choices[0].message.content
         )
+
+
+@pytest.fixture(scope="module")
+def relay(server):
+    """traj serve in front of another OpenAI API, as in front of vLLM: an openai policy over the server above."""
+    upstream = OpenAIPolicy(NAME, base_url=f"{server[0]}/v1", max_retries=0)
+    with (
+        serve_in_thread(create_app(upstream, model_name="relayed")) as url,
+        openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0) as stock,
+    ):
+        yield stock
+
+
+def test_an_openai_backend_hands_every_parameter_to_its_server(client, relay):
+    options = {"temperature": 1.0, "seed": 9, "top_p": 0.9, "logprobs": True, "top_logprobs": 2}
+    direct, relayed = chat(client, **options).choices[0], chat(relay, model="relayed", **options).choices[0]
+    assert relayed.message.content == direct.message.content
+    assert [[top.logprob for top in token.top_logprobs] for token in relayed.logprobs.content] == [
+        [top.logprob for top in token.top_logprobs] for token in direct.logprobs.content
+    ]
+    raw = {"prompt": "Goal: book", "max_tokens": 6, "temperature": 0, "logprobs": 1}
+    assert relay.completions.create(model="relayed", **raw).choices[0].text == (
+        client.completions.create(model=NAME, **raw).choices[0].text
+    )
+    with pytest.raises(openai.BadRequestError, match="cannot constrain"):  # the upstream's refusal, relayed
+        chat(relay, model="relayed", response_format={"type": "json_object"})

@@ -22,7 +22,10 @@ from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from traj.errors import PolicyError
+from traj.prompt import conversation_text
 
 if TYPE_CHECKING:
     from traj.prompt import Prompt
@@ -32,7 +35,9 @@ __all__ = [
     "Completion",
     "Generation",
     "Policy",
+    "TokenText",
     "emit_token",
+    "model_text",
     "should_stop",
     "stopping_when",
     "streaming_to",
@@ -130,6 +135,9 @@ class Completion:
     """How many of the most likely tokens to report at each position (:attr:`Generation.top_logprobs`)."""
     image: bytes | None = field(default=None, repr=False)
     """The conversation's image (a PNG screenshot), for a backend with ``vision``; others are never sent one."""
+    response_format: Mapping[str, Any] | None = None
+    """OpenAI's ``response_format`` (``json_object``, ``json_schema``), for a backend whose ``constrains_output``
+    is true (it hands it to a server that constrains decoding); the others refuse it."""
 
 
 @runtime_checkable
@@ -143,6 +151,40 @@ class ChatPolicy(Policy, Protocol):
     def complete(self, completion: Completion) -> Generation:
         """Generate through the active adapter; each token's text also goes to :func:`streaming_to`'s sink."""
         ...
+
+
+class TokenText:
+    """A generation's text as its tokens come: what each new token adds to the decoded whole.
+
+    Decoded as a growing whole, not token by token, as :func:`traj.prompt.token_pieces` does: a
+    token may be half a character or carry a space that decoding it alone drops.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.tokens: list[int] = []
+        self.text = ""
+
+    def add(self, token: int) -> str:
+        """Append ``token``; returns the text it adds ("" while it is part of an unfinished character)."""
+        self.tokens.append(token)
+        decoded = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
+        if not decoded.startswith(self.text):
+            return ""
+        piece, self.text = decoded[len(self.text) :], decoded
+        return piece
+
+
+def model_text(tokenizer: Any, completion: Completion) -> str:
+    """What a local model reads for ``completion``: its raw text, or its conversation in the chat template.
+
+    A local backend constrains nothing, so a ``response_format`` is refused here, not ignored.
+    """
+    if completion.response_format is not None:
+        raise PolicyError("this backend cannot constrain its output to a response_format")
+    if completion.text is not None:
+        return completion.text
+    return conversation_text(tokenizer, completion.messages)
 
 
 @contextlib.contextmanager

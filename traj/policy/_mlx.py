@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 from traj.errors import PolicyError, one_line
 from traj.policy._adapter_formats import detect_adapter_format, peft_to_mlx
 from traj.policy._adapters import LoadedAdapters
-from traj.policy._base import Completion, Generation, emit_token, should_stop
-from traj.prompt import conversation_text
+from traj.policy._base import Completion, Generation, TokenText, emit_token, model_text, should_stop
 
 if TYPE_CHECKING:
     from traj.prompt import Prompt
@@ -130,7 +129,7 @@ class MlxPolicy:
         return self.complete(Completion((turn,), max_new_tokens=max_new_tokens, temperature=temperature))
 
     def prompt_tokens(self, completion: Completion) -> int:
-        return self.count_tokens(self._model_text(completion))
+        return self.count_tokens(model_text(self.tokenizer, completion))
 
     def complete(self, completion: Completion) -> Generation:
         """Through mlx-lm's ``stream_generate``: each token streamed, checked for a stop, and reported with
@@ -139,13 +138,12 @@ class MlxPolicy:
         from mlx_lm.generate import stream_generate
         from mlx_lm.sample_utils import make_sampler
 
-        ids = self.tokenizer.encode(self._model_text(completion), add_special_tokens=False)
+        ids = self.tokenizer.encode(model_text(self.tokenizer, completion), add_special_tokens=False)
         started = time.perf_counter()
-        tokens: list[int] = []
+        made = TokenText(self.tokenizer)
         logprobs: list[float] = []
         top: list[list[tuple[str, float]]] = []
         pieces: list[str] = []
-        text = ""
         if completion.max_new_tokens <= 0:  # mlx-lm reads 0 as an error and -1 as "no limit"
             return Generation("", len(ids), 0, 0.0, [])
         if completion.seed is not None:
@@ -164,25 +162,15 @@ class MlxPolicy:
                 if response.token in stops:
                     pieces.append("")
                     break
-                tokens.append(int(response.token))
-                # decoded as a growing whole (mlx-lm's own pieces lag behind their tokens), as the torch backend does
-                decoded = self.tokenizer.decode(tokens, skip_special_tokens=True)
-                pieces.append(decoded[len(text) :] if decoded.startswith(text) else "")
-                text = decoded if decoded.startswith(text) else text
+                pieces.append(made.add(int(response.token)))  # mlx-lm's own pieces lag behind their tokens
                 emit_token(pieces[-1])
                 if should_stop():  # a server's client left, it shuts down, or a stop string appeared
                     break
         except (ValueError, RuntimeError) as exc:
             raise PolicyError(f"mlx-lm failed to generate: {one_line(exc)}") from None
         seconds = time.perf_counter() - started
-        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-        return Generation(text, len(ids), len(tokens), seconds, logprobs, pieces, top)
-
-    def _model_text(self, completion: Completion) -> str:
-        """What the model reads: the raw text, or the conversation in its chat template."""
-        if completion.text is not None:
-            return completion.text
-        return conversation_text(self.tokenizer, completion.messages)
+        text = self.tokenizer.decode(made.tokens, skip_special_tokens=True)
+        return Generation(text, len(ids), len(made.tokens), seconds, logprobs, pieces, top)
 
     def logits(self, text: str) -> Any:
         """Next-token logits at every position of ``text`` through the active adapter (a numpy array)."""

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from traj.errors import PolicyError, one_line
 from traj.policy._adapters import LoadedAdapters
-from traj.policy._base import Completion, Generation, emit_token, should_stop
-from traj.prompt import context_window_of, conversation_text
+from traj.policy._base import Completion, Generation, TokenText, emit_token, model_text, should_stop
+from traj.prompt import context_window_of
 
 if TYPE_CHECKING:
     from traj.prompt import Prompt
@@ -119,22 +119,21 @@ class TransformersPolicy:
         return self.complete(Completion((turn,), max_new_tokens=max_new_tokens, temperature=temperature))
 
     def prompt_tokens(self, completion: Completion) -> int:
-        return self.count_tokens(self._model_text(completion))
+        return self.count_tokens(model_text(self.tokenizer, completion))
 
     def complete(self, completion: Completion) -> Generation:
         """Token by token with the KV cache: each token is streamed, checked for a stop, and reported with
         the log probabilities of the raw (untempered) distribution, as OpenAI's API reports them."""
         import torch
 
-        ids = self.tokenizer(self._model_text(completion), return_tensors="pt", add_special_tokens=False)["input_ids"]
-        ids = ids.to(self.device)
+        prompt_text = model_text(self.tokenizer, completion)
+        ids = self.tokenizer(prompt_text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(self.device)
         sampler = _Sampler(completion, self.device)
         stops = _eos_ids(self.tokenizer, self._model)
-        tokens: list[int] = []
+        made = TokenText(self.tokenizer)
         logprobs: list[float] = []
         top: list[list[tuple[str, float]]] = []
         pieces: list[str] = []
-        text = ""
         started = time.perf_counter()
         with torch.inference_mode(), self._adapter_scope():
             step, cache = ids, None
@@ -151,24 +150,14 @@ class TransformersPolicy:
                 if token in stops:
                     pieces.append("")
                     break
-                tokens.append(token)
-                decoded = self.tokenizer.decode(tokens, skip_special_tokens=True)
-                piece = decoded[len(text) :] if decoded.startswith(text) else ""
-                text = decoded if decoded.startswith(text) else text
-                pieces.append(piece)
-                emit_token(piece)
+                pieces.append(made.add(token))
+                emit_token(pieces[-1])
                 if should_stop():  # a server's client left, it shuts down, or a stop string appeared
                     break
                 step = torch.tensor([[token]], device=self.device)
         seconds = time.perf_counter() - started
-        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-        return Generation(text, ids.shape[1], len(tokens), seconds, logprobs, pieces, top)
-
-    def _model_text(self, completion: Completion) -> str:
-        """What the model reads: the raw text, or the conversation in its chat template."""
-        if completion.text is not None:
-            return completion.text
-        return conversation_text(self.tokenizer, completion.messages)
+        text = self.tokenizer.decode(made.tokens, skip_special_tokens=True)
+        return Generation(text, ids.shape[1], len(made.tokens), seconds, logprobs, pieces, top)
 
     def logits(self, text: str) -> Any:
         """Next-token logits at every position of ``text`` through the active adapter (tests, checks)."""

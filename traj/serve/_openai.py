@@ -13,11 +13,13 @@ error shape naming it; an unknown parameter is refused too, as OpenAI refuses it
   ``logprobs``, the last content chunk carries them all.
 - ``stop``: up to 4 strings; the text ends before the first one and the generation stops there.
 - system messages, earlier turns, ``top_p``, ``seed``, ``top_logprobs`` and raw text: by a
-  :class:`~traj.policy.ChatPolicy` (transformers, mlx) through the model's chat template; other
-  backends take one user message, greedy or plainly sampled, and are refused the rest.
-- refused always: ``n`` > 1, ``tools``/``functions``, a ``response_format`` other than text (no
-  backend here constrains its output), penalties, ``logit_bias``, an image part for a model
-  that reads none, ``echo``, ``suffix``, ``best_of`` > 1.
+  :class:`~traj.policy.ChatPolicy` (transformers and mlx through the model's chat template;
+  openai and vllm by their server); other backends take one user message, greedy or plainly
+  sampled, and are refused the rest.
+- ``response_format`` other than text: handed to a policy whose ``constrains_output`` is true
+  (openai, vllm: their server constrains decoding or refuses, and its 400 is relayed), else refused.
+- refused always: ``n`` > 1, ``tools``/``functions``, penalties, ``logit_bias``, an image part
+  for a model that reads none, ``echo``, ``suffix``, ``best_of`` > 1.
 """
 
 from __future__ import annotations
@@ -234,7 +236,7 @@ def openai_router(
     @router.post("/chat/completions")
     async def chat_completions(request: ChatRequest, http: Request) -> Any:
         _refuse_common(request)
-        _refuse_chat(request)
+        _refuse_chat(request, policy)
         turns, image = conversation(request.messages, images=bool(getattr(policy, "vision", False)))
         top = request.top_logprobs or 0
         if top and not request.logprobs:
@@ -242,6 +244,8 @@ def openai_router(
         field_name = "max_completion_tokens" if request.max_completion_tokens else "max_tokens"
         asked = request.max_completion_tokens or request.max_tokens
         plan = _plan(policy, request, turns=turns, image=image, raw=None, top=top, logprobs=bool(request.logprobs))
+        if _constrained(request) and plan.completion is not None:
+            plan.completion = replace(plan.completion, response_format=request.response_format)
         _check_asked(asked, limits, field_name)
         plan = await worker.call(prepared, plan, asked, field_name, _DEFAULT_CHAT_TOKENS)
         return await answer(http, plan, request, _CHAT)
@@ -318,19 +322,25 @@ def _refuse_common(request: _Request) -> None:
             raise ApiError(400, f"{param}: {why}", param=param)
 
 
-def _refuse_chat(request: ChatRequest) -> None:
+def _refuse_chat(request: ChatRequest, policy: Policy) -> None:
     if request.tools or request.functions or request.tool_choice not in (None, "none") or request.function_call:
         raise ApiError(
             400, "this server's models have no tool support; send no tools", param="tools", code="tools_not_supported"
         )
-    kind = (request.response_format or {}).get("type", "text")
-    if kind != "text":
+    kind = _constrained(request)
+    if kind and not getattr(policy, "constrains_output", False):
         raise ApiError(
             400,
             f"response_format {kind!r}: this server's engine cannot constrain its output; ask for the format "
             "in the prompt and check it",
             param="response_format",
         )
+
+
+def _constrained(request: ChatRequest) -> str | None:
+    """The output format the request wants enforced (``json_object``, ``json_schema``), if any."""
+    kind = (request.response_format or {}).get("type", "text")
+    return None if kind == "text" else str(kind)
 
 
 def _check_asked(asked: int | None, limits: ServeLimits, field_name: str) -> None:

@@ -24,6 +24,7 @@ from traj.policy import (
     PolicyConnectionError,
     PolicyNotFoundError,
     PolicyRateLimitError,
+    PolicyRequestError,
     PolicyServerError,
     PolicyTimeoutError,
     stopping_when,
@@ -149,6 +150,8 @@ def guarded(call: Callable[[], T], *, status: int = 500) -> T:
         raise ApiError(429, str(exc)) from None
     except (PolicyAuthError, PolicyConnectionError, PolicyServerError) as exc:  # the policy's own upstream failed
         raise ApiError(502, str(exc)) from None
+    except PolicyRequestError as exc:  # the policy's upstream refused the request: the client's to fix
+        raise ApiError(400 if exc.status in (400, 422) else 502, str(exc)) from None
     except PolicyError as exc:
         raise ApiError(status, str(exc)) from None
     except Exception as exc:
