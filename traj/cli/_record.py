@@ -9,7 +9,15 @@ from typing import Annotated
 
 import typer
 
-from traj.cli._common import HomeOption, console, err_console, parse_assignments, reports_errors, resolve_home
+from traj.cli._common import (
+    HomeOption,
+    console,
+    err_console,
+    parse_assignments,
+    reports_errors,
+    resolve_home,
+    secret_source,
+)
 
 __all__ = ["demos", "record"]
 
@@ -38,14 +46,25 @@ def record(
     params: Annotated[
         bool | None, typer.Option("--params/--no-params", help="Take variables from the page (default with --site).")
     ] = None,
+    secret: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--secret",
+            help='NAME: a value (from TRAJ_SECRET_<NAME>, or asked) stored only as {"secret": NAME} where typed.',
+        ),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
-    """Record a demonstration: do the task in the browser (or let --script do it)."""
+    """Record a demonstration: do the task in the browser (or let --script do it).
+
+    Password fields are always recorded as secrets; --secret marks other values."""
     from traj.browser import record as record_demo
     from traj.eventlog import Store
 
     if (url is None) == (site is None):
         raise typer.BadParameter("give either --url or --site")
+    source = secret_source()
+    secrets = {name: source.value(name) for name in secret or []}
     with contextlib.ExitStack() as stack:
         demonstrator = None
         if site is not None:
@@ -83,6 +102,7 @@ def record(
             seed=seed,
             variables=parse_assignments(var, "--var"),
             page_params=site is not None if params is None else params,
+            secrets=secrets,
         )
     verdict = {True: "[green]success[/]", False: "[red]not successful[/]", None: "outcome unknown"}[demo.success]
     console.print(f"recorded demo {demo.demo_id}: {demo.actions} actions, {verdict} ({demo.stream})")
