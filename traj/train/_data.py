@@ -35,7 +35,6 @@ def training_examples(
     it, prompts are budgeted by an estimate that suits no model in particular.
     """
     from traj.datasets import sdft_action_ids
-
     from traj.projections import Projections
 
     wanted = set(demo_ids or [])
