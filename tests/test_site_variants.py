@@ -384,7 +384,7 @@ _EXPENSE_LABELS = {
 _LAYOUT = """() => [...document.querySelectorAll('[id]')].filter((e) => e.closest('form, main, aside, section')
     && !e.closest('[role=list], ul, ol, table, [role=grid]')).map((e) => e.id + '.' + e.className + ':'
     + (e.tagName === 'SELECT' ? [...e.options].map((o) => o.value).join('|') : '')).join(' ')"""
-"""Where the page's own controls and sections sit (ids, classes, option order), leaving out lists of per-seed content."""
+"""Where the page's controls and sections sit (ids, classes, option order), not lists of per-seed content."""
 
 
 @pytest.mark.parametrize("name", ["expense", "price", "calendar"])
