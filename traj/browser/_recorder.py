@@ -6,6 +6,8 @@ page reacts, so every action references the observation it was decided in. Whene
 page settles, the recorder takes a screenshot (a deduplicated blob) that the next
 observation carries. Events are appended as they happen: a crash or Ctrl+C leaves a
 readable demo with no ``demo.finished``, which the ``demos`` projection shows as unfinished.
+Secrets (password fields, values marked with ``secrets``) are stored as ``{"secret": NAME}``
+and masked in every observation (:class:`~traj.browser.SecretKeeper`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import base64
 import collections
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from traj.browser._page_task import page_verdict
+from traj.browser._secrets import SecretKeeper, mark_secret, mask_values
 from traj.errors import BrowserError
 from traj.eventlog import (
     Action,
@@ -30,6 +34,7 @@ from traj.eventlog import (
     Element,
     NewEvent,
     Observation,
+    Secret,
     Store,
     new_event_id,
 )
@@ -70,7 +75,9 @@ class Recorder:
     """Records one demonstration from ``context`` into ``store``.
 
     ``wait_after_s``: a pause longer than this, during which the page kept changing, is
-    recorded as a WAIT before the next action (the person waited for the page).
+    recorded as a WAIT before the next action (the person waited for the page). ``secrets``
+    (name -> value) are values stored only by name wherever they are typed, beside what is
+    typed into password fields.
     """
 
     def __init__(
@@ -87,8 +94,10 @@ class Recorder:
         wait_after_s: float = 1.0,
         screenshots: bool = True,
         variables: dict[str, str] | None = None,
+        secrets: dict[str, str] | None = None,
     ) -> None:
         self.store = store
+        self._keeper = SecretKeeper(secrets)
         self.context = context
         self.demo_id = demo_id or new_event_id()
         self.stream = f"demo/{self.demo_id}"
@@ -199,7 +208,7 @@ class Recorder:
     def _on_action(self, source: dict[str, Any], message: dict[str, Any]) -> None:
         if self._finished:
             return
-        self._guard(self._record_action, message)
+        self._guard(self._record_action, message, source.get("page"))
 
     def _guard(self, handler: Any, *args: Any, **kwargs: Any) -> None:
         # An exception in a Playwright callback would be lost; keep it for finish().
@@ -211,24 +220,37 @@ class Recorder:
 
     # ------------------------------------------------------------------ events
 
-    def _record_action(self, message: dict[str, Any]) -> None:
+    def _record_action(self, message: dict[str, Any], page: Page | None) -> None:
         at = message["at"] / 1000
         events: list[NewEvent] = []
         pause = self._waited_in(at)
         if pause is not None:
             wait = f"{at - pause.at:.1f}"
             events += self._step_events(pause.snapshot, self._blob(pause), "WAIT", None, wait, [], "")
+        value = self._keeper.stored_value(message)
+        if message["kind"] == "DRAG" and value is None:
+            log.warning(
+                "step %d: DRAG of %s ended over no element the snapshot sees: the drop target is not recorded",
+                self.actions,
+                (message.get("locators") or [["", "?"]])[0][1],
+            )
         events += self._step_events(
-            _SNAPSHOT.decode(message["snapshot"]),
+            self._decode(message["snapshot"]),
             self._blob(self._settled),
             message["kind"],
             message.get("target"),
-            message.get("value"),
+            value,
             message.get("locators") or [],
             message.get("context", ""),
+            drop_locators=message.get("dropLocators") or [],
+            drop_context=message.get("dropContext", ""),
         )
         self._append(events)
         self._last_action_at = max(self._last_action_at, at)
+        if isinstance(value, Secret) and not message.get("password") and page is not None:
+            # Masked from now on, on screen too. After the append: while the page answers, the
+            # reports of later actions are handled, and they must come after this one.
+            mark_secret(page, message.get("target"))
 
     def _waited_in(self, at: float) -> _Settled | None:
         """The state a person waited in before acting at ``at``, if they waited for the page:
@@ -243,6 +265,7 @@ class Recorder:
     def _record_navigation(self, url: str, *, popup: bool) -> None:
         state = self._settled
         snapshot = state.snapshot if state else {"url": self._last_url, "title": "", "text": "", "elements": []}
+        url = self._keeper.scrub(url)  # a form sent by GET puts what was typed into the URL
         value = url if not popup else f"popup:{url}"
         self._append(self._step_events(snapshot, self._blob(state), "NAVIGATE", None, value, [], ""))
         self._last_action_at = time.time()
@@ -253,9 +276,12 @@ class Recorder:
         screenshot: str | None,
         kind: str,
         target: str | None,
-        value: str | None,
+        value: str | Secret | None,
         locators: list[list[str]],
         context: str,
+        *,
+        drop_locators: Sequence[Sequence[str]] = (),
+        drop_context: str = "",
     ) -> list[NewEvent]:
         observation = self._observation_event(snapshot, screenshot)
         action = Action(
@@ -266,10 +292,12 @@ class Recorder:
             observation_id=observation.event_id,
             step=self.actions,
             context=context,
+            drop_locators=[(strategy, locator) for strategy, locator in drop_locators],  # type: ignore[misc]
+            drop_context=drop_context,
         )
         self.actions += 1
         event = NewEvent(data=action)
-        if kind in ("TYPE", "SELECT") and value is not None:
+        if kind in ("TYPE", "SELECT") and isinstance(value, str):
             self._valued_actions.append((event.event_id, value))
         return [observation, event]
 
@@ -297,11 +325,16 @@ class Recorder:
 
     def _settle_now(self, page: Page) -> _Settled:
         """Snapshot the page at rest: the screenshot the next observation carries."""
-        snapshot = _SNAPSHOT.decode(page.evaluate("() => window.__traj.snapshotJSON({markNew: false})"))
+        mask_values(page, self._keeper.marked)  # a marked secret being typed is not on the screenshot
+        snapshot = self._decode(page.evaluate("() => window.__traj.snapshotJSON({markNew: false})"))
         state = _Settled(snapshot, self._screenshot(page) if self.screenshots else None, time.time())
         self._settled = state
         self._settles.append(state)
         return state
+
+    def _decode(self, snapshot: str) -> dict[str, Any]:
+        """A snapshot's JSON with every secret met so far masked (a page may echo a typed value)."""
+        return _SNAPSHOT.decode(self._keeper.scrub(snapshot) if self._keeper.active else snapshot)
 
     def _blob(self, state: _Settled | None) -> str | None:
         """The screenshot of ``state`` as a blob: stored when first cited (put_blob deduplicates)."""

@@ -14,6 +14,8 @@
 //   __traj.elementByAgentId(agentId) -> the element (open shadow roots and same-origin iframes), or null
 //   __traj.agentIdOf(el)             -> the element's agent id, assigned now if it has none
 //   __traj.interactiveFor(node)      -> the nearest interactive element at or above node, or null
+//   __traj.markSecret(agentId)       -> mask that field's value from now on (snapshots and screen)
+//   __traj.maskValues([value, ...])  -> the same for every field (open shadow roots too) holding one (or its start)
 //
 // Agent ids: elements of the top document get "1", "2", ... from a counter kept on the
 // document, assigned once, in document order, on first sight; an element keeps its id for the
@@ -28,7 +30,7 @@
 // a shadow host as the parent of its shadow tree's top-level elements).
 (() => {
   'use strict';
-  const VERSION = 6;
+  const VERSION = 7;
   if (window.__traj && window.__traj.version === VERSION) return;
 
   const MAX_TEXT = 20000;
@@ -45,7 +47,8 @@
     'button', 'link', 'checkbox', 'radio', 'tab', 'menuitem', 'menuitemcheckbox', 'menuitemradio',
     'option', 'switch', 'combobox', 'textbox', 'slider', 'spinbutton', 'searchbox', 'treeitem',
   ]);
-  const CANDIDATES = 'a[href],area[href],button,input,select,textarea,summary,[contenteditable],[role],[onclick],[tabindex]';
+  const CANDIDATES =
+    'a[href],area[href],button,input,select,textarea,summary,[contenteditable],[role],[onclick],[tabindex],[draggable="true"],[aria-grabbed],[aria-dropeffect]';
   const EDITABLE_ANCESTOR = '[contenteditable]:not([contenteditable="false" i])';
 
   // ---------------------------------------------------------------- per-call caches
@@ -295,6 +298,9 @@
         if (!parent || !parent.closest(EDITABLE_ANCESTOR)) return true;
       }
     }
+    // Drag sources and drop targets (DRAG's two elements): draggable, or marked up with ARIA's drag roles.
+    if (el.getAttribute('draggable') === 'true' || el.hasAttribute('aria-grabbed')) return true;
+    if ((el.getAttribute('aria-dropeffect') || 'none').trim().toLowerCase() !== 'none') return true;
     return el.onclick != null;
   }
 
@@ -469,7 +475,8 @@
     }
     if (tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT') {
       const value = el.value || '';
-      attrs.value = tag === 'INPUT' && el.type === 'password' ? (value ? PASSWORD_MASK : '') : cap(value, MAX_ATTR);
+      const masked = (tag === 'INPUT' && el.type === 'password') || secretFields.has(el);
+      attrs.value = masked ? (value ? PASSWORD_MASK : '') : cap(value, MAX_ATTR);
       if (el.disabled) attrs.disabled = 'true';
     } else if (tag === 'BUTTON' && el.disabled) {
       attrs.disabled = 'true';
@@ -480,6 +487,34 @@
     }
     if (el.hasAttribute('contenteditable') && el.isContentEditable) attrs.contenteditable = 'true';
     return attrs;
+  }
+
+  // Fields holding a secret typed outside a password field (traj record --secret): masked like one.
+  const secretFields = new WeakSet();
+
+  function markSecret(id) {
+    const el = elementByAgentId(id);
+    if (!el) return false;
+    maskSecret(el);
+    return true;
+  }
+
+  function maskSecret(el) {
+    secretFields.add(el);
+    el.style.setProperty('-webkit-text-security', 'disc', 'important');
+  }
+
+  // A field holding one of `values`, or 3+ characters of one being typed (its start).
+  function maskValues(values) {
+    const holds = (value) => values.some((v) => v.startsWith(value) && value.length >= Math.min(3, v.length));
+    let masked = 0;
+    for (const el of queryDeep(rootsOf(document), 'input, textarea')) {
+      if (!secretFields.has(el) && el.value && holds(el.value)) {
+        maskSecret(el);
+        masked++;
+      }
+    }
+    return masked;
   }
 
   function isOccluded(el, rect) {
@@ -1588,7 +1623,7 @@
   Object.defineProperty(window, '__traj', {
     value: Object.freeze({
       version: VERSION, snapshot, snapshotJSON, locators, locatorsFor, actionTarget, windowsOpened, elementByAgentId, agentIdOf, interactiveFor, contextOf,
-      matching, briefs,
+      matching, briefs, markSecret, maskValues,
     }),
     configurable: true,
     writable: true,

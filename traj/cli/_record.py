@@ -9,7 +9,17 @@ from typing import Annotated
 
 import typer
 
-from traj.cli._common import HomeOption, console, err_console, parse_assignments, reports_errors, resolve_home
+from traj.cli._common import (
+    HomeOption,
+    JsonOption,
+    console,
+    err_console,
+    parse_assignments,
+    print_json,
+    reports_errors,
+    resolve_home,
+    secret_source,
+)
 
 __all__ = ["demos", "record"]
 
@@ -38,14 +48,25 @@ def record(
     params: Annotated[
         bool | None, typer.Option("--params/--no-params", help="Take variables from the page (default with --site).")
     ] = None,
+    secret: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--secret",
+            help='NAME: a value (from TRAJ_SECRET_<NAME>, or asked) stored only as {"secret": NAME} where typed.',
+        ),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
-    """Record a demonstration: do the task in the browser (or let --script do it)."""
+    """Record a demonstration: do the task in the browser (or let --script do it).
+
+    Password fields are always recorded as secrets; --secret marks other values."""
     from traj.browser import record as record_demo
     from traj.eventlog import Store
 
     if (url is None) == (site is None):
         raise typer.BadParameter("give either --url or --site")
+    source = secret_source()
+    secrets = {name: source.value(name) for name in secret or []}
     with contextlib.ExitStack() as stack:
         demonstrator = None
         if site is not None:
@@ -83,6 +104,7 @@ def record(
             seed=seed,
             variables=parse_assignments(var, "--var"),
             page_params=site is not None if params is None else params,
+            secrets=secrets,
         )
     verdict = {True: "[green]success[/]", False: "[red]not successful[/]", None: "outcome unknown"}[demo.success]
     console.print(f"recorded demo {demo.demo_id}: {demo.actions} actions, {verdict} ({demo.stream})")
@@ -100,8 +122,10 @@ def _load_demonstrator(path: Path) -> object:
 
 
 @reports_errors
-def demos(home: HomeOption = None) -> None:
-    """List recorded demonstrations: task, steps, outcome (unfinished ones say so)."""
+def demos(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """List recorded demonstrations: task, steps, outcome (unfinished ones say so).
+
+    Piped, the rows are tab-separated with whole ids; --json prints one object per demo."""
     from rich.table import Table
 
     from traj.eventlog import Store
@@ -112,11 +136,26 @@ def demos(home: HomeOption = None) -> None:
             "SELECT demo_id, task, source, steps, success, finished_at IS NOT NULL AS finished, started_at "
             "FROM demos ORDER BY position"
         ).to_pylist()
-    table = Table("demo", "task", "source", "steps", "outcome", "started", header_style="bold")
     outcomes = {True: "success", False: "failed", None: "unknown"}
     for row in rows:
-        outcome = outcomes[row["success"]] if row["finished"] else "unfinished"
-        started = f"{row['started_at']:%Y-%m-%d %H:%M}"
-        table.add_row(row["demo_id"], row["task"], row["source"], str(row["steps"]), outcome, started)
+        row["outcome"] = outcomes[row["success"]] if row["finished"] else "unfinished"
+        row["started_at"] = row["started_at"].isoformat()
+    if as_json:
+        print_json(rows)
+        return
+    header = ("demo", "task", "source", "steps", "outcome", "started")
+    lines = [
+        (r["demo_id"], r["task"], r["source"], str(r["steps"]), r["outcome"], r["started_at"][:16].replace("T", " "))
+        for r in rows
+    ]
+    if not console.is_terminal:  # piped: whole values, tab-separated, for cut/awk/grep
+        typer.echo("\n".join("\t".join(line) for line in (header, *lines)))
+        return
+    table = Table(header_style="bold")
+    table.add_column("demo", no_wrap=True, min_width=max((len(r["demo_id"]) for r in rows), default=4))
+    for column in header[1:]:
+        table.add_column(column)
+    for line in lines:
+        table.add_row(*line)
     console.print(table)
     console.print(f"[dim]{len(rows)} demonstration{'s' if len(rows) != 1 else ''}[/]")

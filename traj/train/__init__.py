@@ -16,7 +16,7 @@ from traj.train._config import SdftConfig, StepMetrics, TrainingExample, batches
 from traj.train._data import preference_examples, training_examples
 from traj.train._device import Placement, resolve_placement
 from traj.train._job import KlDiagnosis, TrainResult, model_hash, resume, train
-from traj.train._settings import ComputeSettings, TrainSettings, train_config
+from traj.train._settings import ComputeSettings, TrainSettings, checked_settings, train_config
 from traj.train.sdft import SdftTrainer
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "TrainSettings",
     "TrainingExample",
     "batches",
+    "checked_settings",
     "model_hash",
     "preference_examples",
     "resolve_placement",

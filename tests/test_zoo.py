@@ -1,0 +1,32 @@
+"""Every page of the widget zoo (tests/zoo/): its scripted demonstration is recorded exactly
+(kind, target, value, the target's state before each step) and replays to the page's success
+state on the same page.
+
+A page and its script are picked up by ``tests/zoo/__init__.py``; see there for the format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import zoo
+
+from traj.eventlog import Store
+
+
+@pytest.fixture(scope="module")
+def zoo_url() -> Iterator[str]:
+    with zoo.serve() as url:
+        yield url
+
+
+@pytest.mark.parametrize("name", zoo.PAGES)
+def test_zoo_page_is_captured_exactly_and_replays_to_done(name: str, zoo_url: str, tmp_path: Path) -> None:
+    with Store.open(tmp_path / "store") as store:
+        captured = zoo.capture(store, name, zoo_url)
+        assert captured.mismatches == []
+        if getattr(zoo.script(name), "REPLAYABLE", True):
+            done, reason = zoo.replay_done(store, captured.demo.demo_id, f"{zoo_url}/{name}.html")
+            assert done, reason
