@@ -184,3 +184,23 @@ def test_the_mlx_backend_refuses_torch_placement(store, model_dir):
     with pytest.raises(TrainingError, match="torch backend's"):
         train(store, EXAMPLES, model_dir=model_dir, config=replace(CONFIG, dtype="bfloat16"), backend="mlx")
     assert store.next_position == 0  # nothing recorded
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--device", "gpu"], "unknown device 'gpu'"),
+        (["--dtype", "fp8"], "dtype"),
+        (["--quantize", "8bit"], "quantize"),
+        (["--micro-batch-size", "0"], "micro-batch-size"),
+    ],
+)
+def test_traj_train_refuses_a_device_option_it_cannot_use_in_one_line(home, option, message):
+    from typer.testing import CliRunner
+
+    from traj.cli import app
+
+    done = CliRunner().invoke(app, ["train", "checkout", "--home", str(home), *option])
+    assert done.exit_code != 0
+    assert message in done.output and "Traceback" not in done.output
+    assert not home.exists()  # refused before the store was opened
