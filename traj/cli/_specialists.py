@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from traj.cli._common import HomeOption, console, reports_errors, resolve_home
+from traj.cli._common import HomeOption, JsonOption, console, print_json, reports_errors, resolve_home
 
 if TYPE_CHECKING:
     from traj.specialists import ImprovementJob
@@ -111,7 +111,7 @@ def update(
 
 @specialists_app.command(name="list")
 @reports_errors
-def list_jobs(home: HomeOption = None) -> None:
+def list_jobs(home: HomeOption = None, as_json: JsonOption = False) -> None:
     """Improvement jobs (scope, objective, settings, runs, latest adapter) and each task's specialist."""
     from rich.table import Table
 
@@ -122,11 +122,14 @@ def list_jobs(home: HomeOption = None) -> None:
     with Store.open(resolve_home(home), readonly=True) as store:
         jobs = jobs_in(store)
         current = specialists(store)
+    if as_json:
+        print_json({"jobs": jobs, "specialists": current})
+        return
     if not jobs:
         console.print("no improvement jobs yet (see 'traj specialists create')")
     else:
         table = Table(header_style="bold")
-        table.add_column("job", no_wrap=True)
+        table.add_column("job", no_wrap=True, min_width=max(len(job.name) for job in jobs))
         for column in ("scope", "objective", "settings", "runs", "latest adapter", "note"):
             table.add_column(column)
         for job in jobs:

@@ -12,7 +12,7 @@
 from traj.train._config import SdftConfig, StepMetrics, TrainingExample, batches
 from traj.train._data import preference_examples, training_examples
 from traj.train._job import KlDiagnosis, TrainResult, model_hash, resume, train
-from traj.train._settings import TrainSettings, train_config
+from traj.train._settings import TrainSettings, checked_settings, train_config
 from traj.train.sdft import SdftTrainer
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "TrainSettings",
     "TrainingExample",
     "batches",
+    "checked_settings",
     "model_hash",
     "preference_examples",
     "resume",

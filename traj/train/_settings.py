@@ -14,7 +14,7 @@ import msgspec
 
 from traj.train._config import Objective, SdftConfig
 
-__all__ = ["TrainSettings", "train_config"]
+__all__ = ["TrainSettings", "checked_settings", "train_config"]
 
 _Positive = Annotated[int, msgspec.Meta(ge=1)]
 _Rate = Annotated[float, msgspec.Meta(gt=0)]
@@ -34,6 +34,24 @@ class TrainSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     divergence: Literal["reverse", "forward", "jsd"] | None = None
     beta: _Rate | None = None
     """DPO: how far the adapter may move from the base model."""
+
+
+def checked_settings(**values: object) -> TrainSettings:
+    """``TrainSettings(**values)`` with every bound checked (a constructor does not check them).
+
+    ``traj train --steps 0`` or ``--lr -1`` is then refused before a job or adapter is written,
+    as ``POST /train`` refuses them when it decodes the request.
+    """
+    from traj.errors import TrainingError
+
+    given = {k: v for k, v in values.items() if v is not None}
+    try:
+        return msgspec.convert(given, TrainSettings)
+    except msgspec.ValidationError as exc:
+        expected, _, where = str(exc).partition(" - at `$.")  # "Expected `int` >= 1 - at `$.steps`"
+        field = where.rstrip("`")
+        option = "--lr" if field == "learning_rate" else f"--{field.replace('_', '-')}"
+        raise TrainingError(f"{option} {values.get(field)!r}: {expected.lower()}") from None
 
 
 def train_config(
