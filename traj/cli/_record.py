@@ -17,6 +17,7 @@ from traj.cli._common import (
     parse_assignments,
     print_json,
     reports_errors,
+    require,
     resolve_home,
     secret_source,
 )
@@ -60,6 +61,7 @@ def record(
     """Record a demonstration: do the task in the browser (or let --script do it).
 
     Password fields are always recorded as secrets; --secret marks other values."""
+    require("playwright")
     from traj.browser import record as record_demo
     from traj.eventlog import Store
 
