@@ -7,8 +7,8 @@ API (tests/test_zoo.py and bench/capture.py use only this):
 - A script module defines ``demonstrate(page)`` (real mouse and keyboard input, or Playwright's
   input methods), ``STEPS``: the ``Step``s a correct recording holds, and optionally
   ``WARNINGS`` (substrings the recorder must warn with) and ``REPLAYABLE = False`` (with why).
-- ``Step(kind, target, value, before)``: target is ``'role "name"'`` (``'tag "name"'`` without a
-  role) of the element in the observation before the step; value a str, None or ``re.Pattern``;
+- ``Step(kind, target, value, before)``: target is ``'role "name"'`` (``'tag "text"'`` without
+  role or name) of the element in the observation before the step; value a str, None or ``re.Pattern``;
   before: attributes that element had then (e.g. ``{"checked": "false"}``).
 - ``serve()``: context manager, the zoo on 127.0.0.1, yields its base URL.
 - ``capture(store, name, url)`` -> ``Capture``: records the page's demonstration; ``.mismatches``
@@ -148,8 +148,8 @@ def recorded_steps(store: Store, stream: str) -> list[Recorded]:
 
 
 def describe(element: Element) -> str:
-    """``'role "name"'`` (or ``'tag "name"'``): how a Step names an element."""
-    return f"{element.role or element.tag} {json.dumps(element.name, ensure_ascii=False)}"
+    """``'role "name"'`` (``'tag "text"'`` for an element without role or name): how a Step names it."""
+    return f"{element.role or element.tag} {json.dumps(element.name or element.text, ensure_ascii=False)}"
 
 
 def click(page: Page, selector: str) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from traj.browser._chromium import launch
 from traj.browser._page_task import page_goal
 from traj.browser._page_task import page_params as params_on  # record() has a flag named page_params
-from traj.browser._recorder import RecordedDemo, Recorder
+from traj.browser._recorder import RecordedDemo, Recorder, open_url
 from traj.errors import BrowserError
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ def record(
     screenshots: bool = True,
     variables: dict[str, str] | None = None,
     page_params: bool = False,
+    on_warning: Callable[[str], None] | None = None,
 ) -> RecordedDemo:
     """Record a demonstration of ``task`` starting at ``url`` into ``store``.
 
@@ -50,11 +51,14 @@ def record(
     ``variables`` (name -> value) marks the actions that type or select those values as the
     task's parameters, which a replay can change; ``page_params`` takes them from the page's
     ``window.traj.params`` (the bundled sites state their goal's values there).
+
+    ``on_warning`` hears each step that cannot be captured exactly, as it happens (default:
+    logged); the result lists them too. An unreachable ``url`` raises BrowserError.
     """
     with launch(headless=headless) as session:
         page = session.page
         if goal is None or page_params:
-            page.goto(url)
+            open_url(page, url)
         if goal is None:
             goal = page_goal(page)
             if not goal:
@@ -71,6 +75,7 @@ def record(
             source="script" if demonstrator else "human",
             screenshots=screenshots,
             variables=variables,
+            on_warning=on_warning,
         )
         page = recorder.start(page)
         reason = ""

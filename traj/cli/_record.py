@@ -41,6 +41,8 @@ def record(
     home: HomeOption = None,
 ) -> None:
     """Record a demonstration: do the task in the browser (or let --script do it)."""
+    from rich.markup import escape
+
     from traj.browser import record as record_demo
     from traj.eventlog import Store
 
@@ -83,6 +85,7 @@ def record(
             seed=seed,
             variables=parse_assignments(var, "--var"),
             page_params=site is not None if params is None else params,
+            on_warning=lambda text: err_console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False),
         )
     verdict = {True: "[green]success[/]", False: "[red]not successful[/]", None: "outcome unknown"}[demo.success]
     console.print(f"recorded demo {demo.demo_id}: {demo.actions} actions, {verdict} ({demo.stream})")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 
 from playwright.sync_api import Error as PlaywrightError
 
-from traj.browser import launch, locators_for, page_params, page_verdict
+from traj.browser import install_snapshotter, launch, locators_for, page_params, page_verdict
 from traj.errors import BrowserError, TargetNotFoundError, first_line, one_line
 from traj.eventlog import (
     LocatorsHealed,
@@ -141,6 +141,7 @@ def replay_demo(
         [ReplayStarted(replay_id=replay_id, demo_id=demo_id, seed=seed, url=start, heal=heal)],
         expected_seq=0,
     ).next_seq
+    install_snapshotter(page)  # before the page's scripts: it sees the click listeners they add
     try:
         page.goto(start)
     except PlaywrightError as exc:
