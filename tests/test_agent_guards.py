@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from traj.agent import GuardState, apply_guards
-from traj.eventlog import Element
+from traj.eventlog import Element, Secret
 from traj.prompt import AgentAction
 
 PAGE = [
@@ -69,3 +69,18 @@ def test_identical_failures_in_a_row_stop_but_a_success_in_between_resets():
     assert state.stop_reason is None
     state.record("A", None, failed=True)
     assert state.stop_reason == "the same action failed 2 times in a row"
+
+
+def test_press_drag_and_secret_actions_are_checked_against_the_page():
+    state = _state()
+    assert apply_guards(AgentAction("PRESS", None, "Tab"), PAGE, state).action == AgentAction("PRESS", None, "Tab")
+    assert apply_guards(AgentAction("PRESS", "3", "Escape"), PAGE, state).error == ""
+    unknown = apply_guards(AgentAction("PRESS", "9", "Tab"), PAGE, state)
+    assert (unknown.action, unknown.interventions) == (None, ["unknown_element"])
+    assert apply_guards(AgentAction("DRAG", "2", "3"), PAGE, state).action == AgentAction("DRAG", "2", "3")
+    nowhere = apply_guards(AgentAction("DRAG", "2", "9"), PAGE, state)
+    assert (nowhere.action, nowhere.error) == (None, "unknown drop target 9; use an id from Elements")
+    itself = apply_guards(AgentAction("DRAG", "2", "2"), PAGE, state)
+    assert (itself.action, itself.interventions) == (None, ["drag_onto_itself"])
+    secret = AgentAction("TYPE", "3", Secret("password"))
+    assert apply_guards(secret, PAGE, state).action == secret  # a reference is not an empty value

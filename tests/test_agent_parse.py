@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from traj.prompt import AGENT_KINDS, AgentAction, ParseError, parse_action
+from traj.eventlog import Secret
+from traj.prompt import AGENT_KINDS, RULES, AgentAction, ParseError, parse_action
 
 
 @pytest.mark.parametrize(
@@ -92,7 +95,8 @@ def test_errors_say_what_is_wrong(text, message):
 
 def test_canonical_json_round_trips():
     for kind in AGENT_KINDS:
-        action = AgentAction(kind, "4" if kind in ("CLICK", "TYPE", "SELECT") else None, "x")
+        targeted = kind in ("CLICK", "TYPE", "SELECT", "DRAG")
+        action = AgentAction(kind, "4" if targeted else None, "7" if kind == "DRAG" else "x")
         assert parse_action(action.to_json()).action == action
 
 
@@ -127,5 +131,60 @@ def test_every_emitted_action_parses_back(kind, target, value):
         target = "1"
     if kind == "NAVIGATE" and not (value or "").strip():
         value = "https://example.com"
+    if kind == "DRAG":  # the dragged element and the one dropped on
+        target, value = target or "1", str(len(value or "") + 1000)
+    if kind == "PRESS":  # a key chord in its canonical spelling
+        keys = ["Tab", "Shift+Tab", "Escape", "Space", "Control+Shift+ArrowLeft", "Backspace", "a", "F5"]
+        value = keys[len(value or "") % len(keys)]
     action = AgentAction(kind, target, value)
     assert parse_action(action.to_json()).action == action
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '{"kind": "PRESS", "target": "4", "value": "ctrl+shift+left"}',
+            AgentAction("PRESS", "4", "Control+Shift+ArrowLeft"),
+        ),
+        ('{"kind": "key", "value": "esc"}', AgentAction("PRESS", None, "Escape")),
+        ('{"kind": "PRESS", "value": " "}', AgentAction("PRESS", None, "Space")),
+        ('{"kind": "PRESS", "target": "2", "value": "Enter"}', AgentAction("PRESS_ENTER", "2")),  # Enter has its kind
+        ('{"kind": "PRESS"}', AgentAction("PRESS_ENTER")),  # as "PRESS" always read
+        ("PRESS [4] Shift+Tab", AgentAction("PRESS", "4", "Shift+Tab")),
+        ("press enter", AgentAction("PRESS_ENTER")),
+        ('{"kind": "DRAG", "target": 3, "value": 7}', AgentAction("DRAG", "3", "7")),
+        ('{"kind": "drag_and_drop", "source": "3", "to": "[f1-7]"}', AgentAction("DRAG", "3", "f1-7")),
+        ("DRAG [3] to [9]", AgentAction("DRAG", "3", "9")),
+        ("drag [3] onto #12", AgentAction("DRAG", "3", "12")),
+        (
+            '{"kind": "TYPE", "target": "5", "value": {"secret": "password"}}',
+            AgentAction("TYPE", "5", Secret("password")),
+        ),
+    ],
+)
+def test_keys_drags_and_secrets_parse_to_their_canonical_action(text, expected):
+    assert parse_action(text).action == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"kind": "PRESS", "value": "Hyper+Q"}', "unknown modifier 'Hyper'"),
+        ('{"kind": "PRESS", "value": "Teleport"}', "unknown key 'Teleport'"),
+        ('{"kind": "DRAG", "target": "3"}', "DRAG needs the drop target"),
+        ('{"kind": "DRAG", "target": "3", "value": "the bin"}', "DRAG needs the drop target"),
+        ('{"kind": "DRAG", "value": "3"}', "DRAG needs a target"),
+        ('{"kind": "CLICK", "target": "3", "value": {"secret": "pin"}}', "only TYPE takes a secret"),
+    ],
+)
+def test_bad_keys_drags_and_secrets_say_what_is_wrong(text, message):
+    with pytest.raises(ParseError, match=message):
+        parse_action(text)
+
+
+def test_the_rules_text_is_unchanged_by_the_new_kinds():
+    """RULES is part of the tiny model's identity (its cache key): PRESS and DRAG are parsed and
+    taught by demonstrations, not listed in the rules."""
+    assert "PRESS," not in RULES and "DRAG" not in RULES
+    assert hashlib.sha256(RULES.encode()).hexdigest()[:12] == "da6d04903803"

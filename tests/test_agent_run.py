@@ -10,9 +10,11 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import serve_directory
 
 from traj.agent import run_on_page
 from traj.errors import PolicyError
+from traj.eventlog import Secret
 from traj.policy import Generation, Policy
 from traj.projections import Projections
 from traj.prompt import Prompt
@@ -151,6 +153,60 @@ def test_press_enter_waits_for_the_page_load(store, page, sites_server):
     # only PRESS_ENTER started a navigation: its load is the site's time, apart from execute
     assert [row["page_wait_ms"] > 0 for row in timings] == [False, False, False, True, False]
     assert all(row["execute_ms"] >= 0 for row in timings)
+
+
+_SIGN_IN = """<!doctype html><title>Sign in</title>
+<label>Password <input id="pw" type="password"></label>
+<label><input type="checkbox" id="stay"> Stay signed in</label>
+<ol id="steps"><li draggable="true">Cook</li><li draggable="true">Buy</li></ol>
+<script>
+let held = null;
+const list = document.getElementById("steps");
+list.addEventListener("dragstart", (e) => { held = e.target; e.dataTransfer.setData("text/plain", "x"); });
+list.addEventListener("dragover", (e) => e.preventDefault());
+list.addEventListener("drop", (e) => { e.preventDefault(); e.target.closest("li").after(held); });
+window.traj = {task: "signin", goal: "Sign in and put Buy first", check: () => ({success:
+  document.getElementById("pw").value === "pa55-Word!x" && document.getElementById("stay").checked &&
+  list.textContent.replace(/\\s/g, "") === "BuyCook"})};
+</script>"""
+
+
+def _sign_in_answers(page, url: str) -> list[str]:
+    from traj.browser import take_snapshot
+
+    page.goto(url)
+    elements = take_snapshot(page, screenshot=False).elements
+    pw, stay = (next(e.agent_id for e in elements if e.name == name) for name in ("Password", "Stay signed in"))
+    cook, buy = (e.agent_id for e in elements if e.tag == "li")
+    return [
+        f'{{"kind": "TYPE", "target": "{pw}", "value": {{"secret": "site_password"}}}}',
+        f"PRESS [{stay}] Space",
+        f"DRAG [{cook}] to [{buy}]",
+        '{"kind": "FINISH"}',
+    ]
+
+
+def test_the_agent_presses_drags_and_types_a_secret_storing_only_its_name(store, page, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAJ_SECRET_SITE_PASSWORD", "pa55-Word!x")
+    with serve_directory(tmp_path, {"signin.html": _SIGN_IN}) as url:
+        policy = ScriptedPolicy(_sign_in_answers(page, f"{url}/signin.html"))
+        result = run_on_page(store, policy, page, task="signin", url=f"{url}/signin.html", max_steps=6)
+    assert [s.outcome for s in result.steps] == ["ok", "ok", "ok", "finished"]
+    assert result.success is True
+    kinds = [(e.data.kind, e.data.value) for e in store.events() if e.type == "action"]
+    assert [kind for kind, _ in kinds] == ["TYPE", "PRESS", "DRAG", "FINISH"]
+    assert kinds[0][1] == Secret("site_password") and kinds[1][1] == "Space"
+    assert b"pa55-Word!x" not in b"".join(p.read_bytes() for p in store.home.rglob("*") if p.is_file())
+    assert '"value":{"secret":"site_password"}' in policy.prompts[1].text  # the history shows the name
+
+
+def test_a_missing_secret_stops_the_run_saying_which(store, page, tmp_path, monkeypatch):
+    monkeypatch.delenv("TRAJ_SECRET_SITE_PASSWORD", raising=False)
+    with serve_directory(tmp_path, {"signin.html": _SIGN_IN}) as url:
+        policy = ScriptedPolicy(_sign_in_answers(page, f"{url}/signin.html"))
+        result = run_on_page(store, policy, page, task="signin", url=f"{url}/signin.html", max_steps=6)
+    assert [s.outcome for s in result.steps] == ["stopped"]
+    assert result.reason == "secret 'site_password' is not set: export TRAJ_SECRET_SITE_PASSWORD=... and run again"
 
 
 def test_tiny_model_through_transformers_runs_to_finish_or_max_steps(store, page, sites_server, tiny_model):

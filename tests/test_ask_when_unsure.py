@@ -253,7 +253,7 @@ def test_every_backend_reports_the_same_confidence_for_the_same_answer(page, sit
     answers = {"mlx": MlxPolicy(tiny_model).generate(prompt, max_new_tokens=40)}
     with serve_in_thread(create_app(local_policy)) as url:
         answers["remote"] = RemotePolicy(url).generate(prompt, max_new_tokens=40)
-        served = OpenAIPolicy(local_policy.model_id, base_url=f"{url}/v1")
+        served = OpenAIPolicy(tiny_model.name, base_url=f"{url}/v1")  # traj serves it by its directory name
         answers["openai"] = served.generate(prompt, max_new_tokens=40)
     for backend, generation in answers.items():
         assert generation.text == local.text, backend

@@ -37,7 +37,7 @@ from traj.enrich import PROMPT_VERSION, EnrichConfig, enrich, enrichment_coverag
 from traj.enrich._request import MAX_IMAGE_SIDE, annotate_screenshot
 from traj.errors import EnrichmentError, PolicyError, TrajError
 from traj.eventlog import Enrichment, NewEvent, Store
-from traj.policy import Generation
+from traj.policy import Completion, Generation
 from traj.projections import Projections, load_demo
 from traj.prompt import TEACHER_CONTEXT_VERSION, Prompt, TeacherStep, action_json, render_teacher_context
 from traj.serve import create_app, serve_in_thread
@@ -107,7 +107,7 @@ def well_formed(prompt: Prompt) -> str:
 
 
 class ScriptedVLM:
-    """A vision policy for traj's own server that answers from a script (implements ``Policy``)."""
+    """A vision policy for traj's own server that answers from a script (implements ``ChatPolicy``)."""
 
     backend = "scripted"
     context_window = 32_768
@@ -126,6 +126,13 @@ class ScriptedVLM:
         self.prompts.append(prompt)
         text = self.answer(prompt)
         return Generation(text, self.count_tokens(prompt.text), len(text) // 4, 0.001)
+
+    def prompt_tokens(self, completion: Completion) -> int:
+        return sum(self.count_tokens(turn["content"]) for turn in completion.messages)
+
+    def complete(self, completion: Completion) -> Generation:
+        """A chat (enrichment asks again with its first answer as an earlier turn): the script sees the last turn."""
+        return self.generate(Prompt(completion.messages[-1]["content"], 0, completion.image))
 
     @property
     def adapters(self) -> list[str]:

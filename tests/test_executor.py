@@ -9,10 +9,11 @@ import msgspec
 import pytest
 from conftest import serve_directory
 
-from traj.browser import BrowserSession, launch, take_snapshot
+from traj.browser import BrowserSession, Secrets, launch, take_snapshot
 from traj.browser._executor import execute_action
 from traj.browser._snapshot import action_target
-from traj.errors import ActionFailedError
+from traj.errors import ActionFailedError, SecretMissingError
+from traj.eventlog import Secret
 
 PAGES = {
     "index.html": """<!doctype html><title>Executor</title>
@@ -132,3 +133,60 @@ def test_typing_records_the_fields_locators(page) -> None:
 
     assert page.input_value("#name") == "Ada"
     assert ("label", "Name") in execution.locators
+
+
+KEYS_AND_DRAGS = """<label>Name <input id="name"></label>
+<label><input type="checkbox" id="ok"> Agree</label>
+<ul id="list"><li draggable="true">Cook</li><li draggable="true">Buy</li></ul>
+<p id="keys"></p>
+<script>
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Shift" || e.key === "Control") return;
+  const key = e.key === " " ? "Space" : e.key;
+  keys.textContent += [e.ctrlKey && "C", e.shiftKey && "S", key].filter(Boolean).join("+") + ",";
+});
+let held = null;
+list.addEventListener("dragstart", (e) => { held = e.target; e.dataTransfer.setData("text/plain", "x"); });
+list.addEventListener("dragover", (e) => e.preventDefault());
+list.addEventListener("drop", (e) => { e.preventDefault(); e.target.closest("li").after(held); });
+</script>"""
+
+
+def test_press_sends_the_chord_to_the_element_or_the_focused_one(page) -> None:
+    page.set_content(KEYS_AND_DRAGS)
+    box = seen(page, "Agree")
+
+    execute_action(page, "PRESS", box.agent_id, "Space")
+    execute_action(page, "PRESS", None, "Shift+Tab")
+    execute_action(page, "PRESS", None, "ctrl+a")
+
+    assert page.is_checked("#ok")
+    assert page.text_content("#keys") == "Space,S+Tab,C+a,"
+    assert page.evaluate("document.activeElement.id") == "name"  # Shift+Tab left the checkbox backwards
+    with pytest.raises(ActionFailedError, match="unknown key 'Teleport'"):
+        execute_action(page, "PRESS", None, "Teleport")
+
+
+def test_drag_moves_the_element_onto_the_drop_target(page) -> None:
+    page.set_content(KEYS_AND_DRAGS)
+    cook, buy = (e for e in take_snapshot(page, screenshot=False).elements if e.tag == "li")
+
+    execution = execute_action(page, "DRAG", cook.agent_id, buy.agent_id)
+
+    assert page.eval_on_selector_all("li", "items => items.map(i => i.textContent)") == ["Buy", "Cook"]
+    assert ("text", "Cook") in execution.locators
+
+
+def test_a_secret_is_typed_from_the_environment_and_a_missing_one_does_nothing(page, monkeypatch) -> None:
+    page.set_content(KEYS_AND_DRAGS)
+    field = seen(page, "Name")
+    monkeypatch.delenv("TRAJ_SECRET_LOGIN_NAME", raising=False)
+
+    with pytest.raises(SecretMissingError, match="export TRAJ_SECRET_LOGIN_NAME="):
+        execute_action(page, "TYPE", field.agent_id, Secret("login-name"))
+    assert page.input_value("#name") == ""
+    monkeypatch.setenv("TRAJ_SECRET_LOGIN_NAME", "ada-from-env")
+    execute_action(page, "TYPE", field.agent_id, Secret("login-name"))
+    assert page.input_value("#name") == "ada-from-env"
+    execute_action(page, "TYPE", field.agent_id, Secret("login-name"), secrets=Secrets({"login-name": "given"}))
+    assert page.input_value("#name") == "given"

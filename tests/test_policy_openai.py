@@ -109,7 +109,8 @@ def _completion(text: str, model: str) -> dict:
 
 def test_openai_client_generates_exactly_what_the_local_model_generates(served, model_dir, direct):
     url, _ = served
-    with OpenAIPolicy(str(model_dir), base_url=f"{url}/v1") as policy:  # no key anywhere: loopback needs none
+    # traj's server names the base model by its directory's name; no key anywhere: loopback needs none
+    with OpenAIPolicy(model_dir.name, base_url=f"{url}/v1") as policy:
         assert isinstance(policy, Policy)
         assert policy.count_tokens(PROMPT.text) == approx_tokens(PROMPT.text)  # nothing reported yet
         got = policy.generate(PROMPT, max_new_tokens=TOKENS)
@@ -122,9 +123,9 @@ def test_openai_client_generates_exactly_what_the_local_model_generates(served, 
 
 def test_model_name_selects_the_served_adapter(served, model_dir, direct):
     url, _ = served
-    with OpenAIPolicy(str(model_dir), base_url=f"{url}/v1") as policy:
-        assert policy.adapters == ["lora"]  # /v1/models, less the base model
-        policy.set_adapter("lora")
+    with OpenAIPolicy(model_dir.name, base_url=f"{url}/v1") as policy:
+        assert policy.adapters == [f"{model_dir.name}:lora"]  # /v1/models, less the base model
+        policy.set_adapter(f"{model_dir.name}:lora")
         adapted = policy.generate(PROMPT, max_new_tokens=TOKENS)
         assert (adapted.text, adapted.token_logprobs) == (direct["lora"].text, direct["lora"].token_logprobs)
         assert adapted.token_logprobs != direct["base"].token_logprobs
@@ -146,23 +147,25 @@ def test_unknown_model_is_a_clear_not_found_error(served):
     assert "lora" in str(caught.value)  # the server says what it does serve
 
 
-def test_text_only_server_ignores_the_screenshot_part(served, model_dir, direct):
+def test_text_only_server_refuses_the_screenshot_part(served, model_dir):
     url, _ = served
-    with OpenAIPolicy(str(model_dir), base_url=f"{url}/v1", vision=True) as policy:
-        got = policy.generate(Prompt(PROMPT.text, 0, screenshot=PNG), max_new_tokens=TOKENS)
-    assert got.token_logprobs == direct["base"].token_logprobs
+    with (
+        OpenAIPolicy(model_dir.name, base_url=f"{url}/v1", vision=True) as policy,
+        pytest.raises(PolicyError, match=r"HTTP 400.*reads text only"),
+    ):
+        policy.generate(Prompt(PROMPT.text, 0, screenshot=PNG), max_new_tokens=TOKENS)
 
 
 def test_server_token_is_the_api_key(model_dir, served):
     _, policy = served
     with serve_in_thread(create_app(policy, token="s3cret")) as url:
         with (
-            open_policy("openai", str(model_dir), base_url=f"{url}/v1") as placeholder,
+            open_policy("openai", model_dir.name, base_url=f"{url}/v1") as placeholder,
             pytest.raises(PolicyAuthError, match=r"HTTP 401.*TRAJ_OPENAI_API_KEY") as caught,
         ):
             placeholder.generate(PROMPT, max_new_tokens=2)  # the loopback placeholder key is not the token
         assert caught.value.status == 401
-        with OpenAIPolicy(str(model_dir), base_url=f"{url}/v1", api_key="s3cret") as keyed:
+        with OpenAIPolicy(model_dir.name, base_url=f"{url}/v1", api_key="s3cret") as keyed:
             assert keyed.generate(PROMPT, max_new_tokens=2).completion_tokens > 0
 
 

@@ -86,9 +86,9 @@ def _store_files(home: Path) -> dict[str, bytes]:
 def test_every_protected_route_answers_401_without_or_with_a_wrong_token(server):
     url, _, app = server
     routes = [(method.upper(), path) for path, item in app.openapi()["paths"].items() for method in item]
-    assert len(routes) == 14 and ("POST", "/feedback") in routes
+    assert len(routes) == 16 and ("POST", "/feedback") in routes and ("GET", "/v1/models/{model}") in routes
     for method, path in routes:
-        concrete = path.replace("{name}", "x").replace("{run_id}", "x")
+        concrete = path.replace("{name}", "x").replace("{run_id}", "x").replace("{model}", "x")
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
             if path == "/health" and not headers:
                 continue  # liveness, below

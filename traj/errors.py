@@ -15,6 +15,7 @@
     ├── QueryError                 a projection query failed (bad SQL, unknown view)
     ├── BrowserError               Chromium or Playwright failed
     │   └── ActionFailedError      an action could not be carried out on the page
+    ├── SecretMissingError         a secret a step types is not set (TRAJ_SECRET_<NAME>)
     ├── ReplayError                a demonstration could not be replayed
     │   └── TargetNotFoundError    no locator found exactly the demonstrated element
     ├── PolicyError                a policy backend failed to produce an action
@@ -71,6 +72,7 @@ __all__ = [
     "QueryError",
     "QueueFullError",
     "ReplayError",
+    "SecretMissingError",
     "ServerError",
     "SpecialistError",
     "StoreError",
@@ -167,6 +169,10 @@ class ActionFailedError(BrowserError):
         super().__init__(message)
         self.locators = list(locators or [])
         """The element's locators, when it was found before the action failed."""
+
+
+class SecretMissingError(TrajError):
+    """A step types a secret that is not set (``TRAJ_SECRET_<NAME>``), or a secret is unusable."""
 
 
 class ReplayError(TrajError):

@@ -6,10 +6,12 @@ API (tests/test_zoo.py and bench/capture.py use only this):
 - A page defines ``window.zooDone()`` -> true once its task is done (read on every open page).
 - A script module defines ``demonstrate(page)`` (real mouse and keyboard input, or Playwright's
   input methods), ``STEPS``: the ``Step``s a correct recording holds, and optionally
-  ``WARNINGS`` (substrings the recorder must warn with) and ``REPLAYABLE = False`` (with why).
-- ``Step(kind, target, value, before)``: target is ``'role "name"'`` (``'tag "text"'`` without
-  role or name) of the element in the observation before the step; value a str, None or ``re.Pattern``;
-  before: attributes that element had then (e.g. ``{"checked": "false"}``).
+  ``WARNINGS`` (substrings the recorder must warn with), ``REPLAYABLE = False`` (with why) and
+  ``SECRETS`` (name -> value: what replay types for the demo's ``{"secret": name}`` values).
+- ``Step(kind, target, value, before)``: target is ``'role "name"'`` (``'tag "name"'`` without a
+  role) of the element in the observation before the step; value a str, None, ``re.Pattern`` or a
+  ``Secret`` (a DRAG's value names its drop target like ``target``); before: attributes that
+  element had then (e.g. ``{"checked": "false"}``).
 - ``serve()``: context manager, the zoo on 127.0.0.1, yields its base URL.
 - ``capture(store, name, url)`` -> ``Capture``: records the page's demonstration; ``.mismatches``
   lists every difference from ``STEPS`` and ``WARNINGS`` (empty: captured exactly); ``.correct``
@@ -27,13 +29,15 @@ import importlib
 import json
 import re
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from traj.browser import RecordedDemo, launch, record
+from traj.browser import RecordedDemo, Secrets, launch, record
+from traj.eventlog import Secret
 from traj.replay import replay_demo
 
 if TYPE_CHECKING:
@@ -54,7 +58,7 @@ class Step:
 
     kind: str
     target: str | None
-    value: str | re.Pattern[str] | None = None
+    value: str | re.Pattern[str] | Secret | None = None
     before: dict[str, str] = field(default_factory=dict)
 
 
@@ -64,7 +68,7 @@ class Recorded:
 
     kind: str
     target: str | None
-    value: str | None
+    value: str | Secret | None
     element: Element | None
     """The target as the observation before the step saw it."""
     observation: Event
@@ -121,8 +125,9 @@ def capture(store: Store, name: str, url: str, *, demonstrator: Callable[[Page],
 
 def replay_done(store: Store, demo_id: str, url: str) -> tuple[bool, str]:
     """Replay ``demo_id`` in a fresh Chromium on the same zoo page; done when a page says ``zooDone()``."""
+    secrets = Secrets(getattr(script(Path(urllib.parse.urlsplit(url).path).stem), "SECRETS", {}))
     with launch(headless=True) as session:
-        result = replay_demo(store, demo_id, session.page, url=url)
+        result = replay_demo(store, demo_id, session.page, url=url, secrets=secrets)
         if not result.completed:
             return False, result.reason
         pages = [p for p in session.context.pages if not p.is_closed()]
@@ -141,10 +146,18 @@ def recorded_steps(store: Store, stream: str) -> list[Recorded]:
             continue
         action = event.data
         observation = by_id[action.observation_id]
-        element = next((el for el in observation.data.elements if el.agent_id == action.target), None)
+        element = _element(observation, action.target)
         target = describe(element) if element is not None else (None if action.target is None else "?")
-        steps.append(Recorded(action.kind, target, action.value, element, observation, event))
+        value = action.value
+        if action.kind == "DRAG":  # dropped on: named like a target
+            dropped = _element(observation, value)
+            value = describe(dropped) if dropped is not None else "?"
+        steps.append(Recorded(action.kind, target, value, element, observation, event))
     return steps
+
+
+def _element(observation: Event, agent_id: str | None) -> Element | None:
+    return next((el for el in observation.data.elements if el.agent_id == agent_id), None)
 
 
 def describe(element: Element) -> str:
@@ -189,9 +202,9 @@ def _warned(expected: list[str], warnings: list[str]) -> str:
     return ""
 
 
-def _value_matches(want: str | re.Pattern[str] | None, got: str | None) -> bool:
+def _value_matches(want: str | re.Pattern[str] | Secret | None, got: str | Secret | None) -> bool:
     if isinstance(want, re.Pattern):
-        return got is not None and want.fullmatch(got) is not None
+        return isinstance(got, str) and want.fullmatch(got) is not None
     return want == got
 
 

@@ -4,8 +4,10 @@ from zoo import Step, click
 
 STEPS = [
     Step("CLICK", 'textbox "Name on the shirt"'),
+    Step("PRESS", 'textbox "Name on the shirt"', "Tab"),
     Step("SELECT", 'combobox "Size"', "Medium", before={"selected": "Small"}),
     Step("SELECT", 'combobox "Size"', "Large", before={"selected": "Medium"}),
+    Step("PRESS", 'combobox "Size"', "Shift+Tab"),
 ]
 
 

@@ -4,7 +4,9 @@ typical mistakes before they cost a step or end a run wrongly.
 - ``FINISH`` right after typing into a search field that was never submitted becomes
   ``PRESS_ENTER`` on that field (the model believes the search happened).
 - ``TYPE`` with an empty value is rejected (it would only clear the field).
-- An element id that is not on the page is rejected, and the error is fed back.
+- An element id that is not on the page is rejected, and the error is fed back: the target of
+  any kind (``PRESS`` on the focused element has none) and ``DRAG``'s drop target.
+- ``DRAG`` of an element onto itself is rejected (it would do nothing).
 - The same failing action repeated ``max_repeated_failures`` times in a row stops the run.
 
 Rejections and execution failures reach the model through the history (``-> error: ...``).
@@ -15,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from traj.eventlog import Element
+from traj.eventlog import Element, Secret
 from traj.prompt import AgentAction
 
 __all__ = ["GuardState", "Guarded", "apply_guards"]
 
-_TARGETED = frozenset({"CLICK", "TYPE", "SELECT"})
+_TARGETED = frozenset({"CLICK", "TYPE", "SELECT", "DRAG"})
 
 
 @dataclass(frozen=True)
@@ -76,10 +78,16 @@ class GuardState:
 def apply_guards(action: AgentAction, elements: Iterable[Element], state: GuardState) -> Guarded:
     """Check ``action`` against the page's ``elements`` and the run so far."""
     ids = {e.agent_id for e in elements}
-    if action.kind == "TYPE" and not (action.value or "").strip():
+    if action.kind == "TYPE" and not isinstance(action.value, Secret) and not (action.value or "").strip():
         return Guarded(None, ["empty_type"], "TYPE needs a non-empty value")
-    if action.kind in _TARGETED and action.target not in ids:
+    if (
+        action.kind in _TARGETED or (action.kind == "PRESS" and action.target is not None)
+    ) and action.target not in ids:
         return Guarded(None, ["unknown_element"], f"unknown element {action.target}; use an id from Elements")
+    if action.kind == "DRAG" and action.value not in ids:
+        return Guarded(None, ["unknown_element"], f"unknown drop target {action.value}; use an id from Elements")
+    if action.kind == "DRAG" and action.value == action.target:
+        return Guarded(None, ["drag_onto_itself"], f"DRAG [{action.target}] onto itself does nothing")
     if action.kind == "FINISH" and state.unsubmitted_search in ids:
         field_id = state.unsubmitted_search
         return Guarded(

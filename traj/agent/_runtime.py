@@ -28,6 +28,7 @@ from traj.agent._guards import GuardState, apply_guards
 from traj.browser import (
     HandOver,
     PersonAction,
+    Secrets,
     execute_action,
     install_snapshotter,
     launch,
@@ -36,7 +37,7 @@ from traj.browser import (
     prime_actions,
     take_snapshot,
 )
-from traj.errors import ActionFailedError, BrowserError, PolicyError, TrajError
+from traj.errors import ActionFailedError, BrowserError, PolicyError, SecretMissingError, TrajError
 from traj.eventlog import Action, NewEvent, Observation, RunFinished, RunStarted, RunStep, Store, new_event_id
 from traj.prompt import (
     DEFAULT_MAX_NEW_TOKENS,
@@ -150,6 +151,7 @@ def run_agent(
     timeout_s: float = 5.0,
     on_step: Callable[[AgentStep], None] | None = None,
     ask_when_unsure: AskWhenUnsure | None = None,
+    secrets: Secrets | None = None,
 ) -> RunResult:
     """Run the agent on ``task`` in a fresh Chromium; see :func:`run_on_page`.
 
@@ -173,6 +175,7 @@ def run_agent(
             timeout_s=timeout_s,
             on_step=on_step,
             ask_when_unsure=ask_when_unsure,
+            secrets=secrets,
         )
 
 
@@ -200,13 +203,16 @@ def run_on_page(
     timeout_s: float = 5.0,
     on_step: Callable[[AgentStep], None] | None = None,
     ask_when_unsure: AskWhenUnsure | None = None,
+    secrets: Secrets | None = None,
 ) -> RunResult:
     """Let ``policy`` do ``task`` on ``page`` from ``url`` until FINISH, ``max_steps`` or a stop.
 
     ``goal`` defaults to the page's own ``window.traj.goal`` (the bundled sites). The run is
     recorded as ``run/<id>`` in ``store``; the result's ``success`` is the page's verdict
     (``window.traj.check()``) where the page has one. ``ask_when_unsure`` hands low-confidence
-    steps to the person at the browser (see :class:`AskWhenUnsure`).
+    steps to the person at the browser (see :class:`AskWhenUnsure`). A TYPE of a secret
+    (``{"secret": "NAME"}``) types its value from ``secrets`` (default: ``TRAJ_SECRET_<NAME>``);
+    the run records only the reference, and stops with the reason when the secret is not set.
     """
     install_snapshotter(page)
     try:
@@ -230,7 +236,7 @@ def run_on_page(
         max_steps=max_steps,
     )
     seq = store.append(stream, [started], expected_seq=0).next_seq
-    loop = _Loop(store, policy, stream, run_id, goal, max_new_tokens, timeout_s, ask_when_unsure)
+    loop = _Loop(store, policy, stream, run_id, goal, max_new_tokens, timeout_s, ask_when_unsure, secrets)
     answer, reason = None, f"reached max_steps ({max_steps})"
     try:
         for index in range(max_steps):
@@ -291,8 +297,10 @@ class _Loop:
         max_new_tokens: int,
         timeout_s: float,
         ask: AskWhenUnsure | None = None,
+        secrets: Secrets | None = None,
     ) -> None:
         self.store, self.policy, self.stream, self.run_id, self.goal = store, policy, stream, run_id, goal
+        self.secrets = secrets or Secrets()
         self.max_new_tokens, self.timeout_s, self.ask = max_new_tokens, timeout_s, ask
         self.handover: HandOver | None = None
         self.warned_unknown = False
@@ -367,6 +375,8 @@ class _Loop:
                 observation_id=observation_id,
                 step=index,
                 context=person.context,
+                drop_locators=person.drop_locators,  # type: ignore[arg-type]
+                drop_context=person.drop_context,
             )
             events.append(NewEvent(data=done))
         elif record.action is not None:
@@ -382,11 +392,14 @@ class _Loop:
                         action.value,
                         timeout_s=self.timeout_s,
                         seen_at=seen.bbox if seen is not None else None,
+                        secrets=self.secrets,
                     )
                     page, page_wait_ms, locators = execution.page, execution.page_wait_ms, execution.locators or []
                     record.outcome = "finished" if action.kind == "FINISH" else "ok"
                 except ActionFailedError as exc:
                     record.outcome, record.error, locators = "failed", str(exc), exc.locators
+                except SecretMissingError as exc:  # no model can fix that: the person must set it
+                    record.outcome, record.error, locators = "stopped", str(exc), []
             # the site's own time (a document loading, a WAIT) is reported apart from the agent's
             timings["page_wait"] = page_wait_ms
             timings["execute"] = round(timings["execute"] - page_wait_ms, 3)

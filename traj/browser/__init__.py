@@ -6,6 +6,7 @@ from traj.browser._handover import HandOver, PersonAction
 from traj.browser._page_task import page_goal, page_params, page_verdict
 from traj.browser._record import Demonstrator, record
 from traj.browser._recorder import RecordedDemo, Recorder
+from traj.browser._secrets import SECRET_ENV_PREFIX, SecretKeeper, Secrets, mark_secret, secret_env_name
 from traj.browser._snapshot import (
     PageSnapshot,
     describe_matches,
@@ -19,6 +20,7 @@ from traj.browser._snapshot import (
 
 __all__ = [
     "CHROMIUM_FLAGS",
+    "SECRET_ENV_PREFIX",
     "BrowserSession",
     "Demonstrator",
     "Execution",
@@ -27,6 +29,8 @@ __all__ = [
     "PersonAction",
     "RecordedDemo",
     "Recorder",
+    "SecretKeeper",
+    "Secrets",
     "describe_matches",
     "execute_action",
     "find_chromium",
@@ -34,6 +38,7 @@ __all__ = [
     "install_snapshotter",
     "launch",
     "locators_for",
+    "mark_secret",
     "matching_elements",
     "page_goal",
     "page_params",
@@ -41,6 +46,7 @@ __all__ = [
     "prime_actions",
     "record",
     "resolve_locator",
+    "secret_env_name",
     "snapshot_script",
     "take_snapshot",
 ]

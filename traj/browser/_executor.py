@@ -3,8 +3,9 @@
 The agent names elements by the ``data-agent-id`` the snapshotter gave them, so execution needs
 no locator guessing. One call into the page looks the element up before acting (its locators,
 for the record, and whether a click can go ahead at once: see :func:`action_target`). Clicks
-and Enter on an element wait for a navigation they request (Playwright's own barrier) to load;
-a click that opens a popup continues on the popup.
+and keys on an element wait for a navigation they request (Playwright's own barrier) to load;
+a click that opens a popup continues on the popup. A secret (``{"secret": "NAME"}``) is typed
+with its value from :class:`~traj.browser.Secrets`; none given, from ``TRAJ_SECRET_<NAME>``.
 """
 
 from __future__ import annotations
@@ -18,26 +19,28 @@ from typing import TYPE_CHECKING
 
 from playwright.sync_api import Error as PlaywrightError
 
+from traj.browser._secrets import Secrets
 from traj.browser._snapshot import action_target, resolve_locator, windows_opened
-from traj.errors import ActionFailedError, BrowserError, first_line
+from traj.errors import ActionFailedError, BrowserError, ParseError, first_line
+from traj.prompt import normalize_key
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Request
 
-    from traj.eventlog import BoundingBox, LocatorStrategy
+    from traj.eventlog import BoundingBox, LocatorStrategy, Secret
 
 __all__ = ["Execution", "execute_action", "prime_actions"]
 
 _MAX_WAIT_S = 10.0
 _NEXT_FRAME = "() => new Promise(resolve => requestAnimationFrame(() => setTimeout(resolve, 0)))"
-_LOCATED = ("CLICK", "TYPE", "SELECT")
+_LOCATED = ("CLICK", "TYPE", "SELECT", "DRAG")
 """Kinds whose element's locators go into the record."""
 
 
 @dataclass(frozen=True)
 class Execution:
     """The page to continue on, how long the action waited on the page itself, and the locators
-    of the element it used (CLICK, TYPE and SELECT)."""
+    of the element it used (CLICK, TYPE, SELECT and DRAG's dragged element)."""
 
     page: Page
     page_wait_ms: float = 0.0
@@ -50,20 +53,24 @@ def execute_action(
     page: Page,
     kind: str,
     target: str | None,
-    value: str | None,
+    value: str | Secret | None,
     *,
     timeout_s: float = 5.0,
     seen_at: BoundingBox | None = None,
+    secrets: Secrets | None = None,
 ) -> Execution:
     """Do ``kind`` on element ``target`` with ``value``.
 
     ``seen_at`` is the element's box in the snapshot the action was decided on: a click on an
     element still there, uncovered and enabled goes ahead without Playwright's stability wait.
+    A secret's value comes from ``secrets``; one that is not set raises
+    :class:`~traj.errors.SecretMissingError` before anything is done.
     """
     waits: list[float] = []
     located: list[tuple[LocatorStrategy, str]] = []
+    typed = (secrets or Secrets()).resolve(value)
     try:
-        page = _execute(page, kind, target, value, timeout_s, waits, located, seen_at)
+        page = _execute(page, kind, target, typed, timeout_s, waits, located, seen_at)
     except ActionFailedError as exc:
         raise ActionFailedError(str(exc), located) from None
     except (PlaywrightError, BrowserError) as exc:
@@ -105,12 +112,13 @@ def _execute(
     if kind == "SCROLL":
         _scroll(page, target, value)
         return page
-    if kind == "PRESS_ENTER":
+    if kind in ("PRESS_ENTER", "PRESS"):
+        key = "Enter" if kind == "PRESS_ENTER" else _key(value)
         if target is None:  # the keyboard has no navigation barrier: give the page a frame to start one
-            _loading_after(page, lambda: page.keyboard.press("Enter"), timeout_ms, waits, next_frame=True)
+            _loading_after(page, lambda: page.keyboard.press(key), timeout_ms, waits, next_frame=True)
         else:
             element = resolve_locator(page, "agent_id", target)
-            _loading_after(page, lambda: element.press("Enter", timeout=timeout_ms), timeout_ms, waits)
+            _loading_after(page, lambda: element.press(key, timeout=timeout_ms), timeout_ms, waits)
         return page
     if target is None:
         raise ActionFailedError(f"{kind} needs a target element")
@@ -124,6 +132,12 @@ def _execute(
         return page
     if kind == "SELECT":
         _select(element, value or "", timeout_ms)
+        return page
+    if kind == "DRAG":
+        if not value:
+            raise ActionFailedError(f"DRAG [{target}] needs the drop target's id")
+        drop = resolve_locator(page, "agent_id", value)
+        _loading_after(page, lambda: element.drag_to(drop, timeout=timeout_ms), timeout_ms, waits)
         return page
     popups: list[Page] = []
 
@@ -220,6 +234,14 @@ def _loading_after(
         with contextlib.suppress(PlaywrightError):
             page.wait_for_load_state("load", timeout=timeout_ms)
         waits.append(time.perf_counter() - requested[0])
+
+
+def _key(value: str | None) -> str:
+    """PRESS's key in Playwright's spelling; a chord the parser would refuse fails the action."""
+    try:
+        return normalize_key(value or "")
+    except ParseError as exc:
+        raise ActionFailedError(f"PRESS: {exc}") from None
 
 
 def _number(value: str | None, default: float) -> float:

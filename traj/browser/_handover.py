@@ -3,7 +3,8 @@
 The agent asks only now and then, so the recorder (``recorder.js``) is put into the page when it
 first asks and paused in between: the agent's own Playwright clicks are trusted input too, and
 must not be taken for the person's. A TYPE is reported when the person leaves the field (Tab,
-or a click elsewhere) or presses Enter, as when recording a demonstration.
+or a click elsewhere) or presses Enter, as when recording a demonstration; what they type into
+a password field comes back as a secret's reference (:class:`~traj.browser.SecretKeeper`).
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from traj.browser._secrets import SecretKeeper
 from traj.errors import BrowserError
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
+
+    from traj.eventlog import Secret
 
 __all__ = ["HandOver", "PersonAction"]
 
@@ -32,16 +36,20 @@ class PersonAction:
 
     kind: str
     target: str | None
-    value: str | None
+    value: str | Secret | None
     locators: list[tuple[str, str]]
     context: str = ""
+    drop_locators: list[tuple[str, str]] = field(default_factory=list)
+    """DRAG: the locators of the element dropped on (``value``)."""
+    drop_context: str = ""
 
 
 class HandOver:
     """Waits for the next action a person takes on ``page`` (one object per page, reused for each ask)."""
 
-    def __init__(self, page: Page) -> None:
+    def __init__(self, page: Page, keeper: SecretKeeper | None = None) -> None:
         self.page = page
+        self.keeper = keeper or SecretKeeper()
         self._bound = False
         self._listening = False
         self._taken: list[dict[str, Any]] = []
@@ -74,9 +82,11 @@ class HandOver:
         return PersonAction(
             kind=message["kind"],
             target=message.get("target"),
-            value=message.get("value"),
+            value=self.keeper.stored_value(message),
             locators=[(strategy, locator) for strategy, locator in message.get("locators") or []],
             context=message.get("context") or "",
+            drop_locators=[(strategy, locator) for strategy, locator in message.get("dropLocators") or []],
+            drop_context=message.get("dropContext") or "",
         )
 
     def _listen(self) -> None:

@@ -39,6 +39,7 @@ def record(
     screenshots: bool = True,
     variables: dict[str, str] | None = None,
     page_params: bool = False,
+    secrets: dict[str, str] | None = None,
     on_warning: Callable[[str], None] | None = None,
 ) -> RecordedDemo:
     """Record a demonstration of ``task`` starting at ``url`` into ``store``.
@@ -51,6 +52,9 @@ def record(
     ``variables`` (name -> value) marks the actions that type or select those values as the
     task's parameters, which a replay can change; ``page_params`` takes them from the page's
     ``window.traj.params`` (the bundled sites state their goal's values there).
+
+    ``secrets`` (name -> value) are stored only as ``{"secret": name}`` wherever typed, as is
+    anything typed into a password field (:class:`~traj.browser.SecretKeeper`).
 
     ``on_warning`` hears each step that cannot be captured exactly, as it happens (default:
     logged); the result lists them too. An unreachable ``url`` raises BrowserError.
@@ -75,6 +79,7 @@ def record(
             source="script" if demonstrator else "human",
             screenshots=screenshots,
             variables=variables,
+            secrets=secrets,
             on_warning=on_warning,
         )
         page = recorder.start(page)

@@ -7,6 +7,8 @@ page settles, the recorder takes a screenshot (a deduplicated blob); an observat
 the last one taken before the person's input started, never one that shows the input.
 Events are appended as they happen: a crash or Ctrl+C leaves a readable demo with no
 ``demo.finished``, which the ``demos`` projection shows as unfinished.
+Secrets (password fields, values marked with ``secrets``) are stored as ``{"secret": NAME}``
+and masked in every observation (:class:`~traj.browser.SecretKeeper`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import base64
 import collections
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from traj.browser._page_task import page_verdict
+from traj.browser._secrets import SecretKeeper, mark_secret
 from traj.errors import BrowserError, first_line
 from traj.eventlog import (
     Action,
@@ -32,6 +35,7 @@ from traj.eventlog import (
     Element,
     NewEvent,
     Observation,
+    Secret,
     Store,
     new_event_id,
 )
@@ -75,13 +79,17 @@ class Recorder:
 
     ``wait_after_s``: a WAIT is recorded before an action when the person waited for the
     page: the page changed after it first came to rest following the previous action, and the
-    time between the two actions that the page spent idle exceeded this. The page's long
-    tasks (its own work, which a loaded machine stretches, and Playwright's in-page checks)
-    are not idle time, so a slow machine does not turn a script's quick succession of inputs
+    time between the two actions that the page spent idle exceeded this. The page's busy
+    time (its own work, which a loaded machine stretches, and Playwright's in-page checks)
+    is not idle time, so a slow machine does not turn a script's quick succession of inputs
     into a WAIT.
 
+    ``secrets`` (name -> value) are values stored only by name wherever they are typed,
+    beside what is typed into password fields.
+
     ``on_warning`` hears, as it happens, each step that cannot be captured exactly (a click
-    on nothing the page reacts to, a canvas); default: logged. They are also in the result.
+    on nothing the page reacts to, a canvas, a drop over nothing); default: logged. They are
+    also in the result.
     """
 
     def __init__(
@@ -98,9 +106,11 @@ class Recorder:
         wait_after_s: float = 1.0,
         screenshots: bool = True,
         variables: dict[str, str] | None = None,
+        secrets: dict[str, str] | None = None,
         on_warning: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
+        self._keeper = SecretKeeper(secrets)
         self.context = context
         self.demo_id = demo_id or new_event_id()
         self.stream = f"demo/{self.demo_id}"
@@ -215,7 +225,7 @@ class Recorder:
     def _on_action(self, source: dict[str, Any], message: dict[str, Any]) -> None:
         if self._finished:
             return
-        self._guard(self._record_action, message)
+        self._guard(self._record_action, message, source.get("page"))
 
     def _guard(self, handler: Any, *args: Any, **kwargs: Any) -> None:
         # An exception in a Playwright callback would be lost; keep it for finish().
@@ -227,7 +237,7 @@ class Recorder:
 
     # ------------------------------------------------------------------ events
 
-    def _record_action(self, message: dict[str, Any]) -> None:
+    def _record_action(self, message: dict[str, Any], page: Page | None) -> None:
         at = message["at"] / 1000
         target = message.get("target")
         events: list[NewEvent] = []
@@ -235,19 +245,29 @@ class Recorder:
         if pause is not None:
             wait = f"{at - pause.at:.1f}"
             events += self._step_events(pause.snapshot, self._blob(pause), "WAIT", None, wait, [], "")
-        if message.get("warning"):
-            self._warn(f"step {self.actions + len(events) // 2} ({message['kind']}): {message['warning']}")
+        value = self._keeper.stored_value(message)
+        warning = message.get("warning") or ""
+        if message["kind"] == "DRAG" and value is None:
+            warning = "the drag ended over no element the snapshot sees: the drop target is not recorded"
+        if warning:
+            self._warn(f"step {self.actions + len(events) // 2} ({message['kind']}): {warning}")
         events += self._step_events(
-            _SNAPSHOT.decode(message["snapshot"]),
+            self._decode(message["snapshot"]),
             self._blob(self._rest_before(at)),
             message["kind"],
             target,
-            message.get("value"),
+            value,
             message.get("locators") or [],
             message.get("context", ""),
+            drop_locators=message.get("dropLocators") or [],
+            drop_context=message.get("dropContext", ""),
         )
         self._append(events)
         self._last_action_at = max(self._last_action_at, at)
+        if isinstance(value, Secret) and not message.get("password") and page is not None:
+            # Masked from now on, on screen too. After the append: while the page answers, the
+            # reports of later actions are handled, and they must come after this one.
+            mark_secret(page, message.get("target"))
 
     def _warn(self, text: str) -> None:
         self.warnings.append(text)
@@ -272,6 +292,7 @@ class Recorder:
     def _record_navigation(self, url: str, *, popup: bool) -> None:
         state = self._settled
         snapshot = state.snapshot if state else {"url": self._last_url, "title": "", "text": "", "elements": []}
+        url = self._keeper.scrub(url)  # a form sent by GET puts what was typed into the URL
         value = url if not popup else f"popup:{url}"
         self._append(self._step_events(snapshot, self._blob(state), "NAVIGATE", None, value, [], ""))
         self._last_action_at = time.time()
@@ -282,9 +303,12 @@ class Recorder:
         screenshot: str | None,
         kind: str,
         target: str | None,
-        value: str | None,
+        value: str | Secret | None,
         locators: list[list[str]],
         context: str,
+        *,
+        drop_locators: Sequence[Sequence[str]] = (),
+        drop_context: str = "",
     ) -> list[NewEvent]:
         observation = self._observation_event(snapshot, screenshot)
         action = Action(
@@ -295,10 +319,12 @@ class Recorder:
             observation_id=observation.event_id,
             step=self.actions,
             context=context,
+            drop_locators=[(strategy, locator) for strategy, locator in drop_locators],  # type: ignore[misc]
+            drop_context=drop_context,
         )
         self.actions += 1
         event = NewEvent(data=action)
-        if kind in ("TYPE", "SELECT") and value is not None:
+        if kind in ("TYPE", "SELECT") and isinstance(value, str):
             self._valued_actions.append((event.event_id, value))
         return [observation, event]
 
@@ -326,11 +352,15 @@ class Recorder:
 
     def _settle_now(self, page: Page) -> _Settled:
         """Snapshot the page at rest: the screenshot the next observations carry."""
-        snapshot = _SNAPSHOT.decode(page.evaluate("() => window.__traj.snapshotJSON({markNew: false})"))
+        snapshot = self._decode(page.evaluate("() => window.__traj.snapshotJSON({markNew: false})"))
         state = _Settled(snapshot, self._screenshot(page) if self.screenshots else None, time.time())
         self._settled = state
         self._settles.append(state)
         return state
+
+    def _decode(self, snapshot: str) -> dict[str, Any]:
+        """A snapshot's JSON with every secret met so far masked (a page may echo a typed value)."""
+        return _SNAPSHOT.decode(self._keeper.scrub(snapshot) if self._keeper.active else snapshot)
 
     def _blob(self, state: _Settled | None) -> str | None:
         """The screenshot of ``state`` as a blob: stored when first cited (put_blob deduplicates)."""

@@ -6,14 +6,16 @@
 // snapshotted at its pointerdown, before a page that reacts on mousedown has changed and
 // before a checkbox has toggled. Keystrokes are coalesced into one TYPE with the field's
 // final value; inputs that fire no beforeinput (date, time, color, range, number spinners,
-// files) are recorded from their input/change events with the control shown as it was.
+// files) are recorded from their input/change events with the control shown as it was;
+// other keys are PRESS, drags DRAG (see their sections). A TYPE into a password field says
+// so: Python stores it as a secret's name.
 // Needs snapshot.js (window.__traj) first.
 (() => {
   if (window.__trajRecorder || !window.__traj) return;
   const SCROLL_QUIET_MS = 300;
   const SETTLE_MS = 150;
   const USER_SCROLL_WINDOW_MS = 600;
-  const ENTER_CLICK_MS = 100;
+  const KEY_CLICK_MS = 100;
   const PRESS_SLOP_PX = 10;
   const SCROLL_KEYS = new Set(["PageDown", "PageUp", "ArrowDown", "ArrowUp", "Home", "End", " "]);
   // Input types whose value a person does not type: they are clicked (CLICK), not filled.
@@ -68,7 +70,7 @@
   let selectBefore = new WeakMap(); // select -> captured before its value changed
   let mutations = 0;
   let lastUserScrollIntent = -Infinity;
-  let lastEnterAt = -Infinity;
+  let lastKeyClickAt = -Infinity; // Enter pressed, Space released: the click it makes is that key
   let settleTimer = null;
 
   const send = (message) => {
@@ -106,6 +108,15 @@
     return { snapshot, target, locators: el ? window.__traj.locators(el) : [], context, at: Date.now(), perf, busy };
   };
 
+  // The state before a key or other event: the element with an agent id it happened in (ids are
+  // assigned by the snapshot, so one that just appeared has one once it is taken).
+  const captureEvent = (event) => {
+    const captured = capture(null);
+    const el = firstWithId(event.composedPath());
+    if (el) Object.assign(captured, { target: el.getAttribute("data-agent-id"), locators: window.__traj.locators(el), context: window.__traj.contextOf(el) });
+    return { el, captured };
+  };
+
   const emit = (kind, value, captured) => {
     lastActionPerf = Math.max(lastActionPerf, captured.perf);
     send({ kind, value, mutations, ...captured });
@@ -138,7 +149,7 @@
     const value = fieldValue(el);
     if (value === before) return; // keys that changed nothing are no decision
     reported.set(el, value);
-    emit("TYPE", value, captured);
+    emit("TYPE", value, { ...captured, ...secretHint(el) });
   };
 
   const flushScroll = () => {
@@ -173,25 +184,33 @@
     flushAll();
     const el = window.__traj.targetFor(event.composedPath());
     const captured = capture(el);
-    pendingPress = { el, captured, x: event.clientX, y: event.clientY, hit: elementOf(event) };
+    const value = el && el.tagName === "INPUT" ? el.value : undefined;
+    pendingPress = { el, captured, value, x: event.clientX, y: event.clientY, hit: elementOf(event) };
     if (el && el.tagName === "SELECT") selectBefore.set(el, captured);
   });
 
-  // A press whose element the page removed gets no click: the press was the click.
+  // A press whose element the page removed gets no click: the press was the click (unless it
+  // was a drag, reported as DRAG).
   on("pointerup", (event) => {
     const press = pendingPress;
     if (!press || !byPerson(event)) return;
     setTimeout(() => {
       if (pendingPress !== press) return; // its click came
       pendingPress = null;
+      if (performance.now() - lastDragAt < KEY_CLICK_MS) return;
       if (Math.hypot(event.clientX - press.x, event.clientY - press.y) <= PRESS_SLOP_PX) reportClick(press);
     }, 0);
   });
 
   on("click", (event) => {
     if (!byPerson(event)) return;
-    // Enter in a form field "clicks" its submit button (detail 0): the decision was the Enter.
-    if (event.detail === 0 && performance.now() - lastEnterAt < ENTER_CLICK_MS) return;
+    // Enter in a form field "clicks" its submit button (detail 0), Space "clicks" a focused
+    // checkbox or button: the decision was the key. A drag's release clicks where it ended.
+    if (event.detail === 0 && performance.now() - lastKeyClickAt < KEY_CLICK_MS) return;
+    if (performance.now() - lastDragAt < KEY_CLICK_MS) {
+      pendingPress = null;
+      return;
+    }
     // A label forwards its click to its control within the same task: one decision.
     if (clickedThisTask) return;
     clickedThisTask = true;
@@ -207,9 +226,9 @@
     reportClick(press);
   });
 
-  const reportClick = ({ el, captured, hit, x, y }) => {
+  const reportClick = ({ el, captured, value, hit, x, y }) => {
     if (el && el.tagName === "SELECT") return; // reported as SELECT on change
-    if (el && el.tagName === "INPUT" && el.type === "range") return; // the value it set is the step (TYPE)
+    if (el && el.type === "range" && el.value !== value) return; // a click that moved a slider: its TYPE is the step
     emit("CLICK", null, { ...captured, warning: clickWarning(el, hit, x, y) });
     settleSoon();
   };
@@ -240,6 +259,7 @@
     if (!byPerson(event)) return;
     const el = elementOf(event);
     if (!isValueField(el) || (pendingType && pendingType.el === el) || reported.get(el) === fieldValue(el)) return;
+    if (el === keyEffect) return; // what a recorded PRESS did (an arrow key on a slider)
     if (pendingType) flushType();
     flushScroll();
     pendingType = { el, captured: capture(el, el), before: undefined };
@@ -253,13 +273,182 @@
   on("keydown", (event) => {
     if (!event.isTrusted) return;
     if (SCROLL_KEYS.has(event.key) && !isTextField(document.activeElement)) lastUserScrollIntent = performance.now();
-    if (event.key !== "Enter" || event.isComposing) return;
-    lastEnterAt = performance.now();
+    if (event.key !== "Enter" || event.isComposing || event.ctrlKey || event.altKey || event.metaKey) {
+      pressKey(event);
+      return;
+    }
+    lastKeyClickAt = performance.now();
     flushAll();
     const el = elementOf(event) || document.activeElement;
     emit("PRESS_ENTER", null, capture(el && el.nodeType === 1 && el !== document.body ? el : null));
     settleSoon();
   });
+
+  // ---------------------------------------------------------------- keys (PRESS)
+  // A key is a decision of its own when nothing else records its effect: text editing ends in
+  // TYPE's final value, a select's arrows in SELECT, the page's scroll keys in SCROLL, and plain
+  // Enter is PRESS_ENTER. Everything else (Tab, Escape, arrows on a slider, Space on a checkbox,
+  // Backspace outside a field, shortcuts) is PRESS with the chord as Playwright spells it.
+  const MODIFIER_KEYS = new Set(["Shift", "Control", "Alt", "Meta", "AltGraph", "CapsLock", "NumLock", "ScrollLock", "Fn", "OS"]);
+  const F_KEYS = Array.from({ length: 12 }, (_, i) => `F${i + 1}`);
+  const NAMED_KEYS = new Set([
+    ...["Enter", "Tab", "Escape", "Backspace", "Delete", "Insert", "Home", "End", "PageUp", "PageDown"],
+    ...["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "ContextMenu", ...F_KEYS],
+  ]);
+  const FIELD_KEYS = new Set(["Tab", "Escape", "Enter", ...F_KEYS]); // in a text field, their effect is no TYPE
+  const LIST_KEYS = new Set(["ArrowUp", "ArrowDown", "PageUp", "PageDown"]); // move in a combobox's suggestions
+
+  const keyName = (event) =>
+    event.key === " " ? "Space" : event.key.length === 1 || NAMED_KEYS.has(event.key) ? event.key : null;
+
+  // Modifiers in Python's order (traj.prompt.normalize_key); Shift only where the key does not
+  // already show it (an upper-case letter is the key itself).
+  const chordOf = (event, key) => {
+    const mods = [];
+    if (event.ctrlKey) mods.push("Control");
+    if (event.altKey) mods.push("Alt");
+    if (event.metaKey) mods.push("Meta");
+    if (event.shiftKey && key.length > 1) mods.push("Shift");
+    return [...mods, key].join("+");
+  };
+
+  const isCombobox = (el) =>
+    el.tagName === "INPUT" &&
+    (el.getAttribute("role") === "combobox" || ["aria-autocomplete", "list", "aria-controls", "aria-owns"].some((a) => el.hasAttribute(a)));
+
+  const pressWorthy = (event, el, key) => {
+    if (isTextField(el)) return FIELD_KEYS.has(key) || (LIST_KEYS.has(key) && isCombobox(el));
+    if (el.tagName === "SELECT") return FIELD_KEYS.has(key);
+    if (el === document.body || el === document.documentElement) {
+      return !SCROLL_KEYS.has(event.key) || event.ctrlKey || event.altKey || event.metaKey;
+    }
+    return true;
+  };
+
+  const pressKey = (event) => {
+    if (MODIFIER_KEYS.has(event.key) || event.isComposing) return;
+    const focused = event.composedPath()[0];
+    const key = keyName(event);
+    if (!key || !(focused instanceof Element) || !pressWorthy(event, focused, key)) return;
+    flushAll();
+    const { captured } = captureEvent(event);
+    emit("PRESS", chordOf(event, key), captured);
+    keyEffect = focused; // the value change the key makes right after is its effect, not a TYPE
+    setTimeout(() => (keyEffect = null), 0);
+    if (key === "Space") spacePressed = true;
+    settleSoon();
+  };
+
+  let spacePressed = false;
+  let keyEffect = null;
+  on("keyup", (event) => {
+    if (!event.isTrusted || event.key !== " " || !spacePressed) return;
+    spacePressed = false;
+    lastKeyClickAt = performance.now(); // the click Space makes on release is the PRESS
+  });
+
+  // ---------------------------------------------------------------- drags (DRAG)
+  // HTML5 drag and drop (dragstart ... drop) and pointer drags (pressed on one element, released
+  // over another) are one DRAG of the element picked up onto the element it was dropped on,
+  // decided in the state before the drag: captured at the pointer press for a draggable
+  // element, else at the first move past DRAG_MIN_PX (before the page's own move handlers).
+  const DRAG_MIN_PX = 8;
+  let pointerStart = null; // {x, y, path, captured} while the primary button is down
+  let html5Drag = null; // the pointerStart an HTML5 drag began from
+  let lastDragAt = -Infinity;
+
+  const firstWithId = (nodes) => nodes.find((node) => node instanceof Element && node.hasAttribute("data-agent-id")) || null;
+  const isField = (el) => !!el && (["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName) || el.isContentEditable);
+
+  const startCapture = (start) => {
+    if (start.captured) return;
+    start.captured = capture(null);
+    const el = firstWithId(start.path);
+    start.el = el;
+    if (el) Object.assign(start.captured, { target: el.getAttribute("data-agent-id"), locators: window.__traj.locators(el), context: window.__traj.contextOf(el) });
+  };
+
+  // The element dropped on: the first one with an agent id under the pointer that is not the
+  // dragged element (which may follow the pointer) nor inside it.
+  const dropTargetAt = (x, y, source) => {
+    for (const node of document.elementsFromPoint(x, y)) {
+      const el = window.__traj.interactiveFor(node);
+      if (el && el !== source && !(source && (source.contains(el) || el.contains(source)))) {
+        window.__traj.agentIdOf(el);
+        return el;
+      }
+    }
+    return null;
+  };
+
+  // Dropped where the snapshot sees no element: still a DRAG (not a click where it ended), with
+  // no drop target, which Python warns about.
+  const emitDrag = (start, dropEl) => {
+    if (!start.captured || !start.el) return;
+    lastDragAt = performance.now();
+    const drop = dropEl ? { dropLocators: window.__traj.locators(dropEl), dropContext: window.__traj.contextOf(dropEl) } : {};
+    emit("DRAG", dropEl ? dropEl.getAttribute("data-agent-id") : null, { ...start.captured, ...drop });
+    settleSoon();
+  };
+
+  on("pointerdown", (event) => {
+    if (!event.isTrusted || event.button !== 0 || !event.isPrimary) return;
+    pointerStart = { x: event.clientX, y: event.clientY, path: event.composedPath(), captured: null, el: null };
+    const source = firstWithId(pointerStart.path);
+    if (source && source.closest('[draggable="true"]')) {
+      flushAll();
+      startCapture(pointerStart);
+    }
+  });
+
+  on("pointermove", (event) => {
+    const start = pointerStart;
+    if (!event.isTrusted || !start || start.captured || !(event.buttons & 1)) return;
+    if (Math.hypot(event.clientX - start.x, event.clientY - start.y) < DRAG_MIN_PX) return;
+    const source = firstWithId(start.path);
+    if (!source || isField(source)) return; // a slider's thumb, a text selection: not a drag
+    flushAll();
+    startCapture(start);
+  });
+
+  on("pointerup", (event) => {
+    const start = pointerStart;
+    pointerStart = null;
+    if (!event.isTrusted || !start || !start.captured || html5Drag || !start.el) return;
+    const box = start.el.getBoundingClientRect();
+    const inside = event.clientX >= box.left && event.clientX <= box.right && event.clientY >= box.top && event.clientY <= box.bottom;
+    if (inside || Math.hypot(event.clientX - start.x, event.clientY - start.y) < DRAG_MIN_PX) return; // a click that shook
+    emitDrag(start, dropTargetAt(event.clientX, event.clientY, start.el));
+  });
+
+  on("dragstart", (event) => {
+    if (!event.isTrusted) return;
+    const start = pointerStart || { x: event.clientX, y: event.clientY, path: event.composedPath(), captured: null, el: null };
+    flushAll();
+    startCapture(start);
+    html5Drag = start;
+  });
+
+  on("drop", (event) => {
+    const start = html5Drag;
+    html5Drag = null;
+    pointerStart = null;
+    if (!event.isTrusted || !start) return;
+    const onto = firstWithId(event.composedPath());
+    emitDrag(start, onto && onto !== start.el ? onto : dropTargetAt(event.clientX, event.clientY, start.el));
+  });
+
+  on("dragend", () => {
+    html5Drag = null; // dropped nowhere: nothing was done
+    pointerStart = null;
+  });
+
+  // ---------------------------------------------------------------- secrets
+  // What a password field receives is a secret: Python stores its name, never the value.
+  const secretHint = (el) =>
+    el.tagName === "INPUT" && (el.type || "").toLowerCase() === "password"
+      ? { password: true, field: el.getAttribute("name") || el.id || el.getAttribute("autocomplete") || "" }
+      : {};
 
   on("focusin", (event) => {
     const el = elementOf(event);

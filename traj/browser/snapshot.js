@@ -17,6 +17,7 @@
 //   __traj.interactiveFor(node)      -> the nearest interactive element at or above node, or null
 //   __traj.targetFor(path)           -> the element pointer input on an event's composed path acted
 //                                       on (listed in every later snapshot), or null: see there
+//   __traj.markSecret(agentId)       -> mask that field's value from now on (snapshots and screen)
 //
 // Agent ids: elements of the top document get "1", "2", ... from a counter kept on the
 // document, assigned once, in document order, on first sight; an element keeps its id for the
@@ -31,7 +32,7 @@
 // a shadow host as the parent of its shadow tree's top-level elements).
 (() => {
   'use strict';
-  const VERSION = 7;
+  const VERSION = 8;
   if (window.__traj && window.__traj.version === VERSION) return;
 
   const MAX_TEXT = 20000;
@@ -48,7 +49,8 @@
     'button', 'link', 'checkbox', 'radio', 'tab', 'menuitem', 'menuitemcheckbox', 'menuitemradio',
     'option', 'switch', 'combobox', 'textbox', 'slider', 'spinbutton', 'searchbox', 'treeitem',
   ]);
-  const CANDIDATES = 'a[href],area[href],button,input,select,textarea,summary,[contenteditable],[role],[onclick],[tabindex]';
+  const CANDIDATES =
+    'a[href],area[href],button,input,select,textarea,summary,[contenteditable],[role],[onclick],[tabindex],[draggable="true"],[aria-grabbed],[aria-dropeffect]';
   const EDITABLE_ANCESTOR = '[contenteditable]:not([contenteditable="false" i])';
 
   // ---------------------------------------------------------------- listeners the page adds
@@ -325,6 +327,9 @@
         if (!parent || !parent.closest(EDITABLE_ANCESTOR)) return true;
       }
     }
+    // Drag sources and drop targets (DRAG's two elements): draggable, or marked up with ARIA's drag roles.
+    if (el.getAttribute('draggable') === 'true' || el.hasAttribute('aria-grabbed')) return true;
+    if ((el.getAttribute('aria-dropeffect') || 'none').trim().toLowerCase() !== 'none') return true;
     return el.onclick != null;
   }
 
@@ -612,7 +617,8 @@
     }
     if (tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT') {
       const value = el.value || '';
-      attrs.value = tag === 'INPUT' && el.type === 'password' ? (value ? PASSWORD_MASK : '') : cap(value, MAX_ATTR);
+      const masked = (tag === 'INPUT' && el.type === 'password') || secretFields.has(el);
+      attrs.value = masked ? (value ? PASSWORD_MASK : '') : cap(value, MAX_ATTR);
       if (el.disabled) attrs.disabled = 'true';
     } else if (tag === 'BUTTON' && el.disabled) {
       attrs.disabled = 'true';
@@ -628,6 +634,17 @@
       else if (lastValues.has(el)) for (const [key, value] of Object.entries(lastValues.get(el))) if (value !== undefined) attrs[key] = value;
     }
     return attrs;
+  }
+
+  // Fields holding a secret typed outside a password field (traj record --secret): masked like one.
+  const secretFields = new WeakSet();
+
+  function markSecret(id) {
+    const el = elementByAgentId(id);
+    if (!el) return false;
+    secretFields.add(el);
+    el.style.setProperty('-webkit-text-security', 'disc', 'important');
+    return true;
   }
 
   function isOccluded(el, rect) {
@@ -1736,7 +1753,7 @@
   Object.defineProperty(window, '__traj', {
     value: Object.freeze({
       version: VERSION, snapshot, snapshotJSON, locators, locatorsFor, actionTarget, windowsOpened, elementByAgentId, agentIdOf, interactiveFor, contextOf, targetFor,
-      matching, briefs,
+      matching, briefs, markSecret,
     }),
     configurable: true,
     writable: true,

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import functools
+import getpass
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
 from traj.errors import TrajError
 
-__all__ = ["HomeOption", "console", "err_console", "parse_assignments", "reports_errors", "resolve_home"]
+if TYPE_CHECKING:
+    from traj.browser import Secrets
+
+__all__ = [
+    "HomeOption",
+    "console",
+    "err_console",
+    "parse_assignments",
+    "reports_errors",
+    "resolve_home",
+    "secret_source",
+]
 
 # soft_wrap: a long line (a path, a problem) stays one line in a pipe, so grep finds it.
 console = Console(soft_wrap=True)
@@ -57,3 +70,15 @@ def parse_assignments(items: list[str] | None, option: str) -> dict[str, str]:
             raise typer.BadParameter(f"{option} takes name=value, got {item!r}")
         parsed[name] = value
     return parsed
+
+
+def secret_source() -> Secrets:
+    """Secrets from ``TRAJ_SECRET_<NAME>``, else asked at the terminal (not echoed) when there is one."""
+    from traj.browser import Secrets, secret_env_name
+
+    def ask(name: str) -> str | None:
+        if not sys.stdin.isatty():
+            return None
+        return getpass.getpass(f"secret {name} ({secret_env_name(name)} is not set): ")
+
+    return Secrets(ask=ask)

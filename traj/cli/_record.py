@@ -9,7 +9,15 @@ from typing import Annotated
 
 import typer
 
-from traj.cli._common import HomeOption, console, err_console, parse_assignments, reports_errors, resolve_home
+from traj.cli._common import (
+    HomeOption,
+    console,
+    err_console,
+    parse_assignments,
+    reports_errors,
+    resolve_home,
+    secret_source,
+)
 
 __all__ = ["demos", "record"]
 
@@ -38,9 +46,18 @@ def record(
     params: Annotated[
         bool | None, typer.Option("--params/--no-params", help="Take variables from the page (default with --site).")
     ] = None,
+    secret: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--secret",
+            help='NAME: a value (from TRAJ_SECRET_<NAME>, or asked) stored only as {"secret": NAME} where typed.',
+        ),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
-    """Record a demonstration: do the task in the browser (or let --script do it)."""
+    """Record a demonstration: do the task in the browser (or let --script do it).
+
+    Password fields are always recorded as secrets; --secret marks other values."""
     from rich.markup import escape
 
     from traj.browser import record as record_demo
@@ -48,6 +65,8 @@ def record(
 
     if (url is None) == (site is None):
         raise typer.BadParameter("give either --url or --site")
+    source = secret_source()
+    secrets = {name: source.value(name) for name in secret or []}
     with contextlib.ExitStack() as stack:
         demonstrator = None
         if site is not None:
@@ -85,6 +104,7 @@ def record(
             seed=seed,
             variables=parse_assignments(var, "--var"),
             page_params=site is not None if params is None else params,
+            secrets=secrets,
             on_warning=lambda text: err_console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False),
         )
     verdict = {True: "[green]success[/]", False: "[red]not successful[/]", None: "outcome unknown"}[demo.success]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from traj.cli._common import HomeOption, console, parse_assignments, reports_errors, resolve_home
+from traj.cli._common import HomeOption, console, parse_assignments, reports_errors, resolve_home, secret_source
 
 __all__ = ["evaluate", "replay"]
 
@@ -25,7 +25,9 @@ def replay(
     timeout: Annotated[float, typer.Option(help="Seconds a step may wait for its element.")] = 10.0,
     home: HomeOption = None,
 ) -> None:
-    """Replay a demonstration step by step; exit 1 unless every step ran and the task succeeded."""
+    """Replay a demonstration step by step; exit 1 unless every step ran and the task succeeded.
+
+    Secrets the demo typed come from TRAJ_SECRET_<NAME> (or are asked at the terminal)."""
     from rich.table import Table
 
     from traj.eventlog import Store
@@ -43,6 +45,7 @@ def replay(
             headless=headless,
             slow_mo=slow_mo,
             timeout_s=timeout,
+            secrets=secret_source(),
         )
     table = Table("step", "action", "status", "found by", "ms", "reason", header_style="bold")
     for step in result.steps:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from traj.cli._common import HomeOption, console, err_console, reports_errors, resolve_home
+from traj.cli._common import HomeOption, console, err_console, reports_errors, resolve_home, secret_source
 
 if TYPE_CHECKING:
     from traj.agent import AgentStep
@@ -93,6 +93,7 @@ def run(
                 headless=headless,
                 on_step=_print_step,
                 ask_when_unsure=ask,
+                secrets=secret_source(),
             )
         finally:
             policy.close()

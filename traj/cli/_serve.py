@@ -41,6 +41,12 @@ def serve(
     max_new_tokens: Annotated[
         int, typer.Option(min=1, help="Most tokens one generation may ask for (and it must fit the model's context).")
     ] = 1024,
+    model_name: Annotated[
+        str | None,
+        typer.Option(
+            help="The base model's id in the OpenAI API (default: its directory's name); adapters: NAME:ADAPTER."
+        ),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Serve /act, uploads, training and adapters over HTTP; the token is read from $TRAJ_TOKEN.
@@ -100,6 +106,7 @@ def serve(
             train_backend=train_backend,
             limits=limits,
             load_trained=engine == "vllm",
+            model_name=model_name,
         )
         url = stack.enter_context(serve_in_thread(app, host, port, log_level="warning"))
         console.print(f"traj serve: listening on {url} ({label}, {model})", highlight=False)

@@ -45,6 +45,7 @@ __all__ = [
     "RunFinished",
     "RunStarted",
     "RunStep",
+    "Secret",
     "SpecialistRegistered",
     "SpecialistRolledBack",
     "TrainCheckpoint",
@@ -149,7 +150,7 @@ def decode_payload(event_type: str, v: int, data: bytes | str) -> Payload:
 
 # ---------------------------------------------------------------- observations & actions
 
-ActionKind = Literal["CLICK", "TYPE", "PRESS_ENTER", "SCROLL", "SELECT", "NAVIGATE", "WAIT", "FINISH"]
+ActionKind = Literal["CLICK", "TYPE", "PRESS_ENTER", "PRESS", "DRAG", "SCROLL", "SELECT", "NAVIGATE", "WAIT", "FINISH"]
 LocatorStrategy = Literal[
     "agent_id",
     "test_id",
@@ -171,6 +172,17 @@ class BoundingBox(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     y: float
     width: float
     height: float
+
+
+class Secret(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A secret's name standing in for its value: ``{"secret": "NAME"}``, never the value itself.
+
+    What a person typed into a password field (or a field marked with ``traj record --secret``)
+    is stored, exported and shown to models as this reference; replay and the agent read the
+    value from ``TRAJ_SECRET_<NAME>`` (or ask for it) only when they type it.
+    """
+
+    secret: str
 
 
 class Element(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -208,7 +220,9 @@ class Action(Payload, frozen=True, kw_only=True):
     kind: ActionKind
     target: str | None = None
     """The acted element's ``agent_id`` in the observation before the action."""
-    value: str | None = None
+    value: str | Secret | None = None
+    """TYPE's final value (a :class:`Secret` for a secret), SELECT's option, PRESS's key
+    (``Shift+Tab``), DRAG's drop target ``agent_id``, NAVIGATE's URL, WAIT's seconds."""
     locators: list[tuple[LocatorStrategy, str]] = []
     """Ways to find the target again, most specific first (Playwright codegen ranking)."""
     observation_id: str | None = None
@@ -217,6 +231,10 @@ class Action(Payload, frozen=True, kw_only=True):
     context: str = ""
     """The target's surroundings (its form, dialog, section or row by label or heading), so a
     locator that now finds the same control in another place is caught rather than used."""
+    drop_locators: list[tuple[LocatorStrategy, str]] = []
+    """DRAG: ways to find the drop target (``value``) again, like ``locators``."""
+    drop_context: str = ""
+    """DRAG: the drop target's surroundings, like ``context``."""
 
 
 class DemoStarted(Payload, frozen=True, kw_only=True):

@@ -15,7 +15,7 @@ from traj.errors import (
     PolicyTimeoutError,
 )
 from traj.policy._adapter_formats import detect_adapter_format, mlx_to_peft, peft_to_mlx
-from traj.policy._base import Generation, Policy, stopping_when
+from traj.policy._base import ChatPolicy, Completion, Generation, Policy, emit_token, stopping_when, streaming_to
 from traj.policy._http import RETRY_STATUSES, is_loopback, response_detail, retry_delay
 from traj.policy._mlx import MlxPolicy, mlx_model_config
 from traj.policy._open import BACKENDS, Backend, open_policy, resolve_adapter
@@ -30,6 +30,8 @@ __all__ = [
     "RETRY_STATUSES",
     "AdapterFormatError",
     "Backend",
+    "ChatPolicy",
+    "Completion",
     "Generation",
     "MlxPolicy",
     "OpenAIPolicy",
@@ -45,6 +47,7 @@ __all__ = [
     "TransformersPolicy",
     "VLLMPolicy",
     "detect_adapter_format",
+    "emit_token",
     "is_loopback",
     "mlx_model_config",
     "mlx_to_peft",
@@ -55,4 +58,5 @@ __all__ = [
     "retry_delay",
     "start_vllm",
     "stopping_when",
+    "streaming_to",
 ]

@@ -7,24 +7,44 @@ active one without reloading the base; remote backends name the adapter per requ
 A backend that reads the prompt's screenshot sets ``vision = True``; the agent then takes the
 screenshot before prompting. For the others it is taken while the model generates, so
 ``generate`` must be callable from a worker thread (one thread per run, always the same).
+
+A backend that also takes what OpenAI's API asks of a model (a conversation through the chat
+template, raw text, ``top_p``, a seed, the top alternatives of each token) is a
+:class:`ChatPolicy`: the server hands it a :class:`Completion` and refuses those parameters for
+the others rather than ignoring them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from traj.errors import PolicyError
+from traj.prompt import conversation_text
 
 if TYPE_CHECKING:
     from traj.prompt import Prompt
 
-__all__ = ["Generation", "Policy", "should_stop", "stopping_when"]
+__all__ = [
+    "ChatPolicy",
+    "Completion",
+    "Generation",
+    "Policy",
+    "TokenText",
+    "emit_token",
+    "model_text",
+    "should_stop",
+    "stopping_when",
+    "streaming_to",
+]
 
 _stop_events: ContextVar[tuple[threading.Event, ...]] = ContextVar("traj_stop_events", default=())
+_token_sink: ContextVar[Callable[[str], None] | None] = ContextVar("traj_token_sink", default=None)
 
 
 @dataclass(frozen=True)
@@ -40,6 +60,9 @@ class Generation:
     token_texts: list[str] = field(default_factory=list)
     """The text each token of ``token_logprobs`` adds to ``text`` ("" for an end-of-sequence token), so a
     span of the text (the chosen element's id) can be traced to the probabilities of its tokens."""
+    top_logprobs: list[list[tuple[str, float]]] = field(default_factory=list)
+    """Per token of ``token_logprobs``, the most likely tokens there (text, log probability), best first,
+    when a :class:`Completion` asked for them."""
 
     @property
     def tokens_per_s(self) -> float:
@@ -92,6 +115,101 @@ class Policy(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Completion:
+    """One request in the terms of OpenAI's API: what to complete and how to pick the tokens."""
+
+    messages: tuple[Mapping[str, str], ...] = ()
+    """The conversation (``role``: system, user or assistant; ``content``: text), read through the
+    model's chat template, which adds the assistant's turn to complete."""
+    text: str | None = None
+    """Raw text completed as it is, without the chat template (``/v1/completions``); then ``messages`` is empty."""
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    """0: greedy, whatever ``top_p`` and ``seed`` say."""
+    top_p: float = 1.0
+    """Sample only from the most likely tokens whose probabilities add up to ``top_p`` (nucleus sampling)."""
+    seed: int | None = None
+    """The same seed, request and model give the same tokens; ``None``: fresh randomness each time."""
+    top_logprobs: int = 0
+    """How many of the most likely tokens to report at each position (:attr:`Generation.top_logprobs`)."""
+    image: bytes | None = field(default=None, repr=False)
+    """The conversation's image (a PNG screenshot), for a backend with ``vision``; others are never sent one."""
+    response_format: Mapping[str, Any] | None = None
+    """OpenAI's ``response_format`` (``json_object``, ``json_schema``), for a backend whose ``constrains_output``
+    is true (it hands it to a server that constrains decoding); the others refuse it."""
+
+
+@runtime_checkable
+class ChatPolicy(Policy, Protocol):
+    """A policy that completes a :class:`Completion`: conversations, raw text and every sampling option in it."""
+
+    def prompt_tokens(self, completion: Completion) -> int:
+        """Tokens the completion's prompt takes as the model reads it (chat template included)."""
+        ...
+
+    def complete(self, completion: Completion) -> Generation:
+        """Generate through the active adapter; each token's text also goes to :func:`streaming_to`'s sink."""
+        ...
+
+
+class TokenText:
+    """A generation's text as its tokens come: what each new token adds to the decoded whole.
+
+    Decoded as a growing whole, not token by token, as :func:`traj.prompt.token_pieces` does: a
+    token may be half a character or carry a space that decoding it alone drops.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.tokens: list[int] = []
+        self.text = ""
+
+    def add(self, token: int) -> str:
+        """Append ``token``; returns the text it adds ("" while it is part of an unfinished character)."""
+        self.tokens.append(token)
+        decoded = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
+        if not decoded.startswith(self.text):
+            return ""
+        piece, self.text = decoded[len(self.text) :], decoded
+        return piece
+
+
+def model_text(tokenizer: Any, completion: Completion) -> str:
+    """What a local model reads for ``completion``: its raw text, or its conversation in the chat template.
+
+    A local backend constrains nothing, so a ``response_format`` is refused here, not ignored.
+    """
+    if completion.response_format is not None:
+        raise PolicyError("this backend cannot constrain its output to a response_format")
+    if completion.text is not None:
+        return completion.text
+    return conversation_text(tokenizer, completion.messages)
+
+
+@contextlib.contextmanager
+def streaming_to(sink: Callable[[str], None]) -> Iterator[None]:
+    """In this block, a backend generating token by token in this thread hands ``sink`` each token's text as it is made.
+
+    The pieces add up to the generation's text (an end-of-sequence token adds nothing). A server
+    streams them to its client; ``sink`` runs on the generating thread, so it must be quick.
+    A context for the same reason as :func:`stopping_when`: a backend that cannot stream never
+    looks, and its whole text arrives at once.
+    """
+    reset = _token_sink.set(sink)
+    try:
+        yield
+    finally:
+        _token_sink.reset(reset)
+
+
+def emit_token(piece: str) -> None:
+    """For backends: hand the text one new token adds to the sink of :func:`streaming_to`, if any."""
+    sink = _token_sink.get()
+    if sink is not None and piece:
+        sink(piece)
+
+
 @contextlib.contextmanager
 def stopping_when(*events: threading.Event) -> Iterator[None]:
     """In this block, a backend generating token by token in this thread stops early once any of ``events`` is set.
@@ -101,7 +219,7 @@ def stopping_when(*events: threading.Event) -> Iterator[None]:
     backend (and every test's policy) implements that signature, and one that cannot stop
     (a remote server's) simply never looks. What a stopped generation made so far is returned.
     """
-    reset = _stop_events.set(events)
+    reset = _stop_events.set(_stop_events.get() + events)  # nested blocks add their events
     try:
         yield
     finally:

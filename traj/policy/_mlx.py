@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from traj.errors import PolicyError, one_line
 from traj.policy._adapter_formats import detect_adapter_format, peft_to_mlx
 from traj.policy._adapters import LoadedAdapters
-from traj.policy._base import Generation, should_stop
+from traj.policy._base import Completion, Generation, TokenText, emit_token, model_text, should_stop
 
 if TYPE_CHECKING:
     from traj.prompt import Prompt
@@ -125,40 +125,52 @@ class MlxPolicy:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
     def generate(self, prompt: Prompt, *, max_new_tokens: int = 64, temperature: float = 0.0) -> Generation:
+        turn = {"role": "user", "content": prompt.text}
+        return self.complete(Completion((turn,), max_new_tokens=max_new_tokens, temperature=temperature))
+
+    def prompt_tokens(self, completion: Completion) -> int:
+        return self.count_tokens(model_text(self.tokenizer, completion))
+
+    def complete(self, completion: Completion) -> Generation:
+        """Through mlx-lm's ``stream_generate``: each token streamed, checked for a stop, and reported with
+        the log probabilities of the raw distribution; a seed reseeds MLX's generator first."""
         import mlx.core as mx
         from mlx_lm.generate import stream_generate
         from mlx_lm.sample_utils import make_sampler
 
-        from traj.prompt import chat_text, token_pieces
-
-        ids = self.tokenizer.encode(chat_text(self.tokenizer, prompt.text), add_special_tokens=False)
+        ids = self.tokenizer.encode(model_text(self.tokenizer, completion), add_special_tokens=False)
         started = time.perf_counter()
-        tokens: list[int] = []
+        made = TokenText(self.tokenizer)
         logprobs: list[float] = []
-        if max_new_tokens <= 0:  # mlx-lm reads 0 as an error and -1 as "no limit"
+        top: list[list[tuple[str, float]]] = []
+        pieces: list[str] = []
+        if completion.max_new_tokens <= 0:  # mlx-lm reads 0 as an error and -1 as "no limit"
             return Generation("", len(ids), 0, 0.0, [])
+        if completion.seed is not None:
+            mx.random.seed(completion.seed)
         stops = {self.tokenizer.eos_token_id, *getattr(self.tokenizer, "eos_token_ids", ())}
+        sampler = make_sampler(temp=completion.temperature, top_p=completion.top_p)
         try:
             # stream_generate yields every token once; an EOS ends it and comes last (its logprob is kept)
             for response in stream_generate(
-                self.model,
-                self.tokenizer,
-                mx.array(ids),
-                max_tokens=max_new_tokens,
-                sampler=make_sampler(temp=temperature),
+                self.model, self.tokenizer, mx.array(ids), max_tokens=completion.max_new_tokens, sampler=sampler
             ):
                 logprobs.append(float(response.logprobs[response.token]))
+                if completion.top_logprobs:
+                    best = mx.argsort(-response.logprobs)[: completion.top_logprobs].tolist()
+                    top.append([(self.tokenizer.decode([i]), float(response.logprobs[i])) for i in best])
                 if response.token in stops:
+                    pieces.append("")
                     break
-                tokens.append(int(response.token))
-                if should_stop():  # a server's client left, or it shuts down
+                pieces.append(made.add(int(response.token)))  # mlx-lm's own pieces lag behind their tokens
+                emit_token(pieces[-1])
+                if should_stop():  # a server's client left, it shuts down, or a stop string appeared
                     break
         except (ValueError, RuntimeError) as exc:
             raise PolicyError(f"mlx-lm failed to generate: {one_line(exc)}") from None
         seconds = time.perf_counter() - started
-        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-        pieces = token_pieces(self.tokenizer, tokens) + [""] * (len(logprobs) - len(tokens))  # "" for the EOS
-        return Generation(text, len(ids), len(tokens), seconds, logprobs, pieces)
+        text = self.tokenizer.decode(made.tokens, skip_special_tokens=True)
+        return Generation(text, len(ids), len(made.tokens), seconds, logprobs, pieces, top)
 
     def logits(self, text: str) -> Any:
         """Next-token logits at every position of ``text`` through the active adapter (a numpy array)."""

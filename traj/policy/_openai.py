@@ -1,7 +1,9 @@
 """The ``openai`` backend: any OpenAI-compatible chat endpoint (NVIDIA NIM, vLLM, OpenAI, ``traj serve``).
 
 Each prompt goes out as one user message through the official ``openai`` client, with the
-screenshot as an ``image_url`` part for vision models. The client retries connection errors,
+screenshot as an ``image_url`` part for vision models; a :class:`~traj.policy.Completion` goes
+out whole (its conversation, or its raw text to ``/v1/completions``, and every option in it),
+so ``traj serve`` in front of a vLLM server honours what vLLM honours. The client retries connection errors,
 429 (honouring ``Retry-After``) and 5xx itself; what still fails becomes a
 :class:`~traj.policy.PolicyRequestError` subclass with a one-line message.
 
@@ -25,11 +27,12 @@ from traj.errors import (
     PolicyError,
     PolicyNotFoundError,
     PolicyRateLimitError,
+    PolicyRequestError,
     PolicyServerError,
     PolicyTimeoutError,
     one_line,
 )
-from traj.policy._base import Generation
+from traj.policy._base import Completion, Generation
 from traj.policy._http import TokenEstimate, is_loopback
 
 if TYPE_CHECKING:
@@ -52,9 +55,11 @@ def guess_vision(model: str) -> bool:
 
 
 class OpenAIPolicy:
-    """A model served behind an OpenAI-compatible ``/v1/chat/completions`` endpoint."""
+    """A model served behind an OpenAI-compatible ``/v1/chat/completions`` endpoint (a ``ChatPolicy``)."""
 
     backend = "openai"
+    constrains_output = True
+    """A ``response_format`` goes to the server, which constrains its decoding (vLLM) or refuses."""
 
     def __init__(
         self,
@@ -132,57 +137,81 @@ class OpenAIPolicy:
         return self._tokens.count(text)
 
     def generate(self, prompt: Prompt, *, max_new_tokens: int = 64, temperature: float = 0.0) -> Generation:
-        with_image = self.vision and prompt.screenshot is not None
-        content: Any = prompt.text
-        if with_image:
-            data = base64.b64encode(prompt.screenshot or b"").decode("ascii")
-            content = [
-                {"type": "text", "text": prompt.text},
-                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}},
-            ]
+        turn = {"role": "user", "content": prompt.text}
+        image = prompt.screenshot if self.vision else None
+        return self.complete(Completion((turn,), max_new_tokens=max_new_tokens, temperature=temperature, image=image))
+
+    def prompt_tokens(self, completion: Completion) -> int:
+        """Counted as one user turn of the text (vLLM counts it exactly, others estimate): the server templates it."""
+        return self.count_tokens(_plain(completion))
+
+    def complete(self, completion: Completion) -> Generation:
+        """Everything the completion asks goes to the server (conversation, raw text to ``/v1/completions``,
+        ``top_p``, ``seed``, ``top_logprobs``, ``response_format``): it honours or refuses, not this client."""
         started = time.perf_counter()
-        response = self._complete(content, max_new_tokens, temperature)
+        response = self._create(completion)
         seconds = time.perf_counter() - started
         choice = response.choices[0] if response.choices else None
-        text = (choice.message.content if choice is not None else None) or ""
-        logprobs: list[float] = []
-        pieces: list[str] = []
-        if choice is not None and choice.logprobs is not None and choice.logprobs.content:
-            logprobs = [float(item.logprob) for item in choice.logprobs.content]
-            pieces = [item.token or "" for item in choice.logprobs.content]
+        if completion.text is None:
+            text = (choice.message.content if choice is not None else None) or ""
+            logprobs, pieces, top = _chat_logprobs(choice)
+        else:
+            text = (choice.text if choice is not None else None) or ""
+            logprobs, pieces, top = _text_logprobs(choice)
         usage = response.usage
+        plain = _plain(completion)
         if usage is not None and usage.prompt_tokens:
             prompt_tokens = int(usage.prompt_tokens)
-            if not with_image:  # image tokens would skew the characters-per-token estimate
-                self._tokens.observe(prompt.text, prompt_tokens)
+            if completion.image is None:  # image tokens would skew the characters-per-token estimate
+                self._tokens.observe(plain, prompt_tokens)
         else:
-            prompt_tokens = self._tokens.count(prompt.text)
+            prompt_tokens = self._tokens.count(plain)
         if usage is not None and usage.completion_tokens is not None:
             completion_tokens = int(usage.completion_tokens)
         else:
             completion_tokens = len(logprobs) or self._tokens.count(text)
-        return Generation(text, prompt_tokens, completion_tokens, seconds, logprobs, pieces)
+        return Generation(text, prompt_tokens, completion_tokens, seconds, logprobs, pieces, top)
 
-    def _complete(self, content: Any, max_new_tokens: int, temperature: float) -> Any:
-        """One chat completion; drops options the server rejects (``logprobs``; ``max_tokens``
-        where it wants ``max_completion_tokens``) and asks again, remembering for next time."""
+    def _create(self, completion: Completion) -> Any:
+        """One chat or text completion; drops options the server rejects (``logprobs``, unless the caller
+        asked for top alternatives; ``max_tokens`` where it wants ``max_completion_tokens``) and asks again,
+        remembering for next time."""
         import openai
 
         model = self._active or self.model_id
+        raw = completion.text is not None
         while True:
-            options: dict[str, Any] = {self._tokens_field: max_new_tokens, "temperature": temperature}
-            if self._send_logprobs:
-                options["logprobs"] = True
+            options: dict[str, Any] = {
+                "max_tokens" if raw else self._tokens_field: completion.max_new_tokens,
+                "temperature": completion.temperature,
+            }
+            if completion.top_p < 1.0:
+                options["top_p"] = completion.top_p
+            if completion.seed is not None:
+                options["seed"] = completion.seed
+            if completion.response_format is not None:
+                options["response_format"] = dict(completion.response_format)
+            if self._send_logprobs or completion.top_logprobs:
+                if raw:
+                    options["logprobs"] = completion.top_logprobs
+                else:
+                    options["logprobs"] = True
+                    if completion.top_logprobs:
+                        options["top_logprobs"] = completion.top_logprobs
             try:
+                if raw:
+                    return self._client.completions.create(model=model, prompt=completion.text or "", **options)
                 return self._client.chat.completions.create(
-                    model=model, messages=[{"role": "user", "content": content}], **options
+                    model=model,
+                    messages=_messages(completion),  # type: ignore[arg-type]
+                    **options,
                 )
             except openai.BadRequestError as exc:
                 message = _message(exc).lower()
-                if self._send_logprobs and "logprob" in message:
+                if self._send_logprobs and not completion.top_logprobs and "logprob" in message:
                     self._send_logprobs = False
                     continue
-                if self._tokens_field == "max_tokens" and "max_completion_tokens" in message:
+                if not raw and self._tokens_field == "max_tokens" and "max_completion_tokens" in message:
                     self._tokens_field = "max_completion_tokens"
                     continue
                 raise self._translate(exc, model=model) from None
@@ -237,7 +266,7 @@ class OpenAIPolicy:
                 url=url,
                 status=status,
             )
-        return PolicyError(f"{url} rejected the request (HTTP {status}): {detail}")
+        return PolicyRequestError(f"{url} rejected the request (HTTP {status}): {detail}", url=url, status=status)
 
     def close(self) -> None:
         self._client.close()
@@ -247,6 +276,51 @@ class OpenAIPolicy:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _plain(completion: Completion) -> str:
+    """The completion's text without any template: what the token estimate learns from."""
+    if completion.text is not None:
+        return completion.text
+    return "\n".join(turn["content"] for turn in completion.messages)
+
+
+def _messages(completion: Completion) -> list[dict[str, Any]]:
+    """The conversation as the API takes it, the image (if any) as a PNG data URL in the last user turn."""
+    messages: list[dict[str, Any]] = [dict(turn) for turn in completion.messages]
+    if completion.image is not None:
+        last = max(index for index, turn in enumerate(messages) if turn["role"] == "user")
+        data = base64.b64encode(completion.image).decode("ascii")
+        messages[last]["content"] = [
+            {"type": "text", "text": messages[last]["content"]},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}},
+        ]
+    return messages
+
+
+def _chat_logprobs(choice: Any) -> tuple[list[float], list[str], list[list[tuple[str, float]]]]:
+    """Each token's log probability, text and top alternatives, from a chat choice (empty when not reported)."""
+    content = choice.logprobs.content if choice is not None and choice.logprobs is not None else None
+    if not content:
+        return [], [], []
+    return (
+        [float(item.logprob) for item in content],
+        [item.token or "" for item in content],
+        [[(top.token, float(top.logprob)) for top in item.top_logprobs or []] for item in content],
+    )
+
+
+def _text_logprobs(choice: Any) -> tuple[list[float], list[str], list[list[tuple[str, float]]]]:
+    """The same from a text completion's choice (the legacy shape)."""
+    logprobs = choice.logprobs if choice is not None else None
+    if logprobs is None or not logprobs.tokens:
+        return [], [], []
+    alternatives = logprobs.top_logprobs or [{} for _ in logprobs.tokens]
+    return (
+        [float(value or 0.0) for value in logprobs.token_logprobs],
+        list(logprobs.tokens),
+        [[(token, float(value)) for token, value in (top or {}).items()] for top in alternatives],
+    )
 
 
 def _key_env_vars(base_url: str) -> list[str]:

@@ -8,6 +8,7 @@ merged into the base weights, so switching back gives exactly the earlier output
 from __future__ import annotations
 
 import contextlib
+import inspect
 import time
 import warnings
 from pathlib import Path
@@ -15,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from traj.errors import PolicyError, one_line
 from traj.policy._adapters import LoadedAdapters
-from traj.policy._base import Generation, should_stop
-from traj.prompt import chat_text, context_window_of, token_pieces
+from traj.policy._base import Completion, Generation, TokenText, emit_token, model_text, should_stop
+from traj.prompt import context_window_of
 
 if TYPE_CHECKING:
     from traj.prompt import Prompt
@@ -56,6 +57,8 @@ class TransformersPolicy:
         self.context_window = context_window or context_window_of(self.base.config, self.tokenizer)
         self.tokenizer.model_max_length = 1 << 30  # prompts are budgeted by the caller: no warning per count
         self._model: Any = self.base  # becomes a PeftModel with the first adapter
+        # transformers 5.2x renamed the KV cache argument (and its output) to ``cache`` and warns on the old name
+        self._cache_name = "cache" if "cache" in inspect.signature(self.base.forward).parameters else "past_key_values"
         self._loaded: LoadedAdapters[str] = LoadedAdapters()  # name -> PEFT directory
 
     # ------------------------------------------------------------------ adapters
@@ -112,39 +115,49 @@ class TransformersPolicy:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def generate(self, prompt: Prompt, *, max_new_tokens: int = 64, temperature: float = 0.0) -> Generation:
+        turn = {"role": "user", "content": prompt.text}
+        return self.complete(Completion((turn,), max_new_tokens=max_new_tokens, temperature=temperature))
+
+    def prompt_tokens(self, completion: Completion) -> int:
+        return self.count_tokens(model_text(self.tokenizer, completion))
+
+    def complete(self, completion: Completion) -> Generation:
+        """Token by token with the KV cache: each token is streamed, checked for a stop, and reported with
+        the log probabilities of the raw (untempered) distribution, as OpenAI's API reports them."""
         import torch
 
-        encoded = self.tokenizer(chat_text(self.tokenizer, prompt.text), return_tensors="pt", add_special_tokens=False)
-        input_ids = encoded["input_ids"].to(self.device)
-        options: dict[str, Any] = {"do_sample": temperature > 0}
-        if temperature > 0:
-            options["temperature"] = temperature
+        prompt_text = model_text(self.tokenizer, completion)
+        ids = self.tokenizer(prompt_text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(self.device)
+        sampler = _Sampler(completion, self.device)
+        stops = _eos_ids(self.tokenizer, self._model)
+        made = TokenText(self.tokenizer)
+        logprobs: list[float] = []
+        top: list[list[tuple[str, float]]] = []
+        pieces: list[str] = []
         started = time.perf_counter()
         with torch.inference_mode(), self._adapter_scope():
-            output = self._model.generate(
-                input_ids=input_ids,
-                attention_mask=encoded["attention_mask"].to(self.device),
-                max_new_tokens=max_new_tokens,
-                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
-                eos_token_id=self.tokenizer.eos_token_id,
-                output_scores=True,
-                return_dict_in_generate=True,
-                top_p=None,
-                top_k=None,
-                stopping_criteria=[_stop_requested],
-                **options,
-            )
+            step, cache = ids, None
+            for _ in range(completion.max_new_tokens):
+                output = self._model(input_ids=step, use_cache=True, **{self._cache_name: cache})
+                cache = output[self._cache_name]
+                scores = output.logits[0, -1].float()
+                distribution = torch.log_softmax(scores, dim=-1)
+                token = sampler.pick(scores)
+                logprobs.append(float(distribution[token]))
+                if completion.top_logprobs:
+                    best = torch.topk(distribution, min(completion.top_logprobs, distribution.shape[-1]))
+                    top.append([(self.tokenizer.decode([i]), float(v)) for v, i in zip(*best, strict=True)])
+                if token in stops:
+                    pieces.append("")
+                    break
+                pieces.append(made.add(token))
+                emit_token(pieces[-1])
+                if should_stop():  # a server's client left, it shuts down, or a stop string appeared
+                    break
+                step = torch.tensor([[token]], device=self.device)
         seconds = time.perf_counter() - started
-        new_tokens = output.sequences[0, input_ids.shape[1] :]
-        logprobs = [
-            float(torch.log_softmax(scores[0].float(), dim=-1)[token])
-            for scores, token in zip(output.scores, new_tokens, strict=False)
-        ]
-        pieces = token_pieces(self.tokenizer, new_tokens.tolist())
-        if len(new_tokens) and new_tokens[-1] == self.tokenizer.eos_token_id:
-            new_tokens = new_tokens[:-1]
-        text = self.tokenizer.decode(new_tokens, skip_special_tokens=True)
-        return Generation(text, input_ids.shape[1], len(new_tokens), seconds, logprobs, pieces[: len(logprobs)])
+        text = self.tokenizer.decode(made.tokens, skip_special_tokens=True)
+        return Generation(text, ids.shape[1], len(made.tokens), seconds, logprobs, pieces, top)
 
     def logits(self, text: str) -> Any:
         """Next-token logits at every position of ``text`` through the active adapter (tests, checks)."""
@@ -164,11 +177,41 @@ class TransformersPolicy:
         self._loaded.by_name.clear()
 
 
-def _stop_requested(input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-    """A stopping criterion for ``generate``: every sequence is done once :func:`should_stop` says so."""
-    import torch
+class _Sampler:
+    """Picks the next token as a :class:`Completion` asks: greedy at temperature 0, else from the
+    tempered distribution cut to its ``top_p`` nucleus, drawn with the completion's own seeded
+    generator (so a seed reproduces a generation without touching torch's global random state)."""
 
-    return torch.full((input_ids.shape[0],), should_stop(), dtype=torch.bool, device=input_ids.device)
+    def __init__(self, completion: Completion, device: str) -> None:
+        import torch
+
+        self.temperature = completion.temperature
+        self.top_p = completion.top_p
+        self.generator = torch.Generator(device=device)
+        if completion.seed is None:
+            self.generator.seed()
+        else:
+            self.generator.manual_seed(completion.seed)
+
+    def pick(self, scores: Any) -> int:
+        import torch
+
+        if self.temperature <= 0:
+            return int(torch.argmax(scores))
+        probabilities = torch.softmax(scores / self.temperature, dim=-1)
+        if self.top_p < 1.0:
+            ranked, order = torch.sort(probabilities, descending=True)
+            before = torch.cumsum(ranked, dim=-1) - ranked  # mass of the more likely tokens
+            ranked[before >= self.top_p] = 0.0  # the most likely token always stays
+            probabilities = torch.zeros_like(probabilities).scatter(0, order, ranked)
+        return int(torch.multinomial(probabilities, 1, generator=self.generator))
+
+
+def _eos_ids(tokenizer: Any, model: Any) -> set[int]:
+    """Tokens that end a generation: the tokenizer's end of sequence and the model's generation config's."""
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    extra = configured if isinstance(configured, list) else [configured]
+    return {token for token in (tokenizer.eos_token_id, *extra) if token is not None}
 
 
 def _torch_dtype(dtype: str, device: str) -> Any:

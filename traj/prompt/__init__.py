@@ -20,9 +20,11 @@ from traj.prompt._action import (
     ParsedAction,
     action_from_mapping,
     action_json,
+    action_value,
+    normalize_key,
     parse_action,
 )
-from traj.prompt._chat import chat_text, context_window_of, token_pieces
+from traj.prompt._chat import chat_text, context_window_of, conversation_text, token_pieces
 from traj.prompt._page import render_snapshot
 from traj.prompt._prompt import (
     DEFAULT_MAX_NEW_TOKENS,
@@ -55,11 +57,14 @@ __all__ = [
     "TeacherStep",
     "action_from_mapping",
     "action_json",
+    "action_value",
     "approx_tokens",
     "build_prompt",
     "chat_text",
     "context_window_of",
+    "conversation_text",
     "history_entry",
+    "normalize_key",
     "parse_action",
     "prompt_budget",
     "render_demonstration",

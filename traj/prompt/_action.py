@@ -7,12 +7,19 @@ drift from it, so the parser tries, in order:
 1. JSON: the first balanced ``{...}`` in the text that decodes to an object with a known kind
    (``kind``, ``action`` or ``type``; ``target``/``element``/``id``; ``value``/``text``/``answer``).
 2. A line-start-anchored command: ``CLICK [12]``, ``TYPE [3] "hello"``, ``FINISH: 42 USD``,
-   ``NAVIGATE https://example.com``. Only at the start of a line, so prose that merely
-   mentions "click" is not an action.
+   ``NAVIGATE https://example.com``, ``PRESS [4] Shift+Tab``, ``DRAG [5] to [9]``. Only at
+   the start of a line, so prose that merely mentions "click" is not an action.
 3. Done-language: "the task is complete", "I have finished", "done." -> ``FINISH``.
 
 Anything else is a :class:`ParseError`, never another exception: the runtime feeds it back
 to the model as an error in the history.
+
+Beyond the kinds the rules list, the language has ``PRESS`` (any key with modifiers, in
+Playwright's spelling: ``{"kind": "PRESS", "target": "4", "value": "Shift+Tab"}``; plain
+``Enter`` is ``PRESS_ENTER``) and ``DRAG`` (``target`` dragged onto the element ``value``), and
+a TYPE value may be a secret's reference, ``{"secret": "NAME"}``, typed from
+``TRAJ_SECRET_<NAME>`` when executed. Demonstrations teach them; the rules text (part of the
+tiny model's identity) does not list them yet.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import msgspec
 
 from traj.errors import ParseError
+from traj.eventlog import Secret
 
 if TYPE_CHECKING:
     from traj.eventlog import Action
@@ -34,16 +42,23 @@ __all__ = [
     "ParsedAction",
     "action_from_mapping",
     "action_json",
+    "action_value",
+    "normalize_key",
     "parse_action",
 ]
 
-AgentKind = Literal["CLICK", "TYPE", "SELECT", "PRESS_ENTER", "SCROLL", "WAIT", "NAVIGATE", "FINISH"]
+AgentKind = Literal["CLICK", "TYPE", "SELECT", "PRESS_ENTER", "SCROLL", "WAIT", "NAVIGATE", "FINISH", "PRESS", "DRAG"]
 AGENT_KINDS: tuple[str, ...] = get_args(AgentKind)
 
 _SYNONYMS = {
     "ENTER": "PRESS_ENTER",
-    "PRESS": "PRESS_ENTER",
     "SUBMIT": "PRESS_ENTER",
+    "KEY": "PRESS",
+    "KEYPRESS": "PRESS",
+    "PRESS_KEY": "PRESS",
+    "DRAG_AND_DROP": "DRAG",
+    "DRAG_DROP": "DRAG",
+    "DRAGANDDROP": "DRAG",
     "FILL": "TYPE",
     "INPUT": "TYPE",
     "GOTO": "NAVIGATE",
@@ -54,8 +69,27 @@ _SYNONYMS = {
     "ANSWER": "FINISH",
     "CHOOSE": "SELECT",
 }
-_NEEDS_TARGET = frozenset({"CLICK", "TYPE", "SELECT"})
+_NEEDS_TARGET = frozenset({"CLICK", "TYPE", "SELECT", "DRAG"})
 _AGENT_ID = re.compile(r"^(?:f\d+-)*\d+$")
+_MODIFIERS = {
+    "control": "Control",
+    "ctrl": "Control",
+    "shift": "Shift",
+    "alt": "Alt",
+    "option": "Alt",
+    "meta": "Meta",
+    "cmd": "Meta",
+    "command": "Meta",
+    "controlormeta": "ControlOrMeta",
+}
+_NAMED_KEYS = {
+    name.lower(): name
+    for name in (
+        "Enter Tab Escape Backspace Delete Insert Space Home End PageUp PageDown "
+        "ArrowLeft ArrowRight ArrowUp ArrowDown ContextMenu " + " ".join(f"F{n}" for n in range(1, 13))
+    ).split()
+} | {"esc": "Escape", "del": "Delete", "left": "ArrowLeft", "right": "ArrowRight", "up": "ArrowUp", "down": "ArrowDown"}
+_MODIFIER_ORDER = ("Control", "ControlOrMeta", "Alt", "Meta", "Shift")
 
 
 class AgentAction(msgspec.Struct, frozen=True, omit_defaults=False):
@@ -63,7 +97,7 @@ class AgentAction(msgspec.Struct, frozen=True, omit_defaults=False):
 
     kind: AgentKind
     target: str | None = None
-    value: str | None = None
+    value: str | Secret | None = None
 
     def to_json(self) -> str:
         """The canonical JSON text, exactly what the training feed teaches the policy to emit."""
@@ -155,11 +189,46 @@ def action_from_mapping(mapping: dict[str, Any]) -> AgentAction:
     kind = _kind(raw_kind)
     if kind is None:
         raise ParseError(f"unknown action kind {raw_kind[:40]!r}; use one of {', '.join(AGENT_KINDS)}")
-    target = _target(_first(mapping, "target", "element", "element_id", "id"))
-    value = _first(mapping, "value", "text", "answer", "url")
-    if value is not None and not isinstance(value, str):
+    target = _target(_first(mapping, "target", "element", "element_id", "id", "source"))
+    value = action_value(_first(mapping, "value", "text", "answer", "url", "key", "to", "destination"))
+    if value is not None and not isinstance(value, (str, Secret)):
         value = msgspec.json.encode(value).decode() if isinstance(value, (dict, list)) else str(value)
     return _checked(AgentAction(kind, target, value))  # type: ignore[arg-type]
+
+
+def action_value(raw: Any) -> Any:
+    """``raw`` with a secret's reference (``{"secret": "NAME"}``, as JSON decodes it) made a
+    :class:`Secret`; anything else unchanged."""
+    if isinstance(raw, dict) and set(raw) == {"secret"} and isinstance(raw["secret"], str) and raw["secret"].strip():
+        return Secret(raw["secret"].strip())
+    return raw
+
+
+def normalize_key(text: str) -> str:
+    """A key chord in Playwright's spelling (``ctrl+shift+left`` -> ``Control+Shift+ArrowLeft``);
+    :class:`ParseError` when it names no key."""
+    if text and not text.strip():
+        return "Space"
+    parts = [part.strip() for part in text.strip().split("+")]
+    if text.strip().endswith("+"):  # "+" or "Control++": the plus key itself
+        parts = [*parts[:-2], "+"]
+    *modifiers, key = parts
+    named = set()
+    for modifier in modifiers:
+        if modifier.lower() not in _MODIFIERS:
+            raise ParseError(
+                f"unknown modifier {modifier[:20]!r} in key {text[:40]!r}; use Control, Shift, Alt or Meta"
+            )
+        named.add(_MODIFIERS[modifier.lower()])
+    if key.lower() in _MODIFIERS and not modifiers:
+        return _MODIFIERS[key.lower()]
+    if len(key) == 1:
+        pass
+    elif key.lower() in _NAMED_KEYS:
+        key = _NAMED_KEYS[key.lower()]
+    else:
+        raise ParseError(f"unknown key {key[:30]!r}; use a character or a key name like Tab, Escape, ArrowDown")
+    return "+".join([*(m for m in _MODIFIER_ORDER if m in named), key])
 
 
 def _first(mapping: dict[str, Any], *keys: str) -> Any:
@@ -187,18 +256,30 @@ def _target(raw: Any) -> str | None:
 
 
 def _checked(action: AgentAction) -> AgentAction:
+    if isinstance(action.value, Secret) and action.kind != "TYPE":
+        raise ParseError(f"only TYPE takes a secret, not {action.kind}")
+    if action.kind == "PRESS":
+        key = normalize_key(action.value) if isinstance(action.value, str) and action.value else "Enter"
+        action = (
+            AgentAction("PRESS_ENTER", action.target) if key == "Enter" else AgentAction("PRESS", action.target, key)
+        )
     if action.kind in _NEEDS_TARGET and action.target is None:
         raise ParseError(f"{action.kind} needs a target element id")
     if action.target is not None and action.kind in _NEEDS_TARGET and not _AGENT_ID.match(action.target):
         raise ParseError(f'{action.kind} target {action.target[:40]!r} is not an element id like "12"')
-    if action.kind == "NAVIGATE" and not (action.value or "").strip():
+    if action.kind == "DRAG":
+        to = _target(action.value) if isinstance(action.value, str) else None
+        if to is None or not _AGENT_ID.match(to):
+            raise ParseError("DRAG needs the drop target's element id in 'value', like \"9\"")
+        action = AgentAction("DRAG", action.target, to)
+    if action.kind == "NAVIGATE" and not (action.value if isinstance(action.value, str) else "").strip():
         raise ParseError("NAVIGATE needs a URL in 'value'")
     return action
 
 
 _COMMAND = re.compile(
     r"""^\s*(?:[-*>]\s*|\d+[.)]\s*|action\s*:\s*)?          # a list bullet or "Action:" prefix
-    (?P<kind>click|type|select|press_enter|press\s+enter|enter|scroll|wait|navigate|goto|go\s+to|finish|done)\b
+    (?P<kind>click|type|select|press_enter|press\s+enter|enter|press|key|drag|scroll|wait|navigate|goto|go\s+to|finish|done)\b
     \s*:?\s*(?:\[(?P<bracket>[^\]\s]{1,20})\]|(?:on\s+|element\s+|\#)(?P<bare>(?:f\d+-)*\d+)\b)?
     \s*(?P<rest>.*)$""",
     re.IGNORECASE | re.VERBOSE,
@@ -224,6 +305,9 @@ def _from_command_line(line: str) -> AgentAction | None:
         value = None  # "done." or "CLICK [3] -": punctuation is not a value
     if kind in ("PRESS_ENTER", "CLICK") and value is not None and target is not None:
         value = None  # "CLICK [3] the Save button": the words are commentary
+    if kind == "DRAG" and value is not None:  # "DRAG [3] to [9]", "DRAG [3] onto #9"
+        dropped = re.match(r"^(?:to|onto|on|into|->|→)?\s*(?:\[|#)?\s*((?:f\d+-)*\d+)\b", value, re.IGNORECASE)
+        value = dropped[1] if dropped else None
     try:
         return _checked(AgentAction(kind, _target(target), value or None))  # type: ignore[arg-type]
     except ParseError:

@@ -7,17 +7,31 @@ functions take a tokenizer or config object; nothing here imports a model librar
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["chat_text", "context_window_of", "token_pieces"]
+from traj.errors import PolicyError
+
+__all__ = ["chat_text", "context_window_of", "conversation_text", "token_pieces"]
 
 
 def chat_text(tokenizer: Any, prompt_text: str) -> str:
     """The prompt as one user turn in the model's chat template (plain text without a template)."""
+    return conversation_text(tokenizer, [{"role": "user", "content": prompt_text}])
+
+
+def conversation_text(tokenizer: Any, messages: Sequence[Mapping[str, str]]) -> str:
+    """A conversation in the model's chat template, ready for the assistant's next turn.
+
+    Without a template only a lone user turn has a faithful rendering (its text, as
+    :func:`chat_text` gives the agent's prompt); any other conversation is refused
+    rather than roles silently lost (a ``PolicyError``).
+    """
     if getattr(tokenizer, "chat_template", None):
-        messages = [{"role": "user", "content": prompt_text}]
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return prompt_text
+        return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+    if len(messages) == 1 and messages[0].get("role") == "user":
+        return messages[0]["content"]
+    raise PolicyError("this model has no chat template: send one user message, or raw text to /v1/completions")
 
 
 def context_window_of(config: Any, tokenizer: Any) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from traj.prompt._action import AgentAction
+from traj.prompt._action import AgentAction, action_value
 from traj.prompt._page import render_snapshot
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def history_entry(step: RunStep) -> HistoryEntry:
 
 
 def _from_dict(action: dict[str, Any]) -> AgentAction:
-    return AgentAction(action["kind"], action.get("target"), action.get("value"))
+    return AgentAction(action["kind"], action.get("target"), action_value(action.get("value")))
 
 
 @dataclass(frozen=True)

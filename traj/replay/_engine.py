@@ -6,6 +6,9 @@ the demonstration saw after the same step (the value set, the page reached). A s
 lower rung had to, and ``failed`` with the reason and a screenshot otherwise; the replay
 stops at the first failure. Locators that healed a step are appended to the demo's stream
 (``locators.healed``), so the next replay tries them first; the recorded action stays.
+A DRAG finds its drop target through the same ladder. Secrets (``{"secret": "NAME"}``) are
+typed from ``TRAJ_SECRET_<NAME>`` (or the ``secrets`` given): every one the demo needs is
+looked up before the replay starts, and one that is missing stops it with a one-line error.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+import msgspec
 from playwright.sync_api import Error as PlaywrightError
 
-from traj.browser import install_snapshotter, launch, locators_for, page_params, page_verdict
+from traj.browser import Secrets, install_snapshotter, launch, locators_for, mark_secret, page_params, page_verdict
 from traj.errors import BrowserError, TargetNotFoundError, first_line, one_line
 from traj.eventlog import (
     LocatorsHealed,
@@ -26,14 +30,18 @@ from traj.eventlog import (
     ReplayFinished,
     ReplayStarted,
     ReplayStep,
+    Secret,
     Store,
     new_event_id,
 )
 from traj.projections import Demo, DemoStep, load_demo
+from traj.prompt import normalize_key
 from traj.replay._ladder import Target, find_target
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
+
+    from traj.eventlog import Action, Element
 
 __all__ = ["ReplayResult", "StepResult", "replay", "replay_demo"]
 
@@ -88,6 +96,7 @@ def replay(
     headless: bool | None = None,
     slow_mo: float = 0,
     timeout_s: float = 10.0,
+    secrets: Secrets | None = None,
 ) -> ReplayResult:
     """Replay ``demo_id`` in a fresh Chromium; see :func:`replay_demo`.
 
@@ -99,7 +108,15 @@ def replay(
             url = _rebased_on_bundled_sites(load_demo(store, demo_id), stack)
         session = stack.enter_context(launch(headless=headless, slow_mo=slow_mo))
         return replay_demo(
-            store, demo_id, session.page, url=url, seed=seed, variables=variables, heal=heal, timeout_s=timeout_s
+            store,
+            demo_id,
+            session.page,
+            url=url,
+            seed=seed,
+            variables=variables,
+            heal=heal,
+            timeout_s=timeout_s,
+            secrets=secrets,
         )
 
 
@@ -124,15 +141,22 @@ def replay_demo(
     variables: dict[str, str] | None = None,
     heal: bool = True,
     timeout_s: float = 10.0,
+    secrets: Secrets | None = None,
 ) -> ReplayResult:
     """Replay ``demo_id`` on ``page`` and record it as ``replay/<id>``.
 
     ``seed`` reopens the demo's start URL with another ``seed=`` (the bundled sites); ``url``
     replaces the start URL outright. ``variables`` gives new values for the demo's variables
     (``demo.variables``); a bundled site's ``window.traj.params`` fills the rest. ``heal``
-    writes the locators of healed steps back to the demo's stream.
+    writes the locators of healed steps back to the demo's stream. ``secrets`` gives the
+    values of the demo's secrets (default: ``TRAJ_SECRET_<NAME>``); a missing one raises
+    :class:`~traj.errors.SecretMissingError` before anything is recorded.
     """
     demo = load_demo(store, demo_id)
+    secrets = secrets or Secrets()
+    for step in demo.steps:  # all of them now: not a half-done replay at the first password
+        if isinstance(step.action.value, Secret):
+            secrets.value(step.action.value.secret)
     replay_id = new_event_id()
     stream = f"replay/{replay_id}"
     start = url or _with_seed(demo.started.url, seed)
@@ -152,7 +176,7 @@ def replay_demo(
             expected_seq=seq,
         )
         raise BrowserError(reason) from None
-    runner = _Runner(store, demo, page, replay_id, _values(demo, page, variables or {}), timeout_s)
+    runner = _Runner(store, demo, page, replay_id, _values(demo, page, variables or {}), timeout_s, secrets)
     results: list[StepResult] = []
     # Step events are appended with the verdict in one durable append: a replay is in the log
     # whole, or (killed midway) as a start without a finish; one fsync instead of one a step.
@@ -195,10 +219,17 @@ class _Runner:
     """Executes the steps of one replay on a page (following popups)."""
 
     def __init__(
-        self, store: Store, demo: Demo, page: Page, replay_id: str, values: dict[str, str], timeout_s: float
+        self,
+        store: Store,
+        demo: Demo,
+        page: Page,
+        replay_id: str,
+        values: dict[str, str],
+        timeout_s: float,
+        secrets: Secrets,
     ) -> None:
         self.store, self.demo, self.page, self.replay_id = store, demo, page, replay_id
-        self.values = values
+        self.values, self.secrets = values, secrets
         self.timeout_s = timeout_s
         self.healed: dict[str, list[tuple[str, str]]] = {}
 
@@ -235,8 +266,8 @@ class _Runner:
             return "", "", False
         recorded = step.target
         if recorded is None:
-            if action.kind == "PRESS_ENTER":
-                self.page.keyboard.press("Enter")
+            if action.kind in ("PRESS_ENTER", "PRESS"):  # a key on whatever has the focus
+                self.page.keyboard.press(_key_of(action.kind, value))
                 return "", "", False
             raise StepFailedError(f"step {action.step} ({action.kind}): the recorded target {action.target} is unknown")
         target = self._find(step)
@@ -269,17 +300,30 @@ class _Runner:
     def _find(self, step: DemoStep) -> Target:
         """Climb the ladder until the element is there, or the step times out."""
         assert step.target is not None
+        return self._climb(step.action, step.target, self.demo.healed.get(step.action_id))
+
+    def _find_drop(self, step: DemoStep) -> Target:
+        """DRAG's drop target (``value``), found like a step's element with its own locators."""
+        action = step.action
+        recorded = next((e for e in step.observation.elements if e.agent_id == action.value), None)
+        if recorded is None:
+            raise StepFailedError(f"step {action.step} (DRAG): the recorded drop target {action.value} is unknown")
+        as_target = msgspec.structs.replace(
+            action, target=recorded.agent_id, locators=action.drop_locators, context=action.drop_context
+        )
+        return self._climb(as_target, recorded, None)
+
+    def _climb(self, action: Action, recorded: Element, locators: list[tuple[str, str]] | None) -> Target:
         deadline = time.monotonic() + self.timeout_s
-        locators = self.demo.healed.get(step.action_id)
         while True:
             try:
-                return find_target(self.page, step.action, step.target, locators=locators)
+                return find_target(self.page, action, recorded, locators=locators)
             except TargetNotFoundError:
                 if time.monotonic() > deadline:
                     raise
                 self.page.wait_for_timeout(_POLL_S * 1000)
 
-    def _act(self, index: int, step: DemoStep, target: Target, value: str | None) -> None:
+    def _act(self, index: int, step: DemoStep, target: Target, value: str | Secret | None) -> None:
         kind = step.action.kind
         if kind == "CLICK":
             if self._next_is_popup(index):
@@ -290,15 +334,19 @@ class _Runner:
             else:
                 target.locator.click()
         elif kind == "TYPE":
-            target.locator.fill(value or "")
+            target.locator.fill(self.secrets.resolve(value) or "")
+            if isinstance(value, Secret):
+                mark_secret(self.page, target.agent_id)  # a failure's screenshot must not show it
         elif kind == "SELECT":
             target.locator.select_option(label=value)
-        elif kind == "PRESS_ENTER":
-            target.locator.press("Enter")
+        elif kind in ("PRESS_ENTER", "PRESS"):
+            target.locator.press(_key_of(kind, value))
+        elif kind == "DRAG":
+            target.locator.drag_to(self._find_drop(step).locator)
         else:
             raise StepFailedError(f"step {step.action.step}: cannot replay a {kind} on an element")
 
-    def _verify(self, step: DemoStep, target: Target, value: str | None) -> None:
+    def _verify(self, step: DemoStep, target: Target, value: str | Secret | None) -> None:
         """The outcome the demonstration saw after this step: the value is set.
 
         A field the page replaced right away (a re-render) cannot be read back; that is not
@@ -312,6 +360,12 @@ class _Runner:
         except PlaywrightError:
             return
         if actual is None:
+            return
+        if isinstance(value, Secret):  # compared, never shown
+            if actual != self.secrets.value(value.secret):
+                raise StepFailedError(
+                    f"step {step.action.step}: typed secret {value.secret!r} but the field holds another value"
+                )
             return
         if actual != (value or ""):
             verb, place = ("typed", "field holds") if kind == "TYPE" else ("selected", "list shows")
@@ -327,7 +381,7 @@ class _Runner:
         except Exception:
             self.page.goto(value)  # a typed URL, back/forward: go there as the person did
 
-    def _value(self, step: DemoStep) -> str | None:
+    def _value(self, step: DemoStep) -> str | Secret | None:
         variable = self.demo.variable_of(step.action_id)
         if variable is not None and variable in self.values:
             return self.values[variable]
@@ -345,6 +399,11 @@ class _Runner:
 
 class StepFailedError(RuntimeError):
     """A step ran but its outcome differs from the demonstration's."""
+
+
+def _key_of(kind: str, value: str | Secret | None) -> str:
+    """The key a PRESS_ENTER or PRESS step presses, in Playwright's spelling."""
+    return "Enter" if kind == "PRESS_ENTER" else normalize_key(value if isinstance(value, str) else "")
 
 
 def _values(demo: Demo, page: Page, given: dict[str, str]) -> dict[str, str]:
