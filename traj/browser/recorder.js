@@ -458,7 +458,9 @@
   on("change", (event) => {
     if (!byPerson(event)) return;
     const el = elementOf(event);
-    if (!el || el.tagName !== "SELECT") return valueChanged(event);
+    // A text field's change (on blur) repeats what its input already said, or what was typed
+    // while the recorder was paused (the agent's own input): never a step of its own.
+    if (!el || el.tagName !== "SELECT") return isTextField(el) ? undefined : valueChanged(event);
     flushAll();
     const captured = selectBefore.get(el) || capture(el, el);
     selectBefore.delete(el);
