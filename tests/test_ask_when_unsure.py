@@ -12,12 +12,14 @@ import json
 import math
 
 import pytest
+from conftest import serve_directory
 from test_agent_run import ScriptedPolicy
 
 from traj.agent import AskWhenUnsure, choice_confidence, run_on_page
 from traj.browser import take_snapshot
 from traj.datasets import export_dataset
 from traj.errors import TrajError
+from traj.eventlog import Secret
 from traj.policy import Generation, TransformersPolicy
 from traj.projections import Projections
 from traj.prompt import AgentAction, Prompt, build_prompt
@@ -118,11 +120,11 @@ def test_an_unsure_step_is_done_by_the_person_recorded_as_a_correction_and_the_r
         for r in rows.table.to_pylist()
     ]
     assert got == [(0, "step_feedback", "bad", "CLICK", "2"), (0, "correction", "good", "TYPE", "3")]
-    assert all(r["prompt"] == policy.prompts[0].text for r in rows.table.to_pylist())
+    assert all(r["prompt"] == [{"role": "user", "content": policy.prompts[0].text}] for r in rows.table.to_pylist())
     [pair] = export_dataset(
         store, "preference", budget_tokens=BUDGET, count_tokens=policy.count_tokens
     ).table.to_pylist()
-    assert (pair["chosen"], pair["rejected"]) == (
+    assert (pair["chosen"][0]["content"], pair["rejected"][0]["content"]) == (
         AgentAction("TYPE", "3", NOTE).to_json(),
         AgentAction("CLICK", "2").to_json(),
     )
@@ -130,7 +132,7 @@ def test_an_unsure_step_is_done_by_the_person_recorded_as_a_correction_and_the_r
     sliced = export_dataset(
         store, "from_runs", per_decision=True, budget_tokens=BUDGET, count_tokens=policy.count_tokens
     )
-    assert [r["prompt"] for r in sliced.table.to_pylist()] == [p.text for p in policy.prompts]
+    assert [r["prompt"][0]["content"] for r in sliced.table.to_pylist()] == [p.text for p in policy.prompts]
 
 
 def test_nobody_acting_in_time_lets_the_agent_do_its_own_step(store, page, sites_server):
@@ -147,6 +149,28 @@ def test_nobody_acting_in_time_lets_the_agent_do_its_own_step(store, page, sites
     assert page.input_value('[data-agent-id="3"]') == NOTE
     with Projections(store) as projections:
         assert projections.query("SELECT count(*) AS n FROM feedback").to_pylist() == [{"n": 0}]
+
+
+def test_a_password_the_person_types_for_the_agent_is_stored_by_name(store, page, tmp_path):
+    password = "hand-0ver-Pa55"
+    form = '<label>Password <input id="pw" type="password" name="pin"></label><button>Go</button>'
+    with serve_directory(tmp_path, {"pin.html": form}) as url:
+        page.goto(f"{url}/pin.html")
+        pw = next(e.agent_id for e in take_snapshot(page, screenshot=False).elements if e.name == "Password")
+
+        def person(unsure) -> None:
+            page.fill("#pw", password)
+            page.press("#pw", "Tab")
+
+        ask = AskWhenUnsure(0.5, 20.0, ask=person, warn=pytest.fail)
+        policy = SurePolicy([("TYPE", pw, "1234", 0.2)])
+        result = run_on_page(
+            store, policy, page, task="pin", url=f"{url}/pin.html", goal="Sign in", max_steps=1, ask_when_unsure=ask
+        )
+    assert result.steps[0].outcome == "corrected"
+    assert result.steps[0].demonstrated == AgentAction("TYPE", pw, Secret("pin"))
+    assert [e.data.value for e in store.events() if e.type == "action"] == [Secret("pin")]
+    assert password.encode() not in b"".join(p.read_bytes() for p in store.home.rglob("*") if p.is_file())
 
 
 def test_the_agents_own_clicks_between_asks_are_not_taken_for_the_persons(store, page, sites_server):

@@ -190,3 +190,4 @@ def test_a_secret_is_typed_from_the_environment_and_a_missing_one_does_nothing(p
     assert page.input_value("#name") == "ada-from-env"
     execute_action(page, "TYPE", field.agent_id, Secret("login-name"), secrets=Secrets({"login-name": "given"}))
     assert page.input_value("#name") == "given"
+    assert seen(page, "Name").attrs["value"] == "********"  # what the agent sees next, and records

@@ -98,6 +98,7 @@ def test_export_as_of_a_position_is_byte_identical_after_more_appends_and_a_seal
 
     def export(name: str, *args: str) -> dict[str, bytes]:
         files = {}
+        (tmp_path / name).mkdir()
         for strategy in ("from_feedback", "from_runs", "sdft", "preference"):
             for fmt in ("jsonl", "parquet"):
                 out = tmp_path / name / f"{strategy}.{fmt}"

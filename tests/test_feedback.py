@@ -56,6 +56,14 @@ def judged(tmp_path_factory, browser, sites_server):
     return {"home": home, "run": result, "prompts": [p.text for p in policy.prompts], "before_feedback": before}
 
 
+def _user(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
+def _assistant(text: str) -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": text}]
+
+
 def _export(judged, strategy: str, **kwargs):
     with Store.open(judged["home"], readonly=True) as store:
         return export_dataset(store, strategy, budget_tokens=BUDGET, count_tokens=_count, **kwargs)
@@ -82,7 +90,12 @@ def test_from_feedback_has_one_row_per_judged_decision_plus_the_correction(judge
     ]
     prompts = judged["prompts"]
     # The prompt is exactly what the agent read at that step (the runtime records its hash too).
-    assert [r["prompt"] for r in rows[2:]] == [prompts[0], prompts[0], prompts[2], prompts[3]]
+    assert [r["prompt"] for r in rows[2:]] == [_user(prompts[i]) for i in (0, 0, 2, 3)]
+    # TRL's SFT columns: the labelled action (the correction on a corrected step) as the assistant's turn.
+    assert [r["completion"] for r in rows[2:4]] == [
+        _assistant(_action("CLICK", "2")),
+        _assistant(_action("TYPE", "3", NOTE)),
+    ]
     correction = rows[3]
     assert correction["output"]["value"] == NOTE and correction["action_id"] is None
     assert correction["input"]["pageSnapshot"] == rows[2]["input"]["pageSnapshot"]
@@ -99,7 +112,12 @@ def test_exported_prompts_hash_to_what_the_runtime_recorded(judged):
         recorded = projections.query(
             "SELECT step, prompt_sha256 FROM run_steps WHERE run_id = $id ORDER BY step", {"id": judged["run"].run_id}
         ).to_pylist()
-    assert [hashlib.sha256(r["prompt"].encode()).hexdigest() for r in rows] == [r["prompt_sha256"] for r in recorded]
+    [turn] = {len(r["prompt"]) for r in rows}
+    assert turn == 1 and all(r["prompt"][0]["role"] == "user" for r in rows)
+    prompts = [r["prompt"][0]["content"] for r in rows]
+    assert [hashlib.sha256(p.encode()).hexdigest() for p in prompts] == [r["prompt_sha256"] for r in recorded]
+    # The completion is what the agent answered: its action, else its raw text.
+    assert [r["completion"] for r in rows[:2]] == [_assistant(_action("CLICK", "2")), _assistant("hmm, let me think")]
 
 
 def test_from_runs_holds_the_whole_trajectory_and_the_same_steps_sliced(judged):
@@ -122,21 +140,21 @@ def test_from_runs_holds_the_whole_trajectory_and_the_same_steps_sliced(judged):
 def test_preference_pairs_the_correction_with_the_judged_action_in_the_agents_context(judged):
     rows = _export(judged, "preference").table.to_pylist()
     assert [(r["step"], r["chosen"], r["rejected"]) for r in rows] == [
-        (0, _action("TYPE", "3", NOTE), _action("CLICK", "2"))
+        (0, _assistant(_action("TYPE", "3", NOTE)), _assistant(_action("CLICK", "2")))
     ]
-    assert rows[0]["prompt"] == judged["prompts"][0] and rows[0]["task"] == "price"
+    assert rows[0]["prompt"] == _user(judged["prompts"][0]) and rows[0]["task"] == "price"
 
 
 def test_sdft_rows_are_the_training_feed_with_trl_column_names(judged):
     table = _export(judged, "sdft").table
-    assert table.column_names[3:6] == ["prompt", "privileged_context", "target"]
+    assert table.column_names[3:6] == ["prompt", "completion", "privileged_context"]
     rows = table.to_pylist()
     with Store.open(judged["home"], readonly=True) as store:
         items = list(sdft_items(store, verified_only=False, budget_tokens=BUDGET, count_tokens=_count))
-    assert [(r["demo_id"], r["step"], r["prompt"], r["privileged_context"], r["target"]) for r in rows] == [
-        (i.demo_id, i.step, i.query, i.context, i.target) for i in items
+    assert [(r["demo_id"], r["step"], r["prompt"], r["privileged_context"], r["completion"]) for r in rows] == [
+        (i.demo_id, i.step, _user(i.query), i.context, _assistant(i.target)) for i in items
     ]
-    assert [r["teacher_prompt"] for r in rows] == [i.teacher_query for i in items]
+    assert [r["teacher_prompt"] for r in rows] == [_user(i.teacher_query) for i in items]
     assert len(rows) == 2 and not any(r["verified"] for r in rows)  # no replay verified the demo
 
 
@@ -233,7 +251,10 @@ def test_feedback_and_export_commands(judged, tmp_path):
     assert exported.exit_code == 0, exported.output
     assert "wrote 2 preference rows as of position" in exported.output
     rows = pq.read_table(out).to_pylist()
-    assert [(r["step"], r["chosen"]) for r in rows] == [(0, _action("TYPE", "3", NOTE)), (2, _action("CLICK", "4"))]
+    assert [(r["step"], r["chosen"][0]["content"]) for r in rows] == [
+        (0, _action("TYPE", "3", NOTE)),
+        (2, _action("CLICK", "4")),
+    ]
     nope = runner.invoke(app, ["export", "--strategy", "everything", "--home", str(home)])
     assert nope.exit_code != 0 and "--strategy is one of" in nope.output
 

@@ -34,13 +34,16 @@ PAGES = {
 <form id="login">
   <label for="user">User name</label> <input id="user">
   <label for="pw">Password</label> <input id="pw" type="password" name="password">
-  <label for="code">Access code</label> <input id="code">
+  <label for="code">Access code</label> <input id="code"> <output id="count"></output>
   <button>Sign in</button>
 </form>
 <p id="hello"></p>
 <script>
 const value = (id) => document.getElementById(id).value;
 const hello = document.getElementById("hello");
+document.getElementById("code").addEventListener("input", (e) => {  // the page changes while it is typed
+  document.getElementById("count").textContent = e.target.value.length + " characters";
+});
 document.getElementById("login").addEventListener("submit", (e) => {
   e.preventDefault();
   const ok = value("pw") === PASSWORD && /^[A-Z0-9]{4}-[A-Z0-9]{4}-[0-9]{2}$/.test(value("code"));
@@ -70,6 +73,7 @@ def _sign_in(code: str):
         page.keyboard.type(PASSWORD, delay=5)
         _click(page, "#code")
         page.keyboard.type(code, delay=5)
+        page.wait_for_timeout(400)  # the page settles (a screenshot) with the code typed, not yet reported
         page.keyboard.press("Enter")
         page.wait_for_function("() => document.getElementById('hello').textContent !== ''")
 
@@ -135,24 +139,33 @@ def test_a_recorded_secret_is_nowhere_in_the_store_nor_in_exports(site: str, tmp
             assert PASSWORD.encode() not in data and CODE.encode() not in data
         assert PASSWORD not in str(pq.read_table(io.BytesIO(export_bytes(sdft, "parquet"))).to_pylist())
     # the training prompt and target show the placeholder where the value was typed
-    password_step = next(r for r in rows if '"secret":"password"' in r["target"])
-    assert password_step["target"] == f'{{"kind":"TYPE","target":"{typed[1][0]}","value":{{"secret":"password"}}}}'
+    password_step = next(r for r in rows if '"secret":"password"' in r["completion"][0]["content"])
+    assert password_step["completion"][0]["content"] == (
+        f'{{"kind":"TYPE","target":"{typed[1][0]}","value":{{"secret":"password"}}}}'
+    )
     later = next(r for r in rows if r["step"] == password_step["step"] + 1)
-    assert '{"secret":"password"}' in later["prompt"] and '{"secret":"access_code"}' in later["teacher_prompt"]
+    assert '{"secret":"password"}' in later["prompt"][0]["content"]
+    assert '{"secret":"access_code"}' in later["teacher_prompt"][0]["content"]
 
 
 def test_the_screen_shows_a_marked_secret_masked(site: str, tmp_path: Path) -> None:
-    """The final observation's screenshot with two different codes typed: identical pixels,
-    so the access code field shows dots, not the code (the password field always does)."""
+    """Screenshots with two different codes typed are identical, so the access code field shows
+    dots, not the code (the password field always does): before the Enter that reported it
+    (the page settled while the code stood typed) and in the final observation."""
     shots = []
     for code in (CODE, OTHER_CODE):
         with Store.open(tmp_path / code) as store:
             demo = _record(store, site, code)
-            final = [e.data for e in store.events(stream=demo.stream) if e.type == "observation"][-1]
+            events = store.events(stream=demo.stream)
+            observations = {e.event_id: e.data for e in events if e.type == "observation"}
+            enter = next(e.data for e in events if e.type == "action" and e.data.kind == "PRESS_ENTER")
+            final = list(observations.values())[-1]
+            assert "12 characters" in observations[enter.observation_id].text
             assert "Welcome, ann" in final.text
             assert {e.attrs.get("value") for e in final.elements if e.name == "Access code"} == {"********"}
-            shots.append(store.get_blob(final.screenshot))
-    assert shots[0] == shots[1]
+            shots.append([store.get_blob(o.screenshot) for o in (observations[enter.observation_id], final)])
+    assert shots[0][0] == shots[1][0]
+    assert shots[0][1] == shots[1][1]
 
 
 def test_replay_types_the_secret_from_the_environment_or_refuses_before_starting(
@@ -183,3 +196,32 @@ def test_cli_replay_without_the_secret_is_one_line(site: str, tmp_path: Path, mo
     assert result.output.strip().splitlines() == [
         "error: secret 'password' is not set: export TRAJ_SECRET_PASSWORD=... and run again"
     ]
+
+
+def test_cli_record_marks_a_secret_from_the_environment(site: str, tmp_path: Path, monkeypatch) -> None:
+    script = tmp_path / "sign_in.py"
+    script.write_text(
+        "def demonstrate(page):\n"
+        f"    for selector, text in (('#user', 'ann'), ('#pw', {PASSWORD!r}), ('#code', {CODE!r})):\n"
+        "        page.click(selector)\n"
+        "        page.keyboard.type(text)\n"
+        "    page.keyboard.press('Enter')\n"
+        "    page.wait_for_function(\"() => document.getElementById('hello').textContent !== ''\")\n"
+    )
+    home = tmp_path / "store"
+    args = ["record", "--url", f"{site}/login.html", "--task", "login", "--script", str(script), "--headless"]
+    args += ["--secret", "access_code", "--home", str(home)]
+    monkeypatch.delenv("TRAJ_SECRET_ACCESS_CODE", raising=False)
+    refused = CliRunner().invoke(app, args)
+    assert (refused.exit_code, refused.output.strip()) == (
+        1,
+        "error: secret 'access_code' is not set: export TRAJ_SECRET_ACCESS_CODE=... and run again",
+    )
+    assert not home.exists()  # refused before the store was opened
+    monkeypatch.setenv("TRAJ_SECRET_ACCESS_CODE", CODE)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    with Store.open(home, readonly=True) as store:
+        typed = [e.data.value for e in store.events() if e.type == "action" and e.data.kind == "TYPE"]
+    assert typed == ["ann", Secret("password"), Secret("access_code")]
+    assert _files_holding(home, PASSWORD, CODE) == []

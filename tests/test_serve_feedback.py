@@ -51,7 +51,7 @@ def test_feedback_over_http_becomes_the_same_rows_as_from_the_cli(server):
         (2, "run_feedback", "bad", "2"),
     ]
     [pair] = export_dataset(store, "preference").table.to_pylist()
-    assert pair["chosen"] == '{"kind":"CLICK","target":"2","value":null}'
+    assert pair["chosen"] == [{"role": "assistant", "content": '{"kind":"CLICK","target":"2","value":null}'}]
 
 
 @pytest.mark.parametrize(

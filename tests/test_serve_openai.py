@@ -7,15 +7,20 @@ process, so a parameter the server ignored would change them.
 
 from __future__ import annotations
 
+import threading
+
 import httpx
 import openai
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.test_policy_remote import EchoPolicy
 from traj.eventlog import AdapterCreated, Store
 from traj.policy import Completion, OpenAIPolicy, TransformersPolicy
 from traj.serve import create_app, serve_in_thread
+from traj.serve._openai_text import StopCut
 
 NAME = "model"  # the fixture model's directory name: its id in the API
 CHAT = [
@@ -141,6 +146,47 @@ def test_the_event_stream_ends_with_the_done_sentinel(server):
         events = [line for line in answer.iter_lines() if line]
     assert all(line.startswith("data: ") for line in events)
     assert events[-1] == "data: [DONE]"
+
+
+class RecordingPolicy(TransformersPolicy):
+    """The transformers policy, keeping how many tokens each completion made before it ended."""
+
+    def __init__(self, model_dir) -> None:
+        super().__init__(model_dir)
+        self.finished: list[int] = []
+        self.done = threading.Event()
+
+    def complete(self, completion):
+        generation = super().complete(completion)
+        self.finished.append(generation.completion_tokens)
+        self.done.set()
+        return generation
+
+
+def test_a_stream_stops_generating_when_its_client_leaves(model_dir):
+    policy = RecordingPolicy(model_dir)
+    body = {"model": NAME, "messages": CHAT, "max_tokens": 1000, "temperature": 0, "stream": True}
+    with serve_in_thread(create_app(policy)) as url:
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=60) as answer:
+            content = (line for line in answer.iter_lines() if '"content": "' in line and '"content": ""' not in line)
+            assert next(content)  # the first token arrived while the rest is being made; then the client leaves
+        assert policy.done.wait(120)
+    assert 0 < policy.finished[0] < 1000
+
+
+@given(
+    text=st.text("ab\n", max_size=30),
+    cuts=st.lists(st.integers(0, 30), max_size=8),
+    stops=st.lists(st.text("ab\n", min_size=1, max_size=4), max_size=4),
+)
+def test_stop_cut_shows_the_text_up_to_the_first_stop_however_it_arrives(text, cuts, stops):
+    ends = sorted({min(cut, len(text)) for cut in cuts} | {len(text)})
+    pieces = [text[start:end] for start, end in zip([0, *ends], ends, strict=False)]
+    cut = StopCut(stops)
+    shown = "".join(cut.feed(piece) for piece in pieces) + cut.finish(text)
+    first = min((index for index in (text.find(stop) for stop in stops) if index >= 0), default=len(text))
+    assert shown == cut.text == text[:first]
+    assert cut.stopped == any(stop in text for stop in stops)
 
 
 # ---------------------------------------------------------------------------- sampling

@@ -40,7 +40,8 @@ def api_schema(app):
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_errors_and_answers_match_the_schema(case):
     # The bar: no 5xx and no answer off the schema. Not checked: whether loose inputs
-    # (extra fields) are refused (the OpenAI route takes them on purpose), and whether every
+    # (extra fields) are refused (traj's own routes ignore them; the OpenAI routes refuse them, as
+    # OpenAI does, tested in test_serve_openai), and whether every
     # error status (400/404/409/413) is listed per route in the schema (not yet documented).
     case.call_and_validate(
         headers={"Authorization": f"Bearer {TOKEN}"},

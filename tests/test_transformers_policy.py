@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from traj.errors import PolicyError
-from traj.policy import Policy, TransformersPolicy, open_policy
+from traj.policy import Policy, TokenText, TransformersPolicy, open_policy
 from traj.prompt import Prompt
 
 PROMPT = Prompt("You are a browser agent. Goal: book the cheapest flight.\nNext action:", 0)
@@ -83,3 +85,21 @@ def test_open_policy_loads_an_adapter_by_directory(model_dir, adapters):
         open_policy("tensorrt", model_dir)
     with pytest.raises(PolicyError, match="no adapter 'nope'"):
         open_policy("transformers", model_dir, adapter="nope")
+
+
+@pytest.fixture(scope="module")
+def tokenizer(model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_dir)
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\ufffd"), max_size=40))
+def test_token_text_pieces_add_up_to_the_decoded_text(tokenizer, text):
+    """What a stream shows token by token is the text decoded at the end: spaces kept, no half characters."""
+    made = TokenText(tokenizer)
+    tokens = tokenizer(text, add_special_tokens=False)["input_ids"]
+    pieces = [made.add(token) for token in tokens]
+    assert "".join(pieces) == tokenizer.decode(tokens, skip_special_tokens=True)
+    assert not any("\ufffd" in piece for piece in pieces)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from playwright.sync_api import Error as PlaywrightError
 
-from traj.browser._secrets import Secrets
+from traj.browser._secrets import Secrets, mark_secret
 from traj.browser._snapshot import action_target, resolve_locator, windows_opened
 from traj.errors import ActionFailedError, BrowserError, ParseError, first_line
 from traj.prompt import normalize_key
@@ -75,6 +75,8 @@ def execute_action(
         raise ActionFailedError(str(exc), located) from None
     except (PlaywrightError, BrowserError) as exc:
         raise ActionFailedError(f"{kind} [{target}] failed: {first_line(exc)[:200]}", located) from None
+    if typed is not value:  # a secret: later snapshots (and the screen) show the field masked
+        mark_secret(page, target)
     return Execution(page, round(sum(waits) * 1000, 3), located if kind in _LOCATED else None)
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from traj.browser._page_task import page_verdict
-from traj.browser._secrets import SecretKeeper, mark_secret
+from traj.browser._secrets import SecretKeeper, mark_secret, mask_values
 from traj.errors import BrowserError, first_line
 from traj.eventlog import (
     Action,
@@ -352,6 +352,7 @@ class Recorder:
 
     def _settle_now(self, page: Page) -> _Settled:
         """Snapshot the page at rest: the screenshot the next observations carry."""
+        mask_values(page, self._keeper.marked)  # a marked secret being typed is not on the screenshot
         snapshot = self._decode(page.evaluate("() => window.__traj.snapshotJSON({markNew: false})"))
         state = _Settled(snapshot, self._screenshot(page) if self.screenshots else None, time.time())
         self._settled = state

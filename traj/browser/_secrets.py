@@ -24,7 +24,7 @@ from traj.eventlog import Secret
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-__all__ = ["SECRET_ENV_PREFIX", "SecretKeeper", "Secrets", "mark_secret", "secret_env_name"]
+__all__ = ["SECRET_ENV_PREFIX", "SecretKeeper", "Secrets", "mark_secret", "mask_values", "secret_env_name"]
 
 SECRET_ENV_PREFIX = "TRAJ_SECRET_"
 MASK = "********"
@@ -97,8 +97,15 @@ class SecretKeeper:
             if not value:
                 raise SecretMissingError(f"secret {name!r} has an empty value")
             self._names[value] = _checked_name(name)
+        self._marked = tuple(self._names)
         self._patterns: list[tuple[str, str]] = []
         self._rebuild()
+
+    @property
+    def marked(self) -> list[str]:
+        """The values marked secret before anything was typed: fields holding one are masked on
+        screen before each screenshot, even while it is being typed."""
+        return list(self._marked)
 
     @property
     def active(self) -> bool:
@@ -160,3 +167,14 @@ def mark_secret(page: Page, agent_id: str | None) -> None:
         return
     with contextlib.suppress(PlaywrightError):  # the page went away: nothing left to show it
         page.evaluate("id => window.__traj && window.__traj.markSecret(id)", agent_id)
+
+
+def mask_values(page: Page, values: list[str]) -> None:
+    """Mask every field of ``page`` that holds one of ``values``, or its first 3+ characters (as
+    :func:`mark_secret` does): before a screenshot, so a marked secret shows at most 2 characters
+    while it is being typed, and none once typed."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    if values:
+        with contextlib.suppress(PlaywrightError):
+            page.evaluate("values => window.__traj && window.__traj.maskValues(values)", values)

@@ -197,7 +197,7 @@
     setTimeout(() => {
       if (pendingPress !== press) return; // its click came
       pendingPress = null;
-      if (performance.now() - lastDragAt < KEY_CLICK_MS) return;
+      if (dragReleased) return; // a drag's release, reported as DRAG
       if (Math.hypot(event.clientX - press.x, event.clientY - press.y) <= PRESS_SLOP_PX) reportClick(press);
     }, 0);
   });
@@ -207,7 +207,7 @@
     // Enter in a form field "clicks" its submit button (detail 0), Space "clicks" a focused
     // checkbox or button: the decision was the key. A drag's release clicks where it ended.
     if (event.detail === 0 && performance.now() - lastKeyClickAt < KEY_CLICK_MS) return;
-    if (performance.now() - lastDragAt < KEY_CLICK_MS) {
+    if (dragReleased) {
       pendingPress = null;
       return;
     }
@@ -355,7 +355,7 @@
   const DRAG_MIN_PX = 8;
   let pointerStart = null; // {x, y, path, captured} while the primary button is down
   let html5Drag = null; // the pointerStart an HTML5 drag began from
-  let lastDragAt = -Infinity;
+  let dragReleased = false; // within the task of a pointer drag's release, which clicks where it ended
 
   const firstWithId = (nodes) => nodes.find((node) => node instanceof Element && node.hasAttribute("data-agent-id")) || null;
   const isField = (el) => !!el && (["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName) || el.isContentEditable);
@@ -370,8 +370,15 @@
 
   // The element dropped on: the first one with an agent id under the pointer that is not the
   // dragged element (which may follow the pointer) nor inside it.
+  // Elements under a point, topmost first, looking into open shadow roots (which the
+  // document's own hit test reports as their host).
+  const elementsAt = (root, x, y) =>
+    root.elementsFromPoint(x, y).flatMap((el) =>
+      el.shadowRoot && el.shadowRoot !== root ? [...elementsAt(el.shadowRoot, x, y).filter((e) => e !== el), el] : [el],
+    );
+
   const dropTargetAt = (x, y, source) => {
-    for (const node of document.elementsFromPoint(x, y)) {
+    for (const node of elementsAt(document, x, y)) {
       const el = window.__traj.interactiveFor(node);
       if (el && el !== source && !(source && (source.contains(el) || el.contains(source)))) {
         window.__traj.agentIdOf(el);
@@ -385,7 +392,6 @@
   // no drop target, which Python warns about.
   const emitDrag = (start, dropEl) => {
     if (!start.captured || !start.el) return;
-    lastDragAt = performance.now();
     const drop = dropEl ? { dropLocators: window.__traj.locators(dropEl), dropContext: window.__traj.contextOf(dropEl) } : {};
     emit("DRAG", dropEl ? dropEl.getAttribute("data-agent-id") : null, { ...start.captured, ...drop });
     settleSoon();
@@ -418,6 +424,8 @@
     const box = start.el.getBoundingClientRect();
     const inside = event.clientX >= box.left && event.clientX <= box.right && event.clientY >= box.top && event.clientY <= box.bottom;
     if (inside || Math.hypot(event.clientX - start.x, event.clientY - start.y) < DRAG_MIN_PX) return; // a click that shook
+    dragReleased = true;
+    setTimeout(() => (dragReleased = false), 0);
     emitDrag(start, dropTargetAt(event.clientX, event.clientY, start.el));
   });
 

@@ -18,6 +18,7 @@
 //   __traj.targetFor(path)           -> the element pointer input on an event's composed path acted
 //                                       on (listed in every later snapshot), or null: see there
 //   __traj.markSecret(agentId)       -> mask that field's value from now on (snapshots and screen)
+//   __traj.maskValues([value, ...])  -> the same for every field (open shadow roots too) holding one (or its start)
 //
 // Agent ids: elements of the top document get "1", "2", ... from a counter kept on the
 // document, assigned once, in document order, on first sight; an element keeps its id for the
@@ -642,9 +643,26 @@
   function markSecret(id) {
     const el = elementByAgentId(id);
     if (!el) return false;
+    maskSecret(el);
+    return true;
+  }
+
+  function maskSecret(el) {
     secretFields.add(el);
     el.style.setProperty('-webkit-text-security', 'disc', 'important');
-    return true;
+  }
+
+  // A field holding one of `values`, or 3+ characters of one being typed (its start).
+  function maskValues(values) {
+    const holds = (value) => values.some((v) => v.startsWith(value) && value.length >= Math.min(3, v.length));
+    let masked = 0;
+    for (const el of queryDeep(rootsOf(document), 'input, textarea')) {
+      if (!secretFields.has(el) && el.value && holds(el.value)) {
+        maskSecret(el);
+        masked++;
+      }
+    }
+    return masked;
   }
 
   function isOccluded(el, rect) {
@@ -1753,7 +1771,7 @@
   Object.defineProperty(window, '__traj', {
     value: Object.freeze({
       version: VERSION, snapshot, snapshotJSON, locators, locatorsFor, actionTarget, windowsOpened, elementByAgentId, agentIdOf, interactiveFor, contextOf, targetFor,
-      matching, briefs, markSecret,
+      matching, briefs, markSecret, maskValues,
     }),
     configurable: true,
     writable: true,

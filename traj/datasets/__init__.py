@@ -3,14 +3,22 @@
 - the SDFT feed (:func:`sdft_items`): per demonstrated decision the student's prompt, the
   teacher's privileged context and prompt, and the target action;
 - exports (:func:`export_dataset`): ``from_feedback``, ``from_runs``, ``sdft`` and
-  ``preference`` datasets in the column names TRL's trainers take, reproducible to the byte
-  for a log position.
+  ``preference`` datasets in the columns and conversational form TRL's trainers take as they
+  are , reproducible to the byte for a log
+  position.
 
 Every prompt is :func:`traj.prompt.build_prompt` over a recorded observation: a dataset
 teaches on exactly the text the agent reads.
 """
 
-from traj.datasets._export import FORMATS, STRATEGIES, Export, export_bytes, export_dataset, write_export
+from traj.datasets._export import (
+    FORMATS,
+    STRATEGIES,
+    Export,
+    export_bytes,
+    export_dataset,
+    write_export,
+)
 from traj.datasets._feed import SdftItem, sdft_action_ids, sdft_items
 
 __all__ = [

@@ -3,15 +3,23 @@
 Four strategies, each a function of the log below one position (``as_of``):
 
 - ``from_feedback``: one row per labelled decision (:data:`decisions`): ``input``
-  ``{pageSnapshot, task, history}``, ``output`` ``{action, selectorOrRef, value}``, ``label``.
+  ``{pageSnapshot, task, history}``, ``output`` ``{action, selectorOrRef, value}``, ``label``,
+  and ``prompt``/``completion`` for TRL's ``SFTTrainer`` (keep ``label == "good"`` rows).
 - ``from_runs``: one row per run with its whole trajectory, or (``per_decision``) the same
-  steps one row each.
-- ``sdft``: ``prompt`` + ``privileged_context`` (the names TRL's SDFT trainer uses) + ``target``:
-  the SDFT feed's items (:func:`traj.datasets.sdft_items`), every step, verified or not.
-- ``preference``: ``prompt``, ``chosen``, ``rejected`` for the same context.
+  steps one row each, each with ``prompt``/``completion`` (what the agent answered).
+- ``sdft``: the SDFT feed's items (:func:`traj.datasets.sdft_items`), every step, verified or
+  not: ``prompt``/``completion`` (an SFT dataset as it is), ``privileged_context`` (the
+  demonstration, the column TRL's experimental ``SDFTTrainer`` reads) and ``teacher_prompt``
+  (traj's teacher: the demonstration after the rules). TRL's teacher puts the context after
+  the whole prompt instead, and its template cannot move it: the template must hold a
+  ``{prompt}`` field, which renders the whole prompt.
+- ``preference``: ``prompt``, ``chosen``, ``rejected`` for the same context (TRL's ``DPOTrainer``).
 
-Every ``prompt`` is :func:`traj.prompt.build_prompt` over the recorded observation and the
-actions before it, so a dataset teaches on exactly the text the agent reads. Rows are
+Every ``prompt`` is TRL's conversational form of :func:`traj.prompt.build_prompt` over the
+recorded observation and the actions before it: one user turn, as :func:`traj.prompt.chat_text`
+gives it to the model, so a trainer applying the tokenizer's chat template teaches on exactly
+the text the agent reads; every answer (``completion``, ``chosen``, ``rejected``) is one
+assistant turn. Integers are int64 in both formats (what a JSON reader infers). Rows are
 ordered by stream and step, never by log position, and carry no timestamps: appending other
 streams in another order gives the same bytes, and ``as_of`` pins everything else.
 """
@@ -97,12 +105,16 @@ def export_bytes(export: Export, fmt: Format) -> bytes:
 
 
 def write_export(export: Export, path: str | Path, fmt: Format) -> Path:
-    """Write the dataset to ``path`` (temp file + rename: a reader never sees half a file)."""
+    """Write the dataset to ``path`` (temp file + rename: a reader never sees half a file).
+
+    The directory must exist: a mistyped one is refused rather than created.
+    """
     path = Path(path)
+    if not path.parent.is_dir():
+        raise TrajError(f"cannot write {path}: directory {path.parent} does not exist")
     data = export_bytes(export, fmt)
     scratch = path.with_name(f".{path.name}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         scratch.write_bytes(data)
         scratch.replace(path)
     except OSError as exc:
@@ -134,7 +146,8 @@ def _from_feedback(projections: Projections, renderer: _Renderer, per_decision: 
                     "history": [entry.render(n) for n, entry in enumerate(history, start=1)],
                 },
                 "output": {"action": row["kind"], "selectorOrRef": row["target"], "value": row["value"]},
-                "prompt": renderer.prompt(row["goal"], page, history),
+                "prompt": _user(renderer.prompt(row["goal"], page, history)),
+                "completion": _assistant(_action_json(row["kind"], row["target"], row["value"])),
                 "task": row["task"],
                 "action_id": row["action_id"],
                 "feedback_id": row["feedback_id"],
@@ -168,7 +181,8 @@ def _from_runs(projections: Projections, renderer: _Renderer, per_decision: bool
                     "action": action,
                     "error": step["error"],
                     "label": step["label"],
-                    "prompt": renderer.prompt(run["goal"], page, renderer.history(run["stream"], step["step"])),
+                    "prompt": _user(renderer.prompt(run["goal"], page, renderer.history(run["stream"], step["step"]))),
+                    "completion": _assistant(action if action is not None else step["raw_output"]),
                     "action_id": step["action_id"],
                 }
             )
@@ -189,10 +203,10 @@ def _sdft(projections: Projections, renderer: _Renderer, per_decision: bool) -> 
             "stream": item.stream,
             "demo_id": item.demo_id,
             "step": item.step,
-            "prompt": item.query,
+            "prompt": _user(item.query),
+            "completion": _assistant(item.target),
             "privileged_context": item.context,
-            "target": item.target,
-            "teacher_prompt": item.teacher_query,
+            "teacher_prompt": _user(item.teacher_query),
             "context_source": item.context_source,
             "verified": item.verified,
             "task": item.task,
@@ -212,13 +226,15 @@ def _preference(projections: Projections, renderer: _Renderer, per_decision: boo
         {
             "stream": row["stream"],
             "step": row["step"],
-            "prompt": renderer.prompt(
-                row["goal"],
-                renderer.page(row["stream"], row["observation_id"]),
-                renderer.history(row["stream"], row["step"]),
+            "prompt": _user(
+                renderer.prompt(
+                    row["goal"],
+                    renderer.page(row["stream"], row["observation_id"]),
+                    renderer.history(row["stream"], row["step"]),
+                )
             ),
-            "chosen": _canonical(row["chosen"]),
-            "rejected": _canonical(row["rejected"]),
+            "chosen": _assistant(_canonical(row["chosen"])),
+            "rejected": _assistant(_canonical(row["rejected"])),
             "task": row["task"],
             "action_id": row["action_id"],
             "feedback_id": row["feedback_id"],
@@ -276,6 +292,15 @@ class _Renderer:
         return build_prompt(goal, page, history, budget_tokens=self.budget_tokens, count_tokens=self.count_tokens).text
 
 
+def _user(text: str) -> list[dict[str, str]]:
+    """A prompt in TRL's conversational form: the one user turn the agent's chat template wraps."""
+    return [{"role": "user", "content": text}]
+
+
+def _assistant(text: str) -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": text}]
+
+
 def _snapshot(page: Observation) -> dict[str, str]:
     elements = render_snapshot([e for e in page.elements if e.visible], max_chars=1 << 30)
     return {"url": page.url, "title": page.title, "elements": elements, "text": page.text}
@@ -293,15 +318,18 @@ def _canonical(text: str) -> str:
 # ---------------------------------------------------------------- schemas
 
 _S = pa.string()
+_STEP = pa.int64()  # a JSON reader infers int64: the same type in both formats
+_TURNS = pa.list_(pa.struct([("role", _S), ("content", _S)]))
 _PAGE = pa.struct([("url", _S), ("title", _S), ("elements", _S), ("text", _S)])
 _DECISION = [
-    ("step", pa.int32()),
+    ("step", _STEP),
     ("outcome", _S),
     ("raw_output", _S),
     ("action", _S),
     ("error", _S),
     ("label", _S),
-    ("prompt", _S),
+    ("prompt", _TURNS),
+    ("completion", _TURNS),
     ("action_id", _S),
 ]
 _RUN = [
@@ -322,12 +350,13 @@ def _schema(strategy: str, per_decision: bool) -> pa.Schema:
         return pa.schema(
             [
                 ("stream", _S),
-                ("step", pa.int32()),
+                ("step", _STEP),
                 ("label", _S),
                 ("origin", _S),
                 ("input", pa.struct([("pageSnapshot", _PAGE), ("task", _S), ("history", pa.list_(_S))])),
                 ("output", pa.struct([("action", _S), ("selectorOrRef", _S), ("value", _S)])),
-                ("prompt", _S),
+                ("prompt", _TURNS),
+                ("completion", _TURNS),
                 ("task", _S),
                 ("action_id", _S),
                 ("feedback_id", _S),
@@ -340,11 +369,11 @@ def _schema(strategy: str, per_decision: bool) -> pa.Schema:
             [
                 ("stream", _S),
                 ("demo_id", _S),
-                ("step", pa.int32()),
-                ("prompt", _S),
+                ("step", _STEP),
+                ("prompt", _TURNS),
+                ("completion", _TURNS),
                 ("privileged_context", _S),
-                ("target", _S),
-                ("teacher_prompt", _S),
+                ("teacher_prompt", _TURNS),
                 ("context_source", _S),
                 ("verified", pa.bool_()),
                 ("task", _S),
@@ -354,10 +383,10 @@ def _schema(strategy: str, per_decision: bool) -> pa.Schema:
     return pa.schema(
         [
             ("stream", _S),
-            ("step", pa.int32()),
-            ("prompt", _S),
-            ("chosen", _S),
-            ("rejected", _S),
+            ("step", _STEP),
+            ("prompt", _TURNS),
+            ("chosen", _TURNS),
+            ("rejected", _TURNS),
             ("task", _S),
             ("action_id", _S),
             ("feedback_id", _S),

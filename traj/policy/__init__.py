@@ -15,7 +15,16 @@ from traj.errors import (
     PolicyTimeoutError,
 )
 from traj.policy._adapter_formats import detect_adapter_format, mlx_to_peft, peft_to_mlx
-from traj.policy._base import ChatPolicy, Completion, Generation, Policy, emit_token, stopping_when, streaming_to
+from traj.policy._base import (
+    ChatPolicy,
+    Completion,
+    Generation,
+    Policy,
+    TokenText,
+    emit_token,
+    stopping_when,
+    streaming_to,
+)
 from traj.policy._http import RETRY_STATUSES, is_loopback, response_detail, retry_delay
 from traj.policy._mlx import MlxPolicy, mlx_model_config
 from traj.policy._open import BACKENDS, Backend, open_policy, resolve_adapter
@@ -44,6 +53,7 @@ __all__ = [
     "PolicyServerError",
     "PolicyTimeoutError",
     "RemotePolicy",
+    "TokenText",
     "TransformersPolicy",
     "VLLMPolicy",
     "detect_adapter_format",

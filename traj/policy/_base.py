@@ -156,23 +156,30 @@ class ChatPolicy(Policy, Protocol):
 class TokenText:
     """A generation's text as its tokens come: what each new token adds to the decoded whole.
 
-    Decoded as a growing whole, not token by token, as :func:`traj.prompt.token_pieces` does: a
-    token may be half a character or carry a space that decoding it alone drops.
+    Each step decodes only the tokens not shown yet behind a few tokens of context, and takes the
+    difference: the context keeps a leading space that decoding a token alone drops, and a token
+    that is half a character shows nothing until the character is whole. Decoding the whole
+    text at every token instead costs quadratic time (2x slower at 256 tokens).
     """
+
+    CONTEXT = 8
 
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
         self.tokens: list[int] = []
-        self.text = ""
+        self._shown = 0
+        """Tokens whose text :meth:`add` has returned."""
 
     def add(self, token: int) -> str:
         """Append ``token``; returns the text it adds ("" while it is part of an unfinished character)."""
         self.tokens.append(token)
-        decoded = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
-        if not decoded.startswith(self.text):
+        start = max(0, self._shown - self.CONTEXT)
+        before = self.tokenizer.decode(self.tokens[start : self._shown], skip_special_tokens=True)
+        after = self.tokenizer.decode(self.tokens[start:], skip_special_tokens=True)
+        if after.endswith("\ufffd") or not after.startswith(before):
             return ""
-        piece, self.text = decoded[len(self.text) :], decoded
-        return piece
+        self._shown = len(self.tokens)
+        return after[len(before) :]
 
 
 def model_text(tokenizer: Any, completion: Completion) -> str:

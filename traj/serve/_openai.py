@@ -244,7 +244,7 @@ def openai_router(
         field_name = "max_completion_tokens" if request.max_completion_tokens else "max_tokens"
         asked = request.max_completion_tokens or request.max_tokens
         plan = _plan(policy, request, turns=turns, image=image, raw=None, top=top, logprobs=bool(request.logprobs))
-        if _constrained(request) and plan.completion is not None:
+        if _constrained(request) and plan.completion is not None:  # _refuse_chat let it through: the policy's server
             plan.completion = replace(plan.completion, response_format=request.response_format)
         _check_asked(asked, limits, field_name)
         plan = await worker.call(prepared, plan, asked, field_name, _DEFAULT_CHAT_TOKENS)

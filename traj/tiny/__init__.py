@@ -3,8 +3,9 @@
 A Llama-style causal LM of a few million parameters with a locally trained tokenizer, started
 from a hand-built copying circuit and pretrained briefly on synthetic browser decisions in the
 agent's exact prompt format (:mod:`traj.tiny._synthetic`: one module per family of made-up
-sites). :func:`init_tiny` builds and caches it; it is saved as an ordinary Hugging Face
-directory that transformers, mlx-lm and vLLM load like any checkpoint. :func:`evaluate_tiny`
+sites). :func:`init_tiny` returns the shipped model (``traj/tiny/shipped``, made by
+:func:`build_tiny`, ``traj model build``) or builds and caches another seed or recipe. It is
+an ordinary Hugging Face directory that transformers, mlx-lm and vLLM load like any checkpoint. :func:`evaluate_tiny`
 measures it on sites it never saw.
 """
 
@@ -12,26 +13,34 @@ from traj.tiny._model import (
     CHAT_TEMPLATE,
     DEFAULT_STEPS,
     EOS,
+    SHIPPED,
     SPECIAL_TOKENS,
     TinyConfig,
     TinyReport,
+    build_tiny,
     build_tokenizer,
     build_untrained,
     default_tiny_path,
     evaluate_tiny,
     init_tiny,
+    recipe_key,
+    shipped_tiny,
 )
 
 __all__ = [
     "CHAT_TEMPLATE",
     "DEFAULT_STEPS",
     "EOS",
+    "SHIPPED",
     "SPECIAL_TOKENS",
     "TinyConfig",
     "TinyReport",
+    "build_tiny",
     "build_tokenizer",
     "build_untrained",
     "default_tiny_path",
     "evaluate_tiny",
     "init_tiny",
+    "recipe_key",
+    "shipped_tiny",
 ]

@@ -16,6 +16,7 @@ Built once per (shape, generator, recipe, seed, steps) and cached.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
@@ -28,20 +29,25 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from traj.errors import TrainingError
 from traj.prompt import RULES, ParseError, parse_action
 
 __all__ = [
     "CHAT_TEMPLATE",
     "DEFAULT_STEPS",
     "EOS",
+    "SHIPPED",
     "SPECIAL_TOKENS",
     "TinyConfig",
     "TinyReport",
+    "build_tiny",
     "build_tokenizer",
     "build_untrained",
     "default_tiny_path",
     "evaluate_tiny",
     "init_tiny",
+    "recipe_key",
+    "shipped_tiny",
 ]
 
 DEFAULT_STEPS = 400
@@ -61,6 +67,8 @@ _TRAIN_FAMILIES = range(0, 1_000_000)
 _EVAL_FAMILIES = range(10_000_000, 11_000_000)
 """Held-out made-up sites: evaluation never sees a family (layout, conventions) trained on."""
 _MARKER = "traj-tiny.json"
+SHIPPED = Path(__file__).parent / "shipped"
+"""The default model, built by ``traj model build`` and committed with its evaluation report."""
 
 
 @dataclass(frozen=True)
@@ -201,14 +209,34 @@ def build_untrained(path: str | Path, *, seed: int = 0, corpus: list[str] | None
 
 def default_tiny_path(seed: int = 0, steps: int = DEFAULT_STEPS) -> Path:
     """Where :func:`init_tiny` caches the model for ``seed`` and ``steps``: ``$TRAJ_CACHE`` or ``~/.cache/traj``."""
+    root = Path(os.environ.get("TRAJ_CACHE") or Path.home() / ".cache" / "traj")
+    return root / f"tiny-{recipe_key(seed, steps)}"
+
+
+def recipe_key(seed: int = 0, steps: int = DEFAULT_STEPS) -> str:
+    """A digest of everything a build depends on (shape, generator, recipe, rules, seed, steps).
+
+    The shipped model records the key it was built with; when the recipe changes, the key no
+    longer matches and :func:`init_tiny` builds the new recipe instead of loading a stale model.
+    """
     from traj.tiny._synthetic import GENERATOR_VERSION
 
     shape = {k: v for k, v in vars(TinyConfig).items() if isinstance(v, int | float | str)}
     shape["__module__"] = "traj.train.tiny"  # where TinyConfig was defined first: moving it keeps the caches
     key = json.dumps([shape, GENERATOR_VERSION, asdict(_RECIPE), seed, steps, RULES], sort_keys=True, default=str)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    root = Path(os.environ.get("TRAJ_CACHE") or Path.home() / ".cache" / "traj")
-    return root / f"tiny-{digest}"
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def shipped_tiny() -> Path | None:
+    """The model shipped with traj (``traj/tiny/shipped``) when it was built from today's recipe.
+
+    Shipping it makes every machine load the same weights: a build is deterministic only for one
+    machine (the CPU's kernels, thread count and bf16 support change the floating-point sums).
+    """
+    marker = SHIPPED / _MARKER
+    if not marker.is_file():
+        return None
+    return SHIPPED if json.loads(marker.read_text()).get("key") == recipe_key() else None
 
 
 def init_tiny(
@@ -216,29 +244,56 @@ def init_tiny(
 ) -> Path:
     """Build (or reuse) the pretrained tiny model; returns its directory.
 
-    The directory is complete or absent: the model is built in a temporary directory next to
-    it and renamed into place, with a marker file (the build's summary) written last; a
-    directory with the marker is returned as it is. Deterministic for a seed on one machine.
+    With no ``path`` and the default seed and steps, the shipped model (:func:`shipped_tiny`) is
+    returned when it matches the recipe; otherwise the build is cached. The directory is
+    complete or absent: the model is built in a temporary directory next to it and renamed into
+    place, with a marker file (the build's summary) written last; a directory with the marker is
+    returned as it is. Deterministic for a seed on one machine (see :func:`shipped_tiny`).
     """
     from traj.eventlog import fsync_dir, write_durably
 
+    if path is None and (seed, steps) == (0, DEFAULT_STEPS) and (shipped := shipped_tiny()) is not None:
+        return shipped
     target = Path(path) if path is not None else default_tiny_path(seed, steps)
     if (target / _MARKER).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        summary = _pretrain(scratch, seed=seed, steps=steps, progress=progress)
-        write_durably(scratch / _MARKER, (json.dumps(summary, indent=2) + "\n").encode())
-        if (target / _MARKER).is_file():  # another process finished first: keep theirs
+    # One build per target at a time: parallel test processes wait for the first instead of
+    # each pretraining its own copy on the same cores.
+    with open(target.parent / f".{target.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / _MARKER).is_file():
             return target
-        if target.exists():
-            shutil.rmtree(target)  # a leftover without the marker
-        scratch.replace(target)
-        fsync_dir(target.parent)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        try:
+            summary = _pretrain(scratch, seed=seed, steps=steps, progress=progress)
+            write_durably(scratch / _MARKER, (json.dumps(summary, indent=2) + "\n").encode())
+            if target.exists():
+                shutil.rmtree(target)  # a leftover without the marker
+            scratch.replace(target)
+            fsync_dir(target.parent)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     return target
+
+
+def build_tiny(
+    path: str | Path, *, seed: int = 0, steps: int = DEFAULT_STEPS, report_n: int = 200, progress: bool = True
+) -> TinyReport:
+    """Build the tiny model at ``path`` from scratch and write its evaluation beside it.
+
+    ``traj model build traj/tiny/shipped`` is how the shipped model was made; ``report.json``
+    holds the held-out evaluation (:func:`evaluate_tiny`) so a reader sees what it can do.
+    """
+    from traj.eventlog import write_durably
+
+    target = Path(path)
+    if (target / _MARKER).is_file():
+        raise TrainingError(f"{target} already holds a built model; remove it or choose another path")
+    init_tiny(target, seed=seed, steps=steps, progress=progress)
+    report = evaluate_tiny(target, n=report_n)
+    write_durably(target / "report.json", (json.dumps(asdict(report), indent=2) + "\n").encode())
+    return report
 
 
 def evaluate_tiny(path: str | Path, *, n: int = 200, seed: int = 12345) -> TinyReport:
@@ -336,8 +391,11 @@ def _pretrain(path: Path, *, seed: int, steps: int, progress: bool) -> dict[str,
     )
     seconds = time.perf_counter() - started
     return {
+        "key": recipe_key(seed, steps),
         "seed": seed,
         "steps": steps,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
         "tokens": tokens_seen,
         "seconds": round(seconds, 1),
         "prepare_seconds": round(prepared, 1),

@@ -114,10 +114,10 @@ def preference_examples(store: Store, *, task: str | None = None, as_of: int | N
     rows = export_dataset(store, "preference", as_of=as_of).table.to_pylist()
     examples = [
         TrainingExample(
-            query=row["prompt"],
-            teacher_query=row["prompt"],
-            target=row["chosen"],
-            rejected=row["rejected"],
+            query=row["prompt"][-1]["content"],
+            teacher_query=row["prompt"][-1]["content"],
+            target=row["chosen"][-1]["content"],
+            rejected=row["rejected"][-1]["content"],
             action_id=row["action_id"] or "",
         )
         for row in rows
