@@ -377,3 +377,27 @@ _EXPENSE_LABELS = {
     "amount": "Amount (USD)",
     "description": "Description",
 }
+
+
+# ----------------------------------------------------------------------------- shuffled: layout by seed
+
+_LAYOUT = """() => [...document.querySelectorAll('[id]')].filter((e) => e.closest('form, main, aside, section')
+    && !e.closest('[role=list], ul, ol, table, [role=grid]')).map((e) => e.id + '.' + e.className + ':'
+    + (e.tagName === 'SELECT' ? [...e.options].map((o) => o.value).join('|') : '')).join(' ')"""
+"""Where the page's controls and sections sit (ids, classes, option order), not lists of per-seed content."""
+
+
+@pytest.mark.parametrize("name", ["expense", "price", "calendar"])
+def test_a_seed_varies_values_not_layout_unless_shuffled(sites_server: SiteServer, page: Any, name: str) -> None:
+    """Instances of a task differ as a person's do (values and content); the layout varies by seed
+    only in the ``shuffled`` variant, whose values are the same as the plain page's."""
+    plain, shuffled = set(), set()
+    for seed in range(6):
+        page.goto(SITES[name].start_url(sites_server.url, seed))
+        plain.add(page.evaluate(_LAYOUT))
+        params = page.evaluate("window.traj.params")
+        page.goto(SITES[name].start_url(sites_server.url, seed, variant="shuffled"))
+        shuffled.add(page.evaluate(_LAYOUT))
+        assert page.evaluate("window.traj.params") == params
+    assert len(plain) == 1, f"{name}: the plain page's layout changed between seeds"
+    assert len(shuffled) > 1, f"{name}: the shuffled variant did not vary the layout"

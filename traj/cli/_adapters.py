@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from traj.cli._common import HomeOption, console, reports_errors, resolve_home
+from traj.cli._common import HomeOption, JsonOption, console, print_json, reports_errors, resolve_home
 
 __all__ = ["adapters_app"]
 
@@ -23,6 +23,7 @@ def list_adapters(
         typer.Option(help="Only this task's adapters (trained on its data, made for it or registered for it)."),
     ] = None,
     home: HomeOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Adapters in the store: the job that made each, its data, final KL, parent, and which is a specialist."""
     from rich.table import Table
@@ -32,11 +33,15 @@ def list_adapters(
 
     with Store.open(resolve_home(home), readonly=True) as store:
         summaries = adapter_summaries(store, task)
+    if as_json:
+        print_json(summaries)
+        return
     if not summaries:
         console.print(f"no adapters {'of task ' + repr(task) + ' ' if task else ''}yet (see 'traj train')")
         return
     table = Table(header_style="bold")
-    table.add_column("adapter", no_wrap=True)  # the name is what people copy: never cut it
+    # the name is what people copy: never cut it
+    table.add_column("adapter", no_wrap=True, min_width=max(len(s.name) for s in summaries))
     for column in ("formats", "objective", "steps", "final KL", "demos", "decisions", "parent", "specialist of"):
         table.add_column(column)
     for s in summaries:

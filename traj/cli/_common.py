@@ -36,6 +36,10 @@ HomeOption = Annotated[
     typer.Option("--home", help="Store directory (default: $TRAJ_HOME, else ./.traj).", show_default=False),
 ]
 
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON (one object, or one per line for a list).")
+]
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -82,3 +86,26 @@ def secret_source() -> Secrets:
         return getpass.getpass(f"secret {name} ({secret_env_name(name)} is not set): ")
 
     return Secrets(ask=ask)
+
+
+def print_json(value: object) -> None:
+    """Write ``value`` to stdout as one line of JSON (paths and times as text, structs as objects).
+
+    A list prints one line per item (JSON lines), the form ``traj query --json`` prints, so
+    ``jq`` and line-oriented tools read every command alike.
+    """
+    import sys
+
+    import msgspec
+
+    encoder = msgspec.json.Encoder(enc_hook=_as_text, decimal_format="number")
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        sys.stdout.write(encoder.encode(item).decode() + "\n")
+    sys.stdout.flush()
+
+
+def _as_text(value: object) -> object:
+    if isinstance(value, Path):
+        return str(value)
+    raise NotImplementedError(f"cannot print {type(value).__name__} as JSON")

@@ -111,18 +111,50 @@ def _nested_as_json(table: pa.Table) -> pa.Table:
 
 
 def _print_table(table: pa.Table, limit: int) -> None:
+    """A table when its columns fit the terminal's width, else one record after another.
+
+    Squeezed into too few columns, rich would fold every cell and header into a letter per line
+    (24 columns at 80 characters: about 1,000 lines for 5 rows); the record view keeps one line
+    per value, cut to the width (``--json`` or ``--csv`` print everything).
+    """
     from rich.table import Table
 
     shown = table if not limit else table.slice(0, limit)
-    out = Table(show_lines=False, header_style="bold")
-    for name in shown.column_names:
-        out.add_column(name, overflow="fold", max_width=60)
-    for row in shown.to_pylist():
-        out.add_row(*(_cell(v) for v in row.values()))
-    console.print(out)
+    rows = [[_cell(v) for v in row.values()] for row in shown.to_pylist()]
+    names = shown.column_names
+    natural = [
+        max([len(name)] + [min(len(cell.plain), _MAX_WIDTH) for cell in column])
+        for name, column in zip(names, zip(*rows, strict=True) if rows else [()] * len(names), strict=True)
+    ]
+    if sum(natural) + 3 * len(names) + 1 > console.width:
+        _print_records(names, rows)
+    else:
+        out = Table(show_lines=False, header_style="bold")
+        for name in names:
+            out.add_column(name, overflow="fold", max_width=_MAX_WIDTH)
+        for row in rows:
+            out.add_row(*row)
+        console.print(out)
     total = table.num_rows
     more = f" (showing {shown.num_rows}; use --limit 0 or --json for all)" if shown.num_rows < total else ""
     console.print(f"[dim]{total} row{'s' if total != 1 else ''}{more}[/]")
+
+
+_MAX_WIDTH = 60
+
+
+def _print_records(names: list[str], rows: list[list[Text]]) -> None:
+    from rich.text import Text
+
+    pad = max(len(name) for name in names)
+    room = max(10, console.width - pad - 2)
+    for number, row in enumerate(rows, start=1):
+        console.print(Text(f"-[ row {number} ]", style="bold"))
+        for name, cell in zip(names, row, strict=True):
+            value = Text(" ".join(cell.plain.split()), style=cell.style)
+            if len(value) > room:
+                value = value[: room - 3] + Text("...")
+            console.print(Text(f"{name:<{pad}}  ") + value, soft_wrap=False, overflow="crop", no_wrap=True)
 
 
 def _cell(value: object) -> Text:

@@ -11,9 +11,11 @@ import typer
 
 from traj.cli._common import (
     HomeOption,
+    JsonOption,
     console,
     err_console,
     parse_assignments,
+    print_json,
     reports_errors,
     resolve_home,
     secret_source,
@@ -123,8 +125,10 @@ def _load_demonstrator(path: Path) -> object:
 
 
 @reports_errors
-def demos(home: HomeOption = None) -> None:
-    """List recorded demonstrations: task, steps, outcome (unfinished ones say so)."""
+def demos(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """List recorded demonstrations: task, steps, outcome (unfinished ones say so).
+
+    Piped, the rows are tab-separated with whole ids; --json prints one object per demo."""
     from rich.table import Table
 
     from traj.eventlog import Store
@@ -135,11 +139,26 @@ def demos(home: HomeOption = None) -> None:
             "SELECT demo_id, task, source, steps, success, finished_at IS NOT NULL AS finished, started_at "
             "FROM demos ORDER BY position"
         ).to_pylist()
-    table = Table("demo", "task", "source", "steps", "outcome", "started", header_style="bold")
     outcomes = {True: "success", False: "failed", None: "unknown"}
     for row in rows:
-        outcome = outcomes[row["success"]] if row["finished"] else "unfinished"
-        started = f"{row['started_at']:%Y-%m-%d %H:%M}"
-        table.add_row(row["demo_id"], row["task"], row["source"], str(row["steps"]), outcome, started)
+        row["outcome"] = outcomes[row["success"]] if row["finished"] else "unfinished"
+        row["started_at"] = row["started_at"].isoformat()
+    if as_json:
+        print_json(rows)
+        return
+    header = ("demo", "task", "source", "steps", "outcome", "started")
+    lines = [
+        (r["demo_id"], r["task"], r["source"], str(r["steps"]), r["outcome"], r["started_at"][:16].replace("T", " "))
+        for r in rows
+    ]
+    if not console.is_terminal:  # piped: whole values, tab-separated, for cut/awk/grep
+        typer.echo("\n".join("\t".join(line) for line in (header, *lines)))
+        return
+    table = Table(header_style="bold")
+    table.add_column("demo", no_wrap=True, min_width=max((len(r["demo_id"]) for r in rows), default=4))
+    for column in header[1:]:
+        table.add_column(column)
+    for line in lines:
+        table.add_row(*line)
     console.print(table)
     console.print(f"[dim]{len(rows)} demonstration{'s' if len(rows) != 1 else ''}[/]")

@@ -6,7 +6,16 @@ from typing import Annotated
 
 import typer
 
-from traj.cli._common import HomeOption, console, parse_assignments, reports_errors, resolve_home, secret_source
+from traj.cli._common import (
+    HomeOption,
+    JsonOption,
+    console,
+    parse_assignments,
+    print_json,
+    reports_errors,
+    resolve_home,
+    secret_source,
+)
 
 __all__ = ["evaluate", "replay"]
 
@@ -24,6 +33,7 @@ def replay(
     slow_mo: Annotated[float, typer.Option("--slow-mo", help="Milliseconds between browser operations.")] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds a step may wait for its element.")] = 10.0,
     home: HomeOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Replay a demonstration step by step; exit 1 unless every step ran and the task succeeded.
 
@@ -47,6 +57,10 @@ def replay(
             timeout_s=timeout,
             secrets=secret_source(),
         )
+    failed = not result.completed or result.success is False
+    if as_json:
+        print_json(result)
+        raise typer.Exit(1 if failed else 0)
     table = Table("step", "action", "status", "found by", "ms", "reason", header_style="bold")
     for step in result.steps:
         found = f"{step.strategy} {step.locator}".strip()
@@ -54,7 +68,7 @@ def replay(
     console.print(table)
     verdict = {True: "[green]task succeeded[/]", False: "[red]task not achieved[/]", None: "no success predicate"}
     console.print(f"replay {result.replay_id}: {verdict[result.success]}")
-    if not result.completed or result.success is False:
+    if failed:
         raise typer.Exit(1)
 
 
@@ -65,6 +79,7 @@ def evaluate(
     demo: Annotated[str | None, typer.Option(help="The demo to replay (default: the task's latest good one).")] = None,
     headless: Annotated[bool, typer.Option("--headless/--headed")] = True,
     home: HomeOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Replay a task's demonstration over seeded instances; report success rates."""
     from rich.progress import Progress
@@ -78,6 +93,14 @@ def evaluate(
         report = run_evaluate(
             store, task, chosen, demo_id=demo, headless=headless, on_result=lambda *_: progress.advance(bar)
         )
+    if as_json:
+        rates = {
+            "task_success_rate": report.task_success_rate,
+            "step_success_rate": report.step_success_rate,
+            "element_accuracy": report.element_accuracy,
+        }
+        print_json({"task": task, "demo_id": report.demo_id, **rates, "results": report.results})
+        return
     for seed, result in report.results.items():
         mark = {True: "[green]success[/]", False: "[red]failed[/]", None: "unknown"}[result.success]
         console.print(f"seed {seed}: {mark} {result.reason}", highlight=False)

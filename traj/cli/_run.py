@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from traj.cli._common import HomeOption, console, err_console, reports_errors, resolve_home, secret_source
+from traj.cli._common import (
+    HomeOption,
+    JsonOption,
+    console,
+    err_console,
+    print_json,
+    reports_errors,
+    resolve_home,
+    secret_source,
+)
 
 if TYPE_CHECKING:
     from traj.agent import AgentStep
@@ -53,8 +62,11 @@ def run(
     ] = 0.5,
     ask_timeout: Annotated[float, typer.Option(help="--ask-when-unsure: seconds to wait for you.")] = 120.0,
     home: HomeOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Run the agent on a task until it says FINISH or runs out of steps; exit 1 unless it succeeded."""
+    """Run the agent on a task until it says FINISH or runs out of steps; exit 1 unless it succeeded.
+
+    With --json the steps go to stderr as they happen and the result to stdout as one object."""
     from traj.agent import AskWhenUnsure, run_agent
     from traj.eventlog import Store
     from traj.policy import open_policy
@@ -69,10 +81,11 @@ def run(
             warn=lambda message: err_console.print(f"[yellow]warning:[/] {message}", highlight=False),
         )
         headless = False if headless is None else headless  # the person acts in the browser's window
+    out = err_console if as_json else console
     with Store.open(resolve_home(home)) as store:
         choice = choose_adapter(store, task, adapter=adapter, backend=backend, model=model)
-        console.print(choice.reason, highlight=False)
-        with console.status(f"loading the {backend} policy"):
+        out.print(choice.reason, highlight=False)
+        with out.status(f"loading the {backend} policy"):
             policy = open_policy(
                 backend,
                 Path(model) if model and backend in ("transformers", "mlx") else model,
@@ -91,23 +104,27 @@ def run(
                 seed=seed,
                 max_steps=max_steps,
                 headless=headless,
-                on_step=_print_step,
+                on_step=lambda step: out.print(_step_line(step), highlight=False),
                 ask_when_unsure=ask,
                 secrets=secret_source(),
             )
         finally:
             policy.close()
+    failed = result.success is False or (result.success is None and not result.finished)
+    if as_json:
+        print_json(result)
+        raise typer.Exit(1 if failed else 0)
     verdict = {True: "[green]task succeeded[/]", False: "[red]task not achieved[/]", None: "no success predicate"}
     answer = f", answer {result.answer!r}" if result.answer else ""
     console.print(f"run {result.run_id}: {verdict[result.success]} ({result.reason}{answer})", highlight=False)
     console.print(
         f"  traj query \"SELECT step, outcome, action, error FROM run_steps WHERE run_id = '{result.run_id}'\""
     )
-    if result.success is False or (result.success is None and not result.finished):
+    if failed:
         raise typer.Exit(1)
 
 
-def _print_step(step: AgentStep) -> None:
+def _step_line(step: AgentStep) -> str:
     action = step.action.to_json() if step.action else repr(" ".join(step.raw_output.split())[:60])
     generate = step.timings_ms.get("generate", 0.0)
     outcome = f"[{_COLOR[step.outcome]}]{step.outcome:<8}[/]"
@@ -120,4 +137,4 @@ def _print_step(step: AgentStep) -> None:
         line += f"  [yellow]guard: {', '.join(step.guards)}[/]"
     if step.error:
         line += f"\n      [dim]{step.error}[/]"
-    console.print(line, highlight=False)
+    return line

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from traj.cli._common import HomeOption, console, reports_errors, resolve_home
+from traj.cli._common import HomeOption, JsonOption, console, print_json, reports_errors, resolve_home
+from traj.cli._compute import CheckpointingOption, DeviceOption, DtypeOption, MicroBatchOption, QuantizeOption, compute
 
 if TYPE_CHECKING:
     from traj.specialists import ImprovementJob
@@ -111,7 +112,7 @@ def update(
 
 @specialists_app.command(name="list")
 @reports_errors
-def list_jobs(home: HomeOption = None) -> None:
+def list_jobs(home: HomeOption = None, as_json: JsonOption = False) -> None:
     """Improvement jobs (scope, objective, settings, runs, latest adapter) and each task's specialist."""
     from rich.table import Table
 
@@ -122,11 +123,14 @@ def list_jobs(home: HomeOption = None) -> None:
     with Store.open(resolve_home(home), readonly=True) as store:
         jobs = jobs_in(store)
         current = specialists(store)
+    if as_json:
+        print_json({"jobs": jobs, "specialists": current})
+        return
     if not jobs:
         console.print("no improvement jobs yet (see 'traj specialists create')")
     else:
         table = Table(header_style="bold")
-        table.add_column("job", no_wrap=True)
+        table.add_column("job", no_wrap=True, min_width=max(len(job.name) for job in jobs))
         for column in ("scope", "objective", "settings", "runs", "latest adapter", "note"):
             table.add_column(column)
         for job in jobs:
@@ -150,14 +154,20 @@ def list_jobs(home: HomeOption = None) -> None:
 def run_job(
     name: Name,
     register: Annotated[bool, typer.Option(help="Make the new adapter its task's specialist.")] = False,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = "auto",
+    gradient_checkpointing: CheckpointingOption = False,
+    micro_batch_size: MicroBatchOption = None,
+    quantize: QuantizeOption = None,
     home: HomeOption = None,
 ) -> None:
     """Train the job's next adapter (an ordinary training job with lineage), optionally registering it."""
     from traj.eventlog import Store
     from traj.specialists import run_job as run
 
+    placed = compute(device, dtype, gradient_checkpointing, micro_batch_size, quantize)
     with Store.open(resolve_home(home)) as store, console.status(f"training improvement job {name}"):
-        done = run(store, name, register=register)
+        done = run(store, name, register=register, compute=placed)
     last = done.result.steps[-1] if done.result.steps else None
     loss = f", final loss {last.loss:.4f}" if last else ""
     parent = f" (parent {done.parent})" if done.parent else ""

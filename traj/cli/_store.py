@@ -6,19 +6,22 @@ from typing import Annotated
 
 import typer
 
-from traj.cli._common import HomeOption, console, err_console, reports_errors, resolve_home
+from traj.cli._common import HomeOption, JsonOption, console, err_console, print_json, reports_errors, resolve_home
 
 __all__ = ["compact", "sample", "stats", "verify"]
 
 
 @reports_errors
-def stats(home: HomeOption = None) -> None:
+def stats(home: HomeOption = None, as_json: JsonOption = False) -> None:
     """Show what the store holds: events by type, streams, segments, WAL and blobs."""
     from rich.table import Table
 
     from traj.eventlog import Store, store_stats
 
     report = store_stats(Store.open(resolve_home(home), readonly=True))
+    if as_json:
+        print_json(report)
+        return
     summary = Table.grid(padding=(0, 2))
     summary.add_row("store", str(report.home))
     summary.add_row("events", f"{report.events:,}")

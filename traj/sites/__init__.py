@@ -6,9 +6,9 @@ exposes ``window.traj = {task, goal, seed, params, variant, check}`` on every pa
 ``params`` holds the goal's values as strings exactly as a person types or selects them
 (so a replay of one seed's demo can substitute another seed's values).
 
-``?variant=mutated|ambiguous|removed`` serves a changed page (``VARIANTS``): renamed ids
-and classes with reordered elements and a cookie banner, a lookalike form before the real
-one, or the task's final control left out.
+``?variant=mutated|ambiguous|removed|shuffled`` serves a changed page (``VARIANTS``):
+renamed ids and classes with reordered elements and a cookie banner, a lookalike form before
+the real one, the task's final control left out, or a layout that varies by seed.
 
 State that must outlive a page load (events, bookings, reports, alerts) lives in the
 browser's localStorage under ``traj/<seed>/``, shared by all sites (one origin), so a

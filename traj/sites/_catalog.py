@@ -7,12 +7,14 @@ from urllib.parse import urlencode
 
 __all__ = ["SITES", "VARIANTS", "Site"]
 
-VARIANTS: tuple[str, ...] = ("mutated", "ambiguous", "removed")
+VARIANTS: tuple[str, ...] = ("mutated", "ambiguous", "removed", "shuffled")
 """Page variants every site serves with ``?variant=``, for testing replays against a changed page.
 
 ``mutated``: ids and classes renamed, a cookie banner on top, unordered things reordered;
 ``ambiguous``: a lookalike form or section with the same labels and button texts placed
-before the real one; ``removed``: the control that completes the task is left out.
+before the real one; ``removed``: the control that completes the task is left out;
+``shuffled``: the layout varies by seed (field, option and column order), the learning
+benchmark's hard split. Without it a seed varies values and content only.
 Visible texts, labels, placeholders and ARIA names of the real controls never change.
 """
 

@@ -35,16 +35,18 @@ def training_examples(
     it, prompts are budgeted by an estimate that suits no model in particular.
     """
     from traj.datasets import sdft_action_ids
+    from traj.projections import Projections
 
     wanted = set(demo_ids or [])
-    if task is not None:
-        from traj.projections import Projections
-
-        with Projections(store) as projections:
+    with Projections(store) as projections:
+        recorded = {r["demo_id"] for r in projections.query("SELECT demo_id FROM demos").to_pylist()}
+        if unknown := sorted(wanted - recorded):
+            raise TrainingError(f"no such demo: {', '.join(unknown)} in {store.home} (see 'traj demos')")
+        if task is not None:
             rows = projections.query("SELECT demo_id FROM demos WHERE task = $task", {"task": task}).to_pylist()
-        wanted |= {r["demo_id"] for r in rows}
-        if not wanted:
-            raise TrainingError(f"no demonstrations of task {task!r} in {store.home} (see 'traj demos')")
+            wanted |= {r["demo_id"] for r in rows}
+            if not wanted:
+                raise TrainingError(f"no demonstrations of task {task!r} in {store.home} (see 'traj demos')")
     if not sdft_action_ids(store, verified_only=verified_only, demo_ids=wanted or None):
         hint = (
             " (no replay verified their steps: run 'traj replay DEMO' first, or train unverified)"

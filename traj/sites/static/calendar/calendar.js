@@ -23,7 +23,7 @@
 
   const layout = K.rng("calendar-layout");
   // The mutated variant puts the sidebar on the other side than the plain page of this seed has it.
-  if (layout.chance(0.5) !== (K.variant === "mutated")) K.$("layout").classList.add(K.cls("sidebar-right"));
+  if (K.layoutChance(layout) !== (K.variant === "mutated")) K.$("layout").classList.add(K.cls("sidebar-right"));
 
   let offset = 0;
   let currentStart = W.DAY_START;

@@ -10,7 +10,10 @@
  *   mutated    every id and class renamed (stylesheets and id references follow), a
  *              cookie banner on top, and each app reorders what has no meaningful order;
  *   ambiguous  each app adds a lookalike form or section before the real one;
- *   removed    each app leaves out the control that completes its task.
+ *   removed    each app leaves out the control that completes its task;
+ *   shuffled   the layout varies by seed (field, option and column order): the hard split of
+ *              the learning benchmark. Otherwise a seed varies values and content only, as a
+ *              person's form does not reshuffle itself between two reports.
  * Apps therefore look elements up through $(id), cls(), sel() and el(), never by raw id.
  */
 (function () {
@@ -20,9 +23,19 @@
   const parsed = parseInt(params.get("seed") || "0", 10);
   const seed = Number.isFinite(parsed) && parsed >= 0 ? parsed : 0;
   const fast = params.get("fast") === "1";
-  const VARIANTS = ["mutated", "ambiguous", "removed"];
+  const VARIANTS = ["mutated", "ambiguous", "removed", "shuffled"];
   const variant = VARIANTS.includes(params.get("variant")) ? params.get("variant") : null;
   const mutated = variant === "mutated";
+
+  // Layout choices draw from the stream on every page (a seed's values stay the same) and apply
+  // only in the shuffled variant.
+  function layoutChance(stream) {
+    return stream.chance(0.5) && variant === "shuffled";
+  }
+  function layoutShuffle(stream, items) {
+    const shuffled = stream.shuffle(items);
+    return variant === "shuffled" ? shuffled : items.slice();
+  }
 
   function hash32(text) {
     // FNV-1a, then a final avalanche so nearby seeds give unrelated streams.
@@ -250,7 +263,7 @@
   }
 
   window.TrajKit = {
-    seed, fast, variant, params, rng, hash32, store, link, keepSeedInLinks, keepSeedInForm, dates, minutes, hhmm, norm,
+    seed, fast, variant, layoutChance, layoutShuffle, params, rng, hash32, store, link, keepSeedInLinks, keepSeedInForm, dates, minutes, hhmm, norm,
     money, el, register, $, id, cls, sel, reverseOrder,
   };
 })();

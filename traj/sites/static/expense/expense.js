@@ -37,15 +37,16 @@
     goal.category + ", amount " + goal.amount + ", description \"" + goal.description + "\".", check, goal);
   K.$("user").textContent = "Signed in as Finance Desk";
 
-  // Layout varies by seed: which fieldset comes first, the order of the expense fields and of the categories.
+  // The shuffled variant varies the layout by seed: which fieldset comes first, the order of the expense
+  // fields and of the categories. (Drawn on every page, so a seed's values are the same in both.)
   const form = K.$("report");
-  if (r.chance(0.5)) form.insertBefore(K.$("what"), K.$("who"));
+  if (K.layoutChance(r)) form.insertBefore(K.$("what"), K.$("who"));
   const what = K.$("what");
   const movable = ["date", "category", "amount"].map((f) => what.querySelector("[data-field=" + f + "]"));
   const description = what.querySelector("[data-field=description]");
-  for (const node of r.shuffle(movable)) what.insertBefore(node, description);
+  for (const node of K.layoutShuffle(r, movable)) what.insertBefore(node, description);
   const select = K.$("category");
-  for (const name of r.shuffle(CATEGORIES)) select.append(K.el("option", { value: name, text: name }));
+  for (const name of K.layoutShuffle(r, CATEGORIES)) select.append(K.el("option", { value: name, text: name }));
 
   if (K.variant === "ambiguous") addProblemForm();
   if (K.variant === "removed") {

@@ -79,8 +79,8 @@
   for (const b of product.bullets) K.$("bullets").append(K.el("li", { text: b }));
   K.$("picture").style.background = "linear-gradient(135deg, hsl(" + product.hue + ",70%,85%), hsl(" + product.hue + ",60%,55%))";
   K.$("picture").append(K.el("span", { text: product.brand }));
-  if (r.chance(0.5) !== (K.variant === "mutated")) K.$("product").classList.add(K.cls("flipped"));
-  if (r.chance(0.5)) K.$("info").insertBefore(K.$("bullets"), K.$("alert-card"));
+  if (K.layoutChance(r) !== (K.variant === "mutated")) K.$("product").classList.add(K.cls("flipped"));
+  if (K.layoutChance(r)) K.$("info").insertBefore(K.$("bullets"), K.$("alert-card"));
   if (K.variant === "mutated") {
     K.reverseOrder([...K.$("topbar").children]);
     K.reverseOrder([K.$("buybox"), K.$("alert-card"), K.$("bullets"), K.$("history-card")]);
