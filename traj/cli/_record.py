@@ -62,6 +62,8 @@ def record(
 
     Password fields are always recorded as secrets; --secret marks other values."""
     require("playwright")
+    from rich.markup import escape
+
     from traj.browser import record as record_demo
     from traj.eventlog import Store
 
@@ -107,6 +109,7 @@ def record(
             variables=parse_assignments(var, "--var"),
             page_params=site is not None if params is None else params,
             secrets=secrets,
+            on_warning=lambda text: err_console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False),
         )
     verdict = {True: "[green]success[/]", False: "[red]not successful[/]", None: "outcome unknown"}[demo.success]
     console.print(f"recorded demo {demo.demo_id}: {demo.actions} actions, {verdict} ({demo.stream})")
