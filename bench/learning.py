@@ -9,6 +9,11 @@ success on unseen seeds with the base model, with an SFT adapter and with an SDF
 trained on that one demonstration (same settings, same data path). Targets: SDFT >= 90%
 after one demonstration on at least three of the five tasks; the base model <= 20%.
 
+The gate of SDFT is its teacher: on the states of scripted demonstrations of unseen seeds
+(``--probes`` of them), the next-action accuracy of the base model with the seed-0
+demonstration in context (teacher) and without (student). The SDFT adapter is also measured
+on the ``shuffled`` variant (the layout varies by seed: the hard split).
+
 Continual learning: an adapter trained on task A is trained further on task B, and A's
 success is measured again; the loss on A is reported for SDFT and SFT side by side (target:
 SDFT loses <= 5 points). Turnaround (end of recording -> adapter serving the agent) and action
@@ -20,6 +25,7 @@ Prints a table, writes bar charts as PNG (``--plots DIR``) and ends with a JSON 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -32,9 +38,11 @@ from rich.console import Console
 from rich.table import Table
 
 from traj.browser import launch
+from traj.datasets import transfer_items
 from traj.demo import DEMO_TRAINING, measure_agent, record_demonstration, verify_demonstration
 from traj.eventlog import Store
-from traj.policy import TransformersPolicy
+from traj.policy import Completion, TransformersPolicy
+from traj.prompt import ParseError, parse_action
 from traj.sites import SITES, serve_sites
 from traj.tiny import init_tiny
 from traj.train import SdftConfig, train, training_examples
@@ -52,6 +60,8 @@ class TaskResult:
 
     task: str
     success: dict[str, float] = field(default_factory=dict)
+    step_accuracy: dict[str, float] = field(default_factory=dict)
+    """``teacher`` and ``student`` next-action accuracy on unseen seeds' demonstrated states."""
     turnaround_s: dict[str, float] = field(default_factory=dict)
     adapters: dict[str, tuple[str, Path]] = field(default_factory=dict)
 
@@ -62,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=20, help="unseen seeds per task (101, 102, ...)")
     parser.add_argument("--steps", type=int, default=DEMO_TRAINING.max_steps, help="training steps per adapter")
     parser.add_argument("--max-steps", type=int, default=15, help="agent steps per run")
+    parser.add_argument("--probes", type=int, default=5, help="unseen seeds whose demonstrated steps probe the teacher")
     parser.add_argument("--model", type=Path, default=None, help="model directory (default: the tiny model)")
     parser.add_argument("--continual", nargs=2, metavar=("A", "B"), default=None, help="default: the first two tasks")
     parser.add_argument("--plots", type=Path, default=Path("bench-learning"), help="where the PNG charts go")
@@ -81,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             demos: dict[str, str] = {}
             for task in args.tasks:
                 demos[task] = record_demonstration(store, server.url, task, seed=0)
+                probes = [record_demonstration(store, server.url, task, seed=s) for s in seeds[: args.probes]]
                 recorded_at = time.perf_counter()
                 result = results[task] = TaskResult(task)
                 with launch(headless=True) as session:
@@ -95,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         )  # fmt: skip
                         return sum(o.success for o in outcomes) / len(outcomes)
 
+                    result.step_accuracy = _step_accuracy(store, policy, demos[task], probes)
                     result.success["base"] = success(None)
                     for objective in OBJECTIVES:
                         started = time.perf_counter()
@@ -103,15 +116,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                         result.turnaround_s[objective] = verified_s + time.perf_counter() - started
                         result.adapters[objective] = (name, path)
                         result.success[objective] = success(name)
+                    policy.set_adapter(result.adapters["sdft"][0])
+                    shuffled = measure_agent(
+                        store, policy, session.page, task=task, server_url=server.url, seeds=seeds,
+                        max_steps=args.max_steps, label=f"{task} sdft shuffled", variant="shuffled",
+                    )  # fmt: skip
+                    result.success["shuffled_sdft"] = sum(o.success for o in shuffled) / len(shuffled)
                 console.print(_row_text(result))
             forgetting = _continual(store, policy, model_dir, config, server.url, demos, results, continual, args)
             tokens_per_s = _tokens_per_s(store)
 
-    table = Table("task", "base", "SFT", "SDFT", "turnaround SDFT (s)", title="agent success on unseen seeds")
+    table = Table(
+        "task", "base", "SFT", "SDFT", "SDFT shuffled", "teacher step acc", "student step acc", "turnaround SDFT (s)",
+        title="agent success on unseen seeds",
+    )  # fmt: skip
     for result in results.values():
         table.add_row(
             result.task,
-            *(f"{result.success[key]:.0%}" for key in ("base", "sft", "sdft")),
+            *(f"{result.success[key]:.0%}" for key in ("base", "sft", "sdft", "shuffled_sdft")),
+            *(f"{result.step_accuracy[key]:.0%}" for key in ("teacher", "student")),
             f"{result.turnaround_s['sdft']:.0f}",
         )
     console.print(table)
@@ -127,7 +150,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "model": str(model_dir),
         "seeds": args.seeds,
         "train_steps": args.steps,
-        "success": {task: result.success for task, result in results.items()},
+        "tasks": {
+            task: {
+                **{key: result.success[key] for key in ("base", "sft", "sdft", "shuffled_sdft")},
+                "teacher_step_acc": result.step_accuracy["teacher"],
+                "student_step_acc": result.step_accuracy["student"],
+            }
+            for task, result in results.items()
+        },
         "turnaround_s": {task: result.turnaround_s for task, result in results.items()},
         "tokens_per_s": round(tokens_per_s, 1),
         "continual": {"tasks": list(continual), "loss_on_a": forgetting},
@@ -149,6 +179,22 @@ def _train(
     examples = training_examples(store, demo_ids=demo_ids, model=model_dir)
     trained = train(store, examples, model_dir=model_dir, config=config, task=task, **extra)  # type: ignore[arg-type]
     return trained.adapter, trained.peft_path
+
+
+def _step_accuracy(store: Store, policy: TransformersPolicy, demo_id: str, probes: list[str]) -> dict[str, float]:
+    """Next-action exact match on the probes' demonstrated states, with ``demo_id`` in context or not."""
+    items = list(transfer_items(store, teacher_demo_id=demo_id, demo_ids=probes, count_tokens=policy.count_tokens))
+    policy.set_adapter(None)
+
+    def accuracy(queries: list[str]) -> float:
+        hits = 0
+        for query, item in zip(queries, items, strict=True):
+            answer = policy.complete(Completion(messages=({"role": "user", "content": query},))).text
+            with contextlib.suppress(ParseError):
+                hits += parse_action(answer).action.to_json() == item.target
+        return hits / max(1, len(items))
+
+    return {"teacher": accuracy([i.teacher_query for i in items]), "student": accuracy([i.query for i in items])}
 
 
 def _continual(

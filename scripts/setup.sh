@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install traj and everything it needs into ./.venv (idempotent; safe to re-run).
+# Install traj with every extra ([all]) into ./.venv (idempotent; safe to re-run).
 # Usage: bash scripts/setup.sh [--test]    (--test adds the test and lint tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +26,6 @@ fi
 # torch first, pinned: the CPU wheel; left to the resolver, pip pulls several GB of CUDA packages.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
 
-extras=""
-if [ "${1:-}" = "--test" ]; then extras="[test]"; fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+extras="all"  # the light core is `pip install .`; the extras are browser, train, mlx, serve
+if [ "${1:-}" = "--test" ]; then extras="all,test"; fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[${extras}]"

@@ -156,7 +156,7 @@ def test_a_model_too_large_to_fold_samples_and_scores_the_same_through_its_lora_
     for fold in (True, False):
         trainer._fold = fold
         torch.manual_seed(7)
-        loss, _, tokens = loss_of(trainer, examples)
+        loss, tokens = (found := loss_of(trainer, examples)).value, found.tokens
         trainer.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         results.append((float(loss.detach()), tokens, [p.grad.clone() for p in trainer.student_parameters]))

@@ -71,3 +71,25 @@ def test_a_bad_dataset_ends_failed_with_the_error(trainer):
     assert httpx.post(f"{url}/train", json={"jobId": "j", "datasetRef": "bad.jsonl", "runId": "bad"}).status_code == 202
     state = _poll(url, "bad", [])
     assert state["status"] == "failed" and "needs string fields prompt and target" in state["error"]
+
+
+def test_the_server_trains_where_its_compute_settings_say_and_reports_it(tmp_path, model_dir):
+    from traj.train import ComputeSettings
+
+    store = Store.open(tmp_path / "server")
+    compute = ComputeSettings(device="cpu", dtype="bfloat16", micro_batch_size=1)
+    app = create_app(EchoPolicy(), store=store, model_dir=model_dir, train_compute=compute)
+    with serve_in_thread(app) as url:
+        training = httpx.get(f"{url}/health").json()["training"]
+        assert (training["backend"], training["device"], training["dtype"]) == ("torch", "cpu", "bfloat16")
+        assert training["peak_memory_bytes"] is None  # nothing trained yet
+        httpx.put(f"{url}/datasets/clicks.jsonl", content="\n".join(json.dumps(row) for row in ROWS).encode())
+        job = {"jobId": "job", "datasetRef": "clicks.jsonl", "runId": "bf16", "steps": 1, "batch_size": 2}
+        assert httpx.post(f"{url}/train", json=job).status_code == 202
+        done = _poll(url, "bf16", [])
+        assert done["status"] == "completed", done
+        assert (done["device"], done["dtype"]) == ("cpu", "bfloat16") and done["peak_memory_bytes"] > 0
+        assert httpx.get(f"{url}/health").json()["training"]["peak_memory_bytes"] == done["peak_memory_bytes"]
+    [started] = [e.data for e in store.events(types=["train.started"])]
+    assert started.config["placement"]["dtype"] == "bfloat16" and started.config["micro_batch_size"] == 1
+    store.close()

@@ -287,3 +287,31 @@ def test_a_server_without_runtime_lora_updating_is_named_as_the_cause(
         assert policy.adapters == []
         assert policy.generate(PROMPT, max_new_tokens=4).completion_tokens > 0
     assert list(private_tempdir.iterdir()) == []  # a stopped server leaves no scratch files behind
+
+
+def test_traj_serve_hands_openai_parameters_to_vllm_which_constrains_the_output(vllm_url, model_dir):
+    """With --engine vllm the whole request reaches vLLM: a system turn, a seed, and a JSON schema it enforces."""
+    import openai
+
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"enum": ["yes", "no"]}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
+    messages = [{"role": "system", "content": "Answer yes or no."}, {"role": "user", "content": PROMPT.text}]
+    with (
+        serve_in_thread(create_app(VLLMPolicy(base_url=vllm_url), model_name="tiny")) as url,
+        openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0) as client,
+    ):
+        ask = {"model": "tiny", "messages": messages, "max_tokens": 48, "temperature": 0}
+        free = client.chat.completions.create(**ask).choices[0].message.content
+        shaped = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
+        constrained = client.chat.completions.create(**ask, response_format=shaped).choices[0].message.content
+        sampled = {**ask, "temperature": 1.0, "seed": 7}
+        first = client.chat.completions.create(**sampled).choices[0].message.content
+        again = client.chat.completions.create(**sampled).choices[0].message.content
+    # vLLM's grammar admits whitespace between tokens, which the tiny model favours: within 48 tokens
+    # the document need not close, but every character is one the schema allows there
+    assert "".join(constrained.split()).startswith('{"answer":') and not free.lstrip().startswith('{"answer"')
+    assert first == again

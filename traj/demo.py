@@ -249,8 +249,10 @@ def measure_agent(
     max_steps: int = 15,
     label: str = "agent",
     progress: bool = True,
+    variant: str | None = None,
 ) -> list[SeedOutcome]:
-    """Run the agent with ``policy`` (and its active adapter) once per seed of bundled ``task``.
+    """Run the agent with ``policy`` (and its active adapter) once per seed of bundled ``task``
+    (of its ``variant`` page, e.g. ``shuffled``, when given).
 
     Each run is a ``run/<id>`` stream in ``store``, so success rates can also be read back
     from the ``runs`` view, grouped by adapter.
@@ -265,7 +267,7 @@ def measure_agent(
             policy,
             page,
             task=task,
-            url=SITES[task].start_url(server_url, seed),
+            url=SITES[task].start_url(server_url, seed, variant=variant),
             seed=seed,
             max_steps=max_steps,
         )

@@ -161,7 +161,7 @@ def _element(observation: Event, agent_id: str | None) -> Element | None:
 
 
 def describe(element: Element) -> str:
-    """``'role "name"'`` (or ``'tag "name"'``; its text when it has no name): how a Step names an element."""
+    """``'role "name"'`` (``'tag "text"'`` for an element without role or name): how a Step names it."""
     return f"{element.role or element.tag} {json.dumps(element.name or element.text, ensure_ascii=False)}"
 
 

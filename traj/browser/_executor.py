@@ -17,7 +17,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from playwright.sync_api import Error as PlaywrightError
+try:
+    from playwright.sync_api import Error as PlaywrightError
+except ModuleNotFoundError:  # the light core (no [browser] extra): traj.agent still imports, for feedback
+
+    class PlaywrightError(Exception):  # type: ignore[no-redef]
+        """Never raised: without Playwright no page exists to fail."""
+
 
 from traj.browser._secrets import Secrets, mark_secret
 from traj.browser._snapshot import action_target, resolve_locator, windows_opened

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from traj.browser._chromium import launch
 from traj.browser._page_task import page_goal
 from traj.browser._page_task import page_params as params_on  # record() has a flag named page_params
-from traj.browser._recorder import RecordedDemo, Recorder
+from traj.browser._recorder import RecordedDemo, Recorder, open_url
 from traj.errors import BrowserError
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ def record(
     variables: dict[str, str] | None = None,
     page_params: bool = False,
     secrets: dict[str, str] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> RecordedDemo:
     """Record a demonstration of ``task`` starting at ``url`` into ``store``.
 
@@ -54,11 +55,14 @@ def record(
 
     ``secrets`` (name -> value) are stored only as ``{"secret": name}`` wherever typed, as is
     anything typed into a password field (:class:`~traj.browser.SecretKeeper`).
+
+    ``on_warning`` hears each step that cannot be captured exactly, as it happens (default:
+    logged); the result lists them too. An unreachable ``url`` raises BrowserError.
     """
     with launch(headless=headless) as session:
         page = session.page
         if goal is None or page_params:
-            page.goto(url)
+            open_url(page, url)
         if goal is None:
             goal = page_goal(page)
             if not goal:
@@ -76,6 +80,7 @@ def record(
             screenshots=screenshots,
             variables=variables,
             secrets=secrets,
+            on_warning=on_warning,
         )
         page = recorder.start(page)
         reason = ""

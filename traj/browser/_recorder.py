@@ -3,9 +3,10 @@
 Injected scripts (``snapshot.js``, then ``recorder.js``) report each action through a
 Playwright binding together with a DOM snapshot taken in the capture phase, before the
 page reacts, so every action references the observation it was decided in. Whenever the
-page settles, the recorder takes a screenshot (a deduplicated blob) that the next
-observation carries. Events are appended as they happen: a crash or Ctrl+C leaves a
-readable demo with no ``demo.finished``, which the ``demos`` projection shows as unfinished.
+page settles, the recorder takes a screenshot (a deduplicated blob); an observation carries
+the last one taken before the person's input started, never one that shows the input.
+Events are appended as they happen: a crash or Ctrl+C leaves a readable demo with no
+``demo.finished``, which the ``demos`` projection shows as unfinished.
 Secrets (password fields, values marked with ``secrets``) are stored as ``{"secret": NAME}``
 and masked in every observation (:class:`~traj.browser.SecretKeeper`).
 """
@@ -16,8 +17,8 @@ import base64
 import collections
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ import msgspec
 
 from traj.browser._page_task import page_verdict
 from traj.browser._secrets import SecretKeeper, mark_secret, mask_values
-from traj.errors import BrowserError
+from traj.errors import BrowserError, first_line
 from traj.eventlog import (
     Action,
     DemoFinished,
@@ -42,7 +43,7 @@ from traj.eventlog import (
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, CDPSession, Frame, Page
 
-__all__ = ["RecordedDemo", "Recorder"]
+__all__ = ["RecordedDemo", "Recorder", "open_url"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class RecordedDemo:
     stream: str
     actions: int
     success: bool | None
+    warnings: list[str] = field(default_factory=list)
+    """Steps that could not be captured exactly, each saying which and why (also reported as they happen)."""
 
 
 @dataclass
@@ -74,10 +77,19 @@ class _Settled:
 class Recorder:
     """Records one demonstration from ``context`` into ``store``.
 
-    ``wait_after_s``: a pause longer than this, during which the page kept changing, is
-    recorded as a WAIT before the next action (the person waited for the page). ``secrets``
-    (name -> value) are values stored only by name wherever they are typed, beside what is
-    typed into password fields.
+    ``wait_after_s``: a WAIT is recorded before an action when the person waited for the
+    page: the page changed after it first came to rest following the previous action, and the
+    time between the two actions that the page spent idle exceeded this. The page's busy
+    time (its own work, which a loaded machine stretches, and Playwright's in-page checks)
+    is not idle time, so a slow machine does not turn a script's quick succession of inputs
+    into a WAIT.
+
+    ``secrets`` (name -> value) are values stored only by name wherever they are typed,
+    beside what is typed into password fields.
+
+    ``on_warning`` hears, as it happens, each step that cannot be captured exactly (a click
+    on nothing the page reacts to, a canvas, a drop over nothing); default: logged. They are
+    also in the result.
     """
 
     def __init__(
@@ -95,6 +107,7 @@ class Recorder:
         screenshots: bool = True,
         variables: dict[str, str] | None = None,
         secrets: dict[str, str] | None = None,
+        on_warning: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
         self._keeper = SecretKeeper(secrets)
@@ -118,31 +131,34 @@ class Recorder:
         self._errors: list[BaseException] = []
         self._cdp: dict[Page, CDPSession] = {}
         self._finished = False
+        self.warnings: list[str] = []
+        self._on_warning = on_warning or log.warning
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self, page: Page | None = None) -> Page:
-        """Attach the recorder and open the start URL in ``page`` (default: a new page); returns it."""
-        self._append(
-            [
-                DemoStarted(
-                    demo_id=self.demo_id,
-                    task=self.task,
-                    goal=self.goal,
-                    url=self.url,
-                    seed=self.seed,
-                    source=self.source,  # type: ignore[arg-type]
-                )
-            ]
-        )
+        """Attach the recorder and open the start URL in ``page`` (default: a new page); returns it.
+
+        Raises BrowserError, having recorded nothing, when the URL cannot be opened.
+        """
         self.context.expose_binding("__trajRecord", self._on_action)
         self.context.expose_binding("__trajSettled", self._on_settled)
         for script in ("snapshot.js", "recorder.js"):
             self.context.add_init_script(path=_SCRIPTS / script)
         page = page or self.context.new_page()
-        page.goto(self.url)
+        open_url(page, self.url)
+        started = DemoStarted(
+            demo_id=self.demo_id,
+            task=self.task,
+            goal=self.goal,
+            url=self.url,
+            seed=self.seed,
+            source=self.source,  # type: ignore[arg-type]
+        )
+        self._append([started])
         self._follow(page)
         self._settle_now(page)  # the first action's observation has its screenshot even if it comes at once
+        self._last_action_at = time.time()  # the person starts from the page as it opened
         self.context.on("page", self._on_new_page)
         return page
 
@@ -150,18 +166,19 @@ class Recorder:
         """Flush pending input, record the final observation and ``demo.finished``."""
         if self._finished:
             raise BrowserError(f"demo {self.demo_id} is already finished")
-        self._finished = True
         page = self.page
         success: bool | None = None
         events: list[Any] = []
         if page is not None and not page.is_closed():
             page.evaluate("() => window.__trajRecorder && window.__trajRecorder.flush()")
-            page.wait_for_timeout(50)  # let the flushed reports arrive
+            page.wait_for_timeout(50)  # let the flushed reports arrive (recorded: not finished yet)
+            self._finished = True
             self._raise_errors()
             state = self._settle_now(page)
             events.append(self._observation_event(state.snapshot, self._blob(state)))
             success = page_verdict(page)
         else:  # the window is gone: its last state at rest is the final observation
+            self._finished = True
             self._raise_errors()
             if self._settled is not None:
                 events.append(self._observation_event(self._settled.snapshot, self._blob(self._settled)))
@@ -170,7 +187,7 @@ class Recorder:
         if marked:
             events.append(DemoVariables(demo_id=self.demo_id, variables=marked, defaults=self.variables))
         self._append([*events, DemoFinished(demo_id=self.demo_id, success=success, reason=reason)])
-        return RecordedDemo(self.demo_id, self.stream, self.actions, success)
+        return RecordedDemo(self.demo_id, self.stream, self.actions, success, list(self.warnings))
 
     # ------------------------------------------------------------------ browser callbacks
 
@@ -222,23 +239,23 @@ class Recorder:
 
     def _record_action(self, message: dict[str, Any], page: Page | None) -> None:
         at = message["at"] / 1000
+        target = message.get("target")
         events: list[NewEvent] = []
-        pause = self._waited_in(at)
+        pause = self._waited_in(at, message.get("busy", 0) / 1000)
         if pause is not None:
             wait = f"{at - pause.at:.1f}"
             events += self._step_events(pause.snapshot, self._blob(pause), "WAIT", None, wait, [], "")
         value = self._keeper.stored_value(message)
+        warning = message.get("warning") or ""
         if message["kind"] == "DRAG" and value is None:
-            log.warning(
-                "step %d: DRAG of %s ended over no element the snapshot sees: the drop target is not recorded",
-                self.actions,
-                (message.get("locators") or [["", "?"]])[0][1],
-            )
+            warning = "the drag ended over no element the snapshot sees: the drop target is not recorded"
+        if warning:
+            self._warn(f"step {self.actions + len(events) // 2} ({message['kind']}): {warning}")
         events += self._step_events(
             self._decode(message["snapshot"]),
-            self._blob(self._settled),
+            self._blob(self._rest_before(at)),
             message["kind"],
-            message.get("target"),
+            target,
             value,
             message.get("locators") or [],
             message.get("context", ""),
@@ -252,10 +269,20 @@ class Recorder:
             # reports of later actions are handled, and they must come after this one.
             mark_secret(page, message.get("target"))
 
-    def _waited_in(self, at: float) -> _Settled | None:
-        """The state a person waited in before acting at ``at``, if they waited for the page:
-        a long pause after the previous action during which the page kept changing."""
-        if at - self._last_action_at <= self.wait_after_s:
+    def _warn(self, text: str) -> None:
+        self.warnings.append(text)
+        self._on_warning(text)
+
+    def _rest_before(self, at: float) -> _Settled | None:
+        """The last state at rest whose screenshot was taken before ``at`` (when the person's input
+        started): a later one could already show the input, e.g. a TYPE's first characters."""
+        return next((state for state in reversed(self._settles) if state.at <= at), self._settled)
+
+    def _waited_in(self, at: float, busy_s: float) -> _Settled | None:
+        """The state a person waited in before acting at ``at``, if they waited for the page: the
+        page kept changing after the previous action, and of the pause, more than
+        ``wait_after_s`` was not the page's own busy time (``busy_s``)."""
+        if at - self._last_action_at - busy_s <= self.wait_after_s:
             return None
         rests = [state for state in self._settles if self._last_action_at < state.at < at]
         if len(rests) < 2 or rests[0].snapshot.get("text") == rests[-1].snapshot.get("text"):
@@ -324,7 +351,7 @@ class Recorder:
         )
 
     def _settle_now(self, page: Page) -> _Settled:
-        """Snapshot the page at rest: the screenshot the next observation carries."""
+        """Snapshot the page at rest: the screenshot the next observations carry."""
         mask_values(page, self._keeper.marked)  # a marked secret being typed is not on the screenshot
         snapshot = self._decode(page.evaluate("() => window.__traj.snapshotJSON({markNew: false})"))
         state = _Settled(snapshot, self._screenshot(page) if self.screenshots else None, time.time())
@@ -356,3 +383,13 @@ class Recorder:
         if self._errors:
             first = self._errors[0]
             raise BrowserError(f"recording demo {self.demo_id} failed: {first}") from first
+
+
+def open_url(page: Page, url: str) -> None:
+    """Open the demonstration's start URL; one clear error when it cannot be reached."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        page.goto(url)
+    except PlaywrightError as exc:
+        raise BrowserError(f"cannot open {url}: {first_line(exc)}") from None

@@ -2,9 +2,13 @@
 //
 // Every report carries a DOM snapshot taken synchronously *before* the action takes
 // effect (capture listeners run before the page's own handlers), so the observation an
-// action references is the state the decision was made in. Keystrokes are coalesced into
-// one TYPE with the field's final value; other keys are PRESS, drags DRAG (see their
-// sections). A TYPE into a password field says so: Python stores it as a secret's name.
+// action references is the state the decision was made in. A click is resolved and
+// snapshotted at its pointerdown, before a page that reacts on mousedown has changed and
+// before a checkbox has toggled. Keystrokes are coalesced into one TYPE with the field's
+// final value; inputs that fire no beforeinput (date, time, color, range, number spinners,
+// files) are recorded from their input/change events with the control shown as it was;
+// other keys are PRESS, drags DRAG (see their sections). A TYPE into a password field says
+// so: Python stores it as a secret's name.
 // Needs snapshot.js (window.__traj) first.
 (() => {
   if (window.__trajRecorder || !window.__traj) return;
@@ -12,10 +16,57 @@
   const SETTLE_MS = 150;
   const USER_SCROLL_WINDOW_MS = 600;
   const KEY_CLICK_MS = 100;
+  const PRESS_SLOP_PX = 10;
   const SCROLL_KEYS = new Set(["PageDown", "PageUp", "ArrowDown", "ArrowUp", "Home", "End", " "]);
+  // Input types whose value a person does not type: they are clicked (CLICK), not filled.
+  const CLICKED_TYPES = new Set(["checkbox", "radio", "button", "submit", "reset", "image", "hidden"]);
 
-  let pendingType = null; // {el, captured}
+  // Events the page's own scripts synthesize (dispatchEvent, el.click()) are the page's doing,
+  // not the person's. Untrusted events from outside them (Playwright's select_option and
+  // set_input_files run in another JavaScript world) stand for input, as a demonstrator means.
+  const synthesized = new WeakSet();
+  let pageClicking = 0;
+  const dispatchEvent = EventTarget.prototype.dispatchEvent;
+  EventTarget.prototype.dispatchEvent = function (event) {
+    if (event !== null && typeof event === "object") synthesized.add(event);
+    return dispatchEvent.call(this, event);
+  };
+  const elementClick = HTMLElement.prototype.click;
+  HTMLElement.prototype.click = function () {
+    pageClicking++;
+    try {
+      return elementClick.call(this);
+    } finally {
+      pageClicking--;
+    }
+  };
+  const byPerson = (event) => event.isTrusted || (!pageClicking && !synthesized.has(event));
+
+  // Time the page's main thread was busy (the page's own work, stretched by a loaded machine,
+  // and in-page automation checks), sampled as the lateness of a 50 ms timer: reported with
+  // each action as the busy part of the pause since the previous one, not the person waiting.
+  const LAG_SAMPLE_MS = 50;
+  const LAG_NOISE_MS = 15;
+  let lags = []; // [when (performance.now()), how late]
+  let lastActionPerf = 0;
+  let expected = performance.now() + LAG_SAMPLE_MS;
+  setInterval(() => {
+    const now = performance.now();
+    const late = now - expected;
+    if (late > LAG_NOISE_MS) lags.push([now, late]); // timers are a few ms late on an idle page too
+    expected = now + LAG_SAMPLE_MS;
+  }, LAG_SAMPLE_MS);
+  const busySince = (since, now) => {
+    lags = lags.filter(([when]) => when > since);
+    const pending = Math.max(0, now - expected); // the task running now and those before it
+    return lags.reduce((busy, [, late]) => busy + late, 0) + pending;
+  };
+
+  let pendingType = null; // {el, captured, before}
+  const reported = new WeakMap(); // field -> the value its last TYPE reported (a later change event repeats it)
   let pendingScroll = null; // {captured, timer}
+  let pendingPress = null; // {el, captured, x, y, hit}: a pointer press whose click has not come yet
+  let clickedThisTask = false;
   let selectBefore = new WeakMap(); // select -> captured before its value changed
   let mutations = 0;
   let lastUserScrollIntent = -Infinity;
@@ -30,39 +81,51 @@
     }
   };
 
-  const targetOf = (event) => {
-    for (const node of event.composedPath()) {
-      if (node instanceof Element && node.hasAttribute("data-agent-id")) return node;
-    }
-    return null;
+  // The element an event happened on (inside open shadow roots too).
+  const elementOf = (event) => {
+    const node = event.composedPath()[0];
+    return node && node.nodeType === 1 ? node : null;
   };
 
-  const capture = (el) => {
-    const snapshot = window.__traj.snapshotJSON({ markNew: true }); // a string crosses the binding ~40x faster
+  // The whole page's snapshotter: an action in a same-origin iframe is observed in the page.
+  const pageTraj = () => {
+    try {
+      return (window.top && window.top.__traj) || window.__traj;
+    } catch (_) {
+      return window.__traj; // a cross-origin parent: this frame is all there is to see
+    }
+  };
+
+  // The state before an action on `el`; `restore`: the control whose value the person just
+  // changed, shown with the value the previous snapshot saw. The snapshot assigns agent ids.
+  const capture = (el, restore) => {
+    const snapshot = pageTraj().snapshotJSON({ markNew: true, restore: restore || null }); // a string crosses the binding ~40x faster
     const target = el ? el.getAttribute("data-agent-id") : null;
     const context = el ? window.__traj.contextOf(el) : "";
+    const perf = performance.now();
+    const busy = Math.round(busySince(lastActionPerf, perf));
     // `at` is when the decision was made; a TYPE is reported only when its field is left.
-    return { snapshot, target, locators: el ? window.__traj.locators(el) : [], context, at: Date.now() };
+    return { snapshot, target, locators: el ? window.__traj.locators(el) : [], context, at: Date.now(), perf, busy };
   };
 
-  // The acted element and the state before the action. The snapshot assigns ids, so an
-  // element that appeared since the last snapshot is found once it has been taken.
+  // The state before a key or other event: the element with an agent id it happened in (ids are
+  // assigned by the snapshot, so one that just appeared has one once it is taken).
   const captureEvent = (event) => {
-    const el = targetOf(event);
-    if (el) return { el, captured: capture(el) };
     const captured = capture(null);
-    const late = targetOf(event);
-    if (late) {
-      const more = { target: late.getAttribute("data-agent-id"), locators: window.__traj.locators(late) };
-      Object.assign(captured, more, { context: window.__traj.contextOf(late) });
-    }
-    return { el: late, captured };
+    const el = firstWithId(event.composedPath());
+    if (el) Object.assign(captured, { target: el.getAttribute("data-agent-id"), locators: window.__traj.locators(el), context: window.__traj.contextOf(el) });
+    return { el, captured };
   };
 
   const emit = (kind, value, captured) => {
+    lastActionPerf = Math.max(lastActionPerf, captured.perf);
     send({ kind, value, mutations, ...captured });
     mutations = 0;
   };
+
+  const isValueField = (el) =>
+    !!el &&
+    (el.tagName === "TEXTAREA" || (el.tagName === "INPUT" && !CLICKED_TYPES.has((el.type || "").toLowerCase())));
 
   const isTextField = (el) =>
     !!el &&
@@ -73,14 +136,20 @@
           (el.type || "").toLowerCase(),
         )));
 
-  const fieldValue = (el) => (el.isContentEditable ? el.innerText : el.value);
+  const fieldValue = (el) => {
+    if (el.isContentEditable) return el.innerText;
+    if (el.type === "file") return [...(el.files || [])].map((file) => file.name).join(", ");
+    return el.value;
+  };
 
   const flushType = () => {
     if (!pendingType) return;
     const { el, captured, before } = pendingType;
     pendingType = null;
     const value = fieldValue(el);
-    if (value !== before) emit("TYPE", value, { ...captured, ...secretHint(el) }); // keys that changed nothing are no decision
+    if (value === before) return; // keys that changed nothing are no decision
+    reported.set(el, value);
+    emit("TYPE", value, { ...captured, ...secretHint(el) });
   };
 
   const flushScroll = () => {
@@ -109,38 +178,96 @@
   let paused = false;
   const on = (type, handler) => window.addEventListener(type, (event) => paused || handler(event), true);
 
+  // A click is decided at its pointerdown: resolve and snapshot it there, report it at the click.
   on("pointerdown", (event) => {
-    if (!event.isTrusted) return;
-    const path = event.composedPath();
-    if (!path.some((node) => node instanceof Element && node.tagName === "SELECT")) return;
-    const { el, captured } = captureEvent(event);
+    if (!byPerson(event) || event.button !== 0) return;
+    flushAll();
+    const el = window.__traj.targetFor(event.composedPath());
+    const captured = capture(el);
+    const value = el && el.tagName === "INPUT" ? el.value : undefined;
+    pendingPress = { el, captured, value, x: event.clientX, y: event.clientY, hit: elementOf(event) };
     if (el && el.tagName === "SELECT") selectBefore.set(el, captured);
   });
 
+  // A press whose element the page removed gets no click: the press was the click (unless it
+  // was a drag, reported as DRAG).
+  on("pointerup", (event) => {
+    const press = pendingPress;
+    if (!press || !byPerson(event)) return;
+    setTimeout(() => {
+      if (pendingPress !== press) return; // its click came
+      pendingPress = null;
+      if (dragReleased) return; // a drag's release, reported as DRAG
+      if (Math.hypot(event.clientX - press.x, event.clientY - press.y) <= PRESS_SLOP_PX) reportClick(press);
+    }, 0);
+  });
+
   on("click", (event) => {
-    if (!event.isTrusted) return;
+    if (!byPerson(event)) return;
     // Enter in a form field "clicks" its submit button (detail 0), Space "clicks" a focused
     // checkbox or button: the decision was the key. A drag's release clicks where it ended.
     if (event.detail === 0 && performance.now() - lastKeyClickAt < KEY_CLICK_MS) return;
-    if (dragReleased) return;
-    flushAll();
-    const { el, captured } = captureEvent(event);
-    if (el && el.tagName === "SELECT") return; // reported as SELECT on change
-    emit("CLICK", null, captured);
-    settleSoon();
+    if (dragReleased) {
+      pendingPress = null;
+      return;
+    }
+    // A label forwards its click to its control within the same task: one decision.
+    if (clickedThisTask) return;
+    clickedThisTask = true;
+    setTimeout(() => (clickedThisTask = false), 0);
+    let press = pendingPress;
+    pendingPress = null;
+    if (!press) {
+      // No pointer press: keyboard activation, or a click from outside the page's scripts.
+      flushAll();
+      const el = window.__traj.targetFor(event.composedPath());
+      press = { el, captured: capture(el, el), hit: elementOf(event), x: event.clientX, y: event.clientY };
+    }
+    reportClick(press);
   });
 
+  const reportClick = ({ el, captured, value, hit, x, y }) => {
+    if (el && el.tagName === "SELECT") return; // reported as SELECT on change
+    if (el && el.type === "range" && el.value !== value) return; // a click that moved a slider: its TYPE is the step
+    emit("CLICK", null, { ...captured, warning: clickWarning(el, hit, x, y) });
+    settleSoon();
+  };
+
+  const clickWarning = (el, hit, x, y) => {
+    const where = `at (${Math.round(x)}, ${Math.round(y)})`;
+    if (hit && hit.tagName === "CANVAS") {
+      return `the click ${where} landed on a <canvas>, which draws its own controls: what was clicked there is not capturable, a replay clicks the canvas's centre`;
+    }
+    if (el) return "";
+    const text = hit ? (hit.innerText || hit.textContent || "").trim().replace(/\s+/g, " ").slice(0, 60) : "";
+    const tag = hit ? hit.tagName.toLowerCase() : "the page";
+    return `the click ${where} on <${tag}>${text ? ` "${text}"` : ""} hit nothing the page reacts to (no link, button, role, listener or pointer cursor): recorded without a target`;
+  };
+
   on("beforeinput", (event) => {
-    if (!event.isTrusted) return;
-    const el = targetOf(event) || document.activeElement;
+    if (!byPerson(event)) return;
+    const el = elementOf(event) || document.activeElement;
     if (!isTextField(el)) return;
     if (pendingType && pendingType.el !== el) flushType();
     flushScroll();
     if (!pendingType) pendingType = { el, captured: capture(el), before: fieldValue(el) };
   });
 
+  // A value set without beforeinput (a picker, slider, spinner, file chooser, Playwright's
+  // fill of a date): the state before is the page now, with this control as it was.
+  const valueChanged = (event) => {
+    if (!byPerson(event)) return;
+    const el = elementOf(event);
+    if (!isValueField(el) || (pendingType && pendingType.el === el) || reported.get(el) === fieldValue(el)) return;
+    if (el === keyEffect) return; // what a recorded PRESS did (an arrow key on a slider)
+    if (pendingType) flushType();
+    flushScroll();
+    pendingType = { el, captured: capture(el, el), before: undefined };
+  };
+  on("input", valueChanged);
+
   on("focusout", (event) => {
-    if (pendingType && event.target === pendingType.el) flushType();
+    if (pendingType && elementOf(event) === pendingType.el) flushType();
   });
 
   on("keydown", (event) => {
@@ -152,8 +279,8 @@
     }
     lastKeyClickAt = performance.now();
     flushAll();
-    const el = targetOf(event) || document.activeElement;
-    emit("PRESS_ENTER", null, capture(el instanceof Element ? el : null));
+    const el = elementOf(event) || document.activeElement;
+    emit("PRESS_ENTER", null, capture(el && el.nodeType === 1 && el !== document.body ? el : null));
     settleSoon();
   });
 
@@ -206,11 +333,14 @@
     flushAll();
     const { captured } = captureEvent(event);
     emit("PRESS", chordOf(event, key), captured);
+    keyEffect = focused; // the value change the key makes right after is its effect, not a TYPE
+    setTimeout(() => (keyEffect = null), 0);
     if (key === "Space") spacePressed = true;
     settleSoon();
   };
 
   let spacePressed = false;
+  let keyEffect = null;
   on("keyup", (event) => {
     if (!event.isTrusted || event.key !== " " || !spacePressed) return;
     spacePressed = false;
@@ -329,16 +459,18 @@
       : {};
 
   on("focusin", (event) => {
-    const el = targetOf(event);
+    const el = elementOf(event);
     if (el && el.tagName === "SELECT" && !selectBefore.has(el)) selectBefore.set(el, capture(el));
   });
 
   on("change", (event) => {
-    if (!event.isTrusted) return;
-    const el = targetOf(event);
-    if (!el || el.tagName !== "SELECT") return;
+    if (!byPerson(event)) return;
+    const el = elementOf(event);
+    // A text field's change (on blur) repeats what its input already said, or what was typed
+    // while the recorder was paused (the agent's own input): never a step of its own.
+    if (!el || el.tagName !== "SELECT") return isTextField(el) ? undefined : valueChanged(event);
     flushAll();
-    const captured = selectBefore.get(el) || capture(el);
+    const captured = selectBefore.get(el) || capture(el, el);
     selectBefore.delete(el);
     const option = el.selectedOptions[0];
     emit("SELECT", option ? option.text.trim() : el.value, captured);

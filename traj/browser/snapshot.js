@@ -4,7 +4,8 @@
 // evaluated later with page.evaluate; installing it twice is harmless. Everything here is
 // synchronous so the recorder can call it inside event listeners.
 //
-//   __traj.snapshot({markNew: true}) -> {url, title, text, elements}
+//   __traj.snapshot({markNew: true}) -> {url, title, text, elements}; {restore: el} shows form
+//                                       control el as the previous snapshot saw it
 //   __traj.snapshotJSON(options)     -> the same as a JSON string (far cheaper to pass through
 //                                       Playwright's protocol or a binding than the object)
 //   __traj.locators(el)              -> [[strategy, value], ...] most specific first
@@ -14,6 +15,8 @@
 //   __traj.elementByAgentId(agentId) -> the element (open shadow roots and same-origin iframes), or null
 //   __traj.agentIdOf(el)             -> the element's agent id, assigned now if it has none
 //   __traj.interactiveFor(node)      -> the nearest interactive element at or above node, or null
+//   __traj.targetFor(path)           -> the element pointer input on an event's composed path acted
+//                                       on (listed in every later snapshot), or null: see there
 //   __traj.markSecret(agentId)       -> mask that field's value from now on (snapshots and screen)
 //   __traj.maskValues([value, ...])  -> the same for every field (open shadow roots too) holding one (or its start)
 //
@@ -30,7 +33,7 @@
 // a shadow host as the parent of its shadow tree's top-level elements).
 (() => {
   'use strict';
-  const VERSION = 7;
+  const VERSION = 8;
   if (window.__traj && window.__traj.version === VERSION) return;
 
   const MAX_TEXT = 20000;
@@ -50,6 +53,33 @@
   const CANDIDATES =
     'a[href],area[href],button,input,select,textarea,summary,[contenteditable],[role],[onclick],[tabindex],[draggable="true"],[aria-grabbed],[aria-dropeffect]';
   const EDITABLE_ANCESTOR = '[contenteditable]:not([contenteditable="false" i])';
+
+  // ---------------------------------------------------------------- listeners the page adds
+
+  // Any element becomes clickable through a listener. Those registered with addEventListener
+  // are seen when this script runs before the page's own (as an init script); `on*` handler
+  // properties are read off the element. Listeners on html, body, document and window handle
+  // the whole page and make no element clickable. (A removed listener is not tracked.)
+  const POINTER_EVENTS = new Set(['click', 'dblclick', 'mousedown', 'mouseup', 'pointerdown', 'pointerup', 'touchstart', 'touchend']);
+  const POINTER_PROPERTIES = ['onclick', 'ondblclick', 'onmousedown', 'onmouseup', 'onpointerdown', 'onpointerup'];
+  const listened = window.__trajListened || new WeakSet();
+  if (!window.__trajListened) {
+    Object.defineProperty(window, '__trajListened', { value: listened });
+    const addListener = EventTarget.prototype.addEventListener;
+    EventTarget.prototype.addEventListener = function addEventListener(type, listener, options) {
+      if (listener && this && this.nodeType === 1 && POINTER_EVENTS.has(type)) listened.add(this);
+      return addListener.call(this, type, listener, options);
+    };
+  }
+  // Elements a person's pointer input acted on (targetFor): listed in every later snapshot.
+  const promoted = window.__trajPromoted || new WeakSet();
+  if (!window.__trajPromoted) Object.defineProperty(window, '__trajPromoted', { value: promoted });
+
+  // The set kept by the window of el's document (a same-origin iframe keeps its own).
+  function setOf(el, name) {
+    const view = el.ownerDocument && el.ownerDocument.defaultView;
+    return (view && view[name]) || (name === '__trajListened' ? listened : promoted);
+  }
 
   // ---------------------------------------------------------------- per-call caches
 
@@ -304,6 +334,108 @@
     return el.onclick != null;
   }
 
+  // Clickable by the page's own means rather than by role: an element a person acted on, one
+  // with a pointer listener or handler property, the element showing an item of a list that
+  // listens for clicks (jQuery UI menus and autocompletes), or one where a `cursor: pointer`
+  // region starts. Those found by listener or cursor must stand alone (no interactive element
+  // inside or around them, not a whole app's root) to be listed.
+  const LIST_TAGS = new Set(['UL', 'OL', 'MENU', 'DL']);
+  const LIST_ROLES = new Set(['list', 'listbox', 'menu', 'menubar', 'tree', 'tablist', 'radiogroup']);
+  const MAX_CLICKABLE_DESCENDANTS = 40;
+  const MAX_ITEM_DEPTH = 4;
+
+  function clickableWithoutRole(el) {
+    if (setOf(el, '__trajPromoted').has(el)) return true;
+    const tag = tagOf(el);
+    if (tag === 'HTML' || tag === 'BODY' || tag === 'IFRAME' || tag === 'FRAME' || tag === 'OPTION') return false;
+    if (tag === 'LABEL') return !!el.control && !shown(el.control); // the face of a hidden box (CSS toggles)
+    if (hasPointerHandler(el)) return !isListLike(el) && standsAlone(el, true);
+    const item = listItemOf(el);
+    if (item) return itemElement(item) === el && standsAlone(el, false);
+    return startsPointerRegion(el) && standsAlone(el, true);
+  }
+
+  function hasPointerHandler(el) {
+    return setOf(el, '__trajListened').has(el) || POINTER_PROPERTIES.some((name) => el[name] != null);
+  }
+
+  function isListLike(el) {
+    return LIST_TAGS.has(tagOf(el)) || LIST_ROLES.has(explicitRole(el) || '');
+  }
+
+  // A list whose items are clicked: it listens, or is itself focusable, and its items have no role.
+  function isItemList(el) {
+    return isListLike(el) && (hasPointerHandler(el) || isInteractive(el)) && !INTERACTIVE_ROLES.has(ariaRole(el) || '');
+  }
+
+  // The item (child of an item list) at or a few levels above `el`, or null.
+  function listItemOf(el) {
+    for (let depth = 0; el && depth < MAX_ITEM_DEPTH; depth++) {
+      const parent = parentOrHost(el);
+      if (parent && isItemList(parent)) return el;
+      el = parent;
+    }
+    return null;
+  }
+
+  // The element that shows an item: down from it while a single child carries the item's whole
+  // text (jQuery UI's li > div wrapper), so an item is named by its own text, not the list's.
+  function itemElement(item) {
+    const text = normalizeWS(item.textContent || '');
+    let el = item;
+    while (text) {
+      const same = [...el.children].filter((child) => normalizeWS(child.textContent || '') === text);
+      if (same.length !== 1) break;
+      el = same[0];
+    }
+    return el;
+  }
+
+  function startsPointerRegion(el) {
+    const style = styleOf(el);
+    if (!style || style.cursor !== 'pointer') return false;
+    const parent = parentOrHost(el);
+    const above = parent && styleOf(parent);
+    return !above || above.cursor !== 'pointer';
+  }
+
+  function standsAlone(el, checkAncestors) {
+    if (el.getElementsByTagName('*').length > MAX_CLICKABLE_DESCENDANTS) return false;
+    for (const inner of el.querySelectorAll(CANDIDATES)) if (isInteractive(inner)) return false;
+    if (checkAncestors) for (let above = parentOrHost(el); above; above = parentOrHost(above)) if (isInteractive(above)) return false;
+    return true;
+  }
+
+  // The element pointer input acted on, from the event's composed path (innermost first): the
+  // nearest interactive element, where a label stands for its control (for the label itself
+  // when the control is not shown, as in CSS toggles) and a list's item for the list; else the
+  // nearest element clickable without a role (see clickableWithoutRole). The result is listed
+  // in every later snapshot of its document, so a recording always names what was acted on.
+  // Null when nothing on the path reacts to the pointer.
+  function targetFor(path) {
+    const els = path.filter((node) => node && node.nodeType === 1);
+    // Inside a label, its parts styled as clickable (a toggle's knob) are the label's.
+    const label = els.findIndex((el) => tagOf(el) === 'LABEL' && el.control);
+    const found = withCaches(() => {
+      for (let i = 0; i < els.length; i++) {
+        const el = els[i];
+        const tag = tagOf(el);
+        if (tag === 'BODY' || tag === 'HTML') return null;
+        if (i === label) return shown(el.control) ? el.control : el;
+        if (i > 0 && isItemList(el)) return itemElement(els[i - 1]);
+        if (isInteractive(el) || (i > label && clickableWithoutRole(el))) return el;
+      }
+      return null;
+    });
+    if (found) setOf(found, '__trajPromoted').add(found);
+    return found;
+  }
+
+  function shown(el) {
+    const rect = el.getBoundingClientRect();
+    return rect.width > 1 && rect.height > 1 && el.checkVisibility({ opacityProperty: true, visibilityProperty: true });
+  }
+
   // Where an element sits, in words: the label or heading of its nearest form, dialog,
   // section or row. Two controls with the same name in different places differ here.
   const CONTAINERS =
@@ -372,7 +504,7 @@
     // A TreeWalker visits a large DOM several times faster than iterating querySelectorAll('*').
     const walker = (root.ownerDocument || root).createTreeWalker(root, NodeFilter.SHOW_ELEMENT);
     for (let el = walker.nextNode(); el; el = walker.nextNode()) {
-      if (marked.has(el) ? isInteractive(el) : el.onclick != null) out.push({ el, frame, id: '' });
+      if ((marked.has(el) && isInteractive(el)) || clickableWithoutRole(el)) out.push({ el, frame, id: '' });
       if (el.shadowRoot) collect(el.shadowRoot, frame, out);
       const tag = el.tagName;
       if (tag === 'IFRAME' || tag === 'FRAME') {
@@ -396,33 +528,44 @@
 
   // ---------------------------------------------------------------- snapshot
 
+  // The value, checked state and selection each form control showed in the last snapshot, and
+  // the control a snapshot shows that way (options.restore): a value the person just changed,
+  // seen in the capture phase of its input event, before the page reacted to it.
+  const lastValues = new WeakMap();
+  let restoring = null;
+
   function snapshot(options) {
     const markNew = !options || options.markNew !== false;
-    return withCaches(() => {
-      const items = [];
-      if (document.documentElement) collect(document, null, items);
-      assignIds(items);
-      const state = docState(document);
-      const previous = state.seen;
-      const seen = new WeakSet();
-      const elements = items.map((item) => {
-        const element = describe(item);
-        if (markNew) {
-          element.new = previous !== null && !previous.has(item.el);
-          seen.add(item.el);
-        }
-        return element;
-      });
-      if (markNew) state.seen = seen;
-      const body = document.body;
-      const text = body ? body.innerText || '' : '';
-      return {
-        url: location.href,
-        title: document.title || '',
-        text: text.length > MAX_TEXT ? text.slice(0, MAX_TEXT) : text,
-        elements,
-      };
-    }, false);
+    restoring = (options && options.restore) || null;
+    try {
+      return withCaches(() => {
+        const items = [];
+        if (document.documentElement) collect(document, null, items);
+        assignIds(items);
+        const state = docState(document);
+        const previous = state.seen;
+        const seen = new WeakSet();
+        const elements = items.map((item) => {
+          const element = describe(item);
+          if (markNew) {
+            element.new = previous !== null && !previous.has(item.el);
+            seen.add(item.el);
+          }
+          return element;
+        });
+        if (markNew) state.seen = seen;
+        const body = document.body;
+        const text = body ? body.innerText || '' : '';
+        return {
+          url: location.href,
+          title: document.title || '',
+          text: text.length > MAX_TEXT ? text.slice(0, MAX_TEXT) : text,
+          elements,
+        };
+      }, false);
+    } finally {
+      restoring = null;
+    }
   }
 
   function snapshotJSON(options) {
@@ -486,6 +629,11 @@
       attrs.selected = cap([...el.selectedOptions].map((o) => normalizeWS(o.text)).join(', '), MAX_ATTR);
     }
     if (el.hasAttribute('contenteditable') && el.isContentEditable) attrs.contenteditable = 'true';
+    if (tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT') {
+      const known = { value: attrs.value, checked: attrs.checked, selected: attrs.selected };
+      if (el !== restoring) lastValues.set(el, known);
+      else if (lastValues.has(el)) for (const [key, value] of Object.entries(lastValues.get(el))) if (value !== undefined) attrs[key] = value;
+    }
     return attrs;
   }
 
@@ -1622,7 +1770,7 @@
 
   Object.defineProperty(window, '__traj', {
     value: Object.freeze({
-      version: VERSION, snapshot, snapshotJSON, locators, locatorsFor, actionTarget, windowsOpened, elementByAgentId, agentIdOf, interactiveFor, contextOf,
+      version: VERSION, snapshot, snapshotJSON, locators, locatorsFor, actionTarget, windowsOpened, elementByAgentId, agentIdOf, interactiveFor, contextOf, targetFor,
       matching, briefs, markSecret, maskValues,
     }),
     configurable: true,

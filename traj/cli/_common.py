@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from traj.browser import Secrets
 
 __all__ = [
+    "EXTRAS",
     "HomeOption",
     "console",
     "err_console",
@@ -51,8 +52,40 @@ def resolve_home(home: Path | None) -> Path:
     return home if home is not None else default_home()
 
 
+# The extra (pyproject.toml) that brings each library a command may import; the core has none of them.
+EXTRAS = {
+    "playwright": "browser",
+    "torch": "train",
+    "transformers": "train",
+    "peft": "train",
+    "safetensors": "train",
+    "tokenizers": "train",
+    "mlx": "mlx",
+    "mlx_lm": "mlx",
+    "httpx": "serve",
+    "openai": "serve",
+    "PIL": "serve",
+}
+
+
+def require(*modules: str) -> None:
+    """Refuse a command up front, before it writes anything, when a library of an extra is missing.
+
+    :func:`reports_errors` turns the ``ModuleNotFoundError`` into one line naming the extra.
+    """
+    import importlib.util
+
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+
+
 def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn a TrajError into one red line on stderr and exit status 1 (no traceback)."""
+    """Turn a TrajError into one red line on stderr and exit status 1 (no traceback).
+
+    A library of an extra that is not installed (``pip install traj`` is the light core) is
+    the same one line, naming the extra to install.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -60,6 +93,20 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except TrajError as exc:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except ModuleNotFoundError as exc:
+            extra = EXTRAS.get((exc.name or "").partition(".")[0])
+            if extra is None:
+                raise
+            from rich.markup import escape
+
+            name = command.__name__.replace("_", "-")
+            install = escape(f"pip install 'traj[{extra}]' (or 'traj[all]')")
+            err_console.print(
+                f"[bold red]error:[/] traj {name} needs {exc.name}, which is not installed: {install}",
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(1) from None
 
     return wrapper

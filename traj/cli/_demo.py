@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from traj.cli._common import console, reports_errors
+from traj.cli._common import console, reports_errors, require
 
 __all__ = ["demo"]
 
@@ -29,6 +29,7 @@ def demo(
     ] = None,
 ) -> None:
     """Record the bundled demonstration, train an SDFT adapter on it and measure the agent before and after."""
+    require("playwright", "torch")
     from dataclasses import replace
 
     from traj.demo import DEMO_TRAINING, DemoSettings, run_demo

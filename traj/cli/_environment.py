@@ -45,6 +45,9 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
     EnvVar(
         "TRAJ_SERVER_TOKEN", "the token sent to a traj server (run --backend remote, train --remote)", ("run", "train")
     ),
+    EnvVar("WORLD_SIZE", "set by torchrun/accelerate: the processes training data-parallel", ("train",)),
+    EnvVar("RANK", "set by torchrun/accelerate: this process's rank (only rank 0 writes the store)", ("train",)),
+    EnvVar("LOCAL_RANK", "set by torchrun/accelerate: this process's GPU on its machine", ("train",)),
     EnvVar(
         "TRAJ_TOKEN",
         "serve: the token clients must send; else the client token after TRAJ_SERVER_TOKEN",

@@ -17,6 +17,7 @@ from traj.cli._common import (
     parse_assignments,
     print_json,
     reports_errors,
+    require,
     resolve_home,
     secret_source,
 )
@@ -60,6 +61,9 @@ def record(
     """Record a demonstration: do the task in the browser (or let --script do it).
 
     Password fields are always recorded as secrets; --secret marks other values."""
+    require("playwright")
+    from rich.markup import escape
+
     from traj.browser import record as record_demo
     from traj.eventlog import Store
 
@@ -105,6 +109,7 @@ def record(
             variables=parse_assignments(var, "--var"),
             page_params=site is not None if params is None else params,
             secrets=secrets,
+            on_warning=lambda text: err_console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False),
         )
     verdict = {True: "[green]success[/]", False: "[red]not successful[/]", None: "outcome unknown"}[demo.success]
     console.print(f"recorded demo {demo.demo_id}: {demo.actions} actions, {verdict} ({demo.stream})")

@@ -13,6 +13,7 @@ from traj.cli._common import (
     parse_assignments,
     print_json,
     reports_errors,
+    require,
     resolve_home,
     secret_source,
 )
@@ -38,6 +39,7 @@ def replay(
     """Replay a demonstration step by step; exit 1 unless every step ran and the task succeeded.
 
     Secrets the demo typed come from TRAJ_SECRET_<NAME> (or are asked at the terminal)."""
+    require("playwright")
     from rich.table import Table
 
     from traj.eventlog import Store
@@ -82,6 +84,7 @@ def evaluate(
     as_json: JsonOption = False,
 ) -> None:
     """Replay a task's demonstration over seeded instances; report success rates."""
+    require("playwright")
     from rich.progress import Progress
 
     from traj.eventlog import Store

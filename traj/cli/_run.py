@@ -14,6 +14,7 @@ from traj.cli._common import (
     err_console,
     print_json,
     reports_errors,
+    require,
     resolve_home,
     secret_source,
 )
@@ -74,6 +75,7 @@ def run(
     """Run the agent on a task until it says FINISH or runs out of steps; exit 1 unless it succeeded.
 
     With --json the steps go to stderr as they happen and the result to stdout as one object."""
+    require("playwright")
     from traj.agent import AskWhenUnsure, run_agent
     from traj.eventlog import Store
     from traj.policy import open_policy

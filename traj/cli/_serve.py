@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from traj.cli._common import HomeOption, console, reports_errors, resolve_home
+from traj.cli._compute import CheckpointingOption, DeviceOption, DtypeOption, MicroBatchOption, QuantizeOption, compute
 
 __all__ = ["serve", "train_on_server"]
 
@@ -47,9 +48,17 @@ def serve(
             help="The base model's id in the OpenAI API (default: its directory's name); adapters: NAME:ADAPTER."
         ),
     ] = None,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = "auto",
+    gradient_checkpointing: CheckpointingOption = False,
+    micro_batch_size: MicroBatchOption = None,
+    quantize: QuantizeOption = None,
     home: HomeOption = None,
 ) -> None:
     """Serve /act, uploads, training and adapters over HTTP; the token is read from $TRAJ_TOKEN.
+
+    --device and the options after it say where --train-backend torch trains (default: this
+    machine's GPU when it has one, in bfloat16 there); /health and /status/RUN report it.
 
     With a token every route (the API docs included) wants it, but an anonymous /health; it must
     be 16 or more printable characters.
@@ -67,6 +76,7 @@ def serve(
         raise typer.BadParameter("--engine is local or vllm")
     if vllm_url is not None and engine != "vllm":
         raise typer.BadParameter("--vllm-url needs --engine vllm")
+    train_compute = compute(device, dtype, gradient_checkpointing, micro_batch_size, quantize)
     token = os.environ.get("TRAJ_TOKEN") or None
     if token is not None:
         check_token(token)  # before minutes of model loading
@@ -104,6 +114,7 @@ def serve(
             store=store,
             model_dir=model,
             train_backend=train_backend,
+            train_compute=train_compute,
             limits=limits,
             load_trained=engine == "vllm",
             model_name=model_name,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from traj.cli._common import HomeOption, JsonOption, console, print_json, reports_errors, resolve_home
+from traj.cli._compute import CheckpointingOption, DeviceOption, DtypeOption, MicroBatchOption, QuantizeOption, compute
 
 if TYPE_CHECKING:
     from traj.specialists import ImprovementJob
@@ -153,14 +154,20 @@ def list_jobs(home: HomeOption = None, as_json: JsonOption = False) -> None:
 def run_job(
     name: Name,
     register: Annotated[bool, typer.Option(help="Make the new adapter its task's specialist.")] = False,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = "auto",
+    gradient_checkpointing: CheckpointingOption = False,
+    micro_batch_size: MicroBatchOption = None,
+    quantize: QuantizeOption = None,
     home: HomeOption = None,
 ) -> None:
     """Train the job's next adapter (an ordinary training job with lineage), optionally registering it."""
     from traj.eventlog import Store
     from traj.specialists import run_job as run
 
+    placed = compute(device, dtype, gradient_checkpointing, micro_batch_size, quantize)
     with Store.open(resolve_home(home)) as store, console.status(f"training improvement job {name}"):
-        done = run(store, name, register=register)
+        done = run(store, name, register=register, compute=placed)
     last = done.result.steps[-1] if done.result.steps else None
     loss = f", final loss {last.loss:.4f}" if last else ""
     parent = f" (parent {done.parent})" if done.parent else ""

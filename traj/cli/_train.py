@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from traj.cli._common import HomeOption, JsonOption, console, err_console, print_json, reports_errors, resolve_home
+from traj.cli._compute import CheckpointingOption, DeviceOption, DtypeOption, MicroBatchOption, QuantizeOption, compute
 from traj.cli._progress import StepProgress
 
 if TYPE_CHECKING:
@@ -57,10 +59,18 @@ def train(
     remote: Annotated[
         str | None, typer.Option(help="Train on a traj server at this URL (token: $TRAJ_SERVER_TOKEN).")
     ] = None,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = "auto",
+    gradient_checkpointing: CheckpointingOption = False,
+    micro_batch_size: MicroBatchOption = None,
+    quantize: QuantizeOption = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train a LoRA adapter on demonstrations; prints KL per step and where the adapter is.
+
+    Under torchrun (torchrun --nproc-per-node N -m traj train ...) it trains data-parallel:
+    --batch-size rows per process, rank 0 records the job.
 
     Off a terminal (piped, nohup) progress is a plain line every 10 seconds. Ctrl+C records
     the job as cancelled and prints how to resume it.
@@ -88,10 +98,15 @@ def train(
         divergence=divergence,
         beta=beta,
     )
-    config = train_config(settings, objective, checkpoint_every=checkpoint_every)  # type: ignore[arg-type]
+    placed = compute(device, dtype, gradient_checkpointing, micro_batch_size, quantize)
+    config = train_config(settings, objective, checkpoint_every=checkpoint_every, compute=placed)  # type: ignore[arg-type]
     if remote is not None:
         import msgspec
 
+        from traj.train import ComputeSettings
+
+        if placed != ComputeSettings():
+            raise typer.BadParameter("--remote trains where the server's own --device and --dtype say")
         from traj.cli._serve import train_on_server
 
         hyper = {"objective": objective} | msgspec.to_builtins(settings)
@@ -116,7 +131,8 @@ def train(
         from traj.tiny import init_tiny
 
         model = init_tiny()
-    with Store.open(resolve_home(home), create=False) as store:
+    # under a launcher only rank 0 writes; the others read the same examples
+    with Store.open(resolve_home(home), create=False, readonly=int(os.environ.get("RANK", "0")) > 0) as store:
         if objective == "dpo":
             from traj.train import preference_examples
 
@@ -125,7 +141,7 @@ def train(
             examples = training_examples(store, task=task, demo_ids=demo, verified_only=not unverified, model=model)
         from traj.train import batches
 
-        total = len(batches(examples, config))
+        total = len(batches(examples, config, processes=int(os.environ.get("WORLD_SIZE", "1"))))
         title = f"{objective} on {len(examples)} decisions"
         with (
             StepProgress(err_console if as_json else console, title, total, _step_line) as progress,

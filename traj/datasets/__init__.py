@@ -1,7 +1,8 @@
 """Training and export datasets rendered from the projections: what a model is taught on.
 
 - the SDFT feed (:func:`sdft_items`): per demonstrated decision the student's prompt, the
-  teacher's privileged context and prompt, and the target action;
+  teacher's privileged context and prompt, and the target action; :func:`transfer_items`
+  gives other instances' decisions with one demonstration as the teacher's context;
 - exports (:func:`export_dataset`): ``from_feedback``, ``from_runs``, ``sdft`` and
   ``preference`` datasets in the columns and conversational form TRL's trainers take as they
   are , reproducible to the byte for a log
@@ -19,7 +20,7 @@ from traj.datasets._export import (
     export_dataset,
     write_export,
 )
-from traj.datasets._feed import SdftItem, sdft_action_ids, sdft_items
+from traj.datasets._feed import SdftItem, sdft_action_ids, sdft_items, transfer_items
 
 __all__ = [
     "FORMATS",
@@ -30,5 +31,6 @@ __all__ = [
     "export_dataset",
     "sdft_action_ids",
     "sdft_items",
+    "transfer_items",
     "write_export",
 ]

@@ -16,13 +16,22 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from traj.errors import TrainingError
 from traj.projections import Demo, Projections, demo_from
 from traj.prompt import HistoryEntry, action_json, approx_tokens, build_prompt
 
 if TYPE_CHECKING:
     from traj.eventlog import Event, Store
 
-__all__ = ["SdftItem", "chosen_steps", "feed_items", "latest_replay_status", "sdft_action_ids", "sdft_items"]
+__all__ = [
+    "SdftItem",
+    "chosen_steps",
+    "feed_items",
+    "latest_replay_status",
+    "sdft_action_ids",
+    "sdft_items",
+    "transfer_items",
+]
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,37 @@ def sdft_items(
         budget_tokens=budget_tokens,
         count_tokens=count_tokens,
         fit_teacher=fit_teacher,
+    )
+
+
+def transfer_items(
+    store: Store,
+    *,
+    teacher_demo_id: str,
+    demo_ids: Collection[str],
+    budget_tokens: int = 1536,
+    count_tokens: Callable[[str], int] = approx_tokens,
+) -> Iterator[SdftItem]:
+    """The decisions of ``demo_ids`` (other instances of a task), the teacher's context being
+    ``teacher_demo_id``'s demonstration instead of their own.
+
+    SDFT's gate: the teacher can only teach what it gets right with one demonstration in
+    context on states the student will meet, i.e. on instances that demonstration was not of.
+    Every step of ``demo_ids`` is fed, replayed or not (these are measurements, not training).
+    """
+    with Projections(store) as projections:
+        rows = projections.query(
+            "SELECT context FROM sdft_examples WHERE demo_id = $demo LIMIT 1", {"demo": teacher_demo_id}
+        ).to_pylist()
+        if not rows:
+            raise TrainingError(f"no demonstrated steps in demo {teacher_demo_id} (see 'traj demos')")
+        chosen = chosen_steps(projections, False, set(demo_ids))
+    context = rows[0]["context"]
+    yield from feed_items(
+        [({**row, "context": context}, verified) for row, verified in chosen],
+        lambda stream: store.events(stream=stream),
+        budget_tokens=budget_tokens,
+        count_tokens=count_tokens,
     )
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 import msgspec
 from playwright.sync_api import Error as PlaywrightError
 
-from traj.browser import Secrets, launch, locators_for, mark_secret, page_params, page_verdict
+from traj.browser import Secrets, install_snapshotter, launch, locators_for, mark_secret, page_params, page_verdict
 from traj.errors import BrowserError, TargetNotFoundError, first_line, one_line
 from traj.eventlog import (
     LocatorsHealed,
@@ -165,6 +165,7 @@ def replay_demo(
         [ReplayStarted(replay_id=replay_id, demo_id=demo_id, seed=seed, url=start, heal=heal)],
         expected_seq=0,
     ).next_seq
+    install_snapshotter(page)  # before the page's scripts: it sees the click listeners they add
     try:
         page.goto(start)
     except PlaywrightError as exc:

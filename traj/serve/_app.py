@@ -36,7 +36,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from fastapi import Body, FastAPI, Request
@@ -54,6 +54,9 @@ from traj.serve._gate import RequestGate
 from traj.serve._limits import NAME_PATTERN, ServeLimits, Text
 from traj.serve._openai import openai_router, served_name
 from traj.serve._worker import PolicyWorker, activate, check_limit, check_room, guarded, names
+
+if TYPE_CHECKING:
+    from traj.train import ComputeSettings
 
 __all__ = ["create_app"]
 
@@ -90,6 +93,7 @@ def create_app(
     store: Store | None = None,
     model_dir: str | Path | None = None,
     train_backend: str = "torch",
+    train_compute: ComputeSettings | None = None,
     limits: ServeLimits | None = None,
     load_trained: bool = False,
     model_name: str | None = None,
@@ -97,10 +101,12 @@ def create_app(
     """A FastAPI app serving ``policy``; with ``token``, every request must carry it as a bearer token.
 
     With a ``store`` the app also takes uploads and trains on them (one job at a time, with
-    ``train_backend`` torch or mlx, over the base model ``model_dir``, default the policy's), and
-    serves the adapters recorded there. ``limits`` caps bodies, uploads, generations and the
-    queue. ``load_trained`` loads each adapter a job trains into the policy (e.g. onto a vLLM
-    server) before the run reads as completed, so a client that saw it complete can ask for it at once.
+    ``train_backend`` torch or mlx, over the base model ``model_dir``, default the policy's;
+    torch trains where ``train_compute`` says, by default on this machine's GPU when it has
+    one, in bfloat16 there), and serves the adapters recorded there. ``limits`` caps bodies,
+    uploads, generations and the queue. ``load_trained`` loads each adapter a job trains into the
+    policy (e.g. onto a vLLM server) before the run reads as completed, so a client that saw it
+    complete can ask for it at once.
     """
     worker = PolicyWorker()
     model_name = model_name or served_name(policy)
@@ -109,6 +115,7 @@ def create_app(
     # spooled uploads and built downloads: made when the app starts serving, removed when it stops
     scratch = Path(tempfile.gettempdir()) / f"traj-serve-{uuid.uuid4().hex}"
     jobs = None
+    training_placement = _training_placement(train_backend, train_compute) if store is not None else {}
 
     def load(name: str, source: str | None) -> dict[str, Any]:
         """On the worker thread: load adapter ``name`` from ``source`` (default: the store's) and record it."""
@@ -208,9 +215,13 @@ def create_app(
         }
         if jobs is not None:
             running = jobs.running()
+            peaks = [run.peak_memory_bytes for run in jobs.runs.values() if run.peak_memory_bytes is not None]
             answer["training"] = {
                 "running": running.run_id if running else None,
                 "queued": [run.run_id for run in jobs.queued()],
+                "backend": train_backend,
+                **training_placement,
+                "peak_memory_bytes": max(peaks) if peaks else None,
             }
         return answer
 
@@ -276,6 +287,8 @@ def create_app(
                 policy=policy,
                 model_dir=Path(model_dir or policy.model_id),
                 train_backend=train_backend,
+                train_compute=train_compute,
+                placement=training_placement,
                 limits=limits,
                 jobs=jobs,
                 cache_dir=scratch,
@@ -310,3 +323,15 @@ def _decode_screenshot(data: str | None) -> bytes | None:
         return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise ApiError(400, "screenshot is not valid base64") from None
+
+
+def _training_placement(train_backend: str, compute: ComputeSettings | None) -> dict[str, str]:
+    """Where this server's training jobs run, resolved at start: a device that is not there
+    stops the server before it listens, not the first job."""
+    if train_backend != "torch":
+        return {"device": train_backend, "dtype": "float32"}
+    from traj.train import ComputeSettings, resolve_placement
+
+    compute = compute or ComputeSettings()
+    placement = resolve_placement(compute.device, compute.dtype)
+    return {"device": str(placement.device), "dtype": placement.dtype_name}

@@ -50,6 +50,15 @@ class TrainRun:
     submitted_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None
+    device: str | None = None
+    """Where the job trains (``cuda:0``, ``cpu``) and the base weights' dtype, as the server resolved them."""
+    dtype: str | None = None
+    peak_memory_bytes: int | None = None
+    """The most memory the training process has held on that device, as of the job's last step."""
+
+    def measured(self, metrics: Any) -> None:
+        """Keep what a finished step measured that the log does not: the device's peak memory."""
+        self.peak_memory_bytes = metrics.peak_memory_bytes
 
     def to_json(self, store: Store) -> dict[str, Any]:
         """The run's state, with progress read from its ``train.step`` events."""
@@ -78,6 +87,9 @@ class TrainRun:
             "submitted_at": self.submitted_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
+            "device": self.device,
+            "dtype": self.dtype,
+            "peak_memory_bytes": self.peak_memory_bytes,
         }
 
 

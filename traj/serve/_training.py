@@ -15,7 +15,7 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
@@ -30,6 +30,9 @@ from traj.serve._adapter_files import adapter_archive, adapter_records
 from traj.serve._errors import ApiError
 from traj.serve._jobs import TrainingQueue, TrainRun, examples_from_jsonl, new_run_id
 from traj.serve._limits import NAME_PATTERN, ServeLimits
+
+if TYPE_CHECKING:
+    from traj.train import ComputeSettings
 
 __all__ = ["TrainRequest", "TrainerJobRequest", "training_router"]
 
@@ -97,11 +100,14 @@ def training_router(
     policy: Policy,
     model_dir: Path,
     train_backend: str,
+    train_compute: ComputeSettings | None,
+    placement: dict[str, str],
     limits: ServeLimits,
     jobs: TrainingQueue,
     cache_dir: Path,
 ) -> APIRouter:
-    """The routes above, over ``store`` (uploads, jobs, adapters) with ``model_dir`` as the base."""
+    """The routes above, over ``store`` (uploads, jobs, adapters) with ``model_dir`` as the base,
+    training on ``train_compute`` (resolved to ``placement``: the device and dtype runs report)."""
     router = APIRouter()
     import_lock = threading.Lock()  # two uploads of one demo must not race for the same seqs
     datasets = Path(store.home) / "datasets"
@@ -154,7 +160,9 @@ def training_router(
             dataset = datasets / body.datasetRef
             if not dataset.is_file():
                 raise ApiError(404, f"no dataset {body.datasetRef!r}: upload it with PUT /datasets/{body.datasetRef}")
-            run = TrainRun(run_id=body.runId, adapter=body.runId, objective=body.objective or "", steps_total=0)
+            run = TrainRun(
+                run_id=body.runId, adapter=body.runId, objective=body.objective or "", steps_total=0, **placement
+            )
             run.job_id = body.jobId
             examples = None
         else:
@@ -171,8 +179,8 @@ def training_router(
             run_id = body.run_id or new_run_id()
             adapter = body.adapter or f"{_slug(body.task) or 'adapter'}-{run_id.removeprefix('run-')}"
             objective = body.objective or "sdft"
-            run = TrainRun(run_id=run_id, adapter=adapter, objective=objective, steps_total=0)
-            run.steps_total = len(_batches(examples, _config(body, objective)))
+            run = TrainRun(run_id=run_id, adapter=adapter, objective=objective, steps_total=0, **placement)
+            run.steps_total = len(_batches(examples, _config(body, objective, train_compute)))
         if run.adapter in adapter_records(store):
             raise ApiError(409, f"an adapter named {run.adapter!r} exists already; pick another name")
 
@@ -187,7 +195,7 @@ def training_router(
                         "dpo trains on rows with prompt, chosen and rejected, the others on prompt and target"
                     )
                 run.objective = body.objective or objective
-            config = _config(body, run.objective)
+            config = _config(body, run.objective, train_compute)
             run.steps_total = len(_batches(examples, config))
             return train(
                 store,
@@ -197,7 +205,7 @@ def training_router(
                 name=run.adapter,
                 task=body.task,
                 backend=train_backend,
-                on_step=lambda _metrics: after_step(),
+                on_step=lambda metrics: (run.measured(metrics), after_step()),
             )
 
         try:
@@ -299,13 +307,13 @@ def _demo_examples(store: Store, body: TrainRequest, model_dir: Path) -> list[An
     )
 
 
-def _config(body: Hyperparameters, objective: str) -> Any:
+def _config(body: Hyperparameters, objective: str, compute: ComputeSettings | None) -> Any:
     import msgspec
 
     from traj.train import TrainSettings, train_config
 
     settings = msgspec.convert(body.model_dump(include=set(TrainSettings.__struct_fields__)), TrainSettings)
-    return train_config(settings, objective)  # type: ignore[arg-type]
+    return train_config(settings, objective, compute=compute)  # type: ignore[arg-type]
 
 
 def _batches(examples: list[Any], config: Any) -> list[Any]:

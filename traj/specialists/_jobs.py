@@ -24,7 +24,7 @@ from traj.train import TrainSettings
 
 if TYPE_CHECKING:
     from traj.eventlog import Store
-    from traj.train import StepMetrics, TrainResult
+    from traj.train import ComputeSettings, StepMetrics, TrainResult
 
 __all__ = ["ImprovementJob", "JobRun", "JobSettings", "create_job", "get_job", "list_jobs", "run_job", "update_job"]
 
@@ -161,10 +161,12 @@ def run_job(
     *,
     register: bool = False,
     model_dir: str | Path | None = None,
+    compute: ComputeSettings | None = None,
     on_step: Callable[[StepMetrics], None] | None = None,
 ) -> JobRun:
     """Train job ``name``'s next adapter through :func:`traj.train.train`, record the run, and with
-    ``register`` make the adapter its task's specialist.
+    ``register`` make the adapter its task's specialist. ``compute`` says where this machine
+    trains (default: its GPU when it has one); it is not part of the job's recipe.
 
     The adapter is ``<job>-<n>``; its lineage parent is the task's specialist in force (else the
     job's previous adapter): what a rollback returns to.
@@ -199,7 +201,7 @@ def run_job(
         store,
         examples,
         model_dir=model_dir,
-        config=train_config(settings, job.objective),
+        config=train_config(settings, job.objective, compute=compute),
         name=f"{name}-{number}",
         task=task,
         parent_adapter=parent,

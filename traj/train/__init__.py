@@ -7,16 +7,22 @@
   :func:`preference_examples` (DPO pairs) read the data from the log;
 - :func:`train` and :func:`resume` run a job and record it (``train/<job>``, ``adapter.created``
   with lineage). The tiny local model is :mod:`traj.tiny`'s.
+- :class:`ComputeSettings` says where a machine trains (device, dtype, gradient checkpointing,
+  micro-batches, a 4-bit base); :func:`resolve_placement` turns ``auto`` into this machine's
+  device and dtype. Under ``torchrun`` the same calls train data-parallel.
 """
 
 from traj.train._config import SdftConfig, StepMetrics, TrainingExample, batches
 from traj.train._data import preference_examples, training_examples
+from traj.train._device import Placement, resolve_placement
 from traj.train._job import KlDiagnosis, TrainResult, model_hash, resume, train
-from traj.train._settings import TrainSettings, checked_settings, train_config
+from traj.train._settings import ComputeSettings, TrainSettings, checked_settings, train_config
 from traj.train.sdft import SdftTrainer
 
 __all__ = [
+    "ComputeSettings",
     "KlDiagnosis",
+    "Placement",
     "SdftConfig",
     "SdftTrainer",
     "StepMetrics",
@@ -27,6 +33,7 @@ __all__ = [
     "checked_settings",
     "model_hash",
     "preference_examples",
+    "resolve_placement",
     "resume",
     "train",
     "train_config",

@@ -37,7 +37,8 @@ def decode_checkpoint(data: bytes) -> dict[str, Any]:
     import torch
 
     try:
-        return torch.load(io.BytesIO(data), weights_only=True)
+        # onto the CPU: a checkpoint written on a GPU resumes anywhere (restore moves it to the device)
+        return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception as exc:
         raise TrainingError(f"unreadable training checkpoint: {one_line(exc)}") from None
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from traj.errors import TrainingError
+from traj.train._device import DtypeName, check_device_name
 from traj.train._divergence import Divergence
 
 __all__ = ["Objective", "SdftConfig", "StepMetrics", "TrainingExample", "batches"]
@@ -31,6 +33,10 @@ class SdftConfig:
     epochs: int = 2
     max_steps: int | None = None
     batch_size: int = 4
+    """Rows per step on each process (under ``torchrun`` a step takes ``batch_size`` x processes rows)."""
+    micro_batch_size: int | None = None
+    """Rows per forward and backward; a step accumulates the gradients of its micro-batches and
+    makes the update the whole batch makes (default: the whole batch at once)."""
     warmup_ratio: float = 0.1
     grad_clip: float = 1.0
     ema_alpha: float = 0.02
@@ -48,6 +54,23 @@ class SdftConfig:
     """DPO only: how far the policy may move from the base model (the KL penalty's weight)."""
     checkpoint_every: int = 50
     """Write a resumable checkpoint every this many steps (0: never)."""
+    device: str = "auto"
+    """auto, cpu, cuda, cuda:N or mps; auto takes this process's CUDA device when there is one."""
+    dtype: DtypeName = "auto"
+    """The base weights' dtype (auto: bfloat16 on a GPU that has it, else float32); the LoRA
+    factors, the teacher, the optimizer state and the divergence stay float32."""
+    gradient_checkpointing: bool = False
+    """Recompute each layer's activations in the backward instead of keeping them: a large base
+    fits, at about a third more compute (the student then scores its rollouts in one forward)."""
+    quantize: Literal["4bit"] | None = None
+    """Load the base in 4 bits through bitsandbytes (QLoRA); CUDA only."""
+
+    def __post_init__(self) -> None:
+        check_device_name(self.device, self.dtype)
+        if self.micro_batch_size is not None and self.micro_batch_size < 1:
+            raise TrainingError(f"micro_batch_size must be at least 1, got {self.micro_batch_size}")
+        if self.quantize not in (None, "4bit"):
+            raise TrainingError(f"unknown quantization {self.quantize!r}; use 4bit")
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -89,16 +112,26 @@ class StepMetrics:
     response_tokens: int = 0
     margin: float | None = None
     """DPO only: the mean reward margin of chosen over rejected (rises as preferences are learned)."""
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds per phase of the step (rollout, student, teacher, loss, backward, optimizer, ema)."""
+    peak_memory_bytes: int = 0
+    """The most memory the process has held on its device so far (GPU allocations, or CPU RSS)."""
 
 
-def batches(examples: Sequence[TrainingExample], config: SdftConfig) -> list[list[TrainingExample]]:
-    """The step batches of a run: ``epochs`` shuffled passes (seeded), cut at ``max_steps``."""
+def batches(
+    examples: Sequence[TrainingExample], config: SdftConfig, *, processes: int = 1
+) -> list[list[TrainingExample]]:
+    """The step batches of a run: ``epochs`` shuffled passes (seeded), cut at ``max_steps``.
+
+    A step's batch holds ``batch_size`` rows for each of ``processes`` data-parallel ranks, so
+    N processes of batch ``b`` plan the steps one process of batch ``N x b`` plans."""
     rng = random.Random(config.seed)
+    size = config.batch_size * processes
     out: list[list[TrainingExample]] = []
     for _ in range(config.epochs):
         order = list(examples)
         rng.shuffle(order)
-        out += [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+        out += [order[i : i + size] for i in range(0, len(order), size)]
     if config.max_steps is not None:
         while out and len(out) < config.max_steps:
             out += out[: config.max_steps - len(out)]

@@ -108,6 +108,7 @@ def _product_difference_sq(u1: torch.Tensor, v1: torch.Tensor, u0: torch.Tensor,
     ``||L R||_F^2`` is the sum of ``(L^T L) * (R R^T)`` (two small square matrices)."""
     import torch
 
-    left = torch.cat([u1.double(), -u0.double()], -1)
-    right = torch.cat([v1.double(), v0.double()], -2)
+    wide = torch.float32 if u1.device.type == "mps" else torch.float64  # MPS has no float64
+    left = torch.cat([u1.to(wide), -u0.to(wide)], -1)
+    right = torch.cat([v1.to(wide), v0.to(wide)], -2)
     return float(((left.mT @ left) * (right @ right.mT)).sum())

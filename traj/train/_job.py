@@ -33,6 +33,7 @@ from traj.eventlog import (
     store_relative_path,
 )
 from traj.train._config import SdftConfig, StepMetrics, TrainingExample, batches
+from traj.train._parallel import launched_processes
 from traj.train.sdft import SdftTrainer
 
 if TYPE_CHECKING:
@@ -123,6 +124,11 @@ def train(
     ``train/<job_id>``; the adapter is saved in both formats either way, and every
     ``config.checkpoint_every`` steps a checkpoint lets :func:`resume` continue a stopped job.
 
+    Under ``torchrun`` every process calls this with the same arguments: each step's batch is
+    ``batch_size`` rows per process, and only rank 0 appends events and writes the adapter.
+    ``train.started`` records where the run computes (device, dtype, processes) and its
+    memory budget per component.
+
     ``start_from`` (an adapter's name in ``store`` or a PEFT directory) starts the student at
     that adapter's weights instead of zero, to learn a new task on top of an old one; it is
     the lineage parent unless ``parent_adapter`` says otherwise.
@@ -142,12 +148,21 @@ def train(
         parent_adapter = parent_adapter or start_name
 
     config = config or SdftConfig()
+    if backend == "mlx" and (config.device, config.dtype, config.quantize) != ("auto", "auto", None):
+        raise TrainingError("--device, --dtype and --quantize are the torch backend's; mlx places its model itself")
     model_dir = Path(model_dir)
     job_id = new_event_id()
     name = name or f"{task or 'adapter'}-{job_id[-12:]}"
     out = Path(out_dir) if out_dir is not None else Path(store.home) / "adapters" / name
-    plan = batches(examples, config)
-    extras = {"steps": len(plan), "examples": len(examples), "adapter": name, "backend": backend}
+    processes = launched_processes()
+    plan = batches(examples, config, processes=processes)
+    extras = {
+        "steps": len(plan),
+        "examples": len(examples),
+        "adapter": name,
+        "backend": backend,
+        "processes": processes,
+    }
     started = TrainStarted(
         job_id=job_id,
         objective=config.objective,
@@ -168,7 +183,6 @@ def train(
         ),
         parent_adapter=parent_adapter,
     )
-    store.append(f"train/{job_id}", [started], expected_seq=0)
     job = _Job(store, started, examples, plan, config, model_dir, backend, name, out, parent_adapter)
     return job.run(on_step=on_step)
 
@@ -188,9 +202,12 @@ def resume(
     started = unfinished_job(store, job_id, task=task)
     config = SdftConfig.from_dict(started.config)
     examples = examples_of(store, started)
-    plan = batches(examples, config)
+    plan = batches(examples, config, processes=launched_processes())
     if len(plan) != started.config.get("steps", len(plan)):
-        raise TrainingError(f"job {started.job_id}: its plan no longer has {started.config['steps']} steps")
+        raise TrainingError(
+            f"job {started.job_id}: its plan no longer has {started.config['steps']} steps "
+            f"(it ran on {started.config.get('processes', 1)} process(es); resume it on as many)"
+        )
     name = started.config.get("adapter") or f"adapter-{started.job_id[-12:]}"
     out = resolve_store_path(store.home, started.config.get("out_dir") or f"adapters/{name}")
     backend = started.config.get("backend", "torch")
@@ -221,13 +238,20 @@ class _Job:
 
         store, config, job_id = self.store, self.config, self.started.job_id
         stream = f"train/{job_id}"
+        # built before anything is recorded: a model that cannot load, or a device that is not
+        # there, is an error that leaves the log as it was
+        trainer = _trainer(self.backend, self.model_dir, config, len(self.plan))
+        main = trainer.parallel.main if isinstance(trainer, SdftTrainer) else True
+        if not main:
+            return self._follow(trainer, on_step=on_step, resuming=resuming)
+        if not resuming:
+            store.append(stream, [self._started_with(trainer)], expected_seq=0)
         seq = store.stream_seq(stream)
         recorded: set[int] = set()
         metrics: list[StepMetrics] = []
         done = 0
         diagnosis = None
         try:
-            trainer = _trainer(self.backend, self.model_dir, config, len(self.plan))
             if self.started.config.get("start_from"):
                 trainer.start_from(resolve_store_path(store.home, self.started.config["start_from"]))
             if resuming:
@@ -300,7 +324,46 @@ class _Job:
         )
         finished = TrainFinished(job_id=job_id, status="completed", steps=len(self.plan), adapter=self.name)
         store.append(stream, [finished], expected_seq=seq)
+        if isinstance(trainer, SdftTrainer):
+            trainer.parallel.barrier()  # the other ranks return once the adapter is written
         return TrainResult(job_id, self.name, peft_path, mlx_path, metrics, diagnosis)
+
+    def _started_with(self, trainer: SdftTrainer | MlxSdftTrainer) -> TrainStarted:
+        """``train.started`` with where the trainer computes and its memory budget."""
+        import msgspec
+
+        placement: dict[str, object] = {}
+        if isinstance(trainer, SdftTrainer):
+            placement = {
+                "placement": {
+                    "device": str(trainer.placement.device),
+                    "dtype": trainer.placement.dtype_name,
+                    "attention": trainer.model.config.get_text_config()._attn_implementation,
+                    "processes": trainer.parallel.world,
+                },
+                "memory_budget": trainer.memory_budget,
+            }
+        return msgspec.structs.replace(self.started, config=self.started.config | placement)
+
+    def _follow(
+        self, trainer: SdftTrainer, *, on_step: Callable[[StepMetrics], None] | None, resuming: bool
+    ) -> TrainResult:
+        """A rank other than 0: the same steps (its share of each batch, the gradients summed
+        with the others'), from the same checkpoint when resuming; it records nothing."""
+        from traj.train._checkpoint import decode_checkpoint, job_progress
+
+        if self.started.config.get("start_from"):
+            trainer.start_from(resolve_store_path(self.store.home, self.started.config["start_from"]))
+        if resuming and (checkpoint := job_progress(self.store, self.started.job_id).checkpoint) is not None:
+            trainer.restore(decode_checkpoint(self.store.get_blob(checkpoint.data.blob)))
+        metrics = []
+        for index in range(trainer.steps_done, len(self.plan)):
+            metrics.append(trainer.step(self.plan[index]))
+            if on_step is not None:
+                on_step(metrics[-1])
+        trainer.parallel.barrier()
+        peft = self.out / "peft"
+        return TrainResult(self.started.job_id, self.name, peft, self.out / "mlx", metrics)
 
 
 def _step_event(job_id: str, step: StepMetrics) -> TrainStep:

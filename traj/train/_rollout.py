@@ -41,8 +41,8 @@ class TokenBatch:
     response_width: int
 
 
-def pack(prompts: list[list[int]], responses: list[list[int]], pad: int) -> TokenBatch:
-    """Left-pad ``prompts`` and right-pad ``responses`` (may be empty) into one batch."""
+def pack(prompts: list[list[int]], responses: list[list[int]], pad: int, *, device: Any = None) -> TokenBatch:
+    """Left-pad ``prompts`` and right-pad ``responses`` (may be empty) into one batch on ``device``."""
     import torch
 
     prompt_width = max(len(p) for p in prompts)
@@ -52,9 +52,9 @@ def pack(prompts: list[list[int]], responses: list[list[int]], pad: int) -> Toke
         left, right = prompt_width - len(prompt), response_width - len(response)
         rows.append([pad] * left + prompt + response + [pad] * right)
         masks.append([0] * left + [1] * (len(prompt) + len(response)) + [0] * right)
-    ids, mask = torch.tensor(rows), torch.tensor(masks)
+    ids, mask = torch.tensor(rows, device=device), torch.tensor(masks, device=device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    lengths = torch.tensor([len(r) for r in responses])
+    lengths = torch.tensor([len(r) for r in responses], device=device)
     return TokenBatch(ids, mask, positions, prompt_width, lengths, response_width)
 
 
@@ -101,11 +101,11 @@ def sample(
     rows = prompt.ids.shape[0]
     mask = prompt.mask[:, head]
     token, position = prompt.ids[:, -1], prompt.positions[:, -1:]
-    finished = torch.zeros(rows, dtype=torch.bool)
+    finished = torch.zeros(rows, dtype=torch.bool, device=prompt.ids.device)
     sampled: list[torch.Tensor] = []
     with torch.inference_mode():
         for step in range(max_new_tokens):
-            mask = torch.cat([mask, torch.ones(rows, 1, dtype=mask.dtype)], 1)
+            mask = torch.cat([mask, mask.new_ones(rows, 1)], 1)
             logits = model(
                 input_ids=token.unsqueeze(1),
                 attention_mask=mask,
@@ -146,12 +146,12 @@ def response_logits(model: Any, rollout: Rollout, pad: int) -> torch.Tensor:
     """
     import torch
 
-    responses = pack([[] for _ in rollout.responses], rollout.responses, pad)
     prompt = rollout.prompt
+    responses = pack([[] for _ in rollout.responses], rollout.responses, pad, device=prompt.ids.device)
     # the prompt's last token, then every response token but the last (which predicts nothing scored)
     tokens = torch.cat([prompt.ids[:, -1:], responses.ids[:, :-1]], 1)
     mask = torch.cat([prompt.mask, responses.mask[:, :-1]], 1)
-    positions = prompt.positions[:, -1:] + torch.arange(tokens.shape[1])
+    positions = prompt.positions[:, -1:] + torch.arange(tokens.shape[1], device=tokens.device)
     return model(
         input_ids=tokens,
         attention_mask=mask,

@@ -4,6 +4,11 @@
 call :func:`train_config`, so a knob means the same everywhere: ``steps`` is ``max_steps``,
 ``beta`` is ``dpo_beta``, LoRA alpha is twice the rank, and an unset knob keeps
 :class:`~traj.train.SdftConfig`'s default.
+
+Where the run computes (:class:`ComputeSettings`: device, dtype, gradient checkpointing,
+micro-batches, a 4-bit base) belongs to the machine, not to the recipe: ``traj train``,
+``traj specialists run`` and ``traj serve`` take it from their own options, and a request or a
+job spec never carries it.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import msgspec
 
 from traj.train._config import Objective, SdftConfig
 
-__all__ = ["TrainSettings", "checked_settings", "train_config"]
+__all__ = ["ComputeSettings", "TrainSettings", "checked_settings", "train_config"]
 
 _Positive = Annotated[int, msgspec.Meta(ge=1)]
 _Rate = Annotated[float, msgspec.Meta(gt=0)]
@@ -36,6 +41,17 @@ class TrainSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """DPO: how far the adapter may move from the base model."""
 
 
+class ComputeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where and how a machine trains: ``SdftConfig``'s device, dtype and memory knobs."""
+
+    device: str = "auto"
+    """auto, cpu, cuda, cuda:N or mps."""
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    gradient_checkpointing: bool = False
+    micro_batch_size: _Positive | None = None
+    quantize: Literal["4bit"] | None = None
+
+
 def checked_settings(**values: object) -> TrainSettings:
     """``TrainSettings(**values)`` with every bound checked (a constructor does not check them).
 
@@ -55,9 +71,14 @@ def checked_settings(**values: object) -> TrainSettings:
 
 
 def train_config(
-    settings: TrainSettings, objective: Objective = "sdft", *, checkpoint_every: int | None = None
+    settings: TrainSettings,
+    objective: Objective = "sdft",
+    *,
+    checkpoint_every: int | None = None,
+    compute: ComputeSettings | None = None,
 ) -> SdftConfig:
-    """The trainer's config for ``settings`` and ``objective`` (``checkpoint_every`` where given)."""
+    """The trainer's config for ``settings`` and ``objective`` on ``compute`` (default: auto)
+    (``checkpoint_every`` where given)."""
     given = {
         "rank": settings.rank,
         "lora_alpha": None if settings.rank is None else 2.0 * settings.rank,
@@ -70,4 +91,5 @@ def train_config(
         "dpo_beta": settings.beta,
         "checkpoint_every": checkpoint_every,
     }
-    return SdftConfig(objective=objective, **{k: v for k, v in given.items() if v is not None})
+    placed = msgspec.structs.asdict(compute or ComputeSettings())
+    return SdftConfig(objective=objective, **{k: v for k, v in given.items() if v is not None}, **placed)

@@ -30,17 +30,21 @@ import contextlib
 import math
 import random
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from traj.errors import TrainingError
 from traj.prompt import chat_text
+from traj.train._budget import memory_budget
+from traj.train._clock import PhaseClock
 from traj.train._config import SdftConfig, StepMetrics, TrainingExample
+from traj.train._device import peak_memory_bytes, resolve_placement
 from traj.train._divergence import masked_mean, per_token_divergence, response_mask
 from traj.train._ema import ema_update_modules
+from traj.train._loading import load_adapted_model
 from traj.train._memory import retain_freed_memory
+from traj.train._parallel import join_data_parallel
 from traj.train._rollout import Rollout, TokenBatch, pack, response_logits, sample
 
 if TYPE_CHECKING:
@@ -50,80 +54,82 @@ __all__ = ["FOLD_LIMIT_BYTES", "SdftTrainer"]
 
 FOLD_LIMIT_BYTES = 256 << 20
 """Fold an adapter into a copy of the adapted weights (:mod:`traj.train._fold`) up to this size
-(plain ``torch.nn.Linear`` base layers only).
+(plain ``torch.nn.Linear`` float32 base layers on the CPU only).
 
-In a small model each LoRA layer's extra ops and dispatch cost more than its matmul, and the
-copy is cheap (13.6 MB for the tiny model). In a large one the matmuls dominate, the LoRA
-path adds little, and the copy would be a second model."""
+In a small model on the CPU each LoRA layer's extra ops and dispatch cost more than its
+matmul, and the copy is cheap (13.6 MB for the tiny model). In a large one, or on a GPU, the
+matmuls dominate, the LoRA path adds little, and the copy would be a second model."""
 
 
-def _disable_dropout(model: torch.nn.Module) -> None:
-    """Switch every dropout of ``model`` off, as TRL's ``SDFTTrainer`` does by default.
+class _Loss(NamedTuple):
+    """One micro-batch's loss (a mean over its ``weight``: trained tokens, or pairs for DPO)."""
 
-    The step samples its rollouts with the graph it differentiates (the shared prefill) and
-    scores them with a teacher in the same mode: with dropout on, the samples would come from
-    a randomly thinned policy and the teacher's targets would be noisy. Covers ``nn.Dropout``
-    modules and the float ``attention_dropout`` that transformers' attention layers read.
-    """
-    import torch
-
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0
-        if isinstance(getattr(module, "attention_dropout", None), float):
-            module.attention_dropout = 0.0
+    value: torch.Tensor
+    kl: float
+    tokens: int
+    weight: float
+    margin: float = float("nan")
 
 
 class SdftTrainer:
-    """The training state: base model, student and teacher adapters, optimizer and schedule."""
+    """The training state: base model, student and teacher adapters, optimizer and schedule.
 
-    def __init__(self, model_dir: str | Path, config: SdftConfig | None = None, *, total_steps: int = 1) -> None:
+    ``model_dir`` holds the tokenizer and, unless an in-memory ``base`` model is given (a
+    benchmark's randomly initialised one), the base weights. The config's ``device`` and
+    ``dtype`` place it; under ``torchrun`` it joins the data-parallel group
+    (:mod:`traj.train._parallel`).
+    """
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        config: SdftConfig | None = None,
+        *,
+        total_steps: int = 1,
+        base: Any = None,
+    ) -> None:
         import torch
-        from peft import LoraConfig, get_peft_model
-        from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
-        retain_freed_memory()
         config = config or SdftConfig()
         self.config = config
-        torch.manual_seed(config.seed)
+        self.placement = resolve_placement(config.device, config.dtype)
+        if self.placement.on_cpu:
+            retain_freed_memory()
+        self.parallel = join_data_parallel(self.placement.device)
+        torch.manual_seed(config.seed)  # the same LoRA initialisation on every rank
         random.seed(config.seed)
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-            base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-        except (OSError, ValueError) as exc:
-            raise TrainingError(f"cannot load the base model at {model_dir}: {exc}") from None
-        self.tokenizer.model_max_length = 1 << 30
-        _disable_dropout(base)
-        present = {name.rsplit(".", 1)[-1] for name, _ in base.named_modules()}
-        targets = [m for m in config.target_modules if m in present]
-        if not targets:
-            raise TrainingError(f"none of the target modules {list(config.target_modules)} is in the model")
-        with warnings.catch_warnings():  # PEFT calls a transformers API deprecated in 5.x
-            warnings.simplefilter("ignore", FutureWarning)
-            self.model = get_peft_model(
-                base,
-                LoraConfig(r=config.rank, lora_alpha=config.lora_alpha, target_modules=targets, lora_dropout=0.0),
-                adapter_name="student",
-            )
-        teacher_rank = config.teacher_rank or 2 * config.rank
-        self.model.add_adapter("teacher", LoraConfig(r=teacher_rank, lora_alpha=teacher_rank, target_modules=targets))
+        self.tokenizer, self.model = load_adapted_model(model_dir, config, self.placement, base=base)
         self._pairs = self._lora_pairs()
         self._adapted = [s["site"] for s, _ in self._pairs]
         bases = [layer.base_layer for _, _, layer in self._adapted]
-        # only plain linear layers fold: GPT-2's Conv1D stores W transposed, quantized ones packed
+        # only plain float32 linear layers on the CPU fold: GPT-2's Conv1D stores W transposed,
+        # quantized ones packed, and a GPU gains nothing from it (see FOLD_LIMIT_BYTES); nor with
+        # gradient checkpointing, whose backward recomputes layers after the fold is undone
         plain = all(type(base) is torch.nn.Linear for base in bases)
-        self._fold = plain and sum(base.weight.nbytes for base in bases) <= FOLD_LIMIT_BYTES
+        fold_bytes = sum(base.weight.nbytes for base in bases)
+        cpu_float32 = self.placement.on_cpu and self.placement.dtype == torch.float32
+        small = fold_bytes <= FOLD_LIMIT_BYTES and not config.gradient_checkpointing
+        self._fold = plain and cpu_float32 and small
         with torch.no_grad():
             for _, teacher in self._pairs:  # the teacher starts where the student does: no delta
                 teacher["A"].zero_()
                 teacher["B"].zero_()
-        self.model.set_adapter("student")
         self.student_parameters = [p for n, p in self.model.named_parameters() if ".student." in n]
         for name, parameter in self.model.named_parameters():
             parameter.requires_grad_(".student." in name)
+        self.parallel.broadcast_(self.student_parameters)
+        if self.parallel.world > 1:  # each rank samples its own rollouts
+            torch.manual_seed(config.seed + self.parallel.rank)
         self.optimizer = torch.optim.AdamW(self.student_parameters, lr=config.learning_rate, weight_decay=0.0)
+        # float16 activations underflow small gradients: scale the loss (a no-op for the other dtypes)
+        self._scaler = torch.amp.GradScaler(self.placement.device.type, enabled=self.placement.dtype == torch.float16)
+        self._clock = PhaseClock(self.placement.device)
+        rows = (config.micro_batch_size or config.batch_size) * config.rollouts_per_prompt
+        self.memory_budget = memory_budget(
+            self.model, config, folded_bytes=2 * fold_bytes if self._fold else 0, rows=rows
+        )
         warmup = max(1, int(total_steps * config.warmup_ratio))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
@@ -134,90 +140,139 @@ class SdftTrainer:
     # ------------------------------------------------------------------ the step
 
     def step(self, examples: Sequence[TrainingExample]) -> StepMetrics:
-        """One optimizer step on ``examples`` (the KL it reports is measured before the update)."""
+        """One optimizer step on ``examples`` (the KL it reports is measured before the update).
+
+        Under data parallelism ``examples`` is the whole step's batch and this rank trains on its
+        share. The rows go through in micro-batches (``micro_batch_size``), each backward adding
+        its summed loss's gradient; the gradients are then summed over the ranks and divided by
+        the global weight (trained tokens, or DPO pairs): the mean loss of the whole batch."""
         import torch
 
         started = time.perf_counter()
         self.model.train()
-        margin = None
-        if self.config.objective == "sft":
-            loss, kl, tokens = self._sft_loss(examples)
-        elif self.config.objective == "dpo":
-            loss, margin, tokens = self._dpo_loss(examples)
-            kl = float("nan")
-        else:
-            loss, kl, tokens = self._sdft_loss(examples)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.student_parameters, self.config.grad_clip))
-        lr = self.scheduler.get_last_lr()[0]
-        self.optimizer.step()
-        self.scheduler.step()
-        drift, truncation = self.update_teacher() if self.config.objective == "sdft" else (0.0, 0.0)
+        self._clock.take()
+        share = self.parallel.share(examples)
+        size = self.config.micro_batch_size or max(1, len(share))
+        # weight, tokens, weight x loss, weight x KL, weight x margin: summed over micro-batches and ranks
+        totals = [0.0] * 5
+        for start in range(0, len(share), size):
+            part = self._loss(share[start : start + size])
+            with self._clock("backward"):
+                self._scaler.scale(part.value * part.weight).backward()
+            found = (part.weight, part.tokens, float(part.value.detach()), part.kl, part.margin)
+            totals = [t + (f if i < 2 else part.weight * f) for i, (t, f) in enumerate(zip(totals, found, strict=True))]
+        with self._clock("optimizer"):
+            summed = self.parallel.sum_(torch.tensor(totals, dtype=torch.float64, device=self._reduce_device))
+            weight, tokens, loss, kl, margin = (float(v) for v in summed)
+            self.parallel.sum_gradients_(self.student_parameters)
+            for parameter in self.student_parameters:
+                if parameter.grad is not None:
+                    parameter.grad.div_(max(weight, 1.0))
+            self._scaler.unscale_(self.optimizer)
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.student_parameters, self.config.grad_clip))
+            lr = self.scheduler.get_last_lr()[0]
+            self._scaler.step(self.optimizer)
+            self._scaler.update()
+            self.scheduler.step()
+        with self._clock("ema"):
+            drift, truncation = self.update_teacher() if self.config.objective == "sdft" else (0.0, 0.0)
         self.steps_done += 1
         seconds = time.perf_counter() - started
+        mean = max(weight, 1.0)
         return StepMetrics(
             step=self.steps_done - 1,
-            loss=float(loss.detach()),
-            kl=kl,
+            loss=loss / mean,
+            kl=kl / mean,
             grad_norm=grad_norm,
             lr=lr,
             tokens_per_s=tokens / seconds if seconds > 0 else 0.0,
             teacher_drift=drift,
             ema_truncation=truncation,
-            response_tokens=tokens,
-            margin=margin,
+            response_tokens=int(tokens),
+            margin=None if self.config.objective != "dpo" else margin / mean,
+            phases=self._clock.take(),
+            peak_memory_bytes=self.peak_memory(),
         )
 
-    def _sdft_loss(self, examples: Sequence[TrainingExample]) -> tuple[torch.Tensor, float, int]:
+    def peak_memory(self) -> int:
+        """The most bytes this process has held on its device (GPU allocations, or the CPU's RSS)."""
+        return peak_memory_bytes(self.placement.device)
+
+    @property
+    def _reduce_device(self) -> torch.device:
+        """Where the step's totals are summed over the ranks (NCCL sums GPU tensors only)."""
+        import torch
+
+        return self.placement.device if self.placement.device.type == "cuda" else torch.device("cpu")
+
+    def _loss(self, examples: Sequence[TrainingExample]) -> _Loss:
+        if self.config.objective == "sft":
+            return self._sft_loss(examples)
+        if self.config.objective == "dpo":
+            return self._dpo_loss(examples)
+        return self._sdft_loss(examples)
+
+    def _sdft_loss(self, examples: Sequence[TrainingExample]) -> _Loss:
         import torch
 
         queries = [e.query for e in examples for _ in range(self.config.rollouts_per_prompt)]
         teacher_queries = [e.teacher_query for e in examples for _ in range(self.config.rollouts_per_prompt)]
+        # gradient checkpointing drops the cache of a forward with gradients, so the prefill
+        # cannot carry the graph: sample without it, then score prompt + response in one forward
+        keep_graph = not self.config.gradient_checkpointing
         with self._adapter_forwards("student"):
-            rollout = self._sample(queries, keep_graph=True)
-            student_logits = response_logits(self.model, rollout, self.tokenizer.pad_token_id)
-        responses = rollout.responses
-        teacher = self._batch(teacher_queries, responses)
-        with torch.inference_mode(), self._adapter_forwards("teacher"):
-            teacher_logits = self._response_logits(teacher)
-        mask = response_mask(teacher.response_lengths, teacher.response_width, self.config.mask_first_tokens)
-        per_token = per_token_divergence(student_logits, teacher_logits, self.config.divergence, self.config.jsd_beta)
-        loss = masked_mean(per_token, mask)
-        with torch.no_grad():
-            kl = (
-                loss.detach()
-                if self.config.divergence == "reverse"
-                else masked_mean(per_token_divergence(student_logits, teacher_logits, "reverse"), mask)
+            with self._clock("rollout"):
+                rollout = self._sample(queries, keep_graph=keep_graph)
+            with self._clock("student"):
+                if keep_graph:
+                    student_logits = response_logits(self.model, rollout, self.tokenizer.pad_token_id)
+                else:
+                    student_logits = self._response_logits(self._batch(queries, rollout.responses))
+        with self._clock("teacher"):
+            teacher = self._batch(teacher_queries, rollout.responses)
+            with torch.inference_mode(), self._adapter_forwards("teacher"):
+                teacher_logits = self._response_logits(teacher)
+        with self._clock("loss"):
+            mask = response_mask(teacher.response_lengths, teacher.response_width, self.config.mask_first_tokens)
+            per_token = per_token_divergence(
+                student_logits, teacher_logits, self.config.divergence, self.config.jsd_beta
             )
-        return loss, float(kl), int(teacher.response_lengths.sum())
+            loss = masked_mean(per_token, mask)
+            with torch.no_grad():
+                kl = (
+                    loss.detach()
+                    if self.config.divergence == "reverse"
+                    else masked_mean(per_token_divergence(student_logits, teacher_logits, "reverse"), mask)
+                )
+        return _Loss(loss, float(kl), int(teacher.response_lengths.sum()), float(mask.sum()))
 
-    def _sft_loss(self, examples: Sequence[TrainingExample]) -> tuple[torch.Tensor, float, int]:
+    def _sft_loss(self, examples: Sequence[TrainingExample]) -> _Loss:
         import torch
 
         eos = self.tokenizer.eos_token or ""
         targets = [self._encode(e.target + eos) for e in examples]
         batch = self._batch([e.query for e in examples], targets)
-        with self._adapter_forwards("student"):
+        with self._clock("student"), self._adapter_forwards("student"):
             logits = self._response_logits(batch)
         labels = batch.ids[:, batch.prompt_width : batch.prompt_width + batch.response_width]
         mask = response_mask(batch.response_lengths, batch.response_width, 0)
         losses = torch.nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), reduction="none"
         ).view_as(mask)
-        return masked_mean(losses, mask), float("nan"), int(batch.response_lengths.sum())
+        return _Loss(masked_mean(losses, mask), float("nan"), int(batch.response_lengths.sum()), float(mask.sum()))
 
-    def _dpo_loss(self, examples: Sequence[TrainingExample]) -> tuple[torch.Tensor, float, int]:
+    def _dpo_loss(self, examples: Sequence[TrainingExample]) -> _Loss:
         """The batch's DPO loss, its mean reward margin (``beta`` x the log-ratio gap) and its response tokens."""
         import torch
 
-        with self._adapter_forwards("student"):
+        with self._clock("student"), self._adapter_forwards("student"):
             policy_chosen, policy_rejected, tokens = self._pair_logprobs(examples)
-        with torch.no_grad(), self.model.disable_adapter():
+        with self._clock("teacher"), torch.no_grad(), self.model.disable_adapter():
             ref_chosen, ref_rejected, _ = self._pair_logprobs(examples)
         rewards = self.config.dpo_beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))
         loss = -torch.nn.functional.logsigmoid(rewards).mean()
-        return loss, float(rewards.detach().mean()), tokens
+        return _Loss(loss, float("nan"), tokens, float(len(examples)), float(rewards.detach().mean()))
 
     def preference_margins(self, examples: Sequence[TrainingExample]) -> list[float]:
         """``log pi(chosen) - log pi(rejected)`` per pair under the student: what DPO should raise."""
@@ -305,7 +360,7 @@ class SdftTrainer:
 
     def _batch(self, queries: Sequence[str], responses: list[list[int]]) -> TokenBatch:
         prompts = [self._encode(chat_text(self.tokenizer, q)) for q in queries]
-        return pack(prompts, responses, self.tokenizer.pad_token_id)
+        return pack(prompts, responses, self.tokenizer.pad_token_id, device=self.placement.device)
 
     def _response_logits(self, batch: TokenBatch) -> torch.Tensor:
         """Logits predicting each response token: positions prompt_width-1 .. end-1.
@@ -342,7 +397,10 @@ class SdftTrainer:
 
     def teacher_factors(self) -> dict[str, tuple[Any, Any]]:
         """The teacher's EMA delta per module path as ``(U, V)`` numpy arrays (``delta = U @ V``)."""
-        return {s["path"]: (t["B"].detach().numpy().copy(), t["A"].detach().numpy().copy()) for s, t in self._pairs}
+        return {
+            s["path"]: (t["B"].detach().float().cpu().numpy().copy(), t["A"].detach().float().cpu().numpy().copy())
+            for s, t in self._pairs
+        }
 
     def _freeze_teacher(self) -> None:
         for _, teacher in self._pairs:
@@ -416,19 +474,23 @@ class SdftTrainer:
         (student and EMA teacher), the optimizer and schedule state, the RNG states, the step."""
         import torch
 
-        return {
+        state = {
             "backend": "torch",
             "step": self.steps_done,
             "adapters": {
-                name: parameter.detach().clone()
+                name: parameter.detach().cpu().clone()
                 for name, parameter in self.model.named_parameters()
                 if ".student." in name or ".teacher." in name
             },
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            "grad_scaler": self._scaler.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "python_rng": random.getstate(),
         }
+        if self.placement.device.type == "cuda":  # the sampler draws on the GPU's generator
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.placement.device)
+        return state
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from a :meth:`checkpoint` of a trainer with the same model and config."""
@@ -443,9 +505,13 @@ class SdftTrainer:
         with torch.no_grad():
             for name, value in state["adapters"].items():
                 parameters[name].copy_(value)
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer.load_state_dict(state["optimizer"])  # moves its tensors to the parameters' device
         self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("grad_scaler"):
+            self._scaler.load_state_dict(state["grad_scaler"])
         torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and self.placement.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.placement.device)
         random.setstate(state["python_rng"])
         self.steps_done = state["step"]
 
