@@ -15,9 +15,22 @@ mostly says who drew longer answers: 24 steps (96 rollouts each) is the default 
 the two sample nearly the same number of tokens (2,901 vs 2,857 on the tiny model).
 Targets: traj >= 1.3x TRL's tokens/s and <= TRL's peak memory.
 
+Both sides run float32 on the CPU, as traj's ``dtype=auto`` does there: TRL's configs default
+to ``bf16=True``, which on the CPU autocasts every matmul to bfloat16 (a different computation,
+and on CPUs without native bf16 an emulated, many times slower one). The JSON line records
+each side's versions, thread count, precision and per-phase seconds, and the machine's load,
+and a TRL rate far below what it reaches on this model (``EXPECTED_TRL_TOKENS_PER_S``) marks the
+run ``baseline_suspect`` instead of reporting the ratio as met.
+
     nice -n 10 python bench/train.py [--steps 24] [--batch-size 4] [--rounds 2]
 
 TRL is an optional dependency: ``pip install 'traj[bench]'``.
+
+``--device cuda`` is the GPU check instead (no TRL needed, no network): randomly initialised
+Llama-shaped bases at 1B and 8B parameters (config only, the tiny tokenizer, a 128K
+vocabulary), N SDFT steps each in bfloat16 on the GPU, tokens/s, the step split (rollout,
+student, teacher, backward, optimizer, EMA) and peak GPU memory, then TRL's ``SDFTTrainer`` on
+the 1B shape where TRL is installed; a JSON line at the end. See scripts/gpu-check.sh.
 """
 
 from __future__ import annotations
@@ -33,6 +46,10 @@ from typing import Any
 
 RANK, LR, ALPHA, MASK = 16, 1e-4, 0.1, 3
 TARGET_SPEEDUP = 1.3
+EXPECTED_TRL_TOKENS_PER_S = 240.0
+"""TRL's rate on the tiny model on a quiet 2-core CPU (measured 237-240); far below it, the
+baseline itself is broken (load, threads, precision) and the ratio means nothing."""
+SUSPECT_BELOW = 0.25
 
 
 def prompts(count: int) -> list[tuple[str, str]]:
@@ -46,7 +63,18 @@ def prompts(count: int) -> list[tuple[str, str]]:
     return out
 
 
-def run_traj(model_dir: str, data: list[tuple[str, str]], steps: int, batch_size: int, new_tokens: int) -> dict:
+def run_traj(
+    model_dir: str,
+    data: list[tuple[str, str]],
+    steps: int,
+    batch_size: int,
+    new_tokens: int,
+    *,
+    device: str = "cpu",
+    base: Any = None,
+    warmup: int = 0,
+) -> dict:
+    """traj's SDFT over the plan; ``warmup`` first steps run but are not timed (GPU kernels' first use)."""
     from traj.train import SdftConfig, SdftTrainer, TrainingExample, batches
 
     # TRL's teacher prompt is "{prompt}\n\n{privileged_context}"; traj's teacher_query is given whole
@@ -55,21 +83,46 @@ def run_traj(model_dir: str, data: list[tuple[str, str]], steps: int, batch_size
         rank=RANK,
         lora_alpha=2.0 * RANK,
         learning_rate=LR,
-        max_steps=steps,
+        max_steps=steps + warmup,
         batch_size=batch_size,
         ema_alpha=ALPHA,
         mask_first_tokens=MASK,
         max_new_tokens=new_tokens,
         checkpoint_every=0,
+        device=device,
     )
-    trainer = SdftTrainer(model_dir, config, total_steps=steps)
+    trainer = SdftTrainer(model_dir, config, total_steps=steps + warmup, base=base)
     plan = batches(examples, config)
+    for batch in plan[:warmup]:
+        trainer.step(batch)
     started = time.perf_counter()
-    tokens = sum(trainer.step(batch).response_tokens for batch in plan)
-    return {"tokens": tokens, "seconds": time.perf_counter() - started}
+    tokens, phases = 0, {}
+    for batch in plan[warmup:]:
+        metrics = trainer.step(batch)
+        tokens += metrics.response_tokens
+        for phase, seconds in metrics.phases.items():
+            phases[phase] = phases.get(phase, 0.0) + seconds
+    return {
+        "tokens": tokens,
+        "seconds": time.perf_counter() - started,
+        "phases": {k: round(v, 3) for k, v in phases.items()},
+        "device": str(trainer.placement.device),
+        "dtype": trainer.placement.dtype_name,
+        "peak_memory_mb": round(trainer.peak_memory() / 2**20, 1),
+    }
 
 
-def run_trl(model_dir: str, data: list[tuple[str, str]], steps: int, batch_size: int, new_tokens: int) -> dict:
+def run_trl(
+    model_dir: str,
+    data: list[tuple[str, str]],
+    steps: int,
+    batch_size: int,
+    new_tokens: int,
+    *,
+    device: str = "cpu",
+    base: Any = None,
+) -> dict:
+    """TRL's SDFTTrainer on the same plan: float32 on the CPU, bfloat16 on a GPU (as traj's ``auto``)."""
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     import torch
     from datasets import Dataset
@@ -77,14 +130,16 @@ def run_trl(model_dir: str, data: list[tuple[str, str]], steps: int, batch_size:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl.experimental.sdft import SDFTConfig, SDFTTrainer
 
+    on_gpu = device.startswith("cuda")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model = base if base is not None else AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     dataset = Dataset.from_list(
         [{"prompt": [{"role": "user", "content": q}], "privileged_context": c} for q, c in data]
     )
     args = SDFTConfig(
         output_dir=os.environ.get("TMPDIR", "/tmp") + "/traj-bench-trl",
-        use_cpu=True,
+        use_cpu=not on_gpu,
+        bf16=on_gpu,  # TRL's default (True) autocasts the CPU's matmuls to bfloat16: not what traj computes there
         report_to="none",
         save_strategy="no",
         logging_steps=steps,
@@ -117,6 +172,7 @@ def run_trl(model_dir: str, data: list[tuple[str, str]], steps: int, batch_size:
     )
     trainer = SDFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft)
     counted = {"tokens": 0}
+    phases = _time_trl_phases(trainer, device)
     generate = trainer._generate
 
     def counting(prompt_ids: list[list[int]]) -> Any:
@@ -127,15 +183,82 @@ def run_trl(model_dir: str, data: list[tuple[str, str]], steps: int, batch_size:
     trainer._generate = counting  # count the completion tokens it samples, nothing else
     started = time.perf_counter()
     trainer.train()
-    return {"tokens": counted["tokens"], "seconds": time.perf_counter() - started}
+    seconds = time.perf_counter() - started
+    inner = phases["rollout"] + phases["forwards"]
+    split = {
+        "rollout": phases["rollout"],
+        "student_and_teacher": phases["forwards"],
+        "backward": phases["training_step"] - inner - phases["loss"],
+        "loss": phases["loss"],
+        "ema": phases["ema"],
+        "optimizer_and_rest": seconds - phases["training_step"] - phases["ema"],
+    }
+    return {
+        "tokens": counted["tokens"],
+        "seconds": seconds,
+        "phases": {k: round(v, 3) for k, v in split.items()},
+        "device": device,
+        "dtype": "bfloat16 autocast" if args.bf16 else "float32",
+        "peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if on_gpu else None,
+    }
+
+
+def _time_trl_phases(trainer: Any, device: str) -> dict[str, float]:
+    """Wrap TRL's step methods to add up their seconds: rollouts (``_generate``), the student
+    and teacher forwards, the loss, the whole training step (forwards and backward) and the
+    EMA callback; synchronised on a GPU."""
+    import functools
+
+    import torch
+
+    seconds = dict.fromkeys(("rollout", "forwards", "loss", "training_step", "ema"), 0.0)
+
+    def timed(name: str, function: Any) -> Any:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                seconds[name] += time.perf_counter() - started
+
+        return wrapper
+
+    trainer._generate = timed("rollout", trainer._generate)
+    trainer._compute_teacher_student_logits = timed("forwards", trainer._compute_teacher_student_logits)
+    trainer._compute_self_distillation_loss = timed("loss", trainer._compute_self_distillation_loss)
+    trainer.training_step = timed("training_step", trainer.training_step)
+    for callback in trainer.callback_handler.callbacks:
+        if hasattr(callback, "on_step_end") and "EMA" in type(callback).__name__:
+            callback.on_step_end = timed("ema", callback.on_step_end)
+    return seconds
 
 
 def worker(which: str, model_dir: str, steps: int, batch_size: int, new_tokens: int) -> None:
+    import torch
+
     data = prompts(steps * batch_size)
     run = run_traj if which == "traj" else run_trl
     result = run(model_dir, data, steps, batch_size, new_tokens)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["threads"] = torch.get_num_threads()
+    result["versions"] = _versions(trl=which == "trl")
     print(json.dumps(result))
+
+
+def _versions(*, trl: bool) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = ["torch", "transformers", "peft"] + (["trl", "accelerate"] if trl else [])
+    found = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
 
 
 def measure(which: str, model_dir: str, steps: int, batch_size: int, new_tokens: int) -> dict:
@@ -158,7 +281,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="Runs per trainer, alternating order (best kept).")
     parser.add_argument("--model", default=None, help="Base model directory (default: the tiny model).")
     parser.add_argument("--worker", choices=["traj", "trl"], help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="cpu", help="cpu: traj against TRL; cuda: the GPU check instead.")
+    parser.add_argument("--shapes", default="1b,8b", help="Device check: base shapes to build (1b, 8b, test).")
+    parser.add_argument("--check", action="store_true", help="Run the device check on --device (cuda implies it).")
     args = parser.parse_args()
+    if args.check or args.device != "cpu":
+        from gpu_check import gpu_check  # bench/ is the script's directory
+
+        # the check needs only a tokenizer: the untrained tiny model builds in seconds, no pretraining
+        if args.model is None:
+            import tempfile
+
+            from traj.tiny import build_untrained
+
+            args.model = str(build_untrained(tempfile.mkdtemp(prefix="traj-check-"), seed=0))
+        gpu_check(args.model, args.device, args.shapes.split(","), args.steps, args.batch_size, args.new_tokens)
+        return
     if args.model is None:
         from traj.tiny import init_tiny
 
@@ -167,6 +305,7 @@ def main() -> None:
         worker(args.worker, args.model, args.steps, args.batch_size, args.new_tokens)
         return
 
+    load_before = os.getloadavg()[0]
     settings = (args.model, args.steps, args.batch_size, args.new_tokens)
     runs: dict[str, list[dict]] = {"traj": [], "trl": []}
     for round_ in range(args.rounds):  # alternate who goes first; keep each one's best round
@@ -176,12 +315,22 @@ def main() -> None:
     traj, trl = results["traj"], results["trl"]
     speedup = traj["tokens_per_s"] / trl["tokens_per_s"]
     memory = traj["peak_rss_mb"] / trl["peak_rss_mb"]
+    load = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    suspect = trl["tokens_per_s"] < SUSPECT_BELOW * EXPECTED_TRL_TOKENS_PER_S
     print(f"SDFT, {args.steps} steps x batch {args.batch_size}, rank {RANK}, <= {args.new_tokens} new tokens, CPU")
     print(f"{'trainer':<8} {'tokens':>7} {'seconds':>8} {'tokens/s':>9} {'peak RSS MB':>12}")
     for name, r in results.items():
         line = f"{r['tokens']:>7} {r['seconds']:>8.1f} {r['tokens_per_s']:>9.1f} {r['peak_rss_mb']:>12.0f}"
         print(f"{name:<8} {line}")
     print(f"traj/TRL tokens/s: {speedup:.2f}x (target >= {TARGET_SPEEDUP}x)   peak memory: {memory:.2f}x (target <= 1)")
+    for name, r in results.items():
+        print(f"{name} seconds per phase: {r['phases']}  ({r['threads']} threads, {r['dtype']})")
+    if suspect:
+        print(
+            f"BASELINE SUSPECT: TRL ran at {trl['tokens_per_s']:.1f} tokens/s, under {SUSPECT_BELOW:.0%} of its "
+            f"expected {EXPECTED_TRL_TOKENS_PER_S:.0f} on this model (load average {load}, {trl['threads']} threads): "
+            "the ratio is not reported as met"
+        )
     summary = {
         "bench": "train",
         "steps": args.steps,
@@ -193,8 +342,13 @@ def main() -> None:
         "traj_peak_rss_mb": round(traj["peak_rss_mb"], 1),
         "trl_peak_rss_mb": round(trl["peak_rss_mb"], 1),
         "memory_ratio": round(memory, 3),
-        "speed_target_met": speedup >= TARGET_SPEEDUP,
+        "speed_target_met": None if suspect else speedup >= TARGET_SPEEDUP,
         "memory_target_met": memory <= 1.0,
+        "baseline_suspect": suspect,
+        "load_average": load,
+        "cpus": os.cpu_count(),
+        "traj": {k: traj[k] for k in ("phases", "threads", "dtype", "versions", "tokens", "seconds")},
+        "trl": {k: trl[k] for k in ("phases", "threads", "dtype", "versions", "tokens", "seconds")},
     }
     print(json.dumps(summary))
 

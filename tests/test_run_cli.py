@@ -6,6 +6,8 @@ live browser fixture.
 
 from __future__ import annotations
 
+import re
+
 from typer.testing import CliRunner
 
 from traj.cli import app
@@ -46,3 +48,17 @@ def test_traj_run_ask_when_unsure_prints_the_question_and_goes_on_when_nobody_ac
     with Store.open(home, readonly=True) as store, Projections(store) as projections:
         [step] = projections.query("SELECT outcome, confidence FROM run_steps").to_pylist()
     assert step["outcome"] in ("ok", "failed") and 0 < step["confidence"] < 1
+
+
+def test_traj_run_no_constrain_turns_it_off(home, model_dir):
+    """An untrained model: constrained it still acts, unconstrained its first step is rejected."""
+    outcome = {}
+    for flag in ("--constrain", "--no-constrain"):
+        args = ["run", "--task", "expense", "--model", str(model_dir), "--max-steps", "1", "--headless", flag]
+        result = CliRunner().invoke(app, [*args, "--home", str(home)])
+        assert result.exit_code in (0, 1), result.output
+        run_id = re.search(r"^run (\S+):", result.output, re.MULTILINE)[1]
+        with Store.open(home, readonly=True) as store, Projections(store) as projections:
+            rows = projections.query(f"SELECT outcome FROM run_steps WHERE run_id = '{run_id}'").to_pylist()
+        outcome[flag] = [row["outcome"] for row in rows]
+    assert outcome["--constrain"] != ["rejected"] and outcome["--no-constrain"] == ["rejected"], outcome

@@ -16,6 +16,7 @@ with theirs as the correction, so the exports learn both from it. Then the agent
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -44,6 +45,9 @@ from traj.prompt import (
     AgentAction,
     HistoryEntry,
     ParseError,
+    action_response_format,
+    action_schema,
+    action_token_bound,
     build_prompt,
     history_entry,
     parse_action,
@@ -152,6 +156,7 @@ def run_agent(
     on_step: Callable[[AgentStep], None] | None = None,
     ask_when_unsure: AskWhenUnsure | None = None,
     secrets: Secrets | None = None,
+    constrain: bool = True,
 ) -> RunResult:
     """Run the agent on ``task`` in a fresh Chromium; see :func:`run_on_page`.
 
@@ -176,6 +181,7 @@ def run_agent(
             on_step=on_step,
             ask_when_unsure=ask_when_unsure,
             secrets=secrets,
+            constrain=constrain,
         )
 
 
@@ -204,6 +210,7 @@ def run_on_page(
     on_step: Callable[[AgentStep], None] | None = None,
     ask_when_unsure: AskWhenUnsure | None = None,
     secrets: Secrets | None = None,
+    constrain: bool = True,
 ) -> RunResult:
     """Let ``policy`` do ``task`` on ``page`` from ``url`` until FINISH, ``max_steps`` or a stop.
 
@@ -213,6 +220,8 @@ def run_on_page(
     steps to the person at the browser (see :class:`AskWhenUnsure`). A TYPE of a secret
     (``{"secret": "NAME"}``) types its value from ``secrets`` (default: ``TRAJ_SECRET_<NAME>``);
     the run records only the reference, and stops with the reason when the secret is not set.
+    With ``constrain`` (the default) and a policy whose ``constrains_output`` is true, the model
+    can only write an action valid on the page it sees (:func:`~traj.prompt.action_schema`).
     """
     install_snapshotter(page)
     try:
@@ -236,7 +245,8 @@ def run_on_page(
         max_steps=max_steps,
     )
     seq = store.append(stream, [started], expected_seq=0).next_seq
-    loop = _Loop(store, policy, stream, run_id, goal, max_new_tokens, timeout_s, ask_when_unsure, secrets)
+    constrained = constrain and bool(getattr(policy, "constrains_output", False))
+    loop = _Loop(store, policy, stream, run_id, goal, max_new_tokens, timeout_s, ask_when_unsure, secrets, constrained)
     answer, reason = None, f"reached max_steps ({max_steps})"
     try:
         for index in range(max_steps):
@@ -298,10 +308,11 @@ class _Loop:
         timeout_s: float,
         ask: AskWhenUnsure | None = None,
         secrets: Secrets | None = None,
+        constrain: bool = False,
     ) -> None:
         self.store, self.policy, self.stream, self.run_id, self.goal = store, policy, stream, run_id, goal
         self.secrets = secrets or Secrets()
-        self.max_new_tokens, self.timeout_s, self.ask = max_new_tokens, timeout_s, ask
+        self.max_new_tokens, self.timeout_s, self.ask, self.constrain = max_new_tokens, timeout_s, ask, constrain
         self.handover: HandOver | None = None
         self.warned_unknown = False
         self.budget = prompt_budget(policy.context_window, max_new_tokens)
@@ -325,10 +336,15 @@ class _Loop:
                 count_tokens=self.policy.count_tokens,
                 screenshot=snapshot.screenshot,
             )
+            max_new_tokens = self.max_new_tokens
+            if self.constrain:  # room for the longest valid action: one cut short would be none
+                schema = action_schema(self.goal, snapshot.elements, snapshot.text)
+                prompt = dataclasses.replace(prompt, response_format=action_response_format(schema))
+                max_new_tokens = max(max_new_tokens, action_token_bound(schema) + 1)
         record = _StepRecord(index, prompt.sha256, prompt.tokens, prompt.truncated)
         # A text-only policy does not need the screenshot: it is taken (for the record) while
         # the model generates, so it costs the step nothing.
-        pending = self.worker.submit(self.policy.generate, prompt, max_new_tokens=self.max_new_tokens)
+        pending = self.worker.submit(self.policy.generate, prompt, max_new_tokens=max_new_tokens)
         png = snapshot.screenshot
         if png is None:
             with _timed(timings, "screenshot"):

@@ -62,6 +62,13 @@ def run(
         float, typer.Option(help="--ask-when-unsure: ask below this probability of the chosen element.")
     ] = 0.5,
     ask_timeout: Annotated[float, typer.Option(help="--ask-when-unsure: seconds to wait for you.")] = 120.0,
+    constrain: Annotated[
+        bool,
+        typer.Option(
+            "--constrain/--no-constrain",
+            help="Decode only actions valid on the page (backends that can: transformers, mlx, openai, vllm).",
+        ),
+    ] = True,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -109,6 +116,7 @@ def run(
                 on_step=lambda step: out.print(_step_line(step), highlight=False),
                 ask_when_unsure=ask,
                 secrets=secret_source(),
+                constrain=constrain,
             )
         finally:
             policy.close()

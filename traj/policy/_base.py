@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from traj.errors import PolicyError
 from traj.prompt import conversation_text
 
 if TYPE_CHECKING:
@@ -137,7 +136,8 @@ class Completion:
     """The conversation's image (a PNG screenshot), for a backend with ``vision``; others are never sent one."""
     response_format: Mapping[str, Any] | None = None
     """OpenAI's ``response_format`` (``json_object``, ``json_schema``), for a backend whose ``constrains_output``
-    is true (it hands it to a server that constrains decoding); the others refuse it."""
+    is true: the local ones enforce it token by token (xgrammar), the OpenAI-compatible ones hand it to a
+    server that constrains its decoding; the others refuse it."""
 
 
 @runtime_checkable
@@ -183,12 +183,7 @@ class TokenText:
 
 
 def model_text(tokenizer: Any, completion: Completion) -> str:
-    """What a local model reads for ``completion``: its raw text, or its conversation in the chat template.
-
-    A local backend constrains nothing, so a ``response_format`` is refused here, not ignored.
-    """
-    if completion.response_format is not None:
-        raise PolicyError("this backend cannot constrain its output to a response_format")
+    """What a local model reads for ``completion``: its raw text, or its conversation in the chat template."""
     if completion.text is not None:
         return completion.text
     return conversation_text(tokenizer, completion.messages)

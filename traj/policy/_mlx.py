@@ -19,6 +19,7 @@ from traj.errors import PolicyError, one_line
 from traj.policy._adapter_formats import detect_adapter_format, peft_to_mlx
 from traj.policy._adapters import LoadedAdapters
 from traj.policy._base import Completion, Generation, TokenText, emit_token, model_text, should_stop
+from traj.policy._constrain import Grammars, TokenConstraint
 
 if TYPE_CHECKING:
     from traj.prompt import Prompt
@@ -30,6 +31,8 @@ class MlxPolicy:
     """A local causal LM through mlx-lm (Metal on a Mac, ``mlx[cpu]`` on Linux), with LoRA adapters."""
 
     backend = "mlx"
+    constrains_output = True
+    """A ``response_format`` is enforced token by token (:mod:`traj.policy._constrain`, xgrammar)."""
 
     def __init__(self, model_dir: str | Path, *, context_window: int | None = None) -> None:
         try:
@@ -50,6 +53,8 @@ class MlxPolicy:
         self.tokenizer._tokenizer.model_max_length = 1 << 30
         self._loaded: LoadedAdapters[tuple[dict[str, Any], list[tuple[str, Any]]]] = LoadedAdapters()
         """name -> the adapter's mlx-lm config and weights."""
+        self._vocab_size = int(config.get("vocab_size") or len(self.tokenizer._tokenizer))
+        self._grammars: Grammars | None = None  # compiled on the first constrained generation
 
     @property
     def adapters(self) -> list[str]:
@@ -126,14 +131,23 @@ class MlxPolicy:
 
     def generate(self, prompt: Prompt, *, max_new_tokens: int = 64, temperature: float = 0.0) -> Generation:
         turn = {"role": "user", "content": prompt.text}
-        return self.complete(Completion((turn,), max_new_tokens=max_new_tokens, temperature=temperature))
+        return self.complete(
+            Completion(
+                (turn,),
+                max_new_tokens=max_new_tokens,
+                temperature=temperature,
+                response_format=prompt.response_format,
+            )
+        )
 
     def prompt_tokens(self, completion: Completion) -> int:
         return self.count_tokens(model_text(self.tokenizer, completion))
 
     def complete(self, completion: Completion) -> Generation:
         """Through mlx-lm's ``stream_generate``: each token streamed, checked for a stop, and reported with
-        the log probabilities of the raw distribution; a seed reseeds MLX's generator first."""
+        the log probabilities of the raw distribution; a seed reseeds MLX's generator first. Under a
+        ``response_format`` a logits processor masks the tokens it forbids, so (as in the transformers
+        backend) the probabilities are those of the constrained distribution."""
         import mlx.core as mx
         from mlx_lm.generate import stream_generate
         from mlx_lm.sample_utils import make_sampler
@@ -150,10 +164,21 @@ class MlxPolicy:
             mx.random.seed(completion.seed)
         stops = {self.tokenizer.eos_token_id, *getattr(self.tokenizer, "eos_token_ids", ())}
         sampler = make_sampler(temp=completion.temperature, top_p=completion.top_p)
+        processors = []
+        if completion.response_format is not None:
+            if self._grammars is None:
+                self._grammars = Grammars(self.tokenizer._tokenizer, self._vocab_size, stops)
+            constraint = self._grammars.constraint(completion.response_format)
+            processors = [_Masking(constraint, len(ids))] if constraint is not None else []
         try:
             # stream_generate yields every token once; an EOS ends it and comes last (its logprob is kept)
             for response in stream_generate(
-                self.model, self.tokenizer, mx.array(ids), max_tokens=completion.max_new_tokens, sampler=sampler
+                self.model,
+                self.tokenizer,
+                mx.array(ids),
+                max_tokens=completion.max_new_tokens,
+                sampler=sampler,
+                logits_processors=processors,
             ):
                 logprobs.append(float(response.logprobs[response.token]))
                 if completion.top_logprobs:
@@ -185,6 +210,22 @@ class MlxPolicy:
     def close(self) -> None:
         self._loaded.by_name.clear()
         self.model = None  # type: ignore[assignment]
+
+
+class _Masking:
+    """mlx-lm's logits processor for a :class:`TokenConstraint`: it sees the tokens so far before each
+    step, hands the constraint the one picked last, and masks what may not follow it."""
+
+    def __init__(self, constraint: TokenConstraint, prompt_tokens: int) -> None:
+        self.constraint, self.seen = constraint, prompt_tokens
+
+    def __call__(self, tokens: Any, logits: Any) -> Any:
+        if len(tokens) > self.seen:  # mlx-lm computes one step ahead: the token it just sampled
+            self.seen = len(tokens)
+            self.constraint.accept(int(tokens[-1].item()))
+        if self.constraint.finished:  # the answer and its end are written; this step is never used
+            return logits
+        return self.constraint.mask_mlx(logits)
 
 
 def mlx_model_config(model_dir: Path) -> dict[str, Any]:

@@ -139,7 +139,15 @@ class OpenAIPolicy:
     def generate(self, prompt: Prompt, *, max_new_tokens: int = 64, temperature: float = 0.0) -> Generation:
         turn = {"role": "user", "content": prompt.text}
         image = prompt.screenshot if self.vision else None
-        return self.complete(Completion((turn,), max_new_tokens=max_new_tokens, temperature=temperature, image=image))
+        return self.complete(
+            Completion(
+                (turn,),
+                max_new_tokens=max_new_tokens,
+                temperature=temperature,
+                image=image,
+                response_format=prompt.response_format,
+            )
+        )
 
     def prompt_tokens(self, completion: Completion) -> int:
         """Counted as one user turn of the text (vLLM counts it exactly, others estimate): the server templates it."""

@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 from traj.errors import PolicyError, one_line
 from traj.policy._adapters import LoadedAdapters
 from traj.policy._base import Completion, Generation, TokenText, emit_token, model_text, should_stop
+from traj.policy._constrain import Grammars
 from traj.prompt import context_window_of
 
 if TYPE_CHECKING:
+    from traj.policy._constrain import TokenConstraint
     from traj.prompt import Prompt
 
 __all__ = ["TransformersPolicy"]
@@ -29,6 +31,8 @@ class TransformersPolicy:
     """A local causal LM on CPU or CUDA through transformers, with any number of PEFT adapters."""
 
     backend = "transformers"
+    constrains_output = True
+    """A ``response_format`` is enforced token by token (:mod:`traj.policy._constrain`, xgrammar)."""
 
     def __init__(
         self,
@@ -60,6 +64,7 @@ class TransformersPolicy:
         # transformers 5.2x renamed the KV cache argument (and its output) to ``cache`` and warns on the old name
         self._cache_name = "cache" if "cache" in inspect.signature(self.base.forward).parameters else "past_key_values"
         self._loaded: LoadedAdapters[str] = LoadedAdapters()  # name -> PEFT directory
+        self._grammars: Grammars | None = None  # compiled on the first constrained generation
 
     # ------------------------------------------------------------------ adapters
 
@@ -116,20 +121,30 @@ class TransformersPolicy:
 
     def generate(self, prompt: Prompt, *, max_new_tokens: int = 64, temperature: float = 0.0) -> Generation:
         turn = {"role": "user", "content": prompt.text}
-        return self.complete(Completion((turn,), max_new_tokens=max_new_tokens, temperature=temperature))
+        return self.complete(
+            Completion(
+                (turn,),
+                max_new_tokens=max_new_tokens,
+                temperature=temperature,
+                response_format=prompt.response_format,
+            )
+        )
 
     def prompt_tokens(self, completion: Completion) -> int:
         return self.count_tokens(model_text(self.tokenizer, completion))
 
     def complete(self, completion: Completion) -> Generation:
         """Token by token with the KV cache: each token is streamed, checked for a stop, and reported with
-        the log probabilities of the raw (untempered) distribution, as OpenAI's API reports them."""
+        the log probabilities of the untempered distribution, as OpenAI's API reports them. Under a
+        ``response_format`` the tokens it forbids are masked first, so the probabilities are those of
+        the constrained distribution (renormalised over the allowed tokens): what was actually picked from."""
         import torch
 
         prompt_text = model_text(self.tokenizer, completion)
         ids = self.tokenizer(prompt_text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(self.device)
         sampler = _Sampler(completion, self.device)
         stops = _eos_ids(self.tokenizer, self._model)
+        constraint = self._constraint(completion, stops)
         made = TokenText(self.tokenizer)
         logprobs: list[float] = []
         top: list[list[tuple[str, float]]] = []
@@ -141,6 +156,8 @@ class TransformersPolicy:
                 output = self._model(input_ids=step, use_cache=True, **{self._cache_name: cache})
                 cache = output[self._cache_name]
                 scores = output.logits[0, -1].float()
+                if constraint is not None:
+                    constraint.mask_torch(scores)
                 distribution = torch.log_softmax(scores, dim=-1)
                 token = sampler.pick(scores)
                 logprobs.append(float(distribution[token]))
@@ -150,6 +167,8 @@ class TransformersPolicy:
                 if token in stops:
                     pieces.append("")
                     break
+                if constraint is not None:
+                    constraint.accept(token)
                 pieces.append(made.add(token))
                 emit_token(pieces[-1])
                 if should_stop():  # a server's client left, it shuts down, or a stop string appeared
@@ -158,6 +177,13 @@ class TransformersPolicy:
         seconds = time.perf_counter() - started
         text = self.tokenizer.decode(made.tokens, skip_special_tokens=True)
         return Generation(text, ids.shape[1], len(made.tokens), seconds, logprobs, pieces, top)
+
+    def _constraint(self, completion: Completion, stops: set[int]) -> TokenConstraint | None:
+        if completion.response_format is None:
+            return None
+        if self._grammars is None:
+            self._grammars = Grammars(self.tokenizer, int(self.base.config.vocab_size), stops)
+        return self._grammars.constraint(completion.response_format)
 
     def logits(self, text: str) -> Any:
         """Next-token logits at every position of ``text`` through the active adapter (tests, checks)."""

@@ -7,7 +7,8 @@ Pure functions over payload types: no browser, model or DuckDB imports.
 
 - :func:`build_prompt` (rules first, then the goal, the actions so far, the page; cut to a
   token budget), :func:`history_entry`, :func:`render_demonstration`;
-- :func:`parse_action` reads an :class:`AgentAction` out of a model's text;
+- :func:`parse_action` reads an :class:`AgentAction` out of a model's text; :func:`action_schema`
+  is the JSON schema of the actions valid on a page (constrained decoding);
 - :func:`render_snapshot` renders a page's elements; :func:`render_teacher_context` the SDFT
   teacher's privileged context; :func:`chat_text` wraps a prompt in a model's chat template.
 """
@@ -25,6 +26,14 @@ from traj.prompt._action import (
     parse_action,
 )
 from traj.prompt._chat import chat_text, context_window_of, conversation_text, token_pieces
+from traj.prompt._constraint import (
+    MAX_FREE_TEXT,
+    PRESS_KEYS,
+    action_response_format,
+    action_schema,
+    action_token_bound,
+    value_phrases,
+)
 from traj.prompt._page import render_snapshot
 from traj.prompt._prompt import (
     DEFAULT_MAX_NEW_TOKENS,
@@ -44,7 +53,9 @@ from traj.prompt._teacher import TEACHER_CONTEXT_VERSION, TeacherStep, render_te
 __all__ = [
     "AGENT_KINDS",
     "DEFAULT_MAX_NEW_TOKENS",
+    "MAX_FREE_TEXT",
     "PERSON_NOTE",
+    "PRESS_KEYS",
     "RULES",
     "TEACHER_CONTEXT_VERSION",
     "AgentAction",
@@ -57,6 +68,9 @@ __all__ = [
     "TeacherStep",
     "action_from_mapping",
     "action_json",
+    "action_response_format",
+    "action_schema",
+    "action_token_bound",
     "action_value",
     "approx_tokens",
     "build_prompt",
@@ -71,4 +85,5 @@ __all__ = [
     "render_snapshot",
     "render_teacher_context",
     "token_pieces",
+    "value_phrases",
 ]

@@ -95,6 +95,9 @@ class Prompt:
     tokens: int
     screenshot: bytes | None = field(default=None, repr=False)
     truncated: bool = False
+    response_format: dict[str, Any] | None = field(default=None, repr=False)
+    """The answer's allowed shape as OpenAI's ``response_format`` (:func:`action_response_format`), for a
+    policy whose ``constrains_output`` is true; the agent attaches it (``constrain``), the others never get one."""
 
     @property
     def sha256(self) -> str:
