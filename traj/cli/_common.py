@@ -60,6 +60,7 @@ EXTRAS = {
     "peft": "train",
     "safetensors": "train",
     "tokenizers": "train",
+    "xgrammar": "train",
     "mlx": "mlx",
     "mlx_lm": "mlx",
     "httpx": "serve",
