@@ -2,7 +2,7 @@
 
 The strongest case is a model that knows nothing: a randomly initialised tiny model, sampled at
 temperature 1, must still produce only valid actions on random pages (transformers and MLX,
-the same xgrammar matcher), and the agent on the real bundled sites never has a step rejected.
+the same llguidance matcher), and the agent on the real bundled sites never has a step rejected.
 """
 
 from __future__ import annotations

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -19,13 +21,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from tests.constrained_pages import check_valid, random_page
 from traj.cli import app
 from traj.errors import PolicyError
 from traj.eventlog import Store
-from traj.policy import PolicyConnectionError, TransformersPolicy, VLLMPolicy, open_policy, start_vllm
+from traj.policy import Completion, PolicyConnectionError, TransformersPolicy, VLLMPolicy, open_policy, start_vllm
 from traj.policy._vllm import adapter_id, vllm_python
 from traj.projections import Projections
-from traj.prompt import Prompt, chat_text
+from traj.prompt import Prompt, action_response_format, action_schema, action_token_bound, build_prompt, chat_text
 from traj.serve import create_app, serve_in_thread
 from traj.tiny import init_tiny
 
@@ -315,3 +318,21 @@ def test_traj_serve_hands_openai_parameters_to_vllm_which_constrains_the_output(
     # the document need not close, but every character is one the schema allows there
     assert "".join(constrained.split()).startswith('{"answer":') and not free.lstrip().startswith('{"answer"')
     assert first == again
+
+
+def test_vllm_decodes_only_actions_valid_on_the_page(vllm_url):
+    """The agent's constraint as response_format: vLLM's own guided decoding keeps every output a valid action."""
+    policy = VLLMPolicy(base_url=vllm_url)
+    rng = random.Random(5)
+    for seed in range(6):
+        page = random_page(rng)
+        schema = action_schema(page.goal, page.elements, page.text)
+        prompt = replace(build_prompt(page.goal, page), response_format=action_response_format(schema))
+        room = action_token_bound(schema) + 1
+        if seed == 0:  # the agent's path: generate() hands the prompt's response_format on
+            generation = policy.generate(prompt, max_new_tokens=room)
+        else:
+            turn = {"role": "user", "content": prompt.text}
+            completion = Completion((turn,), max_new_tokens=room, temperature=1.0, seed=seed)
+            generation = policy.complete(replace(completion, response_format=prompt.response_format))
+        check_valid(generation.text, page)

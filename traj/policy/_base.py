@@ -136,7 +136,7 @@ class Completion:
     """The conversation's image (a PNG screenshot), for a backend with ``vision``; others are never sent one."""
     response_format: Mapping[str, Any] | None = None
     """OpenAI's ``response_format`` (``json_object``, ``json_schema``), for a backend whose ``constrains_output``
-    is true: the local ones enforce it token by token (xgrammar), the OpenAI-compatible ones hand it to a
+    is true: the local ones enforce it token by token (llguidance), the OpenAI-compatible ones hand it to a
     server that constrains its decoding; the others refuse it."""
 
 

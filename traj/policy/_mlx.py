@@ -32,7 +32,7 @@ class MlxPolicy:
 
     backend = "mlx"
     constrains_output = True
-    """A ``response_format`` is enforced token by token (:mod:`traj.policy._constrain`, xgrammar)."""
+    """A ``response_format`` is enforced token by token (:mod:`traj.policy._constrain`, llguidance)."""
 
     def __init__(self, model_dir: str | Path, *, context_window: int | None = None) -> None:
         try:
@@ -222,9 +222,8 @@ class _Masking:
     def __call__(self, tokens: Any, logits: Any) -> Any:
         if len(tokens) > self.seen:  # mlx-lm computes one step ahead: the token it just sampled
             self.seen = len(tokens)
-            self.constraint.accept(int(tokens[-1].item()))
-        if self.constraint.finished:  # the answer and its end are written; this step is never used
-            return logits
+            if not self.constraint.finished:  # past the answer's end only the end of sequence comes
+                self.constraint.accept(int(tokens[-1].item()))
         return self.constraint.mask_mlx(logits)
 
 

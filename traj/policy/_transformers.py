@@ -32,7 +32,7 @@ class TransformersPolicy:
 
     backend = "transformers"
     constrains_output = True
-    """A ``response_format`` is enforced token by token (:mod:`traj.policy._constrain`, xgrammar)."""
+    """A ``response_format`` is enforced token by token (:mod:`traj.policy._constrain`, llguidance)."""
 
     def __init__(
         self,
