@@ -17,7 +17,7 @@ import pytest
 from traj.eventlog import Store, store_stats
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("torch", "transformers", "peft", "playwright", "mlx", "mlx-lm", "openai", "httpx", "tokenizers")
+HEAVY = ("torch", "transformers", "peft", "playwright", "mlx", "mlx-lm", "openai", "httpx", "tokenizers", "llguidance")
 
 
 @pytest.fixture(scope="module")

@@ -183,7 +183,7 @@ def test_names_are_validated_and_errors_are_json(server):
     answer = httpx.post(f"{url}/train", json={"jobId": "j", "datasetRef": "missing", "runId": "r"}, headers=AUTH)
     assert answer.status_code == 404 and "PUT /datasets/missing" in answer.json()["detail"]
     answer = httpx.post(f"{url}/train", json={"demo_ids": ["nope"]}, headers=AUTH)
-    assert answer.status_code == 422 and "no training examples" in answer.json()["detail"]
+    assert answer.status_code == 422 and "no such demo: nope" in answer.json()["detail"]
 
 
 def test_refuses_to_listen_beyond_loopback_without_a_token():

@@ -21,6 +21,7 @@ from traj.cli import app
 from traj.datasets import STRATEGIES, sdft_items
 from traj.eventlog import Store
 from traj.prompt import chat_text
+from traj.train import training_examples
 
 ROOT = Path(__file__).resolve().parents[1]
 TRL_PYTHON = ROOT / ".venv-trl" / "bin" / "python"
@@ -53,13 +54,15 @@ def judged_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def exports(judged_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every strategy in both formats, written by ``traj export`` (from_runs one row per decision)."""
+    """Every strategy in both formats, written by ``traj export`` (from_runs one row per decision,
+    sdft with TRL's teacher layout)."""
     out = tmp_path_factory.mktemp("exports")
     runner = CliRunner()
     for strategy in STRATEGIES:
         for fmt in ("jsonl", "parquet"):
             args = ["export", "--strategy", strategy, "--format", fmt, "--out", str(out / f"{strategy}.{fmt}")]
             args += ["--per-decision"] if strategy == "from_runs" else []
+            args += ["--teacher-layout", "appended"] if strategy == "sdft" else []
             result = runner.invoke(app, [*args, "--home", str(judged_store)])
             assert result.exit_code == 0, result.output
     return out
@@ -113,19 +116,25 @@ def test_jsonl_and_parquet_load_with_the_same_features(trl_report: dict) -> None
     assert "role" in features["sdft.parquet"]["prompt"] and "content" in features["preference.jsonl"]["chosen"]
 
 
-def test_trls_sdft_teacher_is_the_student_prompt_then_the_demonstration_in_the_agents_chat_template(
-    trl_report: dict, judged_store: Path, model_dir: Path
+def test_trls_sdft_teacher_is_trajs_with_the_appended_teacher_layout(
+    trl_report: dict, judged_store: Path, model_dir: Path, exports: Path
 ) -> None:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     with Store.open(judged_store, readonly=True) as store:
         items = list(sdft_items(store, verified_only=False))
+        appended = list(sdft_items(store, verified_only=False, teacher_layout="appended"))
+        trained = training_examples(store, verified_only=False, teacher_layout="appended")
     assert len(items) == 3
-    # TRL appends the demonstration after the whole prompt; traj's teacher has it after the rules.
-    trl_teacher = [chat_text(tokenizer, f"{item.query}\n\n{item.context}") for item in items]
-    assert trl_report["teacher_texts"] == trl_teacher
-    assert trl_teacher != [chat_text(tokenizer, item.teacher_query) for item in items]
+    teacher = [chat_text(tokenizer, item.teacher_query) for item in appended]
+    # TRL's teacher text, character for character, is the one traj trains against with the option ...
+    assert trl_report["teacher_texts"] == teacher == [chat_text(tokenizer, e.teacher_query) for e in trained]
+    rows = [json.loads(line) for line in (exports / "sdft.jsonl").read_text().splitlines()]
+    assert [r["teacher_prompt"][0]["content"] for r in rows] == [item.teacher_query for item in appended]
+    # ... and not traj's default, which reads the demonstration after the rules, before the page.
+    assert teacher != [chat_text(tokenizer, item.teacher_query) for item in items]
+    assert all(i.teacher_query.index(i.context) < i.teacher_query.index("Goal: ") for i in items)
     # SFT on the same rows trains on the prompt the agent sends: its chat template, its token ids.
     agent_ids = [tokenizer(chat_text(tokenizer, i.query), add_special_tokens=False)["input_ids"] for i in items]
     assert trl_report["sft_prompt_ids"] == agent_ids

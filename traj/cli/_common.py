@@ -60,6 +60,7 @@ EXTRAS = {
     "peft": "train",
     "safetensors": "train",
     "tokenizers": "train",
+    "llguidance": "train",
     "mlx": "mlx",
     "mlx_lm": "mlx",
     "httpx": "serve",

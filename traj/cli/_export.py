@@ -21,6 +21,13 @@ def export(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Output file (default: <strategy>-<position>.<format>).")] = None,
     per_decision: Annotated[bool, typer.Option(help="from_runs: one row per step instead of per run.")] = False,
+    teacher_layout: Annotated[
+        str,
+        typer.Option(
+            help="sdft: teacher_prompt with the demonstration after the rules (rules, traj's) or after the "
+            "whole prompt (appended: the teacher TRL's SDFTTrainer builds from prompt and privileged_context)."
+        ),
+    ] = "rules",
     demo: Annotated[
         list[str] | None, typer.Option("--demo", help="Bundle this demo (repeatable) for 'traj train --remote'.")
     ] = None,
@@ -33,15 +40,23 @@ def export(
         return
     if strategy is None:
         raise typer.BadParameter("give --strategy, or --demo ID --tar PATH")
-    from traj.datasets import FORMATS, STRATEGIES, export_dataset, write_export
+    from traj.datasets import FORMATS, STRATEGIES, TEACHER_LAYOUTS, export_dataset, write_export
     from traj.eventlog import Store
 
     if strategy not in STRATEGIES:
         raise typer.BadParameter(f"--strategy is one of {', '.join(STRATEGIES)}, not {strategy!r}")
+    if teacher_layout not in TEACHER_LAYOUTS:
+        raise typer.BadParameter(f"--teacher-layout is one of {', '.join(TEACHER_LAYOUTS)}, not {teacher_layout!r}")
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format is one of {', '.join(FORMATS)}, not {fmt!r}")
     with Store.open(resolve_home(home), readonly=True) as store:
-        dataset = export_dataset(store, strategy, as_of=as_of, per_decision=per_decision)  # type: ignore[arg-type]
+        dataset = export_dataset(
+            store,
+            strategy,  # type: ignore[arg-type]
+            as_of=as_of,
+            per_decision=per_decision,
+            teacher_layout=teacher_layout,  # type: ignore[arg-type]
+        )
     path = write_export(dataset, out or Path(f"{strategy}-{dataset.as_of}.{fmt}"), fmt)  # type: ignore[arg-type]
     console.print(
         f"wrote {dataset.table.num_rows} {strategy} rows as of position {dataset.as_of} to {path} "

@@ -38,6 +38,13 @@ def train(
     divergence: Annotated[str, typer.Option(help="reverse, forward or jsd.")] = "reverse",
     beta: Annotated[float, typer.Option(help="dpo: how far the adapter may move from the base model.")] = 0.1,
     unverified: Annotated[bool, typer.Option(help="Also learn steps no replay has verified.")] = False,
+    teacher_layout: Annotated[
+        str,
+        typer.Option(
+            help="sdft: the teacher reads the demonstration after the rules (rules) or after the whole "
+            "prompt (appended: TRL's SDFTTrainer teacher)."
+        ),
+    ] = "rules",
     name: Annotated[str | None, typer.Option(help="Adapter name (default: TASK-<job>).")] = None,
     start_from: Annotated[
         str | None,
@@ -97,6 +104,7 @@ def train(
         ema_alpha=ema_alpha,
         divergence=divergence,
         beta=beta,
+        teacher_layout=teacher_layout,
     )
     placed = compute(device, dtype, gradient_checkpointing, micro_batch_size, quantize)
     config = train_config(settings, objective, checkpoint_every=checkpoint_every, compute=placed)  # type: ignore[arg-type]
@@ -138,7 +146,14 @@ def train(
 
             examples = preference_examples(store, task=task)
         else:
-            examples = training_examples(store, task=task, demo_ids=demo, verified_only=not unverified, model=model)
+            examples = training_examples(
+                store,
+                task=task,
+                demo_ids=demo,
+                verified_only=not unverified,
+                model=model,
+                teacher_layout=settings.teacher_layout or "rules",
+            )
         from traj.train import batches
 
         total = len(batches(examples, config, processes=int(os.environ.get("WORLD_SIZE", "1"))))

@@ -20,13 +20,22 @@ from traj.datasets._export import (
     export_dataset,
     write_export,
 )
-from traj.datasets._feed import SdftItem, sdft_action_ids, sdft_items, transfer_items
+from traj.datasets._feed import (
+    TEACHER_LAYOUTS,
+    SdftItem,
+    TeacherLayout,
+    sdft_action_ids,
+    sdft_items,
+    transfer_items,
+)
 
 __all__ = [
     "FORMATS",
     "STRATEGIES",
+    "TEACHER_LAYOUTS",
     "Export",
     "SdftItem",
+    "TeacherLayout",
     "export_bytes",
     "export_dataset",
     "sdft_action_ids",

@@ -11,8 +11,9 @@ Four strategies, each a function of the log below one position (``as_of``):
   not: ``prompt``/``completion`` (an SFT dataset as it is), ``privileged_context`` (the
   demonstration, the column TRL's experimental ``SDFTTrainer`` reads) and ``teacher_prompt``
   (traj's teacher: the demonstration after the rules). TRL's teacher puts the context after
-  the whole prompt instead, and its template cannot move it: the template must hold a
-  ``{prompt}`` field, which renders the whole prompt.
+  the whole prompt instead, and its template cannot move it (the template must hold a
+  ``{prompt}`` field, which renders the whole prompt); ``teacher_layout="appended"`` makes
+  traj's teacher TRL's (``traj export/train --teacher-layout appended``).
 - ``preference``: ``prompt``, ``chosen``, ``rejected`` for the same context (TRL's ``DPOTrainer``).
 
 Every ``prompt`` is TRL's conversational form of :func:`traj.prompt.build_prompt` over the
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 import pyarrow as pa
 
-from traj.datasets._feed import chosen_steps, feed_items
+from traj.datasets._feed import TeacherLayout, chosen_steps, feed_items
 from traj.errors import TrajError, one_line
 from traj.projections import Projections
 from traj.prompt import AgentAction, HistoryEntry, approx_tokens, build_prompt, history_entry, render_snapshot
@@ -68,11 +69,14 @@ def export_dataset(
     per_decision: bool = False,
     budget_tokens: int = 1536,
     count_tokens: Callable[[str], int] | None = None,
+    teacher_layout: TeacherLayout = "rules",
 ) -> Export:
     """Build the ``strategy`` dataset from the events before ``as_of`` (default: all of them).
 
     ``budget_tokens`` and ``count_tokens`` budget each prompt as the agent does (pass the
-    policy's context and tokenizer to match its prompts when a page is over budget). An
+    policy's context and tokenizer to match its prompts when a page is over budget).
+    ``teacher_layout`` (``sdft``) places the demonstration in ``teacher_prompt``
+    (:data:`traj.datasets.TEACHER_LAYOUTS`: ``appended`` is TRL's SDFT teacher). An
     ``as_of`` past the log's end is refused: the file would change as the log grows.
     """
     if strategy not in STRATEGIES:
@@ -82,7 +86,7 @@ def export_dataset(
         as_of = end
     elif not 0 <= as_of <= end:
         raise TrajError(f"--as-of {as_of} is outside the log (positions 0..{end}): the export could not be rebuilt")
-    renderer = _Renderer(store, as_of, budget_tokens, count_tokens or approx_tokens)
+    renderer = _Renderer(store, as_of, budget_tokens, count_tokens or approx_tokens, teacher_layout)
     with Projections(store, as_of=as_of) as projections:
         build = _BUILDERS[strategy]
         rows = build(projections, renderer, per_decision)
@@ -196,7 +200,11 @@ def _from_runs(projections: Projections, renderer: _Renderer, per_decision: bool
 def _sdft(projections: Projections, renderer: _Renderer, per_decision: bool) -> list[dict[str, Any]]:
     chosen = chosen_steps(projections, verified_only=False, demo_ids=None)
     items = feed_items(
-        chosen, renderer.events, budget_tokens=renderer.budget_tokens, count_tokens=renderer.count_tokens
+        chosen,
+        renderer.events,
+        budget_tokens=renderer.budget_tokens,
+        count_tokens=renderer.count_tokens,
+        teacher_layout=renderer.teacher_layout,
     )
     return [
         {
@@ -257,9 +265,16 @@ _BUILDERS: dict[str, Callable[[Projections, _Renderer, bool], list[dict[str, Any
 class _Renderer:
     """Prompts from the recorded streams, read once each and only below ``as_of``."""
 
-    def __init__(self, store: Store, as_of: int, budget_tokens: int, count_tokens: Callable[[str], int]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        as_of: int,
+        budget_tokens: int,
+        count_tokens: Callable[[str], int],
+        teacher_layout: TeacherLayout,
+    ) -> None:
         self.store, self.as_of = store, as_of
-        self.budget_tokens, self.count_tokens = budget_tokens, count_tokens
+        self.budget_tokens, self.count_tokens, self.teacher_layout = budget_tokens, count_tokens, teacher_layout
         self._events: dict[str, list[Event]] = {}
 
     def events(self, stream: str) -> list[Event]:

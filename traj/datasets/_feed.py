@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from traj.errors import TrainingError
 from traj.projections import Demo, Projections, demo_from
@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from traj.eventlog import Event, Store
 
 __all__ = [
+    "TEACHER_LAYOUTS",
     "SdftItem",
+    "TeacherLayout",
     "chosen_steps",
     "feed_items",
     "latest_replay_status",
@@ -32,6 +34,13 @@ __all__ = [
     "sdft_items",
     "transfer_items",
 ]
+
+TeacherLayout = Literal["rules", "appended"]
+TEACHER_LAYOUTS: tuple[str, ...] = ("rules", "appended")
+"""Where the teacher's prompt holds the demonstration: ``rules`` (traj's default: right after the
+rules, before the goal and the page, which truncation cuts first) or ``appended`` (after the whole
+student prompt and a blank line: what TRL's ``SDFTTrainer`` builds with its default
+``teacher_prompt_template``, so traj and TRL then train against the same teacher text)."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +55,8 @@ class SdftItem:
     context: str
     """The teacher's privileged context: the whole demonstration, enriched where possible."""
     teacher_query: str
-    """The teacher's prompt: ``query`` with ``context`` inserted after the rules."""
+    """The teacher's prompt: ``query`` with ``context`` inserted after the rules (layout ``rules``),
+    or ``query``, a blank line and ``context`` (layout ``appended``)."""
     target: str
     """The demonstrated action as JSON."""
     context_source: str
@@ -66,6 +76,7 @@ def sdft_items(
     budget_tokens: int = 1536,
     count_tokens: Callable[[str], int] = approx_tokens,
     fit_teacher: bool = False,
+    teacher_layout: TeacherLayout = "rules",
 ) -> Iterator[SdftItem]:
     """Yield the SDFT items of every demonstration in ``store`` (or of ``demo_ids``), in log order.
 
@@ -73,6 +84,8 @@ def sdft_items(
     model's context and tokenizer). The teacher's prompt gets the same page budget plus the
     demonstration; with ``fit_teacher`` (``budget_tokens`` is then all the model can take) it
     stays within ``budget_tokens`` too, its page cut shorter to make room for the demonstration.
+    ``teacher_layout`` places the demonstration (:data:`TEACHER_LAYOUTS`); ``appended`` is never
+    cut to fit, as TRL does not cut it.
     """
     with Projections(store) as projections:
         chosen = chosen_steps(projections, verified_only, demo_ids)
@@ -82,6 +95,7 @@ def sdft_items(
         budget_tokens=budget_tokens,
         count_tokens=count_tokens,
         fit_teacher=fit_teacher,
+        teacher_layout=teacher_layout,
     )
 
 
@@ -123,9 +137,12 @@ def feed_items(
     budget_tokens: int,
     count_tokens: Callable[[str], int],
     fit_teacher: bool = False,
+    teacher_layout: TeacherLayout = "rules",
 ) -> Iterator[SdftItem]:
     """The items of ``chosen`` ``sdft_examples`` rows (each with whether a replay verified it),
     their demos folded from ``events_of(stream)``; see :func:`sdft_items` for the budgets."""
+    if teacher_layout not in TEACHER_LAYOUTS:
+        raise TrainingError(f"unknown teacher layout {teacher_layout!r}; use one of {', '.join(TEACHER_LAYOUTS)}")
     demos: dict[str, Demo] = {}
     for row, verified in chosen:
         stream = row["stream"]
@@ -133,13 +150,16 @@ def feed_items(
         index = next(i for i, s in enumerate(demo.steps) if s.action_id == row["action_id"])
         context = row["context"]
         teacher_budget = budget_tokens if fit_teacher else budget_tokens + count_tokens(context)
+        query = _query(demo, index, None, budget_tokens, count_tokens)
         yield SdftItem(
             demo_id=demo.demo_id,
             step=demo.steps[index].action.step,
             action_id=row["action_id"],
-            query=_query(demo, index, None, budget_tokens, count_tokens),
+            query=query,
             context=context,
-            teacher_query=_query(demo, index, context, teacher_budget, count_tokens),
+            teacher_query=f"{query}\n\n{context}"
+            if teacher_layout == "appended"
+            else _query(demo, index, context, teacher_budget, count_tokens),
             target=action_json(demo.steps[index].action),
             context_source=row["context_source"],
             verified=verified,

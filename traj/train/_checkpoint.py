@@ -96,7 +96,11 @@ def examples_of(store: Store, started: TrainStarted) -> list[TrainingExample]:
 
         # prompts budgeted for the job's base model, as training_examples(model=...) built them
         examples = feed_examples(
-            store, verified_only=False, demo_ids=set(snapshot.demo_ids) or None, model=started.base_model
+            store,
+            verified_only=False,
+            demo_ids=set(snapshot.demo_ids) or None,
+            model=started.base_model,
+            teacher_layout=started.config.get("teacher_layout", "rules"),
         )
         available = {e.action_id: e for e in examples}
     missing = [i for i in snapshot.event_ids if i not in available]

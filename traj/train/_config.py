@@ -54,6 +54,9 @@ class SdftConfig:
     """DPO only: how far the policy may move from the base model (the KL penalty's weight)."""
     checkpoint_every: int = 50
     """Write a resumable checkpoint every this many steps (0: never)."""
+    teacher_layout: Literal["rules", "appended"] = "rules"
+    """Where the teacher's prompt holds the demonstration (:data:`traj.datasets.TEACHER_LAYOUTS`;
+    ``appended`` is TRL's SDFT teacher). Recorded, so a resumed job rebuilds the same prompts."""
     device: str = "auto"
     """auto, cpu, cuda, cuda:N or mps; auto takes this process's CUDA device when there is one."""
     dtype: DtypeName = "auto"

@@ -13,7 +13,7 @@ from traj.errors import TrainingError, one_line
 from traj.train._config import TrainingExample
 
 if TYPE_CHECKING:
-    from traj.datasets import SdftItem
+    from traj.datasets import SdftItem, TeacherLayout
     from traj.eventlog import Store
 
 __all__ = ["example_of", "feed_examples", "preference_examples", "training_examples"]
@@ -26,6 +26,7 @@ def training_examples(
     demo_ids: list[str] | None = None,
     verified_only: bool = True,
     model: str | Path | None = None,
+    teacher_layout: TeacherLayout = "rules",
 ) -> list[TrainingExample]:
     """The decisions of the chosen demos (all demos when neither ``task`` nor ``demo_ids``).
 
@@ -54,7 +55,9 @@ def training_examples(
             else ""
         )
         raise TrainingError(f"no training examples in the chosen demonstrations{hint}")
-    return feed_examples(store, verified_only=verified_only, demo_ids=wanted or None, model=model)
+    return feed_examples(
+        store, verified_only=verified_only, demo_ids=wanted or None, model=model, teacher_layout=teacher_layout
+    )
 
 
 def feed_examples(
@@ -63,13 +66,14 @@ def feed_examples(
     verified_only: bool,
     demo_ids: set[str] | None = None,
     model: str | Path | None = None,
+    teacher_layout: TeacherLayout = "rules",
 ) -> list[TrainingExample]:
     """The SDFT feed's items as training examples, their prompts budgeted for ``model`` (see
-    :func:`training_examples`)."""
+    :func:`training_examples`), the teacher's in ``teacher_layout``."""
     from traj.datasets import sdft_items
 
     budget = {} if model is None else _prompt_budget(Path(model))
-    items = sdft_items(store, verified_only=verified_only, demo_ids=demo_ids, **budget)
+    items = sdft_items(store, verified_only=verified_only, demo_ids=demo_ids, teacher_layout=teacher_layout, **budget)
     return [example_of(item) for item in items]
 
 

@@ -39,6 +39,8 @@ class TrainSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     divergence: Literal["reverse", "forward", "jsd"] | None = None
     beta: _Rate | None = None
     """DPO: how far the adapter may move from the base model."""
+    teacher_layout: Literal["rules", "appended"] | None = None
+    """SDFT: the demonstration after the rules (traj's) or after the whole prompt (TRL's)."""
 
 
 class ComputeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -89,6 +91,7 @@ def train_config(
         "ema_alpha": settings.ema_alpha,
         "divergence": settings.divergence,
         "dpo_beta": settings.beta,
+        "teacher_layout": settings.teacher_layout,
         "checkpoint_every": checkpoint_every,
     }
     placed = msgspec.structs.asdict(compute or ComputeSettings())
