@@ -76,8 +76,12 @@ def test_traj_train_objective_dpo(corrected, tiny_model, home: Path):
     result = runner.invoke(app, [*args, "--name", "dpo-cli"])
     assert result.exit_code == 0, result.output
     assert "adapter dpo-cli" in result.output
+    Store.open(home / "empty", create=True).close()
     none = runner.invoke(app, [*args[:-2], "--home", str(home / "empty")])
     assert none.exit_code == 1 and "no preference pairs" in none.output
+    missing = runner.invoke(app, [*args[:-2], "--home", str(home / "missing")])
+    assert missing.exit_code == 1 and "no traj store at" in missing.output
+    assert not (home / "missing").exists(), "a refused command creates nothing"
 
 
 def test_dpo_needs_pairs_and_the_torch_backend(store, corrected, tiny_model):
