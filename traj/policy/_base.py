@@ -139,6 +139,19 @@ class Completion:
     is true: the local ones enforce it token by token (llguidance), the OpenAI-compatible ones hand it to a
     server that constrains its decoding; the others refuse it."""
 
+    @classmethod
+    def of_prompt(
+        cls, prompt: Prompt, *, max_new_tokens: int = 64, temperature: float = 0.0, image: bytes | None = None
+    ) -> Completion:
+        """The agent's prompt as one user turn, under the page's constraint (its ``response_format``)."""
+        return cls(
+            ({"role": "user", "content": prompt.text},),
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            image=image,
+            response_format=prompt.response_format,
+        )
+
 
 @runtime_checkable
 class ChatPolicy(Policy, Protocol):

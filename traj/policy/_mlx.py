@@ -130,15 +130,7 @@ class MlxPolicy:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
     def generate(self, prompt: Prompt, *, max_new_tokens: int = 64, temperature: float = 0.0) -> Generation:
-        turn = {"role": "user", "content": prompt.text}
-        return self.complete(
-            Completion(
-                (turn,),
-                max_new_tokens=max_new_tokens,
-                temperature=temperature,
-                response_format=prompt.response_format,
-            )
-        )
+        return self.complete(Completion.of_prompt(prompt, max_new_tokens=max_new_tokens, temperature=temperature))
 
     def prompt_tokens(self, completion: Completion) -> int:
         return self.count_tokens(model_text(self.tokenizer, completion))

@@ -137,16 +137,9 @@ class OpenAIPolicy:
         return self._tokens.count(text)
 
     def generate(self, prompt: Prompt, *, max_new_tokens: int = 64, temperature: float = 0.0) -> Generation:
-        turn = {"role": "user", "content": prompt.text}
         image = prompt.screenshot if self.vision else None
         return self.complete(
-            Completion(
-                (turn,),
-                max_new_tokens=max_new_tokens,
-                temperature=temperature,
-                image=image,
-                response_format=prompt.response_format,
-            )
+            Completion.of_prompt(prompt, max_new_tokens=max_new_tokens, temperature=temperature, image=image)
         )
 
     def prompt_tokens(self, completion: Completion) -> int:
