@@ -68,6 +68,8 @@ class Hyperparameters(BaseModel):
     divergence: Literal["reverse", "forward", "jsd"] = "reverse"
     beta: float = Field(0.1, gt=0, le=100)
     """dpo: how far the adapter may move from the base model."""
+    teacher_layout: Literal["rules", "appended"] | None = None
+    """sdft: the demonstration after the rules (traj's, the default) or after the whole prompt (TRL's)."""
     task: str | None = Field(None, max_length=256)
     """The task the job is for (recorded with it; with demo ids unset, its demos are the data)."""
 
@@ -304,6 +306,7 @@ def _demo_examples(store: Store, body: TrainRequest, model_dir: Path) -> list[An
         demo_ids=list(body.demo_ids) or None,
         verified_only=not body.unverified,
         model=model_dir,
+        teacher_layout=body.teacher_layout or "rules",
     )
 
 
