@@ -38,6 +38,7 @@ import pyarrow as pa
 
 from traj.datasets._feed import TeacherLayout, chosen_steps, feed_items
 from traj.errors import TrajError, one_line
+from traj.eventlog import write_durably
 from traj.projections import Projections
 from traj.prompt import AgentAction, HistoryEntry, approx_tokens, build_prompt, history_entry, render_snapshot
 
@@ -109,7 +110,7 @@ def export_bytes(export: Export, fmt: Format) -> bytes:
 
 
 def write_export(export: Export, path: str | Path, fmt: Format) -> Path:
-    """Write the dataset to ``path`` (temp file + rename: a reader never sees half a file).
+    """Write the dataset to ``path`` durably (temp file, fsync, rename: a reader never sees half a file).
 
     The directory must exist: a mistyped one is refused rather than created.
     """
@@ -117,10 +118,8 @@ def write_export(export: Export, path: str | Path, fmt: Format) -> Path:
     if not path.parent.is_dir():
         raise TrajError(f"cannot write {path}: directory {path.parent} does not exist")
     data = export_bytes(export, fmt)
-    scratch = path.with_name(f".{path.name}.tmp")
     try:
-        scratch.write_bytes(data)
-        scratch.replace(path)
+        write_durably(path, data)
     except OSError as exc:
         raise TrajError(f"cannot write {path}: {one_line(exc)}") from None
     return path
