@@ -31,7 +31,6 @@ from traj.eventlog import (
     Action,
     DemoFinished,
     DemoStarted,
-    DemoVariables,
     Element,
     NewEvent,
     Observation,
@@ -39,6 +38,7 @@ from traj.eventlog import (
     Store,
     new_event_id,
 )
+from traj.projections import derive_variables, load_demo
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, CDPSession, Frame, Page
@@ -118,8 +118,8 @@ class Recorder:
         self.wait_after_s = wait_after_s
         self.screenshots = screenshots
         self.variables = dict(variables or {})
-        """name -> value: typed or selected values that are parameters of the task."""
-        self._valued_actions: list[tuple[str, str]] = []
+        """name -> value: typed or selected values the person named as parameters of the task,
+        beside those the goal names (:func:`~traj.projections.derive_variables`)."""
         self.page: Page | None = None
         self.actions = 0
         self._seq = 0
@@ -183,9 +183,9 @@ class Recorder:
             if self._settled is not None:
                 events.append(self._observation_event(self._settled.snapshot, self._blob(self._settled)))
             reason = reason or "the window was closed"
-        marked = self._marked_variables()
-        if marked:
-            events.append(DemoVariables(demo_id=self.demo_id, variables=marked, defaults=self.variables))
+        variables = derive_variables(load_demo(self.store, self.demo_id), self.variables)
+        if variables is not None:
+            events.append(variables)
         self._append([*events, DemoFinished(demo_id=self.demo_id, success=success, reason=reason)])
         return RecordedDemo(self.demo_id, self.stream, self.actions, success, list(self.warnings))
 
@@ -324,18 +324,7 @@ class Recorder:
         )
         self.actions += 1
         event = NewEvent(data=action)
-        if kind in ("TYPE", "SELECT") and isinstance(value, str):
-            self._valued_actions.append((event.event_id, value))
         return [observation, event]
-
-    def _marked_variables(self) -> dict[str, list[str]]:
-        """Which typed or selected values are the task's variables (by exact value)."""
-        marked = {
-            name: [action_id for action_id, typed in self._valued_actions if typed == value]
-            for name, value in self.variables.items()
-            if value
-        }
-        return {name: ids for name, ids in marked.items() if ids}
 
     def _observation_event(self, snapshot: dict[str, Any], screenshot: str | None) -> NewEvent:
         return NewEvent(data=self._observation(snapshot, screenshot), blobs=(screenshot,) if screenshot else ())

@@ -32,6 +32,7 @@ from traj.cli._specialists import specialists_app
 from traj.cli._store import compact, sample, stats, verify
 from traj.cli._train import train
 from traj.cli._usage import OneLineErrors
+from traj.cli._variables import variables
 from traj.cli._view import view
 
 __all__ = ["app"]
@@ -72,8 +73,12 @@ def _command(function: typer.models.CommandFunctionType, name: str | None = None
     app.command(name=name, epilog=environment_epilog(name or function.__name__))(function)
 
 
-for _function in (demo, record, demos, replay, run, train, enrich):
+for _function in (demo, record, replay, run, train, enrich):
     _command(_function)
+demos_app = typer.Typer(cls=OneLineErrors, add_completion=False, pretty_exceptions_show_locals=False)
+demos_app.callback(invoke_without_command=True, epilog=environment_epilog("demos"))(demos)
+demos_app.command(name="vars", epilog=environment_epilog("demos"))(variables)
+app.add_typer(demos_app, name="demos")
 _command(evaluate, "eval")
 for _function in (query, feedback, export, stats, compact, verify, sample, view, serve):
     _command(_function)

@@ -44,10 +44,11 @@ def record(
     until_url: Annotated[str | None, typer.Option(help="Stop when the URL matches this regular expression.")] = None,
     until_text: Annotated[str | None, typer.Option(help="Stop when the page shows this text.")] = None,
     var: Annotated[
-        list[str] | None, typer.Option("--var", help="name=value: a typed value that is a parameter of the task.")
-    ] = None,
-    params: Annotated[
-        bool | None, typer.Option("--params/--no-params", help="Take variables from the page (default with --site).")
+        list[str] | None,
+        typer.Option(
+            "--var",
+            help="name=value: a typed value that is a parameter of the task (the goal's values are, by default).",
+        ),
     ] = None,
     secret: Annotated[
         list[str] | None,
@@ -107,7 +108,6 @@ def record(
             until_text=until_text,
             seed=seed,
             variables=parse_assignments(var, "--var"),
-            page_params=site is not None if params is None else params,
             secrets=secrets,
             on_warning=lambda text: err_console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False),
         )
@@ -127,10 +127,13 @@ def _load_demonstrator(path: Path) -> object:
 
 
 @reports_errors
-def demos(home: HomeOption = None, as_json: JsonOption = False) -> None:
+def demos(ctx: typer.Context, home: HomeOption = None, as_json: JsonOption = False) -> None:
     """List recorded demonstrations: task, steps, outcome (unfinished ones say so).
 
-    Piped, the rows are tab-separated with whole ids; --json prints one object per demo."""
+    Piped, the rows are tab-separated with whole ids; --json prints one object per demo.
+    'traj demos vars DEMO' shows and edits a demo's variables."""
+    if ctx.invoked_subcommand is not None:
+        return
     from rich.table import Table
 
     from traj.eventlog import Store

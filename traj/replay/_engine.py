@@ -6,7 +6,14 @@ the demonstration saw after the same step (the value set, the page reached). A s
 lower rung had to, and ``failed`` with the reason and a screenshot otherwise; the replay
 stops at the first failure. Locators that healed a step are appended to the demo's stream
 (``locators.healed``), so the next replay tries them first; the recorded action stays.
-A DRAG finds its drop target through the same ladder. Secrets (``{"secret": "NAME"}``) are
+A DRAG finds its drop target through the same ladder.
+
+The demo's variables get their values from the goal (``goal``, else the goal the page states
+in ``window.traj.goal``; :mod:`traj.replay._binding`), with ``variables`` overriding. A
+typed or selected variable is typed or selected with its new value; a step whose element is
+named by a variable (the button, tab or option the goal names) is located with the new value
+in its recorded name, text and locators, and healed locators are stored with the demo's
+value again. Secrets (``{"secret": "NAME"}``) are
 typed from ``TRAJ_SECRET_<NAME>`` (or the ``secrets`` given): every one the demo needs is
 looked up before the replay starts, and one that is missing stops it with a one-line error.
 """
@@ -22,8 +29,8 @@ from typing import TYPE_CHECKING, Literal
 import msgspec
 from playwright.sync_api import Error as PlaywrightError
 
-from traj.browser import Secrets, install_snapshotter, launch, locators_for, mark_secret, page_params, page_verdict
-from traj.errors import BrowserError, TargetNotFoundError, first_line, one_line
+from traj.browser import Secrets, install_snapshotter, launch, locators_for, mark_secret, page_goal, page_verdict
+from traj.errors import BrowserError, TargetNotFoundError, VariableError, first_line, one_line
 from traj.eventlog import (
     LocatorsHealed,
     NewEvent,
@@ -34,14 +41,16 @@ from traj.eventlog import (
     Store,
     new_event_id,
 )
-from traj.projections import Demo, DemoStep, load_demo
+from traj.projections import Demo, DemoStep, load_demo, swap_values
 from traj.prompt import normalize_key
+from traj.replay._binding import bind_goal, check_variable_names
 from traj.replay._ladder import Target, find_target
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
     from traj.eventlog import Action, Element
+    from traj.policy import Policy
 
 __all__ = ["ReplayResult", "StepResult", "replay", "replay_demo"]
 
@@ -92,6 +101,8 @@ def replay(
     url: str | None = None,
     seed: int | None = None,
     variables: dict[str, str] | None = None,
+    goal: str | None = None,
+    policy: Policy | None = None,
     heal: bool = True,
     headless: bool | None = None,
     slow_mo: float = 0,
@@ -114,6 +125,8 @@ def replay(
             url=url,
             seed=seed,
             variables=variables,
+            goal=goal,
+            policy=policy,
             heal=heal,
             timeout_s=timeout_s,
             secrets=secrets,
@@ -139,6 +152,8 @@ def replay_demo(
     url: str | None = None,
     seed: int | None = None,
     variables: dict[str, str] | None = None,
+    goal: str | None = None,
+    policy: Policy | None = None,
     heal: bool = True,
     timeout_s: float = 10.0,
     secrets: Secrets | None = None,
@@ -146,13 +161,19 @@ def replay_demo(
     """Replay ``demo_id`` on ``page`` and record it as ``replay/<id>``.
 
     ``seed`` reopens the demo's start URL with another ``seed=`` (the bundled sites); ``url``
-    replaces the start URL outright. ``variables`` gives new values for the demo's variables
-    (``demo.variables``); a bundled site's ``window.traj.params`` fills the rest. ``heal``
+    replaces the start URL outright. The demo's variables are bound from ``goal``
+    (:func:`bind_goal`, ``policy`` filling a goal worded otherwise), else from the goal the
+    opened page states, else keep the demonstrated values; ``variables`` overrides them, and
+    a name the demo does not have raises VariableError before anything is recorded, as does
+    a ``goal`` that cannot be bound (a stated goal that cannot be is a failed replay). ``heal``
     writes the locators of healed steps back to the demo's stream. ``secrets`` gives the
     values of the demo's secrets (default: ``TRAJ_SECRET_<NAME>``); a missing one raises
     :class:`~traj.errors.SecretMissingError` before anything is recorded.
     """
     demo = load_demo(store, demo_id)
+    given = dict(variables or {})
+    check_variable_names(demo, given)
+    values = bind_goal(demo, goal, policy=policy, given=given) if goal is not None else None
     secrets = secrets or Secrets()
     for step in demo.steps:  # all of them now: not a half-done replay at the first password
         if isinstance(step.action.value, Secret):
@@ -176,7 +197,14 @@ def replay_demo(
             expected_seq=seq,
         )
         raise BrowserError(reason) from None
-    runner = _Runner(store, demo, page, replay_id, _values(demo, page, variables or {}), timeout_s, secrets)
+    if values is None:
+        try:
+            values = _stated_values(demo, page, policy, given)
+        except VariableError as exc:
+            finished = ReplayFinished(replay_id=replay_id, demo_id=demo_id, success=False, reason=str(exc))
+            store.append(stream, [finished], expected_seq=seq)
+            return ReplayResult(replay_id, demo_id, [], False, str(exc))
+    runner = _Runner(store, demo, page, replay_id, values, timeout_s, secrets)
     results: list[StepResult] = []
     # Step events are appended with the verdict in one durable append: a replay is in the log
     # whole, or (killed midway) as a start without a finish; one fsync instead of one a step.
@@ -272,8 +300,11 @@ class _Runner:
             raise StepFailedError(f"step {action.step} ({action.kind}): the recorded target {action.target} is unknown")
         target = self._find(step)
         healed = target.strategy not in ("fingerprint", self._top_strategy(step))
-        if healed:
-            self.healed[step.action_id] = locators_for(self.page, target.agent_id)
+        if healed:  # stored with the demo's values, as its recorded locators are
+            back = {new: old for old, new in self._swaps(step).items()}
+            self.healed[step.action_id] = [
+                (s, swap_values(v, back)) for s, v in locators_for(self.page, target.agent_id)
+            ]
         self._act(index, step, target, value)
         self._verify(step, target, value)
         return target.strategy, target.value, healed
@@ -298,9 +329,35 @@ class _Runner:
         self.page.wait_for_timeout(min(seconds, self.timeout_s) * 1000)
 
     def _find(self, step: DemoStep) -> Target:
-        """Climb the ladder until the element is there, or the step times out."""
+        """Climb the ladder until the element is there, or the step times out.
+
+        A step whose element a variable names looks for the element with the new value in its
+        name, text, surroundings and every locator: the button the new goal names.
+        """
         assert step.target is not None
-        return self._climb(step.action, step.target, self.demo.healed.get(step.action_id))
+        action, recorded, healed = step.action, step.target, self.demo.healed.get(step.action_id)
+        swaps = self._swaps(step)
+        if swaps:
+            action = msgspec.structs.replace(
+                action,
+                locators=[(s, swap_values(v, swaps)) for s, v in action.locators],
+                context=swap_values(action.context, swaps),
+            )
+            recorded = msgspec.structs.replace(
+                recorded,
+                name=swap_values(recorded.name, swaps),
+                text=swap_values(recorded.text, swaps),
+                attrs={k: swap_values(v, swaps) for k, v in recorded.attrs.items()},
+            )
+            healed = [(s, swap_values(v, swaps)) for s, v in healed] if healed else None
+        return self._climb(action, recorded, healed)
+
+    def _swaps(self, step: DemoStep) -> dict[str, str]:
+        """The demo's value -> the new value, for the variables naming this step's element."""
+        if step.action.kind in ("TYPE", "SELECT"):
+            return {}
+        names = [n for n in self.demo.variables_of(step.action_id) if n in self.values and n in self.demo.defaults]
+        return {self.demo.defaults[n]: self.values[n] for n in names if self.demo.defaults[n] != self.values[n]}
 
     def _find_drop(self, step: DemoStep) -> Target:
         """DRAG's drop target (``value``), found like a step's element with its own locators."""
@@ -383,7 +440,7 @@ class _Runner:
 
     def _value(self, step: DemoStep) -> str | Secret | None:
         variable = self.demo.variable_of(step.action_id)
-        if variable is not None and variable in self.values:
+        if step.action.kind in ("TYPE", "SELECT") and variable is not None and variable in self.values:
             return self.values[variable]
         return step.action.value
 
@@ -406,12 +463,11 @@ def _key_of(kind: str, value: str | Secret | None) -> str:
     return "Enter" if kind == "PRESS_ENTER" else normalize_key(value if isinstance(value, str) else "")
 
 
-def _values(demo: Demo, page: Page, given: dict[str, str]) -> dict[str, str]:
-    """Values of the demo's variables: those given, else the page's own ``window.traj.params``."""
-    if not demo.variables:
-        return dict(given)
-    params = page_params(page)
-    return {name: params[name] for name in demo.variables if name in params} | given
+def _stated_values(demo: Demo, page: Page, policy: Policy | None, given: dict[str, str]) -> dict[str, str]:
+    """Values of the demo's variables from the goal the page states (a bundled site's
+    ``window.traj.goal``); without one, those given (the rest keep the demonstrated values)."""
+    stated = page_goal(page) if set(demo.variables) - set(given) else ""
+    return bind_goal(demo, stated, policy=policy, given=given) if stated else dict(given)
 
 
 def _with_seed(url: str, seed: int | None) -> str:

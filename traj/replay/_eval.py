@@ -68,8 +68,8 @@ def evaluate(
 ) -> EvalReport:
     """Replay ``demo_id`` (default: the latest successful demo of ``task``) on every seed.
 
-    Values that differ per seed come from the demo's variables, filled from each page's
-    ``window.traj.params``. ``on_result`` is called after each seed (for progress output).
+    Values that differ per seed come from the demo's variables, bound from the goal each
+    page states. ``on_result`` is called after each seed (for progress output).
     """
     if not seeds:
         raise TrajError("give at least one seed")
