@@ -272,6 +272,9 @@ class RunStarted(Payload, frozen=True, kw_only=True):
     model: str = ""
     adapter: str | None = None
     max_steps: int = 15
+    constrained: bool | None = None
+    """The model could only write actions valid on the page (constrained decoding); ``None``:
+    recorded before runs said."""
 
 
 class RunStep(Payload, frozen=True, kw_only=True):
