@@ -25,6 +25,7 @@ __all__ = [
     "DatasetSnapshot",
     "DemoFinished",
     "DemoStarted",
+    "DemoSuccess",
     "DemoVariables",
     "Element",
     "Enrichment",
@@ -48,6 +49,7 @@ __all__ = [
     "Secret",
     "SpecialistRegistered",
     "SpecialistRolledBack",
+    "SuccessSpec",
     "TrainCheckpoint",
     "TrainDiagnosis",
     "TrainFinished",
@@ -379,6 +381,38 @@ class DemoVariables(Payload, frozen=True, kw_only=True):
     demo_id: str
     variables: dict[str, list[str]]
     defaults: dict[str, str] = {}
+
+
+class SuccessSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What the task's end state looks like, so success is known on a site that states no predicate.
+
+    Every part given must hold: ``url`` (a regular expression searched in the page's URL),
+    each of ``texts`` shown on the page (whitespace and case aside; ``{name}`` stands for a
+    demo variable's value), ``js`` (a JavaScript expression that must be truthy) and, with
+    ``page_check``, the page's own ``window.traj.check()``. A spec with no part is unknown.
+    """
+
+    url: str = ""
+    texts: list[str] = []
+    js: str = ""
+    page_check: bool = False
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to check: success stays unknown."""
+        return not (self.url or self.texts or self.js or self.page_check)
+
+
+class DemoSuccess(Payload, frozen=True, kw_only=True):
+    """A demo's success spec: derived from its end state when recorded, or given by the user.
+
+    Appended to the demo's stream; the latest one wins (``traj demos success`` edits by appending).
+    """
+
+    type: ClassVar[str] = "demo.success"
+    demo_id: str
+    spec: SuccessSpec
+    source: Literal["derived", "user"] = "derived"
 
 
 class ReplayFinished(Payload, frozen=True, kw_only=True):
