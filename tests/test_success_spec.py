@@ -156,8 +156,21 @@ def test_record_cli_takes_the_spec_and_demos_success_edits_it(site: str, home: P
 
     recorded = runner.invoke(
         app,
-        ["record", "--url", url, "--task", "booking", "--goal", "Book a room for Ada", "--script", str(script)]
-        + ["--headless", "--success-text", "Booking confirmed", *where],
+        [
+            "record",
+            "--url",
+            url,
+            "--task",
+            "booking",
+            "--goal",
+            "Book a room for Ada",
+            "--script",
+            str(script),
+            "--headless",
+            "--success-text",
+            "Booking confirmed",
+            *where,
+        ],
     )
     assert recorded.exit_code == 0, recorded.output
     [demo] = [json.loads(line) for line in runner.invoke(app, ["demos", "--json", *where]).stdout.splitlines()]
