@@ -29,6 +29,7 @@ from traj.eventlog._ids import new_event_id
 from traj.eventlog._paths import resolve_store_path, store_relative_path
 from traj.eventlog._payloads import (
     Action,
+    ActionV1,
     AdapterCreated,
     AdapterLoaded,
     AdapterUnloaded,
@@ -80,6 +81,7 @@ from traj.eventlog._verify import VerifyReport, verify_store
 __all__ = [
     "EVENT_SCHEMA",
     "Action",
+    "ActionV1",
     "AdapterCreated",
     "AdapterLoaded",
     "AdapterUnloaded",

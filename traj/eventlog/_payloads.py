@@ -18,6 +18,7 @@ from traj.errors import InvalidEventError
 __all__ = [
     "Action",
     "ActionKind",
+    "ActionV1",
     "AdapterCreated",
     "AdapterLoaded",
     "AdapterUnloaded",
@@ -216,9 +217,15 @@ class Observation(Payload, frozen=True, kw_only=True):
 
 
 class Action(Payload, frozen=True, kw_only=True):
-    """One decision: what was done, to which element, in which observed state."""
+    """One decision: what was done, to which element, in which observed state.
+
+    v2 added the PRESS and DRAG kinds, a :class:`Secret` as ``value``, ``drop_locators`` and
+    ``drop_context``: a traj that knows only v1 refuses v2 events by name instead of failing on
+    a kind or field it has never seen. v1 events read as :class:`ActionV1`, an ``Action``.
+    """
 
     type: ClassVar[str] = "action"
+    v: ClassVar[int] = 2
     kind: ActionKind
     target: str | None = None
     """The acted element's ``agent_id`` in the observation before the action."""
@@ -237,6 +244,15 @@ class Action(Payload, frozen=True, kw_only=True):
     """DRAG: ways to find the drop target (``value``) again, like ``locators``."""
     drop_context: str = ""
     """DRAG: the drop target's surroundings, like ``context``."""
+
+
+class ActionV1(Action, frozen=True, kw_only=True):
+    """An action written as v1, kept so old events stay readable: every field of v2, since the
+    v2 additions were written as v1 for a while before the bump; older v1 events have none of
+    them and read with their defaults. A subclass, so code that takes an ``Action`` takes it."""
+
+    type: ClassVar[str] = "action"
+    v: ClassVar[int] = 1
 
 
 class DemoStarted(Payload, frozen=True, kw_only=True):
