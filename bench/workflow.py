@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import re
 import sys
 import tempfile
 import time
@@ -130,7 +131,7 @@ def _agent(store: Store, name: str, seeds: list[int], policy: Any, max_steps: in
 
 def _gist(reason: str) -> str:
     """A failure reason without its instance's values, so like failures count together."""
-    return reason.split(":")[0][:80] if reason.startswith("step ") else reason[:80]
+    return re.sub(r"'[^']*'|\"[^\"]*\"|\d+(\.\d+)?", "_", reason)[:100]
 
 
 def _row(name: str, row: dict[str, Any]) -> str:
