@@ -10,6 +10,7 @@ from traj.cli._common import (
     HomeOption,
     JsonOption,
     console,
+    err_console,
     parse_assignments,
     print_json,
     reports_errors,
@@ -17,6 +18,7 @@ from traj.cli._common import (
     resolve_home,
     secret_source,
 )
+from traj.cli._policy import AdapterOption, BaseUrlOption, MaxModelStepsOption, ModelOption, open_task_policy
 
 __all__ = ["evaluate", "replay"]
 
@@ -33,40 +35,65 @@ def replay(
     headless: Annotated[bool | None, typer.Option("--headless/--headed")] = None,
     slow_mo: Annotated[float, typer.Option("--slow-mo", help="Milliseconds between browser operations.")] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds a step may wait for its element.")] = 10.0,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="A policy for the steps replay cannot take: transformers, mlx, openai, vllm or remote."),
+    ] = None,
+    model: ModelOption = None,
+    adapter: AdapterOption = None,
+    base_url: BaseUrlOption = None,
+    max_model_steps: MaxModelStepsOption = 3,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Replay a demonstration step by step; exit 1 unless every step ran and the task succeeded.
 
-    Secrets the demo typed come from TRAJ_SECRET_<NAME> (or are asked at the terminal)."""
+    With --backend (or --model/--adapter) a model takes the steps the ladder cannot find or whose
+    check fails, at most --max-model-steps of them (source "model"). Secrets the demo typed come
+    from TRAJ_SECRET_<NAME> (or are asked at the terminal)."""
     require("playwright")
     from rich.table import Table
 
     from traj.eventlog import Store
+    from traj.projections import load_demo
     from traj.replay import replay as run_replay
 
     variables = parse_assignments(var, "--var")
     with Store.open(resolve_home(home)) as store:
-        result = run_replay(
-            store,
-            demo,
-            url=url,
-            seed=seed,
-            variables=variables,
-            heal=heal,
-            headless=headless,
-            slow_mo=slow_mo,
-            timeout_s=timeout,
-            secrets=secret_source(),
-        )
+        policy = None
+        if backend is not None or model is not None or adapter is not None:
+            task = load_demo(store, demo).started.task
+            out = err_console if as_json else console
+            policy = open_task_policy(
+                store, task, backend=backend or "transformers", model=model, adapter=adapter, base_url=base_url, out=out
+            )
+        try:
+            result = run_replay(
+                store,
+                demo,
+                url=url,
+                seed=seed,
+                variables=variables,
+                heal=heal,
+                headless=headless,
+                slow_mo=slow_mo,
+                timeout_s=timeout,
+                secrets=secret_source(),
+                policy=policy,
+                max_model_steps=max_model_steps,
+            )
+        finally:
+            if policy is not None:
+                policy.close()
     failed = not result.completed or result.success is False
     if as_json:
         print_json(result)
         raise typer.Exit(1 if failed else 0)
-    table = Table("step", "action", "status", "found by", "ms", "reason", header_style="bold")
+    table = Table("step", "action", "status", "source", "found by", "ms", "reason", header_style="bold")
     for step in result.steps:
         found = f"{step.strategy} {step.locator}".strip()
-        table.add_row(str(step.step), step.kind, _STATUS[step.status], found, f"{step.duration_ms:.0f}", step.reason)
+        status, ms = _STATUS[step.status], f"{step.duration_ms:.0f}"
+        table.add_row(str(step.step), step.kind, status, step.source, found, ms, step.reason)
     console.print(table)
     verdict = {True: "[green]task succeeded[/]", False: "[red]task not achieved[/]", None: "no success predicate"}
     console.print(f"replay {result.replay_id}: {verdict[result.success]}")

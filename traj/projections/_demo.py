@@ -46,6 +46,9 @@ class Demo:
     """action_id -> locators a replay found to work (the latest healing wins)."""
     variables: dict[str, list[str]] = field(default_factory=dict)
     """variable name -> ids of the actions whose value it is."""
+    chosen: dict[str, tuple[Element, str]] = field(default_factory=dict)
+    """action_id -> the control (and its surroundings) the model fallback chose for the step, when the
+    latest healing came from the model: later replays look for that control, not the recorded one."""
 
     def variable_of(self, action_id: str) -> str | None:
         """The variable an action's value is, if any."""
@@ -68,6 +71,7 @@ def demo_from(demo_id: str, events: list[Event]) -> Demo:
     success: bool | None = None
     healed: dict[str, list[tuple[str, str]]] = {}
     variables: dict[str, list[str]] = {}
+    chosen: dict[str, tuple[Element, str]] = {}
     for event in events:
         data = event.data
         if event.type == "observation":
@@ -80,6 +84,10 @@ def demo_from(demo_id: str, events: list[Event]) -> Demo:
             success = data.success
         elif event.type == "locators.healed":
             healed[data.action_id] = list(data.locators)
+            if data.element is not None:
+                chosen[data.action_id] = (data.element, data.context)
+            else:
+                chosen.pop(data.action_id, None)
         elif event.type == "demo.variables":
             variables = dict(data.variables)
-    return Demo(demo_id, events[0].data, steps, final, success, healed, variables)
+    return Demo(demo_id, events[0].data, steps, final, success, healed, variables, chosen)
