@@ -11,6 +11,7 @@ from traj.cli._common import (
     JsonOption,
     console,
     err_console,
+    exit_for_outcome,
     parse_assignments,
     print_json,
     reports_errors,
@@ -46,12 +47,15 @@ def replay(
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Replay a demonstration step by step; exit 1 unless every step ran and the task succeeded.
+    """Replay a demonstration step by step and check the demo's success spec at the end.
 
     With --backend (or --model/--adapter) a model takes the steps the ladder cannot find or whose
-    check fails, at most --max-model-steps of them (source "model"). Secrets the demo typed come
-    from TRAJ_SECRET_<NAME> (or are asked at the terminal)."""
+    check fails, at most --max-model-steps of them (source "model"). Exit status: 0 only when
+    success is verified, 1 when a step or the task failed, 3 when success is unknown (the demo
+    has no spec that can tell). Secrets the demo typed come from TRAJ_SECRET_<NAME> (or are
+    asked at the terminal)."""
     require("playwright")
+    from rich.markup import escape
     from rich.table import Table
 
     from traj.eventlog import Store
@@ -85,20 +89,20 @@ def replay(
         finally:
             if policy is not None:
                 policy.close()
-    failed = not result.completed or result.success is False
     if as_json:
         print_json(result)
-        raise typer.Exit(1 if failed else 0)
+        exit_for_outcome(result.success)
+        return
     table = Table("step", "action", "status", "source", "found by", "ms", "reason", header_style="bold")
     for step in result.steps:
         found = f"{step.strategy} {step.locator}".strip()
         status, ms = _STATUS[step.status], f"{step.duration_ms:.0f}"
         table.add_row(str(step.step), step.kind, status, step.source, found, ms, step.reason)
     console.print(table)
-    verdict = {True: "[green]task succeeded[/]", False: "[red]task not achieved[/]", None: "no success predicate"}
-    console.print(f"replay {result.replay_id}: {verdict[result.success]}")
-    if failed:
-        raise typer.Exit(1)
+    verdict = {True: "[green]task succeeded[/]", False: "[red]task not achieved[/]", None: "[yellow]success unknown[/]"}
+    why = f" ({escape(result.reason)})" if result.reason and result.completed else ""
+    console.print(f"replay {result.replay_id}: {verdict[result.success]}{why}", highlight=False)
+    exit_for_outcome(result.success)
 
 
 @reports_errors
@@ -110,8 +114,12 @@ def evaluate(
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Replay a task's demonstration over seeded instances; report success rates."""
+    """Replay a task's demonstration over seeded instances; report success rates.
+
+    Exit status: 0 only when every instance's success is verified, 1 when one failed, 3 when
+    the rest are unknown (unknown is never counted as success)."""
     require("playwright")
+    from rich.markup import escape
     from rich.progress import Progress
 
     from traj.eventlog import Store
@@ -123,21 +131,37 @@ def evaluate(
         report = run_evaluate(
             store, task, chosen, demo_id=demo, headless=headless, on_result=lambda *_: progress.advance(bar)
         )
+    outcomes = report.outcomes
     if as_json:
         rates = {
             "task_success_rate": report.task_success_rate,
             "step_success_rate": report.step_success_rate,
             "element_accuracy": report.element_accuracy,
         }
-        print_json({"task": task, "demo_id": report.demo_id, **rates, "results": report.results})
+        print_json({"task": task, "demo_id": report.demo_id, **rates, **outcomes, "results": report.results})
+        exit_for_outcome(report.success)
         return
     for seed, result in report.results.items():
-        mark = {True: "[green]success[/]", False: "[red]failed[/]", None: "unknown"}[result.success]
-        console.print(f"seed {seed}: {mark} {result.reason}", highlight=False)
+        mark = {True: "[green]success[/]", False: "[red]failed[/]", None: "[yellow]unknown[/]"}[result.success]
+        console.print(f"seed {seed}: {mark} {escape(result.reason)}", highlight=False)
     console.print(
-        f"{task} (demo {report.demo_id}) over {len(chosen)} seeds: task success {report.task_success_rate:.0%}, "
-        f"step success {report.step_success_rate:.0%}, element accuracy {report.element_accuracy:.0%}"
+        f"{task} (demo {report.demo_id}) over {len(report.results)} instances: task success "
+        f"{report.task_success_rate:.0%} ({outcomes['verified']} verified, {outcomes['failed']} failed, "
+        f"{outcomes['unknown']} unknown)",
+        highlight=False,
     )
+    if outcomes["unknown"]:  # steps that ran say nothing about a task nobody could verify
+        console.print(
+            f"[yellow]success unknown on {outcomes['unknown']} instances: unknown is not success "
+            "(state it with 'traj demos success')[/]",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"steps ran {report.step_success_rate:.0%}, element accuracy {report.element_accuracy:.0%}",
+            highlight=False,
+        )
+    exit_for_outcome(report.success)
 
 
 def _parse_seeds(text: str) -> list[int]:

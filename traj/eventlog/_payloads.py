@@ -18,6 +18,7 @@ from traj.errors import InvalidEventError
 __all__ = [
     "Action",
     "ActionKind",
+    "ActionV1",
     "AdapterCreated",
     "AdapterLoaded",
     "AdapterUnloaded",
@@ -25,6 +26,7 @@ __all__ = [
     "DatasetSnapshot",
     "DemoFinished",
     "DemoStarted",
+    "DemoSuccess",
     "DemoVariables",
     "Element",
     "Enrichment",
@@ -48,6 +50,7 @@ __all__ = [
     "Secret",
     "SpecialistRegistered",
     "SpecialistRolledBack",
+    "SuccessSpec",
     "TrainCheckpoint",
     "TrainDiagnosis",
     "TrainFinished",
@@ -214,9 +217,15 @@ class Observation(Payload, frozen=True, kw_only=True):
 
 
 class Action(Payload, frozen=True, kw_only=True):
-    """One decision: what was done, to which element, in which observed state."""
+    """One decision: what was done, to which element, in which observed state.
+
+    v2 added the PRESS and DRAG kinds, a :class:`Secret` as ``value``, ``drop_locators`` and
+    ``drop_context``: a traj that knows only v1 refuses v2 events by name instead of failing on
+    a kind or field it has never seen. v1 events read as :class:`ActionV1`, an ``Action``.
+    """
 
     type: ClassVar[str] = "action"
+    v: ClassVar[int] = 2
     kind: ActionKind
     target: str | None = None
     """The acted element's ``agent_id`` in the observation before the action."""
@@ -235,6 +244,15 @@ class Action(Payload, frozen=True, kw_only=True):
     """DRAG: ways to find the drop target (``value``) again, like ``locators``."""
     drop_context: str = ""
     """DRAG: the drop target's surroundings, like ``context``."""
+
+
+class ActionV1(Action, frozen=True, kw_only=True):
+    """An action written as v1, kept so old events stay readable: every field of v2, since the
+    v2 additions were written as v1 for a while before the bump; older v1 events have none of
+    them and read with their defaults. A subclass, so code that takes an ``Action`` takes it."""
+
+    type: ClassVar[str] = "action"
+    v: ClassVar[int] = 1
 
 
 class DemoStarted(Payload, frozen=True, kw_only=True):
@@ -401,6 +419,38 @@ class DemoVariables(Payload, frozen=True, kw_only=True):
     demo_id: str
     variables: dict[str, list[str]]
     defaults: dict[str, str] = {}
+
+
+class SuccessSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What the task's end state looks like, so success is known on a site that states no predicate.
+
+    Every part given must hold: ``url`` (a regular expression searched in the page's URL),
+    each of ``texts`` shown on the page (whitespace and case aside; ``{name}`` stands for a
+    demo variable's value), ``js`` (a JavaScript expression that must be truthy) and, with
+    ``page_check``, the page's own ``window.traj.check()``. A spec with no part is unknown.
+    """
+
+    url: str = ""
+    texts: list[str] = []
+    js: str = ""
+    page_check: bool = False
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to check: success stays unknown."""
+        return not (self.url or self.texts or self.js or self.page_check)
+
+
+class DemoSuccess(Payload, frozen=True, kw_only=True):
+    """A demo's success spec: derived from its end state when recorded, or given by the user.
+
+    Appended to the demo's stream; the latest one wins (``traj demos success`` edits by appending).
+    """
+
+    type: ClassVar[str] = "demo.success"
+    demo_id: str
+    spec: SuccessSpec
+    source: Literal["derived", "user"] = "derived"
 
 
 class ReplayFinished(Payload, frozen=True, kw_only=True):

@@ -30,7 +30,15 @@ from typing import TYPE_CHECKING, Literal
 import msgspec
 from playwright.sync_api import Error as PlaywrightError
 
-from traj.browser import Secrets, install_snapshotter, launch, locators_for, mark_secret, page_params, page_verdict
+from traj.browser import (
+    Secrets,
+    install_snapshotter,
+    judge_success,
+    launch,
+    locators_for,
+    mark_secret,
+    page_params,
+)
 from traj.errors import BrowserError, TargetNotFoundError, TrajError, first_line, one_line
 from traj.eventlog import (
     LocatorsHealed,
@@ -40,6 +48,7 @@ from traj.eventlog import (
     ReplayStep,
     Secret,
     Store,
+    SuccessSpec,
     new_event_id,
 )
 from traj.projections import Demo, DemoStep, load_demo
@@ -65,6 +74,8 @@ _READ_VALUE = """id => {
 }"""
 Status = Literal["ok", "healed", "failed"]
 Source = Literal["workflow", "healed", "model"]
+_PAGE_CHECK = SuccessSpec(page_check=True)
+"""The spec of a demo recorded before specs were: the page's own ``window.traj.check()``."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +101,11 @@ class StepResult:
 
 @dataclass(frozen=True)
 class ReplayResult:
-    """How a replay went: every step, and the site's verdict at the end."""
+    """How a replay went: every step, and the verdict of the demo's success spec at the end.
+
+    ``success`` is None (unknown) when the spec cannot say, never counted as success; every
+    step running ``ok`` does not make a replay successful.
+    """
 
     replay_id: str
     demo_id: str
@@ -246,10 +261,12 @@ def replay_demo(
         recorded.append(NewEvent(data=event, blobs=(screenshot,) if screenshot else ()))
         if result.status == "failed":
             break
-    page = runner.page
     failed = next((r for r in results if r.status == "failed"), None)
-    success = page_verdict(page) if failed is None else False
-    reason = failed.reason if failed else ""
+    if failed is None:
+        verdict = judge_success(runner.page, demo.success_spec or _PAGE_CHECK, runner.bound_values())
+        success, reason = verdict.success, verdict.detail
+    else:
+        success, reason = False, failed.reason
     finished = ReplayFinished(replay_id=replay_id, demo_id=demo_id, success=success, reason=reason)
     store.append(stream, [*recorded, NewEvent(data=finished)], expected_seq=seq)
     if heal and runner.healed:
@@ -484,6 +501,15 @@ class _Runner:
         if variable is not None and variable in self.values:
             return self.values[variable]
         return step.action.value
+
+    def bound_values(self) -> dict[str, str]:
+        """Every variable's value in this replay: the new one, else the one demonstrated."""
+        recorded = {
+            name: step.action.value
+            for step in self.demo.steps
+            if (name := self.demo.variable_of(step.action_id)) is not None and isinstance(step.action.value, str)
+        }
+        return recorded | self.values
 
     def _top_strategy(self, step: DemoStep) -> str:
         locators = self.demo.healed.get(step.action_id) or step.action.locators

@@ -30,7 +30,22 @@ class EvalReport:
 
     @property
     def task_success_rate(self) -> float:
+        """Verified successes over all instances: an unknown one counts against it."""
         return sum(r.success is True for r in self.results.values()) / len(self.results)
+
+    @property
+    def outcomes(self) -> dict[str, int]:
+        """How many instances were verified successes, failures, and unknown (never success)."""
+        found = [r.success for r in self.results.values()]
+        return {"verified": found.count(True), "failed": found.count(False), "unknown": found.count(None)}
+
+    @property
+    def success(self) -> bool | None:
+        """True only when every instance is a verified success; False when one failed; else unknown."""
+        outcomes = self.outcomes
+        if outcomes["failed"]:
+            return False
+        return True if not outcomes["unknown"] else None
 
     @property
     def step_success_rate(self) -> float:
