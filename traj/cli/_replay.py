@@ -11,6 +11,7 @@ from traj.cli._common import (
     HomeOption,
     JsonOption,
     console,
+    err_console,
     exit_for_outcome,
     parse_assignments,
     print_json,
@@ -19,6 +20,7 @@ from traj.cli._common import (
     resolve_home,
     secret_source,
 )
+from traj.cli._policy import AdapterOption, BaseUrlOption, MaxModelStepsOption, ModelOption, open_task_policy
 
 __all__ = ["evaluate", "replay"]
 
@@ -35,43 +37,68 @@ def replay(
     headless: Annotated[bool | None, typer.Option("--headless/--headed")] = None,
     slow_mo: Annotated[float, typer.Option("--slow-mo", help="Milliseconds between browser operations.")] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds a step may wait for its element.")] = 10.0,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="A policy for the steps replay cannot take: transformers, mlx, openai, vllm or remote."),
+    ] = None,
+    model: ModelOption = None,
+    adapter: AdapterOption = None,
+    base_url: BaseUrlOption = None,
+    max_model_steps: MaxModelStepsOption = 3,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Replay a demonstration step by step and check the demo's success spec at the end.
 
-    Exit status: 0 only when success is verified, 1 when a step or the task failed, 3 when
-    success is unknown (the demo has no spec that can tell). Secrets the demo typed come from
-    TRAJ_SECRET_<NAME> (or are asked at the terminal)."""
+    With --backend (or --model/--adapter) a model takes the steps the ladder cannot find or whose
+    check fails, at most --max-model-steps of them (source "model"). Exit status: 0 only when
+    success is verified, 1 when a step or the task failed, 3 when success is unknown (the demo
+    has no spec that can tell). Secrets the demo typed come from TRAJ_SECRET_<NAME> (or are
+    asked at the terminal)."""
     require("playwright")
     from rich.markup import escape
     from rich.table import Table
 
     from traj.eventlog import Store
+    from traj.projections import load_demo
     from traj.replay import replay as run_replay
 
     variables = parse_assignments(var, "--var")
     with Store.open(resolve_home(home)) as store:
-        result = run_replay(
-            store,
-            demo,
-            url=url,
-            seed=seed,
-            variables=variables,
-            heal=heal,
-            headless=headless,
-            slow_mo=slow_mo,
-            timeout_s=timeout,
-            secrets=secret_source(),
-        )
+        policy = None
+        if backend is not None or model is not None or adapter is not None:
+            task = load_demo(store, demo).started.task
+            out = err_console if as_json else console
+            policy = open_task_policy(
+                store, task, backend=backend or "transformers", model=model, adapter=adapter, base_url=base_url, out=out
+            )
+        try:
+            result = run_replay(
+                store,
+                demo,
+                url=url,
+                seed=seed,
+                variables=variables,
+                heal=heal,
+                headless=headless,
+                slow_mo=slow_mo,
+                timeout_s=timeout,
+                secrets=secret_source(),
+                policy=policy,
+                max_model_steps=max_model_steps,
+            )
+        finally:
+            if policy is not None:
+                policy.close()
     if as_json:
         print_json(result)
         exit_for_outcome(result.success)
         return
-    table = Table("step", "action", "status", "found by", "ms", "reason", header_style="bold")
+    table = Table("step", "action", "status", "source", "found by", "ms", "reason", header_style="bold")
     for step in result.steps:
         found = f"{step.strategy} {step.locator}".strip()
-        table.add_row(str(step.step), step.kind, _STATUS[step.status], found, f"{step.duration_ms:.0f}", step.reason)
+        status, ms = _STATUS[step.status], f"{step.duration_ms:.0f}"
+        table.add_row(str(step.step), step.kind, status, step.source, found, ms, step.reason)
     console.print(table)
     verdict = {True: "[green]task succeeded[/]", False: "[red]task not achieved[/]", None: "[yellow]success unknown[/]"}
     why = f" ({escape(result.reason)})" if result.reason and result.completed else ""
