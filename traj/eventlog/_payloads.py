@@ -290,9 +290,18 @@ class RunStarted(Payload, frozen=True, kw_only=True):
     model: str = ""
     adapter: str | None = None
     max_steps: int = 15
+    demo_id: str | None = None
+    """The demonstration run as a workflow (``traj run`` with a replay-verified demo); None: the agent alone."""
+    replay_id: str | None = None
+    """The ``replay/<id>`` stream that executed the workflow (its ladder, healing and model steps)."""
     constrained: bool | None = None
     """The model could only write actions valid on the page (constrained decoding); ``None``:
     recorded before runs said."""
+
+
+StepSource = Literal["workflow", "healed", "model", "agent"]
+"""Who took a step: the demonstration as recorded (``workflow``), the demonstration through a
+healed locator (``healed``), the model fallback of a workflow (``model``), or the agent (``agent``)."""
 
 
 class RunStep(Payload, frozen=True, kw_only=True):
@@ -305,10 +314,11 @@ class RunStep(Payload, frozen=True, kw_only=True):
     type: ClassVar[str] = "run.step"
     run_id: str
     step: int
-    prompt_sha256: str
-    prompt_tokens: int
+    prompt_sha256: str = ""
+    """Empty on a step no model decided (source ``workflow`` or ``healed``), as are the other model fields."""
+    prompt_tokens: int = 0
     prompt_truncated: bool = False
-    raw_output: str
+    raw_output: str = ""
     completion_tokens: int = 0
     parse_method: str | None = None
     """``json``, ``regex`` or ``done_language``; ``None`` when the output held no action."""
@@ -331,6 +341,9 @@ class RunStep(Payload, frozen=True, kw_only=True):
     timings_ms: dict[str, float] = {}
     """``observe``, ``prompt``, ``generate``, ``parse``, ``execute``."""
     adapter: str | None = None
+    source: StepSource = "agent"
+    """Who took the step. Only ``agent`` and ``model`` steps are a model's decisions (training rows);
+    a ``workflow`` or ``healed`` step repeats the demonstration and has no observation or action event."""
 
 
 class RunFinished(Payload, frozen=True, kw_only=True):
@@ -369,12 +382,16 @@ class ReplayStep(Payload, frozen=True, kw_only=True):
     """event_id of the demonstrated action that was replayed."""
     status: Literal["ok", "healed", "failed"]
     strategy: str = ""
-    """The locator strategy that found the element (``policy`` when a model healed it)."""
+    """The locator strategy that found the element (``model`` when the model fallback chose it)."""
     locator: str = ""
-    """The locator value that matched."""
+    """The locator value that matched (the chosen element's agent id for a model step)."""
     reason: str = ""
     screenshot: str | None = None
     duration_ms: float = 0.0
+    source: Literal["workflow", "healed", "model"] = "workflow"
+    """Who took the step: the recorded locators, a healed one, or the model fallback."""
+    raw_output: str = ""
+    """The model's last answer on a ``model`` step."""
 
 
 class LocatorsHealed(Payload, frozen=True, kw_only=True):
@@ -388,6 +405,11 @@ class LocatorsHealed(Payload, frozen=True, kw_only=True):
     action_id: str
     locators: list[tuple[LocatorStrategy, str]]
     replay_id: str
+    element: Element | None = None
+    """The control the model fallback chose, when it took the step: its name may differ from the
+    recorded one (the control was renamed), so later replays check candidates against it."""
+    context: str = ""
+    """The surroundings (form, dialog, row) of ``element``."""
 
 
 class DemoVariables(Payload, frozen=True, kw_only=True):

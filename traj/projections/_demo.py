@@ -48,6 +48,9 @@ class Demo:
     """variable name -> ids of the actions whose value it is."""
     success_spec: SuccessSpec | None = None
     """What the end state looks like (the latest ``demo.success``); None for a demo recorded without one."""
+    chosen: dict[str, tuple[Element, str]] = field(default_factory=dict)
+    """action_id -> the control (and its surroundings) the model fallback chose for the step, when the
+    latest healing came from the model: later replays look for that control, not the recorded one."""
 
     def variable_of(self, action_id: str) -> str | None:
         """The variable an action's value is, if any."""
@@ -70,6 +73,7 @@ def demo_from(demo_id: str, events: list[Event]) -> Demo:
     success: bool | None = None
     healed: dict[str, list[tuple[str, str]]] = {}
     variables: dict[str, list[str]] = {}
+    chosen: dict[str, tuple[Element, str]] = {}
     success_spec: SuccessSpec | None = None
     for event in events:
         data = event.data
@@ -83,8 +87,12 @@ def demo_from(demo_id: str, events: list[Event]) -> Demo:
             success = data.success
         elif event.type == "locators.healed":
             healed[data.action_id] = list(data.locators)
+            if data.element is not None:
+                chosen[data.action_id] = (data.element, data.context)
+            else:
+                chosen.pop(data.action_id, None)
         elif event.type == "demo.variables":
             variables = dict(data.variables)
         elif event.type == "demo.success":
             success_spec = data.spec
-    return Demo(demo_id, events[0].data, steps, final, success, healed, variables, success_spec)
+    return Demo(demo_id, events[0].data, steps, final, success, healed, variables, success_spec, chosen=chosen)
