@@ -295,82 +295,6 @@ def random_adapter() -> Callable[..., Path]:
     return _random_peft_adapter
 
 
-def _tuned_adapter(model_dir: Path, answers: dict[str, str], path: Path, *, max_steps: int = 150) -> Path:
-    """Fine-tune a LoRA on ``model_dir`` until it answers each prompt (a lone user turn, as
-    ``Policy.generate`` sends it) with exactly its answer, greedily; save it at ``path``.
-
-    Plain SFT on the answer tokens (the prompt masked), all prompts in one batch; it stops as
-    soon as every greedy answer is right (a few dozen steps on CPU for the tiny model) and
-    fails the test when ``max_steps`` are not enough.
-    """
-    import warnings
-
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from traj.prompt import conversation_text  # what a local backend feeds its model for a lone user turn
-
-    torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    with warnings.catch_warnings():  # PEFT calls a transformers API deprecated in 5.x
-        warnings.simplefilter("ignore", FutureWarning)
-        model = get_peft_model(
-            AutoModelForCausalLM.from_pretrained(model_dir),
-            LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", lora_dropout=0.0),
-        )
-    rows = []
-    for prompt, answer in answers.items():
-        text = conversation_text(tokenizer, [{"role": "user", "content": prompt}])
-        context = tokenizer(text, add_special_tokens=False)["input_ids"]
-        target = tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        rows.append((context, target))
-    width = max(len(c) + len(t) for c, t in rows)
-    ids = torch.full((len(rows), width), tokenizer.pad_token_id or 0)
-    labels = torch.full((len(rows), width), -100)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, (context, target) in enumerate(rows):
-        whole = context + target
-        ids[i, : len(whole)] = torch.tensor(whole)
-        labels[i, len(context) : len(whole)] = torch.tensor(target)
-        mask[i, : len(whole)] = 1
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
-
-    def all_right() -> bool:
-        with torch.no_grad():
-            logits = model(input_ids=ids, attention_mask=mask).logits
-        for i, (context, target) in enumerate(rows):
-            picked = logits[i, len(context) - 1 : len(context) + len(target) - 1].argmax(-1).tolist()
-            if picked != target:
-                return False
-        return True
-
-    for step in range(max_steps):
-        model.train()
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        if step % 5 == 4 and all_right():
-            model.save_pretrained(path)
-            return path
-    raise AssertionError(f"the adapter did not learn its {len(rows)} answers in {max_steps} steps")
-
-
-@pytest.fixture(scope="session")
-def tuned_policy(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[dict[str, str]], Any]:
-    """Returns the function that fine-tunes the shipped tiny model on ``{prompt: answer}`` (a LoRA,
-    SFT on CPU, under a minute) and opens it through ``traj.policy.open_policy``: a real policy
-    whose answer to those prompts is known. The caller closes it."""
-    from traj.policy import open_policy
-
-    def tuned(answers: dict[str, str]) -> Any:
-        adapter = _tuned_adapter(tiny_model, answers, tmp_path_factory.mktemp("tuned") / "adapter")
-        return open_policy("transformers", tiny_model, adapter=str(adapter))
-
-    return tuned
-
-
 @contextlib.contextmanager
 def compacting_writer(home: Path, interval: float) -> Iterator[subprocess.Popen[str]]:
     """A writer process over ``home`` (tests/compacting_writer.py) sealing continuously and
@@ -389,3 +313,68 @@ def compacting_writer(home: Path, interval: float) -> Iterator[subprocess.Popen[
     finally:
         writer.kill()
         writer.wait()
+
+
+def _tune_known_answers(model_dir: Path, pairs: list[tuple[str, str]], path: Path, *, max_steps: int = 60) -> Path:
+    """Fine-tune a PEFT LoRA over ``model_dir`` so that each prompt text of ``pairs`` is answered by its
+    answer (greedy), and save it at ``path``: a real policy whose answer on a page is known.
+
+    Trained on exactly what the ``transformers`` backend reads (the prompt as one user turn in the
+    model's chat template) and writes (the answer, then end of sequence): SFT on CPU until every
+    answer token is the model's first choice (a handful of steps), at most ``max_steps``.
+    """
+    import warnings
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from traj.prompt import chat_text
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    with warnings.catch_warnings():  # PEFT calls a transformers API deprecated in 5.x
+        warnings.simplefilter("ignore", FutureWarning)
+        model = get_peft_model(
+            AutoModelForCausalLM.from_pretrained(model_dir),
+            LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]),
+        )
+    examples = []
+    for prompt, answer in pairs:
+        context = tokenizer(chat_text(tokenizer, prompt), add_special_tokens=False)["input_ids"]
+        target = tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        ids = torch.tensor([context + target])
+        labels = torch.tensor([[-100] * len(context) + target])
+        examples.append((ids, labels, len(context)))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-3)
+    model.train()
+    learned = [False] * len(examples)
+    for step in range(max_steps):
+        ids, labels, start = examples[step % len(examples)]
+        output = model(input_ids=ids, labels=labels)
+        # greedy decoding gives the answer once every answer token is the most likely one
+        predicted = output.logits[0, start - 1 : -1].argmax(-1)
+        learned[step % len(examples)] = bool((predicted == labels[0, start:]).all()) and output.loss.item() < 0.05
+        if all(learned):
+            break
+        output.loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    else:
+        raise AssertionError(f"the LoRA did not learn its answers in {max_steps} steps")
+    model.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def known_answer_policy(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Any]:
+    """Returns ``tune(pairs) -> Policy``: the shipped tiny model with a LoRA fine-tuned to answer each
+    prompt text of ``pairs`` (prompt, answer) with its answer, opened through ``traj.policy.open_policy``
+    like any adapter. Close the policy after use."""
+    from traj.policy import open_policy
+
+    def tune(pairs: list[tuple[str, str]]) -> Any:
+        path = _tune_known_answers(tiny_model, pairs, tmp_path_factory.mktemp("known-answer") / "adapter")
+        return open_policy("transformers", tiny_model, adapter=str(path))
+
+    return tune

@@ -109,3 +109,16 @@ def test_record_warns_at_record_time_about_a_click_without_a_target(zoo_url: str
     flat = " ".join(result.stderr.split())
     assert "warning: step 0 (CLICK): the click at (640, 89) on <p>" in flat
     assert "hit nothing the page reacts to" in flat
+
+
+def test_a_drag_from_a_press_is_observed_in_the_one_snapshot_taken_at_the_press(zoo_url: str, tmp_path: Path) -> None:
+    with Store.open(tmp_path / "store") as store:
+        captured = zoo.capture(store, "drag_new_item", zoo_url)
+        assert captured.mismatches == []
+        added, dragged = captured.steps
+        # "Dry" appeared after the click's observation: the drag's observation is the first to see
+        # it, so it is new there (a second snapshot at the same press would have seen it as seen).
+        assert dragged.element is not None and dragged.element.new
+        assert not any(e.new for e in added.observation.data.elements)
+        others = [e for e in dragged.observation.data.elements if e.agent_id != dragged.element.agent_id]
+        assert others and not any(e.new for e in others)

@@ -153,6 +153,7 @@ def test_every_event_type_round_trips_through_the_log_as_its_typed_payload(store
         AdapterUnloaded,
         DatasetSnapshot,
         DemoFinished,
+        DemoSuccess,
         DemoVariables,
         Enrichment,
         EnrichmentFailed,
@@ -169,6 +170,7 @@ def test_every_event_type_round_trips_through_the_log_as_its_typed_payload(store
         RunStep,
         SpecialistRegistered,
         SpecialistRolledBack,
+        SuccessSpec,
         TrainCheckpoint,
         TrainDiagnosis,
         TrainFinished,
@@ -184,6 +186,7 @@ def test_every_event_type_round_trips_through_the_log_as_its_typed_payload(store
         events.action(0).data,
         DemoFinished(demo_id="d1", success=True, answer="42"),
         DemoVariables(demo_id="d1", variables={"amount": ["x"]}, defaults={"amount": "42.50"}),
+        DemoSuccess(demo_id="d1", spec=SuccessSpec(url="/done$", texts=["Filed {amount}"]), source="user"),
         LocatorsHealed(demo_id="d1", action_id="x", locators=[("role", 'button "Pay"')], replay_id="p1"),
         RunStarted(run_id="r1", task="t", goal="g", url="https://a.test", backend="transformers", adapter="a1"),
         RunStep(
@@ -252,6 +255,23 @@ def test_every_event_type_round_trips_through_the_log_as_its_typed_payload(store
     assert [e.data for e in found] == payloads
     assert [e.type for e in found] == [p.type for p in payloads]
     assert all(isinstance(e, Event) and e.v == type(e.data).v and e.at.tzinfo is not None for e in found)
+
+
+def test_an_action_written_as_v1_reads_as_an_action_beside_v2(store):
+    from traj.eventlog import Action, ActionV1, payload_class
+
+    before_v2 = {"kind": "CLICK", "target": "3", "locators": [["role", 'button "Pay"']]}
+    # PRESS, DRAG, secrets and drop targets were written as v1 for a while before the bump.
+    interim = {"kind": "DRAG", "target": "3", "value": "4", "drop_locators": [["role", 'listitem "Wash"']]}
+    written = [NewEvent.parse("action", before_v2, v=1), NewEvent.parse("action", interim, v=1)]
+    store.append("demo/d1", [*written, Action(kind="PRESS", value="Tab")], expected_seq=0)
+
+    found = store.events()
+    assert [(e.v, type(e.data)) for e in found] == [(1, ActionV1), (1, ActionV1), (2, Action)]
+    assert all(isinstance(e.data, Action) for e in found)
+    assert (found[0].data.drop_locators, found[1].data.drop_locators) == ([], [("role", 'listitem "Wash"')])
+    with pytest.raises(InvalidEventError, match=r"unknown event type 'action' v3"):
+        payload_class("action", 3)
 
 
 def test_payload_text_with_newlines_quotes_and_unicode_round_trips_exactly(home):

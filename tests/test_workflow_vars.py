@@ -181,7 +181,7 @@ def test_replay_without_a_goal_keeps_the_demonstrated_values(store: Store, pages
 
 
 def test_a_reworded_goal_is_filled_by_the_policy_and_checked_against_the_goal(
-    store: Store, pages_url: str, browser: Any, tuned_policy: Callable[[dict[str, str]], Any]
+    store: Store, pages_url: str, browser: Any, known_answer_policy: Callable[..., Any]
 ) -> None:
     widget = WIDGETS["button"]
     demo_id = record_widget(browser, store, pages_url, widget)
@@ -191,11 +191,11 @@ def test_a_reworded_goal_is_filled_by_the_policy_and_checked_against_the_goal(
     with pytest.raises(VariableError, match="cannot bind button from the goal"):
         bind_goal(demo, reworded)  # no policy: one clear error naming the variable
 
-    policy = tuned_policy(
-        {
-            variables_prompt(demo, reworded): json.dumps({"button": "yes"}),
-            variables_prompt(demo, invented): json.dumps({"button": "agree"}),
-        }
+    policy = known_answer_policy(
+        [
+            (variables_prompt(demo, reworded), json.dumps({"button": "yes"})),
+            (variables_prompt(demo, invented), json.dumps({"button": "agree"})),
+        ]
     )
     try:
         assert bind_goal(demo, reworded, policy=policy) == {"button": "yes"}

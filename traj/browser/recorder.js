@@ -165,6 +165,9 @@
     flushType();
   };
 
+  // The page is at rest SETTLE_MS after its last change and the person's last input (see below):
+  // Python then snapshots and screenshots it, never in the middle of a burst of input, where the
+  // screenshot would slow the page's response to the next key and show a half-typed value.
   const settleSoon = () => {
     clearTimeout(settleTimer);
     settleTimer = setTimeout(() => {
@@ -175,8 +178,28 @@
   };
 
   // Paused while the agent acts between the steps it hands to a person (its clicks are trusted too).
+  // Each handler's own time is kept (the recorder's cost to the page, per event type: see timings()).
   let paused = false;
-  const on = (type, handler) => window.addEventListener(type, (event) => paused || handler(event), true);
+  const HANDLER_TIMES_KEPT = 2000;
+  let handlerTimes = []; // [event type, ms]
+  const on = (type, handler) =>
+    window.addEventListener(
+      type,
+      (event) => {
+        if (paused) return;
+        const start = performance.now();
+        try {
+          handler(event);
+        } finally {
+          if (handlerTimes.length >= HANDLER_TIMES_KEPT) handlerTimes = handlerTimes.slice(HANDLER_TIMES_KEPT / 2);
+          handlerTimes.push([type, performance.now() - start]);
+        }
+      },
+      true,
+    );
+  // The snapshot a pointerdown was resolved in: a drag starting at the same press reuses it (a
+  // second snapshot would cost the page as much again and see every new element as seen).
+  let pressCapture = null; // {event, captured}
 
   // A click is decided at its pointerdown: resolve and snapshot it there, report it at the click.
   on("pointerdown", (event) => {
@@ -184,6 +207,7 @@
     flushAll();
     const el = window.__traj.targetFor(event.composedPath());
     const captured = capture(el);
+    pressCapture = { event, captured };
     const value = el && el.tagName === "INPUT" ? el.value : undefined;
     pendingPress = { el, captured, value, x: event.clientX, y: event.clientY, hit: elementOf(event) };
     if (el && el.tagName === "SELECT") selectBefore.set(el, captured);
@@ -360,9 +384,10 @@
   const firstWithId = (nodes) => nodes.find((node) => node instanceof Element && node.hasAttribute("data-agent-id")) || null;
   const isField = (el) => !!el && (["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName) || el.isContentEditable);
 
-  const startCapture = (start) => {
+  const startCapture = (start, event) => {
     if (start.captured) return;
-    start.captured = capture(null);
+    const taken = event && pressCapture && pressCapture.event === event ? pressCapture.captured : null;
+    start.captured = taken ? { ...taken } : capture(null);
     const el = firstWithId(start.path);
     start.el = el;
     if (el) Object.assign(start.captured, { target: el.getAttribute("data-agent-id"), locators: window.__traj.locators(el), context: window.__traj.contextOf(el) });
@@ -403,7 +428,7 @@
     const source = firstWithId(pointerStart.path);
     if (source && source.closest('[draggable="true"]')) {
       flushAll();
-      startCapture(pointerStart);
+      startCapture(pointerStart, event);
     }
   });
 
@@ -492,6 +517,9 @@
 
   window.addEventListener("pagehide", flushAll, true);
 
+  // The person's input postpones the rest, and what it changed on screen is in the next one.
+  for (const type of ["pointerdown", "keydown", "wheel"]) on(type, (event) => event.isTrusted && settleSoon());
+
   const OWN_ATTRIBUTES = new Set(["data-agent-id", "data-agent-frame"]);
   new MutationObserver((records) => {
     // The snapshotter's own id attributes are not the page changing.
@@ -509,7 +537,15 @@
     pendingType = null;
   };
 
-  window.__trajRecorder = { flush: flushAll, setPaused };
+  // The recorder's handlers' own times since the last call, [[event type, ms], ...]: what it costs
+  // the page per input (bench/record.py reports them).
+  const timings = () => {
+    const taken = handlerTimes;
+    handlerTimes = [];
+    return taken;
+  };
+
+  window.__trajRecorder = { flush: flushAll, setPaused, timings };
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", settleSoon);
   } else {

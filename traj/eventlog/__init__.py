@@ -29,6 +29,7 @@ from traj.eventlog._ids import new_event_id
 from traj.eventlog._paths import resolve_store_path, store_relative_path
 from traj.eventlog._payloads import (
     Action,
+    ActionV1,
     AdapterCreated,
     AdapterLoaded,
     AdapterUnloaded,
@@ -36,6 +37,7 @@ from traj.eventlog._payloads import (
     DatasetSnapshot,
     DemoFinished,
     DemoStarted,
+    DemoSuccess,
     DemoVariables,
     Element,
     Enrichment,
@@ -58,6 +60,7 @@ from traj.eventlog._payloads import (
     Secret,
     SpecialistRegistered,
     SpecialistRolledBack,
+    SuccessSpec,
     TrainCheckpoint,
     TrainDiagnosis,
     TrainFinished,
@@ -78,6 +81,7 @@ from traj.eventlog._verify import VerifyReport, verify_store
 __all__ = [
     "EVENT_SCHEMA",
     "Action",
+    "ActionV1",
     "AdapterCreated",
     "AdapterLoaded",
     "AdapterUnloaded",
@@ -88,6 +92,7 @@ __all__ = [
     "DatasetSnapshot",
     "DemoFinished",
     "DemoStarted",
+    "DemoSuccess",
     "DemoVariables",
     "Element",
     "Enrichment",
@@ -118,6 +123,7 @@ __all__ = [
     "SpecialistRolledBack",
     "Store",
     "StoreStats",
+    "SuccessSpec",
     "TrainCheckpoint",
     "TrainDiagnosis",
     "TrainFinished",

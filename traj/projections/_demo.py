@@ -1,7 +1,7 @@
 """A recorded demonstration as the replay engine, enrichment and the training feed read it.
 
-Loading a demo is a fold over its stream's events (later ``locators.healed`` and
-``demo.variables`` events add to it), so it is a projection like the views: events only.
+Loading a demo is a fold over its stream's events (later ``locators.healed``,
+``demo.variables`` and ``demo.success`` events add to it), so it is a projection like the views: events only.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from traj.errors import TrajError
 from traj.projections._template import goal_template, value_spans
 
 if TYPE_CHECKING:
-    from traj.eventlog import Action, DemoStarted, Element, Event, Observation, Store
+    from traj.eventlog import Action, DemoStarted, Element, Event, Observation, Store, SuccessSpec
 
 __all__ = ["Demo", "DemoStep", "demo_from", "load_demo"]
 
@@ -47,6 +47,11 @@ class Demo:
     """action_id -> locators a replay found to work (the latest healing wins)."""
     variables: dict[str, list[str]] = field(default_factory=dict)
     """variable name -> ids of the actions that carry it (as their value, or in their target's name)."""
+    success_spec: SuccessSpec | None = None
+    """What the end state looks like (the latest ``demo.success``); None for a demo recorded without one."""
+    chosen: dict[str, tuple[Element, str]] = field(default_factory=dict)
+    """action_id -> the control (and its surroundings) the model fallback chose for the step, when the
+    latest healing came from the model: later replays look for that control, not the recorded one."""
     defaults: dict[str, str] = field(default_factory=dict)
     """variable name -> the value the demonstration used."""
     template: str = ""
@@ -82,6 +87,8 @@ def demo_from(demo_id: str, events: list[Event]) -> Demo:
     defaults: dict[str, str] = {}
     template = ""
     options: dict[str, list[str]] = {}
+    chosen: dict[str, tuple[Element, str]] = {}
+    success_spec: SuccessSpec | None = None
     for event in events:
         data = event.data
         if event.type == "observation":
@@ -94,11 +101,30 @@ def demo_from(demo_id: str, events: list[Event]) -> Demo:
             success = data.success
         elif event.type == "locators.healed":
             healed[data.action_id] = list(data.locators)
+            if data.element is not None:
+                chosen[data.action_id] = (data.element, data.context)
+            else:
+                chosen.pop(data.action_id, None)
         elif event.type == "demo.variables":  # the latest wins: traj demos vars edits by appending one
             variables, defaults = dict(data.variables), dict(data.defaults)
             template, options = data.template, dict(data.options)
+        elif event.type == "demo.success":
+            success_spec = data.spec
     started = events[0].data
     if variables and not template:  # recorded before templates were: cut the values out now
         values = {name: defaults[name] for name in variables if name in defaults}
         template = goal_template(started.goal, values, free=value_spans(started.goal))
-    return Demo(demo_id, started, steps, final, success, healed, variables, defaults, template, options)
+    return Demo(
+        demo_id,
+        started,
+        steps,
+        final,
+        success,
+        healed,
+        variables,
+        success_spec,
+        chosen=chosen,
+        defaults=defaults,
+        template=template,
+        options=options,
+    )

@@ -13,7 +13,14 @@ in ``window.traj.goal``; :mod:`traj.replay._binding`), with ``variables`` overri
 typed or selected variable is typed or selected with its new value; a step whose element is
 named by a variable (the button, tab or option the goal names) is located with the new value
 in its recorded name, text and locators, and healed locators are stored with the demo's
-value again. Secrets (``{"secret": "NAME"}``) are
+value again.
+
+With a ``policy``, a step the ladder cannot find or whose outcome check fails goes to the model
+fallback (``_fallback``): the model decides it on the fresh page, its action is verified like
+any step, and the step is recorded with ``source="model"``; the control it chose is written back
+as the step's healing, so the next replay finds it without the model. At most
+``max_model_steps`` steps a run, two attempts a step; without a policy a failure is reported as
+the ladder saw it. Secrets (``{"secret": "NAME"}``) are
 typed from ``TRAJ_SECRET_<NAME>`` (or the ``secrets`` given): every one the demo needs is
 looked up before the replay starts, and one that is missing stops it with a one-line error.
 """
@@ -23,14 +30,23 @@ from __future__ import annotations
 import contextlib
 import time
 import urllib.parse
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import msgspec
 from playwright.sync_api import Error as PlaywrightError
 
-from traj.browser import Secrets, install_snapshotter, launch, locators_for, mark_secret, page_goal, page_verdict
-from traj.errors import BrowserError, TargetNotFoundError, VariableError, first_line, one_line
+from traj.browser import (
+    Secrets,
+    install_snapshotter,
+    judge_success,
+    launch,
+    locators_for,
+    mark_secret,
+    page_goal,
+)
+from traj.errors import BrowserError, TargetNotFoundError, TrajError, VariableError, first_line, one_line
 from traj.eventlog import (
     LocatorsHealed,
     NewEvent,
@@ -39,11 +55,14 @@ from traj.eventlog import (
     ReplayStep,
     Secret,
     Store,
+    SuccessSpec,
     new_event_id,
 )
 from traj.projections import Demo, DemoStep, load_demo, swap_values
 from traj.prompt import normalize_key
 from traj.replay._binding import bind_goal, check_variable_names
+from traj.replay._failure import StepFailedError
+from traj.replay._fallback import ModelDecision, ModelFallback, ModelStepError
 from traj.replay._ladder import Target, find_target
 
 if TYPE_CHECKING:
@@ -62,6 +81,9 @@ _READ_VALUE = """id => {
   return 'value' in el ? el.value : el.innerText;
 }"""
 Status = Literal["ok", "healed", "failed"]
+Source = Literal["workflow", "healed", "model"]
+_PAGE_CHECK = SuccessSpec(page_check=True)
+"""The spec of a demo recorded before specs were: the page's own ``window.traj.check()``."""
 
 
 @dataclass(frozen=True)
@@ -76,11 +98,22 @@ class StepResult:
     locator: str = ""
     reason: str = ""
     duration_ms: float = 0.0
+    source: Source = "workflow"
+    """``workflow``: the recorded locators found the element; ``healed``: a lower rung did;
+    ``model``: the model fallback took (or tried to take) the step."""
+    value: str = ""
+    """The value typed or selected ('' for a secret, whose value is never shown)."""
+    decision: ModelDecision | None = field(default=None, repr=False, compare=False)
+    """On a ``model`` step, the model's last answer: the page it saw, its text, the action run."""
 
 
 @dataclass(frozen=True)
 class ReplayResult:
-    """How a replay went: every step, and the site's verdict at the end."""
+    """How a replay went: every step, and the verdict of the demo's success spec at the end.
+
+    ``success`` is None (unknown) when the spec cannot say, never counted as success; every
+    step running ``ok`` does not make a replay successful.
+    """
 
     replay_id: str
     demo_id: str
@@ -101,13 +134,14 @@ def replay(
     url: str | None = None,
     seed: int | None = None,
     variables: dict[str, str] | None = None,
-    goal: str | None = None,
-    policy: Policy | None = None,
     heal: bool = True,
     headless: bool | None = None,
     slow_mo: float = 0,
     timeout_s: float = 10.0,
     secrets: Secrets | None = None,
+    goal: str | None = None,
+    policy: Policy | None = None,
+    max_model_steps: int = 3,
 ) -> ReplayResult:
     """Replay ``demo_id`` in a fresh Chromium; see :func:`replay_demo`.
 
@@ -125,11 +159,12 @@ def replay(
             url=url,
             seed=seed,
             variables=variables,
-            goal=goal,
-            policy=policy,
             heal=heal,
             timeout_s=timeout_s,
             secrets=secrets,
+            goal=goal,
+            policy=policy,
+            max_model_steps=max_model_steps,
         )
 
 
@@ -152,11 +187,12 @@ def replay_demo(
     url: str | None = None,
     seed: int | None = None,
     variables: dict[str, str] | None = None,
-    goal: str | None = None,
-    policy: Policy | None = None,
     heal: bool = True,
     timeout_s: float = 10.0,
     secrets: Secrets | None = None,
+    goal: str | None = None,
+    policy: Policy | None = None,
+    max_model_steps: int = 3,
 ) -> ReplayResult:
     """Replay ``demo_id`` on ``page`` and record it as ``replay/<id>``.
 
@@ -168,8 +204,12 @@ def replay_demo(
     a ``goal`` that cannot be bound (a stated goal that cannot be is a failed replay). ``heal``
     writes the locators of healed steps back to the demo's stream. ``secrets`` gives the
     values of the demo's secrets (default: ``TRAJ_SECRET_<NAME>``); a missing one raises
-    :class:`~traj.errors.SecretMissingError` before anything is recorded.
+    :class:`~traj.errors.SecretMissingError` before anything is recorded. ``policy`` takes
+    the steps the ladder cannot (at most ``max_model_steps``, see the module's docstring); it
+    reads ``goal`` (default: the demo's own).
     """
+    if max_model_steps < 0:
+        raise TrajError(f"--max-model-steps must be 0 or more, got {max_model_steps}")
     demo = load_demo(store, demo_id)
     given = dict(variables or {})
     check_variable_names(demo, given)
@@ -197,14 +237,27 @@ def replay_demo(
             expected_seq=seq,
         )
         raise BrowserError(reason) from None
-    if values is None:
+    if values is None:  # bound from the goal the page states (a bundled site's), if it states one
+        goal = page_goal(page) or None
         try:
-            values = _stated_values(demo, page, policy, given)
+            values = bind_goal(demo, goal, policy=policy, given=given) if goal else given
         except VariableError as exc:
             finished = ReplayFinished(replay_id=replay_id, demo_id=demo_id, success=False, reason=str(exc))
             store.append(stream, [finished], expected_seq=seq)
             return ReplayResult(replay_id, demo_id, [], False, str(exc))
-    runner = _Runner(store, demo, page, replay_id, values, timeout_s, secrets)
+    fallback = None
+    if policy is not None:
+        fallback = ModelFallback(
+            policy,
+            store,
+            demo,
+            goal=goal or demo.started.goal,
+            values=values,
+            max_model_steps=max_model_steps,
+            timeout_s=min(timeout_s, 5.0),
+            secrets=secrets,
+        )
+    runner = _Runner(store, demo, page, replay_id, values, timeout_s, secrets, fallback)
     results: list[StepResult] = []
     # Step events are appended with the verdict in one durable append: a replay is in the log
     # whole, or (killed midway) as a start without a finish; one fsync instead of one a step.
@@ -223,20 +276,31 @@ def replay_demo(
             reason=result.reason,
             screenshot=screenshot,
             duration_ms=result.duration_ms,
+            source=result.source,
+            raw_output=result.decision.raw_output if result.decision else "",
         )
         recorded.append(NewEvent(data=event, blobs=(screenshot,) if screenshot else ()))
         if result.status == "failed":
             break
-    page = runner.page
     failed = next((r for r in results if r.status == "failed"), None)
-    success = page_verdict(page) if failed is None else False
-    reason = failed.reason if failed else ""
+    if failed is None:
+        verdict = judge_success(runner.page, demo.success_spec or _PAGE_CHECK, runner.bound_values())
+        success, reason = verdict.success, verdict.detail
+    else:
+        success, reason = False, failed.reason
     finished = ReplayFinished(replay_id=replay_id, demo_id=demo_id, success=success, reason=reason)
     store.append(stream, [*recorded, NewEvent(data=finished)], expected_seq=seq)
     if heal and runner.healed:
         demo_stream = f"demo/{demo_id}"
         healed = [
-            LocatorsHealed(demo_id=demo_id, action_id=action_id, locators=locators, replay_id=replay_id)  # type: ignore[arg-type]
+            LocatorsHealed(
+                demo_id=demo_id,
+                action_id=action_id,
+                locators=locators,  # type: ignore[arg-type]
+                replay_id=replay_id,
+                element=runner.chosen.get(action_id, (None, ""))[0],
+                context=runner.chosen.get(action_id, (None, ""))[1],
+            )
             for action_id, locators in runner.healed.items()
         ]
         store.append(demo_stream, healed, expected_seq=None)  # at the end: a later heal supersedes
@@ -255,29 +319,66 @@ class _Runner:
         values: dict[str, str],
         timeout_s: float,
         secrets: Secrets,
+        fallback: ModelFallback | None = None,
     ) -> None:
         self.store, self.demo, self.page, self.replay_id = store, demo, page, replay_id
         self.values, self.secrets = values, secrets
         self.timeout_s = timeout_s
+        self.fallback = fallback
         self.healed: dict[str, list[tuple[str, str]]] = {}
+        self.chosen: dict[str, tuple[Element, str]] = {}
+        """action_id -> the control the model chose (and its surroundings), for the healing event."""
 
     def run(self, index: int, step: DemoStep) -> tuple[StepResult, str | None]:
         """Execute one step; returns its result and, for a failure, the screenshot blob."""
         started = time.perf_counter()
         action = step.action
+        decision: ModelDecision | None = None
+        source: Source = "workflow"
         try:
             strategy, value, healed = self._execute(index, step)
             status: Status = "healed" if healed else "ok"
+            source = "healed" if healed else "workflow"
             reason = ""
         except (TargetNotFoundError, StepFailedError) as exc:
             strategy, value, status, reason = "", "", "failed", str(exc)
         except Exception as exc:  # a Playwright error: the page did not behave as recorded
             strategy, value, status = "", "", "failed"
             reason = f"step {action.step} ({action.kind}): {one_line(exc)[:300]}"
+        if status == "failed" and self.fallback is not None and self.fallback.can_take(step):
+            if self.fallback.exhausted:
+                reason += f"; no model step left (--max-model-steps {self.fallback.max_model_steps} used)"
+            else:
+                source = "model"
+                try:
+                    self.page, decision = self.fallback.take(self.page, index, step, self._verifier(step))
+                    strategy, value, status, reason = "model", decision.action.target or "", "healed", ""  # type: ignore[union-attr]
+                    if decision.locators and decision.element is not None:
+                        self.healed[step.action_id] = decision.locators
+                        self.chosen[step.action_id] = (decision.element, decision.context)
+                except ModelStepError as exc:
+                    decision, reason = exc.decision, f"{reason}; {exc}"
         duration = (time.perf_counter() - started) * 1000
         screenshot = self.store.put_blob(self.page.screenshot()) if status == "failed" else None
-        result = StepResult(action.step, step.action_id, action.kind, status, strategy, value, reason, duration)
+        shown = self._value(step)
+        result = StepResult(
+            action.step,
+            step.action_id,
+            action.kind,
+            status,
+            strategy,
+            value,
+            reason,
+            duration,
+            source,
+            shown if isinstance(shown, str) else "",
+            decision,
+        )
         return result, screenshot
+
+    def _verifier(self, step: DemoStep) -> Callable[[Page, str], None]:
+        """The outcome check of ``step`` on the element the model chose (on the page its action left)."""
+        return lambda page, agent_id: self._verify(step, agent_id, self._value(step), page)
 
     def _execute(self, index: int, step: DemoStep) -> tuple[str, str, bool]:
         action = step.action
@@ -305,8 +406,10 @@ class _Runner:
             self.healed[step.action_id] = [
                 (s, swap_values(v, back)) for s, v in locators_for(self.page, target.agent_id)
             ]
+            if step.action_id in self.demo.chosen:  # still the model's control, found another way
+                self.chosen[step.action_id] = self.demo.chosen[step.action_id]
         self._act(index, step, target, value)
-        self._verify(step, target, value)
+        self._verify(step, target.agent_id, value, self.page)
         return target.strategy, target.value, healed
 
     def _wait_like_the_person(self, index: int, step: DemoStep, seconds: float) -> None:
@@ -335,6 +438,11 @@ class _Runner:
         name, text, surroundings and every locator: the button the new goal names.
         """
         assert step.target is not None
+        chosen = self.demo.chosen.get(step.action_id)
+        if chosen is not None:  # the model took this step before: look for its control
+            element, context = chosen
+            action = msgspec.structs.replace(step.action, context=context)
+            return self._climb(action, element, self.demo.healed.get(step.action_id))
         action, recorded, healed = step.action, step.target, self.demo.healed.get(step.action_id)
         swaps = self._swaps(step)
         if swaps:
@@ -403,7 +511,7 @@ class _Runner:
         else:
             raise StepFailedError(f"step {step.action.step}: cannot replay a {kind} on an element")
 
-    def _verify(self, step: DemoStep, target: Target, value: str | Secret | None) -> None:
+    def _verify(self, step: DemoStep, agent_id: str, value: str | Secret | None, page: Page) -> None:
         """The outcome the demonstration saw after this step: the value is set.
 
         A field the page replaced right away (a re-render) cannot be read back; that is not
@@ -413,7 +521,7 @@ class _Runner:
         if kind not in ("TYPE", "SELECT") or step.target is None:
             return
         try:  # straight to the element by its agent id: one cheap round trip, no locator machinery
-            actual = self.page.evaluate(_READ_VALUE, target.agent_id)
+            actual = page.evaluate(_READ_VALUE, agent_id)
         except PlaywrightError:
             return
         if actual is None:
@@ -444,6 +552,10 @@ class _Runner:
             return self.values[variable]
         return step.action.value
 
+    def bound_values(self) -> dict[str, str]:
+        """Every variable's value in this replay: the new one, else the one demonstrated."""
+        return self.demo.defaults | self.values
+
     def _top_strategy(self, step: DemoStep) -> str:
         locators = self.demo.healed.get(step.action_id) or step.action.locators
         return locators[0][0] if locators else ""
@@ -454,20 +566,9 @@ class _Runner:
         return bool(following and following.kind == "NAVIGATE" and (following.value or "").startswith("popup:"))
 
 
-class StepFailedError(RuntimeError):
-    """A step ran but its outcome differs from the demonstration's."""
-
-
 def _key_of(kind: str, value: str | Secret | None) -> str:
     """The key a PRESS_ENTER or PRESS step presses, in Playwright's spelling."""
     return "Enter" if kind == "PRESS_ENTER" else normalize_key(value if isinstance(value, str) else "")
-
-
-def _stated_values(demo: Demo, page: Page, policy: Policy | None, given: dict[str, str]) -> dict[str, str]:
-    """Values of the demo's variables from the goal the page states (a bundled site's
-    ``window.traj.goal``); without one, those given (the rest keep the demonstrated values)."""
-    stated = page_goal(page) if set(demo.variables) - set(given) else ""
-    return bind_goal(demo, stated, policy=policy, given=given) if stated else dict(given)
 
 
 def _with_seed(url: str, seed: int | None) -> str:

@@ -106,6 +106,7 @@ def example_of(item: SdftItem) -> TrainingExample:
         action_id=item.action_id,
         demo_id=item.demo_id,
         enriched=item.context_source == "enrichment",
+        schema=item.schema,
     )
 
 

@@ -403,7 +403,8 @@ def _diagnose(
     def accuracy(teacher: bool) -> float:
         queries = [e.teacher_query if teacher else e.query for e in batch]
         hits = 0
-        for text, example in zip(trainer.greedy_answers(queries, teacher=teacher), batch, strict=True):
+        answers = trainer.greedy_answers(queries, teacher=teacher, schemas=[e.schema for e in batch])
+        for text, example in zip(answers, batch, strict=True):
             with contextlib.suppress(ParseError):
                 hits += parse_action(text).action.to_json() == example.target
         return hits / len(batch)
