@@ -2,11 +2,12 @@
 
 The goal says what changes from one instance of a task to the next: every typed or
 selected value that occurs in it is a variable (named after the field's label), and so is
-every clicked element's name or text that occurs in it as written (a button, link, tab,
-option, checkbox or list item, named after its role), or the part of that name that is one of the
-goal's values ("Book flight for $65" carries "$65"; a calendar slot "Wednesday, July 9,
-09:00" carries the day and the time). The goal with those values cut out is the template a
-new goal is bound by (:mod:`traj.replay`), so no page has to state its values anywhere.
+every clicked element's name or text that occurs in it as written, past the sentence's
+first word (a button, link, tab, option, checkbox or list item, named after its role), or
+the part of that name that is one of the goal's values ("Book flight for $65" carries
+"$65"; a calendar slot "Wednesday, July 9, 09:00" carries the day and the time). The goal
+with those values cut out is the template a new goal is bound by (:mod:`traj.replay`), so
+no page has to state its values anywhere.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class _Found:
         if not label:
             return
         base = element.role or element.tag
-        if occurs(self.goal, label, same_case=True):  # "save" in "... and save" is a verb, not the Save button
+        if self._names(label):
             name = self.variable(label, base)
             self.link(name, step.action_id)
             self.options.setdefault(name, _alternatives(step, element))
@@ -102,6 +103,15 @@ class _Found:
                 if all(end <= s or start >= e for s, e in taken):
                     taken.append((start, end))
                     self.link(self.variable(value, base), step.action_id)
+
+    def _names(self, label: str) -> bool:
+        """Whether the goal names a control ``label``: as written, and not as the sentence's first
+        word ("save" in "... and save" and "Book" in "Book a room" are verbs, not the buttons)."""
+        for start, _ in occurrences(self.goal, label, same_case=True):
+            before = self.goal[:start].rstrip()
+            if before and before[-1] not in ".!?:":
+                return True
+        return False
 
     def _unique(self, base: str) -> str:
         name, n = base, 2
