@@ -313,3 +313,68 @@ def compacting_writer(home: Path, interval: float) -> Iterator[subprocess.Popen[
     finally:
         writer.kill()
         writer.wait()
+
+
+def _tune_known_answers(model_dir: Path, pairs: list[tuple[str, str]], path: Path, *, max_steps: int = 60) -> Path:
+    """Fine-tune a PEFT LoRA over ``model_dir`` so that each prompt text of ``pairs`` is answered by its
+    answer (greedy), and save it at ``path``: a real policy whose answer on a page is known.
+
+    Trained on exactly what the ``transformers`` backend reads (the prompt as one user turn in the
+    model's chat template) and writes (the answer, then end of sequence): SFT on CPU until every
+    answer token is the model's first choice (a handful of steps), at most ``max_steps``.
+    """
+    import warnings
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from traj.prompt import chat_text
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    with warnings.catch_warnings():  # PEFT calls a transformers API deprecated in 5.x
+        warnings.simplefilter("ignore", FutureWarning)
+        model = get_peft_model(
+            AutoModelForCausalLM.from_pretrained(model_dir),
+            LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]),
+        )
+    examples = []
+    for prompt, answer in pairs:
+        context = tokenizer(chat_text(tokenizer, prompt), add_special_tokens=False)["input_ids"]
+        target = tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        ids = torch.tensor([context + target])
+        labels = torch.tensor([[-100] * len(context) + target])
+        examples.append((ids, labels, len(context)))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-3)
+    model.train()
+    learned = [False] * len(examples)
+    for step in range(max_steps):
+        ids, labels, start = examples[step % len(examples)]
+        output = model(input_ids=ids, labels=labels)
+        # greedy decoding gives the answer once every answer token is the most likely one
+        predicted = output.logits[0, start - 1 : -1].argmax(-1)
+        learned[step % len(examples)] = bool((predicted == labels[0, start:]).all()) and output.loss.item() < 0.05
+        if all(learned):
+            break
+        output.loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    else:
+        raise AssertionError(f"the LoRA did not learn its answers in {max_steps} steps")
+    model.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def known_answer_policy(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Any]:
+    """Returns ``tune(pairs) -> Policy``: the shipped tiny model with a LoRA fine-tuned to answer each
+    prompt text of ``pairs`` (prompt, answer) with its answer, opened through ``traj.policy.open_policy``
+    like any adapter. Close the policy after use."""
+    from traj.policy import open_policy
+
+    def tune(pairs: list[tuple[str, str]]) -> Any:
+        path = _tune_known_answers(tiny_model, pairs, tmp_path_factory.mktemp("known-answer") / "adapter")
+        return open_policy("transformers", tiny_model, adapter=str(path))
+
+    return tune

@@ -153,6 +153,7 @@ def test_every_event_type_round_trips_through_the_log_as_its_typed_payload(store
         AdapterUnloaded,
         DatasetSnapshot,
         DemoFinished,
+        DemoSuccess,
         DemoVariables,
         Enrichment,
         EnrichmentFailed,
@@ -169,6 +170,7 @@ def test_every_event_type_round_trips_through_the_log_as_its_typed_payload(store
         RunStep,
         SpecialistRegistered,
         SpecialistRolledBack,
+        SuccessSpec,
         TrainCheckpoint,
         TrainDiagnosis,
         TrainFinished,
@@ -184,6 +186,7 @@ def test_every_event_type_round_trips_through_the_log_as_its_typed_payload(store
         events.action(0).data,
         DemoFinished(demo_id="d1", success=True, answer="42"),
         DemoVariables(demo_id="d1", variables={"amount": ["x"]}, defaults={"amount": "42.50"}),
+        DemoSuccess(demo_id="d1", spec=SuccessSpec(url="/done$", texts=["Filed {amount}"]), source="user"),
         LocatorsHealed(demo_id="d1", action_id="x", locators=[("role", 'button "Pay"')], replay_id="p1"),
         RunStarted(run_id="r1", task="t", goal="g", url="https://a.test", backend="transformers", adapter="a1"),
         RunStep(

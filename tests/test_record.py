@@ -101,14 +101,15 @@ def signup(site: str, tmp_path_factory: pytest.TempPathFactory):
 def test_a_demo_is_observation_action_pairs_closed_by_a_final_observation(signup) -> None:
     _, demo, events = signup
     types = [e.type for e in events]
-    assert types[0] == "demo.started" and types[-1] == "demo.finished"
-    body = types[1:-1]
+    assert types[0] == "demo.started" and types[-2:] == ["demo.success", "demo.finished"]
+    assert events[-2].data.spec.page_check  # done.html states its own predicate: that is the spec
+    body = types[1:-2]
     assert body[-1] == "observation"
     pairs = body[:-1]
     assert pairs == ["observation", "action"] * (len(pairs) // 2)
     actions = [e for e in events if e.type == "action"]
     assert len(actions) == demo.actions
-    for observation, action in zip(events[1:-2:2], events[2:-1:2], strict=True):
+    for observation, action in zip(events[1:-3:2], events[2:-2:2], strict=True):
         assert action.data.observation_id == observation.event_id
         assert action.data.step == observation.data.step
     assert [a.data.step for a in actions] == list(range(len(actions)))
@@ -224,7 +225,7 @@ def test_user_scrolls_and_new_tabs_are_recorded_and_the_tab_is_followed(site: st
     assert len(scrolls) == 2 and scrolls[0] != "0,0" and scrolls[1] == "0,0"
     assert ("CLICK", None) in actions
     assert any(kind == "NAVIGATE" and value.startswith("popup:") for kind, value in actions)
-    assert events[-2].type == "observation" and events[-2].data.url.endswith("/done.html")  # followed the tab
+    assert events[-3].type == "observation" and events[-3].data.url.endswith("/done.html")  # followed the tab
     assert events[-1].data.success is False  # the new tab's own predicate answered (no name=Ada there)
 
 

@@ -32,14 +32,24 @@ from traj.browser import (
     Secrets,
     execute_action,
     install_snapshotter,
+    judge_success,
     launch,
     page_goal,
-    page_verdict,
     prime_actions,
     take_snapshot,
 )
 from traj.errors import ActionFailedError, BrowserError, PolicyError, SecretMissingError, TrajError
-from traj.eventlog import Action, NewEvent, Observation, RunFinished, RunStarted, RunStep, Store, new_event_id
+from traj.eventlog import (
+    Action,
+    NewEvent,
+    Observation,
+    RunFinished,
+    RunStarted,
+    RunStep,
+    Store,
+    SuccessSpec,
+    new_event_id,
+)
 from traj.prompt import (
     DEFAULT_MAX_NEW_TOKENS,
     AgentAction,
@@ -157,6 +167,7 @@ def run_agent(
     ask_when_unsure: AskWhenUnsure | None = None,
     secrets: Secrets | None = None,
     constrain: bool = True,
+    success_spec: SuccessSpec | None = None,
 ) -> RunResult:
     """Run the agent on ``task`` in a fresh Chromium; see :func:`run_on_page`.
 
@@ -182,6 +193,7 @@ def run_agent(
             ask_when_unsure=ask_when_unsure,
             secrets=secrets,
             constrain=constrain,
+            success_spec=success_spec,
         )
 
 
@@ -211,12 +223,14 @@ def run_on_page(
     ask_when_unsure: AskWhenUnsure | None = None,
     secrets: Secrets | None = None,
     constrain: bool = True,
+    success_spec: SuccessSpec | None = None,
 ) -> RunResult:
     """Let ``policy`` do ``task`` on ``page`` from ``url`` until FINISH, ``max_steps`` or a stop.
 
     ``goal`` defaults to the page's own ``window.traj.goal`` (the bundled sites). The run is
-    recorded as ``run/<id>`` in ``store``; the result's ``success`` is the page's verdict
-    (``window.traj.check()``) where the page has one. ``ask_when_unsure`` hands low-confidence
+    recorded as ``run/<id>`` in ``store``; the result's ``success`` is the verdict of
+    ``success_spec`` (a demo's, see :func:`~traj.browser.judge_success`), by default the page's
+    own ``window.traj.check()``; None (unknown) where neither can tell. ``ask_when_unsure`` hands low-confidence
     steps to the person at the browser (see :class:`AskWhenUnsure`). A TYPE of a secret
     (``{"secret": "NAME"}``) types its value from ``secrets`` (default: ``TRAJ_SECRET_<NAME>``);
     the run records only the reference, and stops with the reason when the secret is not set.
@@ -233,6 +247,7 @@ def run_on_page(
         raise TrajError(f"no goal for task {task!r}: pass one (--goal), the page at {url} does not state it")
     run_id = new_event_id()
     stream = f"run/{run_id}"
+    constrained = constrain and bool(getattr(policy, "constrains_output", False))
     started = RunStarted(
         run_id=run_id,
         task=task,
@@ -243,9 +258,9 @@ def run_on_page(
         model=policy.model_id,
         adapter=policy.active_adapter,
         max_steps=max_steps,
+        constrained=constrained,
     )
     seq = store.append(stream, [started], expected_seq=0).next_seq
-    constrained = constrain and bool(getattr(policy, "constrains_output", False))
     loop = _Loop(store, policy, stream, run_id, goal, max_new_tokens, timeout_s, ask_when_unsure, secrets, constrained)
     answer, reason = None, f"reached max_steps ({max_steps})"
     try:
@@ -264,7 +279,7 @@ def run_on_page(
                 break
     finally:
         loop.worker.shutdown(wait=True)
-        success = _verdict(page)
+        success = _verdict(page, success_spec or _PAGE_CHECK)
         steps = len(loop.steps)
         finished = RunFinished(run_id=run_id, success=success, answer=answer, reason=reason, steps=steps)
         store.append(stream, [finished], expected_seq=seq)
@@ -287,9 +302,12 @@ def _record_correction(store: Store, run_id: str, step: AgentStep, warn: Callabl
         warn(f"step {step.step} was done by a person but is not recorded as a correction: {exc}")
 
 
-def _verdict(page: Page) -> bool | None:
+_PAGE_CHECK = SuccessSpec(page_check=True)
+
+
+def _verdict(page: Page, spec: SuccessSpec) -> bool | None:
     try:
-        return page_verdict(page)
+        return judge_success(page, spec, timeout_s=1.0).success
     except Exception:  # a page that closed or crashed has no verdict
         return None
 

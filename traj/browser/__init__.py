@@ -17,6 +17,13 @@ from traj.browser._snapshot import (
     snapshot_script,
     take_snapshot,
 )
+from traj.browser._success import (
+    SuccessVerdict,
+    check_success,
+    derive_success_spec,
+    judge_success,
+    make_success_spec,
+)
 
 __all__ = [
     "CHROMIUM_FLAGS",
@@ -31,13 +38,18 @@ __all__ = [
     "Recorder",
     "SecretKeeper",
     "Secrets",
+    "SuccessVerdict",
+    "check_success",
+    "derive_success_spec",
     "describe_matches",
     "execute_action",
     "find_chromium",
     "has_display",
     "install_snapshotter",
+    "judge_success",
     "launch",
     "locators_for",
+    "make_success_spec",
     "mark_secret",
     "matching_elements",
     "page_goal",

@@ -15,7 +15,7 @@ from traj.errors import BrowserError
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-    from traj.eventlog import Store
+    from traj.eventlog import Store, SuccessSpec
 
 __all__ = ["Demonstrator", "record"]
 
@@ -41,6 +41,7 @@ def record(
     page_params: bool = False,
     secrets: dict[str, str] | None = None,
     on_warning: Callable[[str], None] | None = None,
+    success_spec: SuccessSpec | None = None,
 ) -> RecordedDemo:
     """Record a demonstration of ``task`` starting at ``url`` into ``store``.
 
@@ -55,6 +56,9 @@ def record(
 
     ``secrets`` (name -> value) are stored only as ``{"secret": name}`` wherever typed, as is
     anything typed into a password field (:class:`~traj.browser.SecretKeeper`).
+
+    ``success_spec`` states what the finished task looks like (``--success-text`` and the
+    like); without it the end state is the spec (:func:`~traj.browser.derive_success_spec`).
 
     ``on_warning`` hears each step that cannot be captured exactly, as it happens (default:
     logged); the result lists them too. An unreachable ``url`` raises BrowserError.
@@ -81,6 +85,7 @@ def record(
             variables=variables,
             secrets=secrets,
             on_warning=on_warning,
+            success_spec=success_spec,
         )
         page = recorder.start(page)
         reason = ""

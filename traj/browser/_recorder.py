@@ -26,17 +26,20 @@ import msgspec
 
 from traj.browser._page_task import page_verdict
 from traj.browser._secrets import SecretKeeper, mark_secret, mask_values
+from traj.browser._success import derive_success_spec
 from traj.errors import BrowserError, first_line
 from traj.eventlog import (
     Action,
     DemoFinished,
     DemoStarted,
+    DemoSuccess,
     DemoVariables,
     Element,
     NewEvent,
     Observation,
     Secret,
     Store,
+    SuccessSpec,
     new_event_id,
 )
 
@@ -95,6 +98,10 @@ class Recorder:
     ``on_warning`` hears, as it happens, each step that cannot be captured exactly (a click
     on nothing the page reacts to, a canvas, a drop over nothing); default: logged. They are
     also in the result.
+
+    ``success_spec`` is what the finished task looks like, as the user states it; without
+    one it is derived from the end state (:func:`~traj.browser.derive_success_spec`). Either
+    way it is recorded as ``demo.success`` before ``demo.finished``.
     """
 
     def __init__(
@@ -113,8 +120,10 @@ class Recorder:
         variables: dict[str, str] | None = None,
         secrets: dict[str, str] | None = None,
         on_warning: Callable[[str], None] | None = None,
+        success_spec: SuccessSpec | None = None,
     ) -> None:
         self.store = store
+        self.success_spec = success_spec
         self._keeper = SecretKeeper(secrets)
         self.context = context
         self.demo_id = demo_id or new_event_id()
@@ -133,6 +142,8 @@ class Recorder:
         """Recent states at rest: a WAIT is decided in the first one after the previous action."""
         self._last_action_at = time.time()
         self._last_url = ""
+        self._last_before = ""
+        """The page text the latest action was decided in: what the end state is compared with."""
         self._errors: list[BaseException] = []
         self._cdp: dict[Page, CDPSession] = {}
         self._finished = False
@@ -174,25 +185,44 @@ class Recorder:
         page = self.page
         success: bool | None = None
         events: list[Any] = []
+        end: _Settled | None
         if page is not None and not page.is_closed():
             page.evaluate("() => window.__trajRecorder && window.__trajRecorder.flush()")
             page.wait_for_timeout(50)  # let the flushed reports arrive (recorded: not finished yet)
             self._finished = True
             self._raise_errors()
-            state = self._settle_now(page)
-            events.append(self._observation_event(state.snapshot, self._blob(state)))
+            end = self._settle_now(page)
+            events.append(self._observation_event(end.snapshot, self._blob(end)))
             success = page_verdict(page)
         else:  # the window is gone: its last state at rest is the final observation
             self._finished = True
             self._raise_errors()
-            if self._settled is not None:
-                events.append(self._observation_event(self._settled.snapshot, self._blob(self._settled)))
+            end = self._settled
+            if end is not None:
+                events.append(self._observation_event(end.snapshot, self._blob(end)))
             reason = reason or "the window was closed"
         marked = self._marked_variables()
         if marked:
             events.append(DemoVariables(demo_id=self.demo_id, variables=marked, defaults=self.variables))
+        bound = {name: self.variables[name] for name in marked}
+        events.append(self._success_event(end, bound, page_check=success is not None))
         self._append([*events, DemoFinished(demo_id=self.demo_id, success=success, reason=reason)])
         return RecordedDemo(self.demo_id, self.stream, self.actions, success, list(self.warnings))
+
+    def _success_event(self, end: _Settled | None, variables: dict[str, str], *, page_check: bool) -> DemoSuccess:
+        """The user's success spec, or the one the end state implies (variables as ``{name}``)."""
+        if self.success_spec is not None and not self.success_spec.empty:
+            return DemoSuccess(demo_id=self.demo_id, spec=self.success_spec, source="user")
+        final = end.snapshot if end is not None else {}
+        spec = derive_success_spec(
+            self.url,
+            self._last_before,
+            final.get("url", ""),
+            final.get("text", ""),
+            variables,
+            page_check=page_check,
+        )
+        return DemoSuccess(demo_id=self.demo_id, spec=spec)
 
     # ------------------------------------------------------------------ browser callbacks
 
@@ -322,6 +352,7 @@ class Recorder:
         drop_context: str = "",
     ) -> list[NewEvent]:
         observation = self._observation_event(snapshot, screenshot)
+        self._last_before = observation.data.text
         action = Action(
             kind=kind,  # type: ignore[arg-type]
             target=target,

@@ -17,13 +17,14 @@ import typer
 
 from traj.cli._adapters import adapters_app
 from traj.cli._demo import demo
+from traj.cli._demos import demos_app
 from traj.cli._enrich import enrich
 from traj.cli._environment import environment_epilog
 from traj.cli._export import export
 from traj.cli._feedback import feedback
 from traj.cli._model import model_app
 from traj.cli._query import query
-from traj.cli._record import demos, record
+from traj.cli._record import record
 from traj.cli._replay import evaluate, replay
 from traj.cli._run import run
 from traj.cli._serve import serve
@@ -72,11 +73,12 @@ def _command(function: typer.models.CommandFunctionType, name: str | None = None
     app.command(name=name, epilog=environment_epilog(name or function.__name__))(function)
 
 
-for _function in (demo, record, demos, replay, run, train, enrich):
+for _function in (demo, record, replay, run, train, enrich):
     _command(_function)
 _command(evaluate, "eval")
 for _function in (query, feedback, export, stats, compact, verify, sample, view, serve):
     _command(_function)
+app.add_typer(demos_app, name="demos")
 app.add_typer(sites_app, name="sites")
 app.add_typer(adapters_app, name="adapters")
 app.add_typer(specialists_app, name="specialists")

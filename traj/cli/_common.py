@@ -18,10 +18,13 @@ if TYPE_CHECKING:
     from traj.browser import Secrets
 
 __all__ = [
+    "EXIT_FAILED",
+    "EXIT_UNKNOWN",
     "EXTRAS",
     "HomeOption",
     "console",
     "err_console",
+    "exit_for_outcome",
     "parse_assignments",
     "reports_errors",
     "resolve_home",
@@ -111,6 +114,21 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+EXIT_FAILED = 1
+EXIT_UNKNOWN = 3
+
+
+def exit_for_outcome(success: bool | None) -> None:
+    """End a task command with its outcome's status: 0 verified success, 1 failed, 3 unknown.
+
+    Unknown (no success spec could say) is never success, and is not failure either: a
+    script can tell the two apart.
+    """
+    if success is True:
+        return
+    raise typer.Exit(EXIT_UNKNOWN if success is None else EXIT_FAILED)
 
 
 def parse_assignments(items: list[str] | None, option: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""``traj record`` and ``traj demos``: capture demonstrations in Chromium, list them."""
+"""``traj record``: capture a demonstration in Chromium."""
 
 from __future__ import annotations
 
@@ -11,18 +11,16 @@ import typer
 
 from traj.cli._common import (
     HomeOption,
-    JsonOption,
     console,
     err_console,
     parse_assignments,
-    print_json,
     reports_errors,
     require,
     resolve_home,
     secret_source,
 )
 
-__all__ = ["demos", "record"]
+__all__ = ["record"]
 
 
 @reports_errors
@@ -56,19 +54,34 @@ def record(
             help='NAME: a value (from TRAJ_SECRET_<NAME>, or asked) stored only as {"secret": NAME} where typed.',
         ),
     ] = None,
+    success_text: Annotated[
+        list[str] | None,
+        typer.Option("--success-text", help="Text the page shows once the task is done ({name}: a variable)."),
+    ] = None,
+    success_url: Annotated[
+        str | None, typer.Option("--success-url", help="Regular expression the URL matches once the task is done.")
+    ] = None,
+    success_js: Annotated[
+        str | None, typer.Option("--success-js", help="JavaScript expression that is truthy once the task is done.")
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Record a demonstration: do the task in the browser (or let --script do it).
 
-    Password fields are always recorded as secrets; --secret marks other values."""
+    Password fields are always recorded as secrets; --secret marks other values. The end
+    state becomes the demo's success spec (the page's window.traj.check() when it has one,
+    else the URL reached and text that appeared after the last action), unless --success-text,
+    --success-url or --success-js state it (edit it later with 'traj demos success')."""
     require("playwright")
     from rich.markup import escape
 
+    from traj.browser import make_success_spec
     from traj.browser import record as record_demo
     from traj.eventlog import Store
 
     if (url is None) == (site is None):
         raise typer.BadParameter("give either --url or --site")
+    given = make_success_spec(url=success_url or "", texts=success_text or [], js=success_js or "")
     source = secret_source()
     secrets = {name: source.value(name) for name in secret or []}
     with contextlib.ExitStack() as stack:
@@ -109,6 +122,7 @@ def record(
             variables=parse_assignments(var, "--var"),
             page_params=site is not None if params is None else params,
             secrets=secrets,
+            success_spec=None if given.empty else given,
             on_warning=lambda text: err_console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False),
         )
     verdict = {True: "[green]success[/]", False: "[red]not successful[/]", None: "outcome unknown"}[demo.success]
@@ -124,43 +138,3 @@ def _load_demonstrator(path: Path) -> object:
     if not callable(demonstrate):
         raise TrajError(f"script {path} must define demonstrate(page)")
     return demonstrate
-
-
-@reports_errors
-def demos(home: HomeOption = None, as_json: JsonOption = False) -> None:
-    """List recorded demonstrations: task, steps, outcome (unfinished ones say so).
-
-    Piped, the rows are tab-separated with whole ids; --json prints one object per demo."""
-    from rich.table import Table
-
-    from traj.eventlog import Store
-    from traj.projections import Projections
-
-    with Projections(Store.open(resolve_home(home), readonly=True)) as projections:
-        rows = projections.query(
-            "SELECT demo_id, task, source, steps, success, finished_at IS NOT NULL AS finished, started_at "
-            "FROM demos ORDER BY position"
-        ).to_pylist()
-    outcomes = {True: "success", False: "failed", None: "unknown"}
-    for row in rows:
-        row["outcome"] = outcomes[row["success"]] if row["finished"] else "unfinished"
-        row["started_at"] = row["started_at"].isoformat()
-    if as_json:
-        print_json(rows)
-        return
-    header = ("demo", "task", "source", "steps", "outcome", "started")
-    lines = [
-        (r["demo_id"], r["task"], r["source"], str(r["steps"]), r["outcome"], r["started_at"][:16].replace("T", " "))
-        for r in rows
-    ]
-    if not console.is_terminal:  # piped: whole values, tab-separated, for cut/awk/grep
-        typer.echo("\n".join("\t".join(line) for line in (header, *lines)))
-        return
-    table = Table(header_style="bold")
-    table.add_column("demo", no_wrap=True, min_width=max((len(r["demo_id"]) for r in rows), default=4))
-    for column in header[1:]:
-        table.add_column(column)
-    for line in lines:
-        table.add_row(*line)
-    console.print(table)
-    console.print(f"[dim]{len(rows)} demonstration{'s' if len(rows) != 1 else ''}[/]")

@@ -12,6 +12,7 @@ from traj.cli._common import (
     JsonOption,
     console,
     err_console,
+    exit_for_outcome,
     print_json,
     reports_errors,
     require,
@@ -72,13 +73,17 @@ def run(
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run the agent on a task until it says FINISH or runs out of steps; exit 1 unless it succeeded.
+    """Run the agent on a task until it says FINISH or runs out of steps.
 
-    With --json the steps go to stderr as they happen and the result to stdout as one object."""
+    Success is judged by the task's latest demo's success spec when it has one, else by the
+    page's own window.traj.check(). Exit status: 0 only when success is verified, 1 when the
+    task failed, 3 when success is unknown. With --json the steps go to stderr as they happen
+    and the result to stdout as one object."""
     require("playwright")
     from traj.agent import AskWhenUnsure, run_agent
     from traj.eventlog import Store
     from traj.policy import open_policy
+    from traj.replay import task_success_spec
     from traj.specialists import choose_adapter
 
     ask = None
@@ -117,21 +122,21 @@ def run(
                 ask_when_unsure=ask,
                 secrets=secret_source(),
                 constrain=constrain,
+                success_spec=task_success_spec(store, task),
             )
         finally:
             policy.close()
-    failed = result.success is False or (result.success is None and not result.finished)
     if as_json:
         print_json(result)
-        raise typer.Exit(1 if failed else 0)
-    verdict = {True: "[green]task succeeded[/]", False: "[red]task not achieved[/]", None: "no success predicate"}
+        exit_for_outcome(result.success)
+        return
+    verdict = {True: "[green]task succeeded[/]", False: "[red]task not achieved[/]", None: "[yellow]success unknown[/]"}
     answer = f", answer {result.answer!r}" if result.answer else ""
     console.print(f"run {result.run_id}: {verdict[result.success]} ({result.reason}{answer})", highlight=False)
     console.print(
         f"  traj query \"SELECT step, outcome, action, error FROM run_steps WHERE run_id = '{result.run_id}'\""
     )
-    if failed:
-        raise typer.Exit(1)
+    exit_for_outcome(result.success)
 
 
 def _step_line(step: AgentStep) -> str:

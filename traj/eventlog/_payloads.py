@@ -26,6 +26,7 @@ __all__ = [
     "DatasetSnapshot",
     "DemoFinished",
     "DemoStarted",
+    "DemoSuccess",
     "DemoVariables",
     "Element",
     "Enrichment",
@@ -49,6 +50,7 @@ __all__ = [
     "Secret",
     "SpecialistRegistered",
     "SpecialistRolledBack",
+    "SuccessSpec",
     "TrainCheckpoint",
     "TrainDiagnosis",
     "TrainFinished",
@@ -288,6 +290,18 @@ class RunStarted(Payload, frozen=True, kw_only=True):
     model: str = ""
     adapter: str | None = None
     max_steps: int = 15
+    demo_id: str | None = None
+    """The demonstration run as a workflow (``traj run`` with a replay-verified demo); None: the agent alone."""
+    replay_id: str | None = None
+    """The ``replay/<id>`` stream that executed the workflow (its ladder, healing and model steps)."""
+    constrained: bool | None = None
+    """The model could only write actions valid on the page (constrained decoding); ``None``:
+    recorded before runs said."""
+
+
+StepSource = Literal["workflow", "healed", "model", "agent"]
+"""Who took a step: the demonstration as recorded (``workflow``), the demonstration through a
+healed locator (``healed``), the model fallback of a workflow (``model``), or the agent (``agent``)."""
 
 
 class RunStep(Payload, frozen=True, kw_only=True):
@@ -300,10 +314,11 @@ class RunStep(Payload, frozen=True, kw_only=True):
     type: ClassVar[str] = "run.step"
     run_id: str
     step: int
-    prompt_sha256: str
-    prompt_tokens: int
+    prompt_sha256: str = ""
+    """Empty on a step no model decided (source ``workflow`` or ``healed``), as are the other model fields."""
+    prompt_tokens: int = 0
     prompt_truncated: bool = False
-    raw_output: str
+    raw_output: str = ""
     completion_tokens: int = 0
     parse_method: str | None = None
     """``json``, ``regex`` or ``done_language``; ``None`` when the output held no action."""
@@ -326,6 +341,9 @@ class RunStep(Payload, frozen=True, kw_only=True):
     timings_ms: dict[str, float] = {}
     """``observe``, ``prompt``, ``generate``, ``parse``, ``execute``."""
     adapter: str | None = None
+    source: StepSource = "agent"
+    """Who took the step. Only ``agent`` and ``model`` steps are a model's decisions (training rows);
+    a ``workflow`` or ``healed`` step repeats the demonstration and has no observation or action event."""
 
 
 class RunFinished(Payload, frozen=True, kw_only=True):
@@ -364,12 +382,16 @@ class ReplayStep(Payload, frozen=True, kw_only=True):
     """event_id of the demonstrated action that was replayed."""
     status: Literal["ok", "healed", "failed"]
     strategy: str = ""
-    """The locator strategy that found the element (``policy`` when a model healed it)."""
+    """The locator strategy that found the element (``model`` when the model fallback chose it)."""
     locator: str = ""
-    """The locator value that matched."""
+    """The locator value that matched (the chosen element's agent id for a model step)."""
     reason: str = ""
     screenshot: str | None = None
     duration_ms: float = 0.0
+    source: Literal["workflow", "healed", "model"] = "workflow"
+    """Who took the step: the recorded locators, a healed one, or the model fallback."""
+    raw_output: str = ""
+    """The model's last answer on a ``model`` step."""
 
 
 class LocatorsHealed(Payload, frozen=True, kw_only=True):
@@ -383,6 +405,11 @@ class LocatorsHealed(Payload, frozen=True, kw_only=True):
     action_id: str
     locators: list[tuple[LocatorStrategy, str]]
     replay_id: str
+    element: Element | None = None
+    """The control the model fallback chose, when it took the step: its name may differ from the
+    recorded one (the control was renamed), so later replays check candidates against it."""
+    context: str = ""
+    """The surroundings (form, dialog, row) of ``element``."""
 
 
 class DemoVariables(Payload, frozen=True, kw_only=True):
@@ -395,6 +422,38 @@ class DemoVariables(Payload, frozen=True, kw_only=True):
     demo_id: str
     variables: dict[str, list[str]]
     defaults: dict[str, str] = {}
+
+
+class SuccessSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What the task's end state looks like, so success is known on a site that states no predicate.
+
+    Every part given must hold: ``url`` (a regular expression searched in the page's URL),
+    each of ``texts`` shown on the page (whitespace and case aside; ``{name}`` stands for a
+    demo variable's value), ``js`` (a JavaScript expression that must be truthy) and, with
+    ``page_check``, the page's own ``window.traj.check()``. A spec with no part is unknown.
+    """
+
+    url: str = ""
+    texts: list[str] = []
+    js: str = ""
+    page_check: bool = False
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to check: success stays unknown."""
+        return not (self.url or self.texts or self.js or self.page_check)
+
+
+class DemoSuccess(Payload, frozen=True, kw_only=True):
+    """A demo's success spec: derived from its end state when recorded, or given by the user.
+
+    Appended to the demo's stream; the latest one wins (``traj demos success`` edits by appending).
+    """
+
+    type: ClassVar[str] = "demo.success"
+    demo_id: str
+    spec: SuccessSpec
+    source: Literal["derived", "user"] = "derived"
 
 
 class ReplayFinished(Payload, frozen=True, kw_only=True):
@@ -566,11 +625,16 @@ class TrainDiagnosis(Payload, frozen=True, kw_only=True):
     kl: float
     enriched_share: float
     teacher_accuracy: float
-    """Next-action exact match of the demonstration-conditioned teacher on the first batch."""
+    """Next-action exact match of the demonstration-conditioned teacher (on the states ``accuracy_on`` says)."""
     student_accuracy: float
     ema_alpha: float
     unenriched: list[str] = []
     """Per demo, the steps whose teacher context lacks an enrichment and why (one line each)."""
+    accuracy_on: Literal["other_instances", "own_states"] = "own_states"
+    """``other_instances``: other demonstrations' states of the task, the trained one in the teacher's
+    context (SDFT's gate); ``own_states``: the trained demonstrations' first batch (all before this field)."""
+    accuracy_steps: int = 0
+    """How many states the accuracies were measured on (0: not recorded)."""
 
 
 class TrainFinished(Payload, frozen=True, kw_only=True):

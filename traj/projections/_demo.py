@@ -1,7 +1,7 @@
 """A recorded demonstration as the replay engine, enrichment and the training feed read it.
 
-Loading a demo is a fold over its stream's events (later ``locators.healed`` and
-``demo.variables`` events add to it), so it is a projection like the views: events only.
+Loading a demo is a fold over its stream's events (later ``locators.healed``,
+``demo.variables`` and ``demo.success`` events add to it), so it is a projection like the views: events only.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from traj.errors import TrajError
 
 if TYPE_CHECKING:
-    from traj.eventlog import Action, DemoStarted, Element, Event, Observation, Store
+    from traj.eventlog import Action, DemoStarted, Element, Event, Observation, Store, SuccessSpec
 
 __all__ = ["Demo", "DemoStep", "demo_from", "load_demo"]
 
@@ -46,6 +46,11 @@ class Demo:
     """action_id -> locators a replay found to work (the latest healing wins)."""
     variables: dict[str, list[str]] = field(default_factory=dict)
     """variable name -> ids of the actions whose value it is."""
+    success_spec: SuccessSpec | None = None
+    """What the end state looks like (the latest ``demo.success``); None for a demo recorded without one."""
+    chosen: dict[str, tuple[Element, str]] = field(default_factory=dict)
+    """action_id -> the control (and its surroundings) the model fallback chose for the step, when the
+    latest healing came from the model: later replays look for that control, not the recorded one."""
 
     def variable_of(self, action_id: str) -> str | None:
         """The variable an action's value is, if any."""
@@ -68,6 +73,8 @@ def demo_from(demo_id: str, events: list[Event]) -> Demo:
     success: bool | None = None
     healed: dict[str, list[tuple[str, str]]] = {}
     variables: dict[str, list[str]] = {}
+    chosen: dict[str, tuple[Element, str]] = {}
+    success_spec: SuccessSpec | None = None
     for event in events:
         data = event.data
         if event.type == "observation":
@@ -80,6 +87,12 @@ def demo_from(demo_id: str, events: list[Event]) -> Demo:
             success = data.success
         elif event.type == "locators.healed":
             healed[data.action_id] = list(data.locators)
+            if data.element is not None:
+                chosen[data.action_id] = (data.element, data.context)
+            else:
+                chosen.pop(data.action_id, None)
         elif event.type == "demo.variables":
             variables = dict(data.variables)
-    return Demo(demo_id, events[0].data, steps, final, success, healed, variables)
+        elif event.type == "demo.success":
+            success_spec = data.spec
+    return Demo(demo_id, events[0].data, steps, final, success, healed, variables, success_spec, chosen=chosen)

@@ -93,6 +93,7 @@ VIEWS: dict[str, tuple[str, str]] = {
         SELECT s.data->>'run_id' AS run_id, s.stream, s.data->>'task' AS task, s.data->>'goal' AS goal,
                s.data->>'url' AS url, CAST(s.data->>'seed' AS BIGINT) AS seed, s.data->>'backend' AS backend,
                s.data->>'model' AS model, s.data->>'adapter' AS adapter,
+               CAST(s.data->>'constrained' AS BOOLEAN) AS constrained,
                s."at" AS started_at, fin."at" AS finished_at,
                CAST(fin.data->>'success' AS BOOLEAN) AS success, fin.data->>'answer' AS answer,
                fin.data->>'reason' AS reason, coalesce(n.steps, 0) AS steps, s.position
@@ -122,24 +123,26 @@ VIEWS: dict[str, tuple[str, str]] = {
         """,
     ),
     "replay_steps": (
-        "replayed steps: ok, healed or failed, with the strategy that found the element",
+        "replayed steps: ok, healed or failed, the strategy that found the element, and who took it (source)",
         """
         SELECT position, stream, data->>'replay_id' AS replay_id, data->>'demo_id' AS demo_id,
                CAST(data->>'step' AS INTEGER) AS step, data->>'action_id' AS action_id,
                data->>'status' AS status, data->>'strategy' AS strategy, data->>'locator' AS locator,
                data->>'reason' AS reason, CAST(data->>'duration_ms' AS DOUBLE) AS duration_ms,
-               data->>'screenshot' AS screenshot, "at"
+               data->>'screenshot' AS screenshot, coalesce(data->>'source', 'workflow') AS source,
+               data->>'raw_output' AS raw_output, "at"
         FROM events WHERE type = 'replay.step'
         """,
     ),
     "replays": (
-        "replays of demos: outcome and how many steps were ok, healed or failed",
+        "replays of demos: outcome and how many steps were ok, healed or failed, and how many the model took",
         """
         WITH st AS (
             SELECT data->>'replay_id' AS replay_id,
                    count(*) FILTER (WHERE data->>'status' = 'ok') AS ok_steps,
                    count(*) FILTER (WHERE data->>'status' = 'healed') AS healed_steps,
-                   count(*) FILTER (WHERE data->>'status' = 'failed') AS failed_steps
+                   count(*) FILTER (WHERE data->>'status' = 'failed') AS failed_steps,
+                   count(*) FILTER (WHERE data->>'source' = 'model') AS model_steps
             FROM events WHERE type = 'replay.step' GROUP BY 1),
              fin AS (
                 SELECT data->>'replay_id' AS replay_id, "at", data FROM events WHERE type = 'replay.finished')
@@ -147,7 +150,7 @@ VIEWS: dict[str, tuple[str, str]] = {
                CAST(s.data->>'seed' AS BIGINT) AS seed, s.data->>'url' AS url,
                CAST(fin.data->>'success' AS BOOLEAN) AS success, fin.data->>'reason' AS reason,
                coalesce(st.ok_steps, 0) AS ok_steps, coalesce(st.healed_steps, 0) AS healed_steps,
-               coalesce(st.failed_steps, 0) AS failed_steps,
+               coalesce(st.failed_steps, 0) AS failed_steps, coalesce(st.model_steps, 0) AS model_steps,
                s."at" AS started_at, fin."at" AS finished_at, s.position
         FROM events s LEFT JOIN st ON st.replay_id = s.data->>'replay_id'
         LEFT JOIN fin ON fin.replay_id = s.data->>'replay_id'

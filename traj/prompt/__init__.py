@@ -10,7 +10,8 @@ Pure functions over payload types: no browser, model or DuckDB imports.
 - :func:`parse_action` reads an :class:`AgentAction` out of a model's text; :func:`action_schema`
   is the JSON schema of the actions valid on a page (constrained decoding);
 - :func:`render_snapshot` renders a page's elements; :func:`render_teacher_context` the SDFT
-  teacher's privileged context; :func:`chat_text` wraps a prompt in a model's chat template.
+  teacher's privileged context, :func:`render_workflow_context` a workflow's model fallback's;
+  :func:`chat_text` wraps a prompt in a model's chat template.
 """
 
 from traj.errors import ParseError
@@ -48,7 +49,7 @@ from traj.prompt._prompt import (
     prompt_budget,
     render_demonstration,
 )
-from traj.prompt._teacher import TEACHER_CONTEXT_VERSION, TeacherStep, render_teacher_context
+from traj.prompt._teacher import TEACHER_CONTEXT_VERSION, TeacherStep, render_teacher_context, render_workflow_context
 
 __all__ = [
     "AGENT_KINDS",
@@ -84,6 +85,7 @@ __all__ = [
     "render_demonstration",
     "render_snapshot",
     "render_teacher_context",
+    "render_workflow_context",
     "token_pieces",
     "value_phrases",
 ]

@@ -13,13 +13,13 @@ from there.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import msgspec
 
 from traj.prompt._prompt import render_demonstration
 
-__all__ = ["TEACHER_CONTEXT_VERSION", "TeacherStep", "render_teacher_context"]
+__all__ = ["TEACHER_CONTEXT_VERSION", "TeacherStep", "render_teacher_context", "render_workflow_context"]
 
 TEACHER_CONTEXT_VERSION = "2"
 """Bumped whenever :func:`render_teacher_context` renders differently."""
@@ -45,6 +45,20 @@ def render_teacher_context(goal: str, steps: Sequence[TeacherStep]) -> str:
     """
     notes = [_notes(step) for step in steps]
     return render_demonstration(goal, [step.action for step in steps], notes)
+
+
+def render_workflow_context(goal: str, steps: Sequence[TeacherStep], variables: Mapping[str, str]) -> str:
+    """The demonstration a workflow's model fallback reads: the teacher's context (the demonstrated
+    goal, every action with its enrichment) and the values bound to the demo's variables for this run.
+
+    ``steps`` already carry the bound values; the line after them says which values are the run's
+    own, so a model can tell them from the demonstration's constants.
+    """
+    context = render_teacher_context(goal, steps)
+    if not variables:
+        return context
+    bound = ", ".join(f"{name} = {value!r}" for name, value in sorted(variables.items()))
+    return f"{context}\nValues for this run: {bound}"
 
 
 def _notes(step: TeacherStep) -> list[str]:

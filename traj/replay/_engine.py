@@ -6,7 +6,14 @@ the demonstration saw after the same step (the value set, the page reached). A s
 lower rung had to, and ``failed`` with the reason and a screenshot otherwise; the replay
 stops at the first failure. Locators that healed a step are appended to the demo's stream
 (``locators.healed``), so the next replay tries them first; the recorded action stays.
-A DRAG finds its drop target through the same ladder. Secrets (``{"secret": "NAME"}``) are
+A DRAG finds its drop target through the same ladder.
+
+With a ``policy``, a step the ladder cannot find or whose outcome check fails goes to the model
+fallback (``_fallback``): the model decides it on the fresh page, its action is verified like
+any step, and the step is recorded with ``source="model"``; the control it chose is written back
+as the step's healing, so the next replay finds it without the model. At most
+``max_model_steps`` steps a run, two attempts a step; without a policy a failure is reported as
+the ladder saw it. Secrets (``{"secret": "NAME"}``) are
 typed from ``TRAJ_SECRET_<NAME>`` (or the ``secrets`` given): every one the demo needs is
 looked up before the replay starts, and one that is missing stops it with a one-line error.
 """
@@ -16,14 +23,23 @@ from __future__ import annotations
 import contextlib
 import time
 import urllib.parse
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import msgspec
 from playwright.sync_api import Error as PlaywrightError
 
-from traj.browser import Secrets, install_snapshotter, launch, locators_for, mark_secret, page_params, page_verdict
-from traj.errors import BrowserError, TargetNotFoundError, first_line, one_line
+from traj.browser import (
+    Secrets,
+    install_snapshotter,
+    judge_success,
+    launch,
+    locators_for,
+    mark_secret,
+    page_params,
+)
+from traj.errors import BrowserError, TargetNotFoundError, TrajError, first_line, one_line
 from traj.eventlog import (
     LocatorsHealed,
     NewEvent,
@@ -32,16 +48,20 @@ from traj.eventlog import (
     ReplayStep,
     Secret,
     Store,
+    SuccessSpec,
     new_event_id,
 )
 from traj.projections import Demo, DemoStep, load_demo
 from traj.prompt import normalize_key
+from traj.replay._failure import StepFailedError
+from traj.replay._fallback import ModelDecision, ModelFallback, ModelStepError
 from traj.replay._ladder import Target, find_target
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
     from traj.eventlog import Action, Element
+    from traj.policy import Policy
 
 __all__ = ["ReplayResult", "StepResult", "replay", "replay_demo"]
 
@@ -53,6 +73,9 @@ _READ_VALUE = """id => {
   return 'value' in el ? el.value : el.innerText;
 }"""
 Status = Literal["ok", "healed", "failed"]
+Source = Literal["workflow", "healed", "model"]
+_PAGE_CHECK = SuccessSpec(page_check=True)
+"""The spec of a demo recorded before specs were: the page's own ``window.traj.check()``."""
 
 
 @dataclass(frozen=True)
@@ -67,11 +90,22 @@ class StepResult:
     locator: str = ""
     reason: str = ""
     duration_ms: float = 0.0
+    source: Source = "workflow"
+    """``workflow``: the recorded locators found the element; ``healed``: a lower rung did;
+    ``model``: the model fallback took (or tried to take) the step."""
+    value: str = ""
+    """The value typed or selected ('' for a secret, whose value is never shown)."""
+    decision: ModelDecision | None = field(default=None, repr=False, compare=False)
+    """On a ``model`` step, the model's last answer: the page it saw, its text, the action run."""
 
 
 @dataclass(frozen=True)
 class ReplayResult:
-    """How a replay went: every step, and the site's verdict at the end."""
+    """How a replay went: every step, and the verdict of the demo's success spec at the end.
+
+    ``success`` is None (unknown) when the spec cannot say, never counted as success; every
+    step running ``ok`` does not make a replay successful.
+    """
 
     replay_id: str
     demo_id: str
@@ -97,6 +131,9 @@ def replay(
     slow_mo: float = 0,
     timeout_s: float = 10.0,
     secrets: Secrets | None = None,
+    goal: str | None = None,
+    policy: Policy | None = None,
+    max_model_steps: int = 3,
 ) -> ReplayResult:
     """Replay ``demo_id`` in a fresh Chromium; see :func:`replay_demo`.
 
@@ -117,6 +154,9 @@ def replay(
             heal=heal,
             timeout_s=timeout_s,
             secrets=secrets,
+            goal=goal,
+            policy=policy,
+            max_model_steps=max_model_steps,
         )
 
 
@@ -142,6 +182,9 @@ def replay_demo(
     heal: bool = True,
     timeout_s: float = 10.0,
     secrets: Secrets | None = None,
+    goal: str | None = None,
+    policy: Policy | None = None,
+    max_model_steps: int = 3,
 ) -> ReplayResult:
     """Replay ``demo_id`` on ``page`` and record it as ``replay/<id>``.
 
@@ -150,8 +193,12 @@ def replay_demo(
     (``demo.variables``); a bundled site's ``window.traj.params`` fills the rest. ``heal``
     writes the locators of healed steps back to the demo's stream. ``secrets`` gives the
     values of the demo's secrets (default: ``TRAJ_SECRET_<NAME>``); a missing one raises
-    :class:`~traj.errors.SecretMissingError` before anything is recorded.
+    :class:`~traj.errors.SecretMissingError` before anything is recorded. ``policy`` takes
+    the steps the ladder cannot (at most ``max_model_steps``, see the module's docstring); it
+    reads ``goal`` (default: the demo's own).
     """
+    if max_model_steps < 0:
+        raise TrajError(f"--max-model-steps must be 0 or more, got {max_model_steps}")
     demo = load_demo(store, demo_id)
     secrets = secrets or Secrets()
     for step in demo.steps:  # all of them now: not a half-done replay at the first password
@@ -176,7 +223,20 @@ def replay_demo(
             expected_seq=seq,
         )
         raise BrowserError(reason) from None
-    runner = _Runner(store, demo, page, replay_id, _values(demo, page, variables or {}), timeout_s, secrets)
+    values = _values(demo, page, variables or {})
+    fallback = None
+    if policy is not None:
+        fallback = ModelFallback(
+            policy,
+            store,
+            demo,
+            goal=goal or demo.started.goal,
+            values=values,
+            max_model_steps=max_model_steps,
+            timeout_s=min(timeout_s, 5.0),
+            secrets=secrets,
+        )
+    runner = _Runner(store, demo, page, replay_id, values, timeout_s, secrets, fallback)
     results: list[StepResult] = []
     # Step events are appended with the verdict in one durable append: a replay is in the log
     # whole, or (killed midway) as a start without a finish; one fsync instead of one a step.
@@ -195,20 +255,31 @@ def replay_demo(
             reason=result.reason,
             screenshot=screenshot,
             duration_ms=result.duration_ms,
+            source=result.source,
+            raw_output=result.decision.raw_output if result.decision else "",
         )
         recorded.append(NewEvent(data=event, blobs=(screenshot,) if screenshot else ()))
         if result.status == "failed":
             break
-    page = runner.page
     failed = next((r for r in results if r.status == "failed"), None)
-    success = page_verdict(page) if failed is None else False
-    reason = failed.reason if failed else ""
+    if failed is None:
+        verdict = judge_success(runner.page, demo.success_spec or _PAGE_CHECK, runner.bound_values())
+        success, reason = verdict.success, verdict.detail
+    else:
+        success, reason = False, failed.reason
     finished = ReplayFinished(replay_id=replay_id, demo_id=demo_id, success=success, reason=reason)
     store.append(stream, [*recorded, NewEvent(data=finished)], expected_seq=seq)
     if heal and runner.healed:
         demo_stream = f"demo/{demo_id}"
         healed = [
-            LocatorsHealed(demo_id=demo_id, action_id=action_id, locators=locators, replay_id=replay_id)  # type: ignore[arg-type]
+            LocatorsHealed(
+                demo_id=demo_id,
+                action_id=action_id,
+                locators=locators,  # type: ignore[arg-type]
+                replay_id=replay_id,
+                element=runner.chosen.get(action_id, (None, ""))[0],
+                context=runner.chosen.get(action_id, (None, ""))[1],
+            )
             for action_id, locators in runner.healed.items()
         ]
         store.append(demo_stream, healed, expected_seq=None)  # at the end: a later heal supersedes
@@ -227,29 +298,66 @@ class _Runner:
         values: dict[str, str],
         timeout_s: float,
         secrets: Secrets,
+        fallback: ModelFallback | None = None,
     ) -> None:
         self.store, self.demo, self.page, self.replay_id = store, demo, page, replay_id
         self.values, self.secrets = values, secrets
         self.timeout_s = timeout_s
+        self.fallback = fallback
         self.healed: dict[str, list[tuple[str, str]]] = {}
+        self.chosen: dict[str, tuple[Element, str]] = {}
+        """action_id -> the control the model chose (and its surroundings), for the healing event."""
 
     def run(self, index: int, step: DemoStep) -> tuple[StepResult, str | None]:
         """Execute one step; returns its result and, for a failure, the screenshot blob."""
         started = time.perf_counter()
         action = step.action
+        decision: ModelDecision | None = None
+        source: Source = "workflow"
         try:
             strategy, value, healed = self._execute(index, step)
             status: Status = "healed" if healed else "ok"
+            source = "healed" if healed else "workflow"
             reason = ""
         except (TargetNotFoundError, StepFailedError) as exc:
             strategy, value, status, reason = "", "", "failed", str(exc)
         except Exception as exc:  # a Playwright error: the page did not behave as recorded
             strategy, value, status = "", "", "failed"
             reason = f"step {action.step} ({action.kind}): {one_line(exc)[:300]}"
+        if status == "failed" and self.fallback is not None and self.fallback.can_take(step):
+            if self.fallback.exhausted:
+                reason += f"; no model step left (--max-model-steps {self.fallback.max_model_steps} used)"
+            else:
+                source = "model"
+                try:
+                    self.page, decision = self.fallback.take(self.page, index, step, self._verifier(step))
+                    strategy, value, status, reason = "model", decision.action.target or "", "healed", ""  # type: ignore[union-attr]
+                    if decision.locators and decision.element is not None:
+                        self.healed[step.action_id] = decision.locators
+                        self.chosen[step.action_id] = (decision.element, decision.context)
+                except ModelStepError as exc:
+                    decision, reason = exc.decision, f"{reason}; {exc}"
         duration = (time.perf_counter() - started) * 1000
         screenshot = self.store.put_blob(self.page.screenshot()) if status == "failed" else None
-        result = StepResult(action.step, step.action_id, action.kind, status, strategy, value, reason, duration)
+        shown = self._value(step)
+        result = StepResult(
+            action.step,
+            step.action_id,
+            action.kind,
+            status,
+            strategy,
+            value,
+            reason,
+            duration,
+            source,
+            shown if isinstance(shown, str) else "",
+            decision,
+        )
         return result, screenshot
+
+    def _verifier(self, step: DemoStep) -> Callable[[Page, str], None]:
+        """The outcome check of ``step`` on the element the model chose (on the page its action left)."""
+        return lambda page, agent_id: self._verify(step, agent_id, self._value(step), page)
 
     def _execute(self, index: int, step: DemoStep) -> tuple[str, str, bool]:
         action = step.action
@@ -274,8 +382,10 @@ class _Runner:
         healed = target.strategy not in ("fingerprint", self._top_strategy(step))
         if healed:
             self.healed[step.action_id] = locators_for(self.page, target.agent_id)
+            if step.action_id in self.demo.chosen:  # still the model's control, found another way
+                self.chosen[step.action_id] = self.demo.chosen[step.action_id]
         self._act(index, step, target, value)
-        self._verify(step, target, value)
+        self._verify(step, target.agent_id, value, self.page)
         return target.strategy, target.value, healed
 
     def _wait_like_the_person(self, index: int, step: DemoStep, seconds: float) -> None:
@@ -300,7 +410,12 @@ class _Runner:
     def _find(self, step: DemoStep) -> Target:
         """Climb the ladder until the element is there, or the step times out."""
         assert step.target is not None
-        return self._climb(step.action, step.target, self.demo.healed.get(step.action_id))
+        chosen = self.demo.chosen.get(step.action_id)
+        if chosen is None:
+            return self._climb(step.action, step.target, self.demo.healed.get(step.action_id))
+        element, context = chosen  # the model took this step before: look for its control
+        action = msgspec.structs.replace(step.action, context=context)
+        return self._climb(action, element, self.demo.healed.get(step.action_id))
 
     def _find_drop(self, step: DemoStep) -> Target:
         """DRAG's drop target (``value``), found like a step's element with its own locators."""
@@ -346,7 +461,7 @@ class _Runner:
         else:
             raise StepFailedError(f"step {step.action.step}: cannot replay a {kind} on an element")
 
-    def _verify(self, step: DemoStep, target: Target, value: str | Secret | None) -> None:
+    def _verify(self, step: DemoStep, agent_id: str, value: str | Secret | None, page: Page) -> None:
         """The outcome the demonstration saw after this step: the value is set.
 
         A field the page replaced right away (a re-render) cannot be read back; that is not
@@ -356,7 +471,7 @@ class _Runner:
         if kind not in ("TYPE", "SELECT") or step.target is None:
             return
         try:  # straight to the element by its agent id: one cheap round trip, no locator machinery
-            actual = self.page.evaluate(_READ_VALUE, target.agent_id)
+            actual = page.evaluate(_READ_VALUE, agent_id)
         except PlaywrightError:
             return
         if actual is None:
@@ -387,6 +502,15 @@ class _Runner:
             return self.values[variable]
         return step.action.value
 
+    def bound_values(self) -> dict[str, str]:
+        """Every variable's value in this replay: the new one, else the one demonstrated."""
+        recorded = {
+            name: step.action.value
+            for step in self.demo.steps
+            if (name := self.demo.variable_of(step.action_id)) is not None and isinstance(step.action.value, str)
+        }
+        return recorded | self.values
+
     def _top_strategy(self, step: DemoStep) -> str:
         locators = self.demo.healed.get(step.action_id) or step.action.locators
         return locators[0][0] if locators else ""
@@ -395,10 +519,6 @@ class _Runner:
         steps = self.demo.steps
         following = steps[index + 1].action if index + 1 < len(steps) else None
         return bool(following and following.kind == "NAVIGATE" and (following.value or "").startswith("popup:"))
-
-
-class StepFailedError(RuntimeError):
-    """A step ran but its outcome differs from the demonstration's."""
 
 
 def _key_of(kind: str, value: str | Secret | None) -> str:

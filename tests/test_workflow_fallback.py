@@ -1,0 +1,194 @@
+"""The replay's model fallback in real Chromium, with a real policy whose answer on the page is known.
+
+The demonstration orders a mug on ``tests/workflow_pages/fallback_order.html``; on the
+``moved`` variant the order button is renamed ("Confirm purchase") and moved, so no rung of the
+ladder may take it. The policy is the shipped tiny model with a LoRA fine-tuned on the exact
+prompt the fallback sends for that step (``known_answer_policy``), opened like any adapter.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import serve_directory
+
+from traj.browser import launch, record, take_snapshot
+from traj.eventlog import Store
+from traj.policy import open_policy
+from traj.projections import Projections, load_demo
+from traj.prompt import AgentAction
+from traj.replay import fallback_prompt, replay, replay_demo
+
+PAGES = Path(__file__).with_name("workflow_pages")
+
+
+def _click(page, selector: str) -> None:
+    box = page.locator(selector).bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+def order_for_ada(page) -> None:
+    _click(page, "#name")
+    page.keyboard.type("Ada", delay=5)
+    _click(page, "#place")
+    page.wait_for_timeout(200)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("pages")
+    shutil.copy(PAGES / "fallback_order.html", root)
+    with serve_directory(root) as url:
+        yield f"{url}/fallback_order.html"
+
+
+@pytest.fixture(scope="module")
+def demo(site: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A store holding one demonstration of the order (copied per test, so healing stays its own)."""
+    home = tmp_path_factory.mktemp("demo") / "store"
+    with Store.open(home) as store:
+        recorded = record(store, site, task="order", demonstrator=order_for_ada, headless=True)
+        assert recorded.success is True
+        return home, recorded.demo_id
+
+
+@pytest.fixture
+def store(demo: tuple[Path, str], tmp_path: Path) -> Iterator[Store]:
+    shutil.copytree(demo[0], tmp_path / "store")
+    with Store.open(tmp_path / "store") as opened:
+        yield opened
+
+
+def _stuck_at(variant: str, demo: tuple[Path, str], site: str, tiny_model: Path, copy: Path) -> dict:
+    """Where the replay without a model stops on ``variant`` of the page: the failed step, its
+    reason, the prompt the fallback would send there, and the page's elements by name."""
+    home, demo_id = demo
+    shutil.copytree(home, copy)
+    base = open_policy("transformers", tiny_model)
+    with Store.open(copy) as store, launch(headless=True) as session:
+        result = replay_demo(store, demo_id, session.page, url=f"{site}?variant={variant}", timeout_s=1.0)
+        index = len(result.steps) - 1
+        prompt = fallback_prompt(store, demo_id, index, session.page, base)
+        by_name = {e.name: e.agent_id for e in take_snapshot(session.page, screenshot=False).elements}
+    base.close()
+    return {"result": result, "index": index, "prompt": prompt.text, "by_name": by_name}
+
+
+@pytest.fixture(scope="module")
+def stuck(demo: tuple[Path, str], site: str, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The moved page: the order button (the last step) is not found."""
+    return _stuck_at("moved", demo, site, tiny_model, tmp_path_factory.mktemp("moved") / "store")
+
+
+@pytest.fixture(scope="module")
+def stuck_renamed(
+    demo: tuple[Path, str], site: str, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict:
+    """The renamed page: already the first step (a click into the name field, now "Full name") is not found."""
+    return _stuck_at("renamed", demo, site, tiny_model, tmp_path_factory.mktemp("renamed") / "store")
+
+
+@pytest.fixture(scope="module")
+def right_policy(stuck: dict, stuck_renamed: dict, known_answer_policy) -> Iterator:
+    """Answers the moved page's order step with the moved button, the renamed page's first step with the field."""
+    policy = known_answer_policy(
+        [
+            (stuck["prompt"], AgentAction("CLICK", stuck["by_name"]["Confirm purchase"], None).to_json()),
+            (stuck_renamed["prompt"], AgentAction("CLICK", stuck_renamed["by_name"]["Full name"], None).to_json()),
+        ]
+    )
+    yield policy
+    policy.close()
+
+
+def test_without_a_policy_the_moved_control_fails_as_the_ladder_saw_it(stuck: dict) -> None:
+    failed = stuck["result"].steps[-1]
+    assert failed.kind == "CLICK" and failed.status == "failed" and failed.source == "workflow"
+    assert "element not found" in failed.reason and "model" not in failed.reason
+    assert stuck["result"].success is False
+
+
+def test_the_model_takes_the_step_whose_control_moved(store: Store, site: str, stuck: dict, right_policy) -> None:
+    demo_id = stuck["result"].demo_id
+    result = replay(store, demo_id, url=f"{site}?variant=moved", policy=right_policy, timeout_s=1.0, headless=True)
+    assert result.success is True, result
+    model_steps = [s for s in result.steps if s.source == "model"]
+    assert [s.step for s in model_steps] == [stuck["index"]]
+    [taken] = model_steps
+    assert taken.status == "healed" and taken.strategy == "model"
+    assert taken.locator == stuck["by_name"]["Confirm purchase"]
+    assert taken.decision is not None and taken.decision.attempt == 1
+    with Projections(store) as projections:
+        rows = projections.query(
+            "SELECT step, status, strategy FROM replay_steps WHERE replay_id = $id AND source = 'model'",
+            {"id": result.replay_id},
+        ).to_pylist()
+    assert rows == [{"step": taken.step, "status": "healed", "strategy": "model"}]
+
+
+def test_the_models_control_is_written_back_and_the_next_replay_needs_no_model(
+    store: Store, site: str, stuck: dict, right_policy
+) -> None:
+    demo_id = stuck["result"].demo_id
+    first = replay(store, demo_id, url=f"{site}?variant=moved", policy=right_policy, timeout_s=1.0, headless=True)
+    assert first.success is True
+    demo = load_demo(store, demo_id)
+    action_id = demo.steps[stuck["index"]].action_id
+    element, _ = demo.chosen[action_id]
+    assert element.name == "Confirm purchase" and demo.healed[action_id]
+    again = replay(store, demo_id, url=f"{site}?variant=moved", timeout_s=1.0, headless=True)  # no policy
+    assert again.success is True, again
+    assert [s.source for s in again.steps] == ["workflow"] * len(demo.steps)
+
+
+def test_a_wrong_model_answer_fails_the_step_precisely_after_two_attempts(
+    store: Store, site: str, stuck: dict, known_answer_policy
+) -> None:
+    help_link = stuck["by_name"]["Help"]
+    policy = known_answer_policy([(stuck["prompt"], AgentAction("CLICK", help_link, None).to_json())])
+    try:
+        result = replay(
+            store, stuck["result"].demo_id, url=f"{site}?variant=moved", policy=policy, timeout_s=1.0, headless=True
+        )
+    finally:
+        policy.close()
+    failed = result.steps[-1]
+    assert result.success is False and failed.status == "failed" and failed.source == "model"
+    assert failed.reason.startswith(stuck["result"].steps[-1].reason.split(" (")[0])  # the ladder's finding first
+    assert f'attempt 1 answered {{"kind":"CLICK","target":"{help_link}","value":null}}: ' in failed.reason
+    assert f"[{help_link}] is a link 'Help', not a button as demonstrated" in failed.reason
+    assert "attempt 2 answered" in failed.reason and "attempt 3" not in failed.reason
+    assert load_demo(store, stuck["result"].demo_id).healed == {}  # nothing written back
+
+
+def test_at_most_max_model_steps_are_taken_by_the_model(
+    store: Store, site: str, stuck_renamed: dict, right_policy
+) -> None:
+    assert stuck_renamed["index"] == 0
+    demo_id = stuck_renamed["result"].demo_id
+    url = f"{site}?variant=renamed"
+    result = replay(store, demo_id, url=url, policy=right_policy, max_model_steps=1, timeout_s=1.0, headless=True)
+    first, second = result.steps
+    assert (first.source, first.status, first.locator) == ("model", "healed", stuck_renamed["by_name"]["Full name"])
+    assert second.status == "failed" and second.source == "workflow" and result.success is False
+    assert "element not found" in second.reason
+    assert second.reason.endswith("; no model step left (--max-model-steps 1 used)")
+    with Projections(store) as projections:
+        [row] = projections.query(
+            "SELECT model_steps FROM replays WHERE replay_id = $id", {"id": result.replay_id}
+        ).to_pylist()
+    assert row == {"model_steps": 1}
+
+
+def test_a_negative_model_step_budget_is_refused_before_anything_runs(store: Store, stuck: dict, one_line) -> None:
+    from traj.errors import TrajError
+
+    with pytest.raises(TrajError) as raised:
+        replay(store, stuck["result"].demo_id, max_model_steps=-1, headless=True)
+    assert "--max-model-steps must be 0 or more" in one_line(raised.value)
+    with Projections(store) as projections:
+        [row] = projections.query("SELECT count(*) AS n FROM replays").to_pylist()
+    assert row == {"n": 0}
