@@ -188,9 +188,22 @@ def test_the_constrained_agent_never_has_a_step_rejected(store, page, sites_serv
     for step in result.steps:
         assert step.outcome != "rejected" and step.action is not None, (step.raw_output, step.error)
         assert parse_action(step.raw_output).method == "json"
+    assert _recorded_constrained(store, result.run_id) is True
 
 
 def test_without_the_constraint_the_untrained_agent_is_rejected(store, page, sites_server, transformers_policy):
     url = SITES["expense"].start_url(sites_server.url, 2)
     result = run_on_page(store, transformers_policy, page, task="expense", url=url, max_steps=2, constrain=False)
     assert result.steps[0].outcome == "rejected"
+    assert _recorded_constrained(store, result.run_id) is False
+
+
+def _recorded_constrained(store, run_id: str) -> bool | None:
+    """What the run's ``run.started`` says about the constraint (and the ``runs`` view with it)."""
+    from traj.projections import Projections
+
+    started = store.events(stream=f"run/{run_id}")[0]
+    with Projections(store) as projections:
+        rows = projections.query("SELECT constrained FROM runs WHERE run_id = $id", {"id": run_id}).to_pylist()
+    assert rows == [{"constrained": started.data.constrained}]
+    return started.data.constrained

@@ -95,3 +95,35 @@ def test_masked_tokens_get_exactly_zero_gradient(divergence):
 def test_an_unknown_divergence_is_refused():
     with pytest.raises(ValueError, match="unknown divergence"):
         per_token_divergence(torch.zeros(1, 2), torch.zeros(1, 2), "kl")  # type: ignore[arg-type]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    logit_rows,
+    logit_rows,
+    st.lists(st.lists(st.booleans(), min_size=5, max_size=5).filter(any), min_size=4, max_size=4),
+    st.sampled_from(["reverse", "forward", "jsd"]),
+)
+def test_under_a_constraint_the_divergence_is_over_the_allowed_tokens_renormalised(student, teacher, allowed, kind):
+    rows = min(len(student), len(teacher))
+    student, teacher, allowed = student[:rows], teacher[:rows], allowed[:rows]
+    got = per_token_divergence(torch.tensor(student), torch.tensor(teacher), kind, 0.5, torch.tensor(allowed))
+    kept = [[x for x, keep in zip(row, mask, strict=True) if keep] for row, mask in zip(student, allowed, strict=True)]
+    kept_t = [
+        [x for x, keep in zip(row, mask, strict=True) if keep] for row, mask in zip(teacher, allowed, strict=True)
+    ]
+    expected = [_hand(s, t, kind, 0.5) for s, t in zip(kept, kept_t, strict=True)]
+    assert got.tolist() == pytest.approx(expected, rel=1e-4, abs=1e-5)
+
+
+def test_a_token_the_constraint_forces_has_zero_divergence_and_zero_gradient():
+    student = torch.randn(1, 3, 6, requires_grad=True)
+    teacher = torch.randn(1, 3, 6)
+    allowed = torch.ones(1, 3, 6, dtype=torch.bool)
+    allowed[0, 1] = False
+    allowed[0, 1, 4] = True  # position 1: one token allowed, as after '{"kind":'
+    per_token = per_token_divergence(student, teacher, "reverse", allowed=allowed)
+    per_token.sum().backward()
+    assert per_token[0, 1] == 0 and per_token[0, 0] > 0
+    assert torch.isfinite(student.grad).all()
+    assert student.grad[0, 1].abs().max() == 0

@@ -247,6 +247,7 @@ def run_on_page(
         raise TrajError(f"no goal for task {task!r}: pass one (--goal), the page at {url} does not state it")
     run_id = new_event_id()
     stream = f"run/{run_id}"
+    constrained = constrain and bool(getattr(policy, "constrains_output", False))
     started = RunStarted(
         run_id=run_id,
         task=task,
@@ -257,9 +258,9 @@ def run_on_page(
         model=policy.model_id,
         adapter=policy.active_adapter,
         max_steps=max_steps,
+        constrained=constrained,
     )
     seq = store.append(stream, [started], expected_seq=0).next_seq
-    constrained = constrain and bool(getattr(policy, "constrains_output", False))
     loop = _Loop(store, policy, stream, run_id, goal, max_new_tokens, timeout_s, ask_when_unsure, secrets, constrained)
     answer, reason = None, f"reached max_steps ({max_steps})"
     try:

@@ -108,7 +108,10 @@ def judge_success(
     texts = [_PLACEHOLDER.sub(lambda m: values[m.group(1)], text) for text in spec.texts]
     deadline = time.monotonic() + timeout_s
     while True:
-        verdict = _judge_once(page, spec, texts)
+        try:
+            verdict = _judge_once(page, spec, texts)
+        except PlaywrightError as exc:  # the page closed or crashed: nothing left to look at
+            return SuccessVerdict(None, f"the page cannot be checked: {first_line(exc)}")
         if verdict.success is not False or time.monotonic() >= deadline:
             return verdict
         page.wait_for_timeout(_POLL_S * 1000)

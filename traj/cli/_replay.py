@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -108,28 +109,46 @@ def replay(
 @reports_errors
 def evaluate(
     task: Annotated[str, typer.Argument(help="The task (a bundled site's name, or a recorded task).")],
-    seeds: Annotated[str, typer.Option(help="Seeds: '0..19' (inclusive) or '1,4,7'.")] = "0..9",
+    seeds: Annotated[
+        str | None, typer.Option(help="Seeds of a bundled site: '0..19' (inclusive) or '1,4,7' (default 0..9).")
+    ] = None,
+    instances: Annotated[
+        Path | None,
+        typer.Option(help='JSONL file, one {"url": ..., "goal": ...} a line: instances of any site.'),
+    ] = None,
     demo: Annotated[str | None, typer.Option(help="The demo to replay (default: the task's latest good one).")] = None,
     headless: Annotated[bool, typer.Option("--headless/--headed")] = True,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Replay a task's demonstration over seeded instances; report success rates.
+    """Replay a task's demonstration over instances; report success rates.
 
-    Exit status: 0 only when every instance's success is verified, 1 when one failed, 3 when
-    the rest are unknown (unknown is never counted as success)."""
+    Each instance's goal binds the demo's variables: a bundled site's seed states its goal on
+    the page; --instances gives each URL with its goal. Exit status: 0 only when every
+    instance's success is verified, 1 when one failed, 3 when the rest are unknown (unknown
+    is never counted as success)."""
     require("playwright")
     from rich.markup import escape
     from rich.progress import Progress
 
     from traj.eventlog import Store
     from traj.replay import evaluate as run_evaluate
+    from traj.replay import read_instances
 
-    chosen = _parse_seeds(seeds)
+    if seeds is not None and instances is not None:
+        raise typer.BadParameter("give --seeds or --instances, not both")
+    given = read_instances(instances) if instances is not None else []
+    chosen = [] if given else _parse_seeds(seeds or "0..9")
     with Store.open(resolve_home(home)) as store, Progress(console=console, transient=True) as progress:
-        bar = progress.add_task(f"replaying {task}", total=len(chosen))
+        bar = progress.add_task(f"replaying {task}", total=len(chosen or given))
         report = run_evaluate(
-            store, task, chosen, demo_id=demo, headless=headless, on_result=lambda *_: progress.advance(bar)
+            store,
+            task,
+            chosen,
+            instances=given,
+            demo_id=demo,
+            headless=headless,
+            on_result=lambda *_: progress.advance(bar),
         )
     outcomes = report.outcomes
     if as_json:
@@ -141,9 +160,9 @@ def evaluate(
         print_json({"task": task, "demo_id": report.demo_id, **rates, **outcomes, "results": report.results})
         exit_for_outcome(report.success)
         return
-    for seed, result in report.results.items():
+    for key, result in report.results.items():
         mark = {True: "[green]success[/]", False: "[red]failed[/]", None: "[yellow]unknown[/]"}[result.success]
-        console.print(f"seed {seed}: {mark} {escape(result.reason)}", highlight=False)
+        console.print(f"{report.by} {key}: {mark} {escape(result.reason)}", highlight=False)
     console.print(
         f"{task} (demo {report.demo_id}) over {len(report.results)} instances: task success "
         f"{report.task_success_rate:.0%} ({outcomes['verified']} verified, {outcomes['failed']} failed, "

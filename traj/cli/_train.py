@@ -45,6 +45,14 @@ def train(
             "prompt (appended: TRL's SDFTTrainer teacher)."
         ),
     ] = "rules",
+    constrain: Annotated[
+        bool,
+        typer.Option(
+            "--constrain/--no-constrain",
+            help="sdft: sample the student's rollouts under the page's action constraint, as the agent "
+            "decodes, and take the divergence over the allowed tokens (default on).",
+        ),
+    ] = True,
     name: Annotated[str | None, typer.Option(help="Adapter name (default: TASK-<job>).")] = None,
     start_from: Annotated[
         str | None,
@@ -105,6 +113,7 @@ def train(
         divergence=divergence,
         beta=beta,
         teacher_layout=teacher_layout,
+        constrain=constrain,
     )
     placed = compute(device, dtype, gradient_checkpointing, micro_batch_size, quantize)
     config = train_config(settings, objective, checkpoint_every=checkpoint_every, compute=placed)  # type: ignore[arg-type]
@@ -202,8 +211,7 @@ def _report(result: TrainResult, task: str | None, as_json: bool) -> None:
     if result.diagnosis is not None:
         d = result.diagnosis
         console.print(
-            f"step 0: KL {d.kl:.4f}; teacher right {d.teacher_accuracy:.0%} vs student {d.student_accuracy:.0%}; "
-            f"{d.enriched_share:.0%} of steps enriched",
+            f"step 0: KL {d.kl:.4f}; {d.accuracy_text()}; {d.enriched_share:.0%} of steps enriched",
             highlight=False,
         )
         if (warning := d.warning()) is not None:

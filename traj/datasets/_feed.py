@@ -12,13 +12,14 @@ replays does not teach. The ``sdft`` export (:mod:`traj.datasets._export`) is th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from traj.errors import TrainingError
 from traj.projections import Demo, Projections, demo_from
-from traj.prompt import HistoryEntry, action_json, approx_tokens, build_prompt
+from traj.prompt import HistoryEntry, action_json, action_schema, approx_tokens, build_prompt
 
 if TYPE_CHECKING:
     from traj.eventlog import Event, Store
@@ -66,6 +67,10 @@ class SdftItem:
     stream: str
     """The demo's stream (``demo/<demo_id>``)."""
     task: str | None
+    schema: str = ""
+    """The JSON schema of the actions valid on this step's page (:func:`traj.prompt.action_schema`
+    of the goal and the observation), as compact JSON: the constraint the agent decodes under on
+    that page, and so the one SDFT's on-policy rollouts are drawn under."""
 
 
 def sdft_items(
@@ -151,6 +156,8 @@ def feed_items(
         context = row["context"]
         teacher_budget = budget_tokens if fit_teacher else budget_tokens + count_tokens(context)
         query = _query(demo, index, None, budget_tokens, count_tokens)
+        page = demo.steps[index].observation
+        schema = action_schema(demo.started.goal, page.elements, page.text)
         yield SdftItem(
             demo_id=demo.demo_id,
             step=demo.steps[index].action.step,
@@ -165,6 +172,7 @@ def feed_items(
             verified=verified,
             stream=stream,
             task=row["task"],
+            schema=json.dumps(schema, separators=(",", ":")),
         )
 
 

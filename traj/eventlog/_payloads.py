@@ -294,6 +294,9 @@ class RunStarted(Payload, frozen=True, kw_only=True):
     """The demonstration run as a workflow (``traj run`` with a replay-verified demo); None: the agent alone."""
     replay_id: str | None = None
     """The ``replay/<id>`` stream that executed the workflow (its ladder, healing and model steps)."""
+    constrained: bool | None = None
+    """The model could only write actions valid on the page (constrained decoding); ``None``:
+    recorded before runs said."""
 
 
 StepSource = Literal["workflow", "healed", "model", "agent"]
@@ -622,11 +625,16 @@ class TrainDiagnosis(Payload, frozen=True, kw_only=True):
     kl: float
     enriched_share: float
     teacher_accuracy: float
-    """Next-action exact match of the demonstration-conditioned teacher on the first batch."""
+    """Next-action exact match of the demonstration-conditioned teacher (on the states ``accuracy_on`` says)."""
     student_accuracy: float
     ema_alpha: float
     unenriched: list[str] = []
     """Per demo, the steps whose teacher context lacks an enrichment and why (one line each)."""
+    accuracy_on: Literal["other_instances", "own_states"] = "own_states"
+    """``other_instances``: other demonstrations' states of the task, the trained one in the teacher's
+    context (SDFT's gate); ``own_states``: the trained demonstrations' first batch (all before this field)."""
+    accuracy_steps: int = 0
+    """How many states the accuracies were measured on (0: not recorded)."""
 
 
 class TrainFinished(Payload, frozen=True, kw_only=True):

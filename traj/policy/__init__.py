@@ -1,7 +1,8 @@
 """Policy backends behind one protocol: transformers, mlx, remote, openai, vllm.
 
-Also the HTTP plumbing every client of a model server shares (retries with ``Retry-After``,
-loopback detection, one-line error details) and PEFT <-> mlx-lm adapter conversion.
+Also constrained decoding (llguidance matchers, shared with the trainers' rollouts), the HTTP
+plumbing every client of a model server shares (retries with ``Retry-After``, loopback
+detection, one-line error details) and PEFT <-> mlx-lm adapter conversion.
 """
 
 from traj.errors import (
@@ -25,6 +26,7 @@ from traj.policy._base import (
     stopping_when,
     streaming_to,
 )
+from traj.policy._constrain import Grammars, MlxMasking, TokenConstraint
 from traj.policy._http import RETRY_STATUSES, is_loopback, response_detail, retry_delay
 from traj.policy._mlx import MlxPolicy, mlx_model_config
 from traj.policy._open import BACKENDS, Backend, open_policy, resolve_adapter
@@ -42,6 +44,8 @@ __all__ = [
     "ChatPolicy",
     "Completion",
     "Generation",
+    "Grammars",
+    "MlxMasking",
     "MlxPolicy",
     "OpenAIPolicy",
     "Policy",
@@ -53,6 +57,7 @@ __all__ = [
     "PolicyServerError",
     "PolicyTimeoutError",
     "RemotePolicy",
+    "TokenConstraint",
     "TokenText",
     "TransformersPolicy",
     "VLLMPolicy",

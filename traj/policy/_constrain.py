@@ -25,7 +25,7 @@ from typing import Any
 
 from traj.errors import PolicyError, one_line
 
-__all__ = ["Grammars", "TokenConstraint"]
+__all__ = ["Grammars", "MlxMasking", "TokenConstraint"]
 
 _COMPACT = {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"}
 
@@ -91,12 +91,6 @@ class TokenConstraint:
         allowed = torch.from_numpy(self.allowed()).to(scores.device)
         return scores.masked_fill_(~allowed, float("-inf"))
 
-    def mask_mlx(self, logits: Any) -> Any:
-        """``logits`` (an MLX array, ``(1, vocab)``) with every token not allowed next at ``-inf``."""
-        import mlx.core as mx
-
-        return mx.where(mx.array(self.allowed()), logits, mx.array(float("-inf"), dtype=logits.dtype))
-
     def accept(self, token: int) -> None:
         """Advance past ``token``, the one picked under the mask."""
         if not self._matcher.consume_token(int(token)):
@@ -106,3 +100,27 @@ class TokenConstraint:
     def finished(self) -> bool:
         """The answer and its end are written: nothing more may follow."""
         return bool(self._matcher.is_stopped())
+
+
+class MlxMasking:
+    """mlx-lm's logits processor for a :class:`TokenConstraint`: it sees the tokens so far before each
+    step, hands the constraint the one picked last, and masks what may not follow it.
+
+    It keeps every mask it applied (``masks``, one numpy bool array per generated token, in order):
+    the MLX trainer's divergence is taken over the same allowed tokens the rollout was drawn from.
+    """
+
+    def __init__(self, constraint: TokenConstraint, prompt_tokens: int) -> None:
+        self.constraint, self.seen = constraint, prompt_tokens
+        self.masks: list[Any] = []
+
+    def __call__(self, tokens: Any, logits: Any) -> Any:
+        import mlx.core as mx
+
+        if len(tokens) > self.seen:  # mlx-lm computes one step ahead: the token it just sampled
+            self.seen = len(tokens)
+            if not self.constraint.finished:  # past the answer's end only the end of sequence comes
+                self.constraint.accept(int(tokens[-1].item()))
+        allowed = self.constraint.allowed()
+        self.masks.append(allowed)
+        return mx.where(mx.array(allowed), logits, mx.array(float("-inf"), dtype=logits.dtype))

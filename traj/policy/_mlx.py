@@ -19,7 +19,7 @@ from traj.errors import PolicyError, one_line
 from traj.policy._adapter_formats import detect_adapter_format, peft_to_mlx
 from traj.policy._adapters import LoadedAdapters
 from traj.policy._base import Completion, Generation, TokenText, emit_token, model_text, should_stop
-from traj.policy._constrain import Grammars, TokenConstraint
+from traj.policy._constrain import Grammars, MlxMasking
 
 if TYPE_CHECKING:
     from traj.prompt import Prompt
@@ -161,7 +161,7 @@ class MlxPolicy:
             if self._grammars is None:
                 self._grammars = Grammars(self.tokenizer._tokenizer, self._vocab_size, stops)
             constraint = self._grammars.constraint(completion.response_format)
-            processors = [_Masking(constraint, len(ids))] if constraint is not None else []
+            processors = [MlxMasking(constraint, len(ids))] if constraint is not None else []
         try:
             # stream_generate yields every token once; an EOS ends it and comes last (its logprob is kept)
             for response in stream_generate(
@@ -202,21 +202,6 @@ class MlxPolicy:
     def close(self) -> None:
         self._loaded.by_name.clear()
         self.model = None  # type: ignore[assignment]
-
-
-class _Masking:
-    """mlx-lm's logits processor for a :class:`TokenConstraint`: it sees the tokens so far before each
-    step, hands the constraint the one picked last, and masks what may not follow it."""
-
-    def __init__(self, constraint: TokenConstraint, prompt_tokens: int) -> None:
-        self.constraint, self.seen = constraint, prompt_tokens
-
-    def __call__(self, tokens: Any, logits: Any) -> Any:
-        if len(tokens) > self.seen:  # mlx-lm computes one step ahead: the token it just sampled
-            self.seen = len(tokens)
-            if not self.constraint.finished:  # past the answer's end only the end of sequence comes
-                self.constraint.accept(int(tokens[-1].item()))
-        return self.constraint.mask_mlx(logits)
 
 
 def mlx_model_config(model_dir: Path) -> dict[str, Any]:

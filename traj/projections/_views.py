@@ -100,6 +100,7 @@ VIEWS: dict[str, tuple[str, str]] = {
         SELECT s.data->>'run_id' AS run_id, s.stream, s.data->>'task' AS task, s.data->>'goal' AS goal,
                s.data->>'url' AS url, CAST(s.data->>'seed' AS BIGINT) AS seed, s.data->>'backend' AS backend,
                s.data->>'model' AS model, s.data->>'adapter' AS adapter,
+               CAST(s.data->>'constrained' AS BOOLEAN) AS constrained,
                s."at" AS started_at, fin."at" AS finished_at,
                CAST(fin.data->>'success' AS BOOLEAN) AS success, fin.data->>'answer' AS answer,
                fin.data->>'reason' AS reason,

@@ -6,6 +6,7 @@ from traj.errors import TargetNotFoundError
 from traj.replay._engine import ReplayResult, StepResult, replay, replay_demo
 from traj.replay._eval import EvalReport, evaluate, latest_demo
 from traj.replay._fallback import MODEL_KINDS, ModelDecision, fallback_prompt
+from traj.replay._instances import Instance, read_instances
 from traj.replay._ladder import LADDER, Target, find_target
 from traj.replay._success import set_success_spec, task_success_spec
 
@@ -13,6 +14,7 @@ __all__ = [
     "LADDER",
     "MODEL_KINDS",
     "EvalReport",
+    "Instance",
     "ModelDecision",
     "ReplayResult",
     "StepResult",
@@ -25,6 +27,7 @@ __all__ = [
     "find_target",
     "judge_success",
     "latest_demo",
+    "read_instances",
     "replay",
     "replay_demo",
     "set_success_spec",

@@ -1,19 +1,26 @@
-"""Success rates of a task over seeded instances: replay a demonstration on each seed.
+"""Success rates of a task over instances: replay a demonstration on each.
 
-Later the agent runs here too; the report is the same: task success rate (the site's own
-predicate), step success rate (steps that ran, ok or healed), and element accuracy (steps
-on an element whose element was found and meant the recorded control).
+Instances are seeds of a bundled site (each page states its goal; the replay binds the
+demo's variables from that text) or, on any site, lines of ``{"url", "goal"}``
+(:func:`read_instances`). The report: task success rate (verified by the demo's success
+spec; unknown is not success), the steps that ran (ok or healed), and element accuracy
+(steps on an element whose element was found and meant the recorded control).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from traj.errors import TrajError
 from traj.eventlog import Store
 from traj.projections import Projections
 from traj.replay._engine import ReplayResult, replay
+from traj.replay._instances import Instance
+
+if TYPE_CHECKING:
+    from traj.policy import Policy
 
 __all__ = ["EvalReport", "evaluate", "latest_demo"]
 
@@ -22,11 +29,15 @@ _UNTARGETED = ("NAVIGATE", "WAIT", "SCROLL")
 
 @dataclass(frozen=True)
 class EvalReport:
-    """What replaying one demonstration over several seeds gave."""
+    """What replaying one demonstration over several instances gave.
+
+    ``results`` are keyed by seed, or by the instance's line in its file (``by``).
+    """
 
     task: str
     demo_id: str
     results: dict[int, ReplayResult]
+    by: Literal["seed", "line"] = "seed"
 
     @property
     def task_success_rate(self) -> float:
@@ -75,23 +86,39 @@ def latest_demo(store: Store, task: str) -> str:
 def evaluate(
     store: Store,
     task: str,
-    seeds: Sequence[int],
+    seeds: Sequence[int] = (),
     *,
+    instances: Sequence[Instance] = (),
     demo_id: str | None = None,
     headless: bool | None = True,
+    policy: Policy | None = None,
     on_result: Callable[[int, ReplayResult], None] | None = None,
 ) -> EvalReport:
-    """Replay ``demo_id`` (default: the latest successful demo of ``task``) on every seed.
+    """Replay ``demo_id`` (default: the latest successful demo of ``task``) on every instance.
 
-    Values that differ per seed come from the demo's variables, filled from each page's
-    ``window.traj.params``. ``on_result`` is called after each seed (for progress output).
+    Give ``seeds`` (a bundled site: each seed's page states its goal, which binds the demo's
+    variables) or ``instances`` (any site: each one's URL and goal). ``policy`` fills the
+    variables of a goal worded unlike the demo's. ``on_result`` is called after each instance
+    (for progress output).
     """
-    if not seeds:
-        raise TrajError("give at least one seed")
+    if bool(seeds) == bool(instances):
+        raise TrajError("give seeds or instances (one of them)")
     demo_id = demo_id or latest_demo(store, task)
     results: dict[int, ReplayResult] = {}
-    for seed in seeds:
-        results[seed] = replay(store, demo_id, seed=seed, heal=False, headless=headless, timeout_s=5.0)
+    runs: list[tuple[int, int | None, Instance | None]] = [(seed, seed, None) for seed in seeds]
+    runs += [(instance.line, None, instance) for instance in instances]
+    for key, seed, instance in runs:
+        results[key] = replay(
+            store,
+            demo_id,
+            seed=seed,
+            url=instance.url if instance else None,
+            goal=instance.goal if instance else None,
+            policy=policy,
+            heal=False,
+            headless=headless,
+            timeout_s=5.0,
+        )
         if on_result is not None:
-            on_result(seed, results[seed])
-    return EvalReport(task, demo_id, results)
+            on_result(key, results[key])
+    return EvalReport(task, demo_id, results, "seed" if seeds else "line")

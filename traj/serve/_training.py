@@ -70,6 +70,8 @@ class Hyperparameters(BaseModel):
     """dpo: how far the adapter may move from the base model."""
     teacher_layout: Literal["rules", "appended"] | None = None
     """sdft: the demonstration after the rules (traj's, the default) or after the whole prompt (TRL's)."""
+    constrain: bool | None = None
+    """sdft: the student's rollouts under the page's action constraint, as the agent decodes (default on)."""
     task: str | None = Field(None, max_length=256)
     """The task the job is for (recorded with it; with demo ids unset, its demos are the data)."""
 

@@ -67,6 +67,9 @@ class SdftConfig:
     fits, at about a third more compute (the student then scores its rollouts in one forward)."""
     quantize: Literal["4bit"] | None = None
     """Load the base in 4 bits through bitsandbytes (QLoRA); CUDA only."""
+    constrain: bool = True
+    """SDFT: draw the student's rollouts under the page's action constraint, as the agent decodes
+    (each example's ``schema``), and take the divergence over the tokens it allowed, renormalised."""
 
     def __post_init__(self) -> None:
         check_device_name(self.device, self.dtype)
@@ -83,6 +86,7 @@ class SdftConfig:
         """The config a ``train.started`` recorded (its other keys, such as ``steps``, ignored)."""
         known = {f.name for f in fields(cls)}
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items() if k in known}
+        values.setdefault("constrain", False)  # recorded before the setting existed: rollouts were free
         return cls(**values)
 
 
@@ -98,6 +102,8 @@ class TrainingExample:
     enriched: bool = False
     rejected: str = ""
     """DPO only: the judged action, with ``target`` the corrected one."""
+    schema: str = ""
+    """The JSON schema of the actions valid on the page (``SdftItem.schema``); empty: no constraint."""
 
 
 @dataclass(frozen=True)

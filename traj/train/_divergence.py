@@ -10,6 +10,12 @@ masked out and get exactly zero gradient):
 - ``jsd``: the generalised Jensen-Shannon divergence of TRL's GKD, with ``beta`` in [0, 1]:
   M = beta p_t + (1 - beta) p_s, JSD = beta KL(p_t || M) + (1 - beta) KL(p_s || M);
   ``beta = 0`` is the forward KL and ``beta = 1`` the reverse KL, as in TRL.
+
+Under a constraint (``allowed``: the tokens the rollout was drawn from at each position) both
+distributions are renormalised over the allowed tokens before the divergence: the student's is
+then exactly the distribution its constrained rollout sampled, the teacher's is what the teacher
+would do under the same constraint, and a position where the constraint leaves one token (JSON
+punctuation, a forced key) has divergence 0 instead of a gradient toward tokens no decoder can pick.
 """
 
 from __future__ import annotations
@@ -26,17 +32,31 @@ Divergence = Literal["reverse", "forward", "jsd"]
 DIVERGENCES: tuple[str, ...] = get_args(Divergence)
 
 
+_EXCLUDED = -1e30
+"""The logit a token outside the allowed support gets: its probability is exactly 0 after the
+softmax, and (unlike -inf) ``0 * (log p - log q)`` stays 0 and its gradient finite."""
+
+
 def per_token_divergence(
-    student_logits: torch.Tensor, teacher_logits: torch.Tensor, divergence: Divergence = "reverse", beta: float = 0.5
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    divergence: Divergence = "reverse",
+    beta: float = 0.5,
+    allowed: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``(..., V)`` logits -> ``(...)`` divergence per token (the teacher is not detached here)."""
+    """``(..., V)`` logits -> ``(...)`` divergence per token (the teacher is not detached here);
+    with ``allowed`` (``(..., V)`` bool), over the allowed tokens only, both sides renormalised."""
     import torch
     import torch.nn.functional as F  # noqa: N812
 
     if divergence not in DIVERGENCES:
         raise ValueError(f"unknown divergence {divergence!r}; use one of {', '.join(DIVERGENCES)}")
-    student = F.log_softmax(student_logits.float(), dim=-1)
-    teacher = F.log_softmax(teacher_logits.float(), dim=-1)
+    student_logits, teacher_logits = student_logits.float(), teacher_logits.float()
+    if allowed is not None:
+        student_logits = student_logits.masked_fill(~allowed, _EXCLUDED)
+        teacher_logits = teacher_logits.masked_fill(~allowed, _EXCLUDED)
+    student = F.log_softmax(student_logits, dim=-1)
+    teacher = F.log_softmax(teacher_logits, dim=-1)
     if divergence == "reverse" or (divergence == "jsd" and beta == 1.0):
         return _kl(student, teacher)
     if divergence == "forward" or beta == 0.0:

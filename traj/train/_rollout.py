@@ -13,18 +13,24 @@ feed nothing the loss uses but its keys and values, so the backward skips the la
 attention output and MLP over the whole prompt (zeros it would otherwise carry back).
 
 Sampling is plain temperature sampling over the whole vocabulary (greedy at 0), stopping a row
-at its first end-of-sequence token, as ``generate`` does with ``top_k``/``top_p`` off.
+at its first end-of-sequence token, as ``generate`` does with ``top_k``/``top_p`` off. A row
+with a constraint (:class:`traj.policy.TokenConstraint`, the page's valid actions) samples only
+the tokens it allows, as the agent's backends do; the rollout keeps each step's allowed tokens
+for the divergence.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
+
+    from traj.policy import TokenConstraint
 
 __all__ = ["Rollout", "TokenBatch", "draw", "pack", "response_logits", "sample"]
 
@@ -69,6 +75,9 @@ class Rollout:
     responses: list[list[int]]
     prompt: TokenBatch
     cache: Any
+    allowed: torch.Tensor | None = None
+    """``(B, T, V)`` bool: the tokens each response position was drawn from (all for an
+    unconstrained row or past a row's end); ``None`` when no row was constrained."""
 
 
 def sample(
@@ -80,8 +89,12 @@ def sample(
     eos: int,
     pad: int,
     keep_graph: bool,
+    constraints: Sequence[TokenConstraint | None] = (),
 ) -> Rollout:
-    """Sample one response per prompt row; with ``keep_graph`` the prefill keeps its graph."""
+    """Sample one response per prompt row; with ``keep_graph`` the prefill keeps its graph.
+
+    ``constraints`` (one per row, ``None`` for a free row; empty: none) restrict each row's
+    tokens to those its constraint allows, ending with the end-of-sequence token ``eos``."""
     import torch
     from transformers import DynamicCache
 
@@ -103,6 +116,8 @@ def sample(
     token, position = prompt.ids[:, -1], prompt.positions[:, -1:]
     finished = torch.zeros(rows, dtype=torch.bool, device=prompt.ids.device)
     sampled: list[torch.Tensor] = []
+    masks: list[torch.Tensor] = []
+    constrained = any(c is not None for c in constraints)
     with torch.inference_mode():
         for step in range(max_new_tokens):
             mask = torch.cat([mask, mask.new_ones(rows, 1)], 1)
@@ -113,14 +128,41 @@ def sample(
                 past_key_values=decode_cache,
                 use_cache=True,
             ).logits[:, -1]
+            if constrained:
+                allowed = _allowed(constraints, finished, logits.shape[-1]).to(logits.device)
+                masks.append(allowed)
+                logits = logits.masked_fill(~allowed, float("-inf"))
             token = draw(logits, temperature).masked_fill(finished, pad)
             sampled.append(token)
+            if constrained:
+                _accept(constraints, token, finished, eos)
             finished |= token == eos
             if bool(finished.all()):
                 break
     rows_sampled = torch.stack(sampled, 1).tolist()
     responses = [row[: row.index(eos) + 1] if eos in row else row for row in rows_sampled]
-    return Rollout(responses, prompt, cache)
+    return Rollout(responses, prompt, cache, torch.stack(masks, 1) if constrained else None)
+
+
+def _allowed(constraints: Sequence[TokenConstraint | None], finished: torch.Tensor, vocab: int) -> torch.Tensor:
+    """``(B, V)`` bool: what each row may sample next (everything for a free or finished row)."""
+    import numpy as np
+    import torch
+
+    rows = [
+        np.ones(vocab, dtype=bool) if c is None or done else c.allowed()
+        for c, done in zip(constraints, finished.tolist(), strict=True)
+    ]
+    return torch.from_numpy(np.stack(rows))
+
+
+def _accept(
+    constraints: Sequence[TokenConstraint | None], token: torch.Tensor, finished: torch.Tensor, eos: int
+) -> None:
+    """Hand each constrained row's matcher the token it just drew (an end of sequence ends the row)."""
+    for constraint, picked, done in zip(constraints, token.tolist(), finished.tolist(), strict=True):
+        if constraint is not None and not done and picked != eos:
+            constraint.accept(picked)
 
 
 def draw(logits: torch.Tensor, temperature: float) -> torch.Tensor:

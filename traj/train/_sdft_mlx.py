@@ -5,7 +5,9 @@ layers of its own: its EMA factors (the same exact low-rank EMA of ``B A`` as th
 trainer, :func:`traj.train._ema.ema_update_lowrank`) are swapped into the LoRA layers for the
 teacher's forward pass and swapped out after. mlx-lm models take no padding mask, so each
 example is scored on its own and the loss is the mean over all kept tokens, which is what the
-torch trainer's masked mean over a padded batch computes.
+torch trainer's masked mean over a padded batch computes. Rollouts are drawn under the page's
+action constraint as the torch trainer's are (``constrain``), and the divergence is taken over
+the tokens it allowed, renormalised.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from traj.errors import TrainingError, one_line
 from traj.train._config import SdftConfig, StepMetrics, TrainingExample
+from traj.train._constraint import RolloutConstraints
 from traj.train._ema import ema_update_modules
 
 __all__ = ["MlxSdftTrainer"]
@@ -52,6 +55,10 @@ class MlxSdftTrainer:
         except (OSError, ValueError, KeyError) as exc:
             raise TrainingError(f"cannot load the base model at {model_dir} with mlx-lm: {one_line(exc)}") from None
         self.model.freeze()
+        vocab = int(json.loads((model_dir / "config.json").read_text()).get("vocab_size") or 0)
+        self._constraints = RolloutConstraints(
+            self.tokenizer._tokenizer, vocab or len(self.tokenizer._tokenizer), self.tokenizer.eos_token_id
+        )
         keys = sorted(
             {
                 name
@@ -93,6 +100,7 @@ class MlxSdftTrainer:
         from mlx import nn
 
         started = time.perf_counter()
+        allowed: list[Any] = []
         if self.config.objective == "sft":
             eos = self.tokenizer.eos_token or ""
             responses = [self._encode(e.target + eos) for e in examples]
@@ -100,9 +108,11 @@ class MlxSdftTrainer:
             # mlx's global key cannot be saved and set back, so each step's sampling is seeded
             # from (seed, step): a resumed run draws the same rollouts as an uninterrupted one
             mx.random.seed(self.config.seed * 1_000_003 + self.steps_done)
-            responses = self.rollouts([e.query for e in examples])
+            responses, allowed = self._sample([e.query for e in examples], [e.schema for e in examples])
         teacher_logits = None if self.config.objective == "sft" else self._teacher_logits(examples, responses)
-        loss_and_grad = nn.value_and_grad(self.model, lambda model: self._loss(examples, responses, teacher_logits))
+        loss_and_grad = nn.value_and_grad(
+            self.model, lambda model: self._loss(examples, responses, teacher_logits, allowed)
+        )
         (loss, kl), grads = loss_and_grad(self.model)
         tokens = sum(len(r) for r in responses)
         grads, grad_norm = optim.clip_grad_norm(grads, self.config.grad_clip)
@@ -125,15 +135,23 @@ class MlxSdftTrainer:
             response_tokens=tokens,
         )
 
-    def loss_on(self, examples: Sequence[TrainingExample], responses: list[list[int]]) -> float:
-        """The loss for fixed responses (teacher forcing), without updating anything."""
+    def loss_on(
+        self, examples: Sequence[TrainingExample], responses: list[list[int]], allowed: Sequence[Any] = ()
+    ) -> float:
+        """The loss for fixed responses (teacher forcing), without updating anything; ``allowed``
+        (per response, a ``(T, V)`` bool array or ``None``) restricts the divergence's support."""
         teacher_logits = None if self.config.objective == "sft" else self._teacher_logits(examples, responses)
-        return float(self._loss(examples, responses, teacher_logits)[0])
+        return float(self._loss(examples, responses, teacher_logits, allowed)[0])
 
     def _loss(
-        self, examples: Sequence[TrainingExample], responses: list[list[int]], teacher_logits: list[Any] | None
+        self,
+        examples: Sequence[TrainingExample],
+        responses: list[list[int]],
+        teacher_logits: list[Any] | None,
+        allowed: Sequence[Any] = (),
     ) -> tuple[Any, Any]:
-        """(loss, reverse KL) as arrays: the mean over every kept token of the batch."""
+        """(loss, reverse KL) as arrays: the mean over every kept token of the batch, each token's
+        divergence over its allowed tokens where ``allowed`` gives them."""
         import mlx.core as mx
 
         skip = 0 if teacher_logits is None else self.config.mask_first_tokens
@@ -144,7 +162,12 @@ class MlxSdftTrainer:
             if teacher_logits is None:
                 losses = _cross_entropy(student, mx.array(response))
             else:
-                teacher = teacher_logits[index]
+                support = allowed[index] if index < len(allowed) else None
+                if support is not None:
+                    student = mx.where(support, student, _EXCLUDED)
+                    teacher = mx.where(support, teacher_logits[index], _EXCLUDED)
+                else:
+                    teacher = teacher_logits[index]
                 losses = _divergence(student, teacher, self.config.divergence, self.config.jsd_beta)
                 kl_total = kl_total + mx.stop_gradient((_divergence(student, teacher, "reverse") * mask).sum())
             total = total + (losses * mask).sum()
@@ -167,33 +190,58 @@ class MlxSdftTrainer:
 
     # ------------------------------------------------------------------ pieces
 
-    def rollouts(self, queries: Sequence[str], *, temperature: float | None = None) -> list[list[int]]:
-        """The student's answers as token ids (sampled at ``temperature``; greedy at 0)."""
+    def rollouts(
+        self, queries: Sequence[str], *, temperature: float | None = None, schemas: Sequence[str] = ()
+    ) -> list[list[int]]:
+        """The student's answers as token ids (sampled at ``temperature``; greedy at 0), under
+        ``schemas`` (one per query, see :attr:`TrainingExample.schema`) when the config constrains."""
+        return self._sample(queries, schemas, temperature=temperature)[0]
+
+    def _sample(
+        self, queries: Sequence[str], schemas: Sequence[str], *, temperature: float | None = None
+    ) -> tuple[list[list[int]], list[Any]]:
+        """The answers and, per answer, the ``(T, V)`` bool array of the tokens each position was
+        drawn from (``None`` for an unconstrained one)."""
         import mlx.core as mx
+        import numpy as np
         from mlx_lm.generate import generate_step
         from mlx_lm.sample_utils import make_sampler
 
+        from traj.policy import MlxMasking
         from traj.prompt import chat_text
 
         temperature = self.config.temperature if temperature is None else temperature
         sampler = make_sampler(temp=temperature)
         eos = self.tokenizer.eos_token_id
-        responses = []
-        for query in queries:
-            prompt = mx.array(self._encode(chat_text(self.tokenizer, query)))
+        constraints = self._constraints.of(schemas) if self.config.constrain and schemas else [None] * len(queries)
+        responses, allowed = [], []
+        for query, constraint in zip(queries, constraints, strict=True):
+            ids = self._encode(chat_text(self.tokenizer, query))
+            masking = MlxMasking(constraint, len(ids)) if constraint is not None else None
             tokens: list[int] = []
-            for token, _ in generate_step(prompt, self.model, max_tokens=self.config.max_new_tokens, sampler=sampler):
+            for token, _ in generate_step(
+                mx.array(ids),
+                self.model,
+                max_tokens=self.config.max_new_tokens,
+                sampler=sampler,
+                logits_processors=[masking] if masking is not None else None,
+            ):
                 tokens.append(int(token))
                 if int(token) == eos:
                     break
             responses.append(tokens or [eos])
-        return responses
+            # mlx-lm masks one step ahead: the masks beyond the answer's length were never drawn from
+            allowed.append(None if masking is None else mx.array(np.stack(masking.masks[: len(responses[-1])])))
+        return responses, allowed
 
-    def greedy_answers(self, queries: Sequence[str], *, teacher: bool = False) -> list[str]:
-        """Greedy answers of the student (or the teacher) as text: the step-0 accuracy check."""
+    def greedy_answers(
+        self, queries: Sequence[str], *, teacher: bool = False, schemas: Sequence[str] = ()
+    ) -> list[str]:
+        """Greedy answers of the student (or the teacher) as text, under ``schemas`` when the
+        config constrains: the step-0 accuracy check."""
         saved = self._swap_in_teacher() if teacher else None
         try:
-            answers = self.rollouts(queries, temperature=0.0)
+            answers = self.rollouts(queries, temperature=0.0, schemas=schemas)
         finally:
             if saved is not None:
                 self._restore(saved)
@@ -364,6 +412,10 @@ class MlxSdftTrainer:
         }
         (directory / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
         return directory
+
+
+_EXCLUDED = -1e30
+"""A token outside the allowed support: probability exactly 0 (as in :mod:`traj.train._divergence`)."""
 
 
 def _log_softmax(logits: Any) -> Any:

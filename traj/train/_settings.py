@@ -41,6 +41,8 @@ class TrainSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """DPO: how far the adapter may move from the base model."""
     teacher_layout: Literal["rules", "appended"] | None = None
     """SDFT: the demonstration after the rules (traj's) or after the whole prompt (TRL's)."""
+    constrain: bool | None = None
+    """SDFT: rollouts under the page's action constraint, as the agent decodes (default on)."""
 
 
 class ComputeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -92,6 +94,7 @@ def train_config(
         "divergence": settings.divergence,
         "dpo_beta": settings.beta,
         "teacher_layout": settings.teacher_layout,
+        "constrain": settings.constrain,
         "checkpoint_every": checkpoint_every,
     }
     placed = msgspec.structs.asdict(compute or ComputeSettings())

@@ -6,9 +6,11 @@ One PEFT model holds two adapters over one frozen base:
 - ``teacher``: an EMA of the student's weight delta, conditioned on the same prompt with the
   demonstration inserted (``SdftItem.teacher_query``).
 
-Per step the student samples one on-policy rollout per prompt; both models score the
-student's tokens; the loss is the per-token divergence over the full vocabulary
-(:mod:`traj.train._divergence`), the first ``mask_first_tokens`` response tokens masked;
+Per step the student samples one on-policy rollout per prompt, under the page's action
+constraint as the agent decodes (``constrain``, :mod:`traj.train._constraint`); both models
+score the student's tokens; the loss is the per-token divergence over the tokens the constraint
+allowed, both distributions renormalised there (the full vocabulary when unconstrained;
+:mod:`traj.train._divergence`), the first ``mask_first_tokens`` response tokens masked;
 gradients reach the student adapter only; then the teacher's delta moves ``ema_alpha`` of the
 way to the student's, exactly on the product ``B A`` (:mod:`traj.train._ema`).
 
@@ -39,6 +41,7 @@ from traj.prompt import chat_text
 from traj.train._budget import memory_budget
 from traj.train._clock import PhaseClock
 from traj.train._config import SdftConfig, StepMetrics, TrainingExample
+from traj.train._constraint import RolloutConstraints
 from traj.train._device import peak_memory_bytes, resolve_placement
 from traj.train._divergence import masked_mean, per_token_divergence, response_mask
 from traj.train._ema import ema_update_modules
@@ -101,6 +104,8 @@ class SdftTrainer:
         torch.manual_seed(config.seed)  # the same LoRA initialisation on every rank
         random.seed(config.seed)
         self.tokenizer, self.model = load_adapted_model(model_dir, config, self.placement, base=base)
+        vocab = int(self.model.config.get_text_config().vocab_size)
+        self._constraints = RolloutConstraints(self.tokenizer, vocab, self.tokenizer.eos_token_id)
         self._pairs = self._lora_pairs()
         self._adapted = [s["site"] for s, _ in self._pairs]
         bases = [layer.base_layer for _, _, layer in self._adapted]
@@ -218,12 +223,13 @@ class SdftTrainer:
 
         queries = [e.query for e in examples for _ in range(self.config.rollouts_per_prompt)]
         teacher_queries = [e.teacher_query for e in examples for _ in range(self.config.rollouts_per_prompt)]
+        schemas = [e.schema for e in examples for _ in range(self.config.rollouts_per_prompt)]
         # gradient checkpointing drops the cache of a forward with gradients, so the prefill
         # cannot carry the graph: sample without it, then score prompt + response in one forward
         keep_graph = not self.config.gradient_checkpointing
         with self._adapter_forwards("student"):
             with self._clock("rollout"):
-                rollout = self._sample(queries, keep_graph=keep_graph)
+                rollout = self._sample(queries, keep_graph=keep_graph, schemas=self._schemas(schemas))
             with self._clock("student"):
                 if keep_graph:
                     student_logits = response_logits(self.model, rollout, self.tokenizer.pad_token_id)
@@ -235,15 +241,18 @@ class SdftTrainer:
                 teacher_logits = self._response_logits(teacher)
         with self._clock("loss"):
             mask = response_mask(teacher.response_lengths, teacher.response_width, self.config.mask_first_tokens)
+            allowed = rollout.allowed
             per_token = per_token_divergence(
-                student_logits, teacher_logits, self.config.divergence, self.config.jsd_beta
+                student_logits, teacher_logits, self.config.divergence, self.config.jsd_beta, allowed
             )
             loss = masked_mean(per_token, mask)
             with torch.no_grad():
                 kl = (
                     loss.detach()
                     if self.config.divergence == "reverse"
-                    else masked_mean(per_token_divergence(student_logits, teacher_logits, "reverse"), mask)
+                    else masked_mean(
+                        per_token_divergence(student_logits, teacher_logits, "reverse", allowed=allowed), mask
+                    )
                 )
         return _Loss(loss, float(kl), int(teacher.response_lengths.sum()), float(mask.sum()))
 
@@ -303,19 +312,36 @@ class SdftTrainer:
 
     # ------------------------------------------------------------------ pieces
 
-    def rollouts(self, queries: Sequence[str], *, temperature: float | None = None) -> list[list[int]]:
+    def rollouts(
+        self, queries: Sequence[str], *, temperature: float | None = None, schemas: Sequence[str] = ()
+    ) -> list[list[int]]:
         """The active adapter's answers as token ids, sampled at ``temperature`` (default: the
-        config's; greedy at 0): with the student active, the on-policy rollouts. Sampled in eval
-        mode (no dropout); the model's mode is restored after."""
+        config's; greedy at 0): with the student active, the on-policy rollouts. ``schemas`` (one
+        per query, see :attr:`TrainingExample.schema`) constrain them when the config does. Sampled
+        in eval mode (no dropout); the model's mode is restored after."""
         training = self.model.training
         self.model.eval()
         try:
             with self._adapter_forwards(self.model.active_adapter):
-                return self._sample(queries, temperature=temperature, keep_graph=False).responses
+                rollout = self._sample(
+                    queries, temperature=temperature, keep_graph=False, schemas=self._schemas(schemas)
+                )
+                return rollout.responses
         finally:
             self.model.train(training)
 
-    def _sample(self, queries: Sequence[str], *, temperature: float | None = None, keep_graph: bool) -> Rollout:
+    def _schemas(self, schemas: Sequence[str]) -> Sequence[str]:
+        """``schemas`` when the config constrains rollouts, else none."""
+        return schemas if self.config.constrain else ()
+
+    def _sample(
+        self,
+        queries: Sequence[str],
+        *,
+        temperature: float | None = None,
+        keep_graph: bool,
+        schemas: Sequence[str] = (),
+    ) -> Rollout:
         return sample(
             self.model,
             self._batch(queries, [[] for _ in queries]),
@@ -324,6 +350,7 @@ class SdftTrainer:
             eos=self.tokenizer.eos_token_id,
             pad=self.tokenizer.pad_token_id,
             keep_graph=keep_graph,
+            constraints=self._constraints.of(schemas) if schemas else (),
         )
 
     @contextlib.contextmanager
@@ -345,11 +372,14 @@ class SdftTrainer:
             self.model.set_adapter(active)
             self._freeze_teacher()
 
-    def greedy_answers(self, queries: Sequence[str], *, teacher: bool = False) -> list[str]:
-        """Greedy answers of the student (or the teacher) as text: the step-0 accuracy check."""
+    def greedy_answers(
+        self, queries: Sequence[str], *, teacher: bool = False, schemas: Sequence[str] = ()
+    ) -> list[str]:
+        """Greedy answers of the student (or the teacher) as text, under ``schemas`` when the
+        config constrains: the step-0 accuracy check."""
         self.model.set_adapter("teacher" if teacher else "student")
         try:
-            answers = self.rollouts(queries, temperature=0.0)
+            answers = self.rollouts(queries, temperature=0.0, schemas=schemas)
         finally:
             self.model.set_adapter("student")
             self._freeze_teacher()
