@@ -40,6 +40,8 @@ def test_record_replay_train_register_load_and_the_agent_changes(store, home, si
     config = SdftConfig(rank=8, lora_alpha=16, learning_rate=2e-3, max_steps=6, batch_size=4, ema_alpha=0.1)
     result = train(store, examples, model_dir=tiny_model, config=config, task="expense")
     assert len(result.steps) == 6 and result.diagnosis is not None
+    # the only instance of the task in the store: the accuracies are on its own first batch, and say so
+    assert (result.diagnosis.accuracy_on, result.diagnosis.accuracy_steps) == ("own_states", 4)
     assert result.steps[0].kl == result.steps[0].loss and result.steps[0].kl > 0  # KL logged from step 0
 
     listed = CliRunner().invoke(app, ["adapters", "list", "--home", str(home)])

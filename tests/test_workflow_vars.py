@@ -238,6 +238,26 @@ def test_templates_align_on_wording_not_on_case_or_spacing() -> None:
         bind_goal(demo, 'Send {1} to "Ann Lee" for {2}, by July 19: March 3')
 
 
+def test_variables_written_as_v1_load_with_a_template_cut_from_the_goal(store: Store) -> None:
+    from traj.eventlog import DemoStarted, DemoVariables, DemoVariablesV1, NewEvent
+
+    goal = "Send 42.50 to Ann Lee for lunch"
+    old = {"demo_id": "d", "variables": {"amount": ["a1"]}, "defaults": {"amount": "42.50"}}
+    store.append(
+        "demo/d",
+        [
+            DemoStarted(demo_id="d", task="t", goal=goal, url="http://127.0.0.1/"),
+            NewEvent.parse("demo.variables", old, v=1),
+        ],
+        expected_seq=0,
+    )
+    [event] = store.events(types=["demo.variables"])
+    assert (event.v, type(event.data)) == (1, DemoVariablesV1) and isinstance(event.data, DemoVariables)
+    demo = load_demo(store, "d")
+    assert demo.template == "Send {amount} to {*} for lunch"  # "Ann Lee" is a value no step uses
+    assert bind_goal(demo, "Send 13.00 to Bo Yu for lunch") == {"amount": "13.00"}
+
+
 def _demo_with(template: str, defaults: dict[str, str]) -> Any:
     from traj.eventlog import DemoStarted
     from traj.projections import Demo

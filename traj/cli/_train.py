@@ -211,8 +211,7 @@ def _report(result: TrainResult, task: str | None, as_json: bool) -> None:
     if result.diagnosis is not None:
         d = result.diagnosis
         console.print(
-            f"step 0: KL {d.kl:.4f}; teacher right {d.teacher_accuracy:.0%} vs student {d.student_accuracy:.0%}; "
-            f"{d.enriched_share:.0%} of steps enriched",
+            f"step 0: KL {d.kl:.4f}; {d.accuracy_text()}; {d.enriched_share:.0%} of steps enriched",
             highlight=False,
         )
         if (warning := d.warning()) is not None:

@@ -6,9 +6,11 @@ agent's exact prompt format (:mod:`traj.tiny._synthetic`: one module per family 
 sites). :func:`init_tiny` returns the shipped model (``traj/tiny/shipped``, made by
 :func:`build_tiny`, ``traj model build``) or builds and caches another seed or recipe. It is
 an ordinary Hugging Face directory that transformers, mlx-lm and vLLM load like any checkpoint. :func:`evaluate_tiny`
-measures it on sites it never saw.
+measures it on sites it never saw; :func:`skill_probes` gives the decisions of held-out kinds
+of site (:data:`HELDOUT_KINDS`, none of the pretraining families) that ``bench/skills.py`` reports.
 """
 
+from traj.tiny._heldout import HELDOUT_KINDS, SkillProbe, heldout_episode, skill_probes
 from traj.tiny._model import (
     CHAT_TEMPLATE,
     DEFAULT_STEPS,
@@ -31,8 +33,10 @@ __all__ = [
     "CHAT_TEMPLATE",
     "DEFAULT_STEPS",
     "EOS",
+    "HELDOUT_KINDS",
     "SHIPPED",
     "SPECIAL_TOKENS",
+    "SkillProbe",
     "TinyConfig",
     "TinyReport",
     "build_tiny",
@@ -40,7 +44,9 @@ __all__ = [
     "build_untrained",
     "default_tiny_path",
     "evaluate_tiny",
+    "heldout_episode",
     "init_tiny",
     "recipe_key",
     "shipped_tiny",
+    "skill_probes",
 ]

@@ -35,7 +35,16 @@ from traj.tiny._form import build_form
 from traj.tiny._inbox import build_inbox
 from traj.tiny._search import build_search
 
-__all__ = ["GENERATOR_VERSION", "TEMPLATES", "Decision", "Episode", "SyntheticPage", "decisions", "episode"]
+__all__ = [
+    "GENERATOR_VERSION",
+    "TEMPLATES",
+    "Decision",
+    "Episode",
+    "SyntheticPage",
+    "decision_prompt",
+    "decisions",
+    "episode",
+]
 
 GENERATOR_VERSION = 5
 """Bumped whenever the samples change: the tiny model's cache key includes it."""
@@ -100,18 +109,24 @@ def decisions(
                 shown_episode.goal, [action.to_json() for action in shown_episode.actions], notes
             )
         target = current.actions[step]
-        prompt = build_prompt(
-            current.goal,
-            current.pages[step],
-            [HistoryEntry(action.to_json()) for action in current.actions[:step]],
-            demonstration=demonstration,
-            budget_tokens=_BUDGET_TOKENS,
-            count_tokens=_count_tokens,
-        ).text
+        prompt = decision_prompt(current, step, demonstration)
         if target.target is not None and f"[{target.target}]" not in prompt:
             continue  # the budget cut the target off the page: no right answer to teach
         made += 1
         yield Decision(prompt, target.to_json(), current.goal, current.template, family_id, step, mode)
+
+
+def decision_prompt(current: Episode, step: int, demonstration: str | None = None) -> str:
+    """The agent's prompt at ``step`` of ``current`` (the actions before it as the history), with
+    ``demonstration`` where given, within the agent's budget as the tiny tokenizer counts it."""
+    return build_prompt(
+        current.goal,
+        current.pages[step],
+        [HistoryEntry(action.to_json()) for action in current.actions[:step]],
+        demonstration=demonstration,
+        budget_tokens=_BUDGET_TOKENS,
+        count_tokens=_count_tokens,
+    ).text
 
 
 def episode(family_id: int, instance: int) -> Episode:

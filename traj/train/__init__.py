@@ -15,7 +15,8 @@
 from traj.train._config import SdftConfig, StepMetrics, TrainingExample, batches
 from traj.train._data import preference_examples, training_examples
 from traj.train._device import Placement, resolve_placement
-from traj.train._job import KlDiagnosis, TrainResult, model_hash, resume, train
+from traj.train._diagnosis import KlDiagnosis, probe_examples
+from traj.train._job import TrainResult, model_hash, resume, train
 from traj.train._settings import ComputeSettings, TrainSettings, checked_settings, train_config
 from traj.train.sdft import SdftTrainer
 
@@ -33,6 +34,7 @@ __all__ = [
     "checked_settings",
     "model_hash",
     "preference_examples",
+    "probe_examples",
     "resolve_placement",
     "resume",
     "train",

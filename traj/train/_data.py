@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from traj.datasets import SdftItem, TeacherLayout
     from traj.eventlog import Store
 
-__all__ = ["example_of", "feed_examples", "preference_examples", "training_examples"]
+__all__ = ["example_of", "feed_examples", "preference_examples", "prompt_budget_of", "training_examples"]
 
 
 def training_examples(
@@ -72,12 +72,12 @@ def feed_examples(
     :func:`training_examples`), the teacher's in ``teacher_layout``."""
     from traj.datasets import sdft_items
 
-    budget = {} if model is None else _prompt_budget(Path(model))
+    budget = {} if model is None else prompt_budget_of(Path(model)) | {"fit_teacher": True}
     items = sdft_items(store, verified_only=verified_only, demo_ids=demo_ids, teacher_layout=teacher_layout, **budget)
     return [example_of(item) for item in items]
 
 
-def _prompt_budget(model_dir: Path) -> dict[str, Any]:
+def prompt_budget_of(model_dir: Path) -> dict[str, Any]:
     """The agent's prompt budget for ``model_dir`` (see :func:`traj.prompt.prompt_budget`),
     counted with its tokenizer, as :class:`traj.policy.TransformersPolicy` counts."""
     from transformers import AutoConfig, AutoTokenizer
@@ -94,7 +94,7 @@ def _prompt_budget(model_dir: Path) -> dict[str, Any]:
     def count_tokens(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    return {"budget_tokens": prompt_budget(window), "count_tokens": count_tokens, "fit_teacher": True}
+    return {"budget_tokens": prompt_budget(window), "count_tokens": count_tokens}
 
 
 def example_of(item: SdftItem) -> TrainingExample:

@@ -9,7 +9,6 @@ learned from is a join in the projections.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +22,6 @@ from traj.eventlog import (
     NewEvent,
     Store,
     TrainCheckpoint,
-    TrainDiagnosis,
     TrainFinished,
     TrainResumed,
     TrainStarted,
@@ -33,65 +31,14 @@ from traj.eventlog import (
     store_relative_path,
 )
 from traj.train._config import SdftConfig, StepMetrics, TrainingExample, batches
+from traj.train._diagnosis import KlDiagnosis, diagnose
 from traj.train._parallel import launched_processes
 from traj.train.sdft import SdftTrainer
 
 if TYPE_CHECKING:
     from traj.train._sdft_mlx import MlxSdftTrainer
 
-__all__ = ["KlDiagnosis", "TrainResult", "model_hash", "resume", "train"]
-
-NEAR_ZERO_KL = 1e-3
-
-
-@dataclass(frozen=True)
-class KlDiagnosis:
-    """Why the step-0 KL is what it is: the numbers behind the usual causes."""
-
-    kl: float
-    enriched_share: float
-    """Share of the examples whose teacher context carries an enrichment."""
-    teacher_accuracy: float
-    """Next-action exact match of the demonstration-conditioned teacher on the first batch."""
-    student_accuracy: float
-    """The same for the bare student."""
-    ema_alpha: float
-    unenriched: list[str] = field(default_factory=list)
-    """Per demo, which steps' teacher context lacks an enrichment and why (``enrichment_coverage``)."""
-
-    @property
-    def near_zero(self) -> bool:
-        return self.kl < NEAR_ZERO_KL
-
-    def warning(self) -> str | None:
-        """The warning to print when the teacher has nothing to teach, naming the likely causes."""
-        if not self.near_zero:
-            return None
-        enrichment = f"weak or missing enrichment: {self.enriched_share:.0%} of the steps are enriched"
-        if self.unenriched:
-            enrichment += " (run 'traj enrich' on them):" + "".join(f"\n      {line}" for line in self.unenriched)
-        causes = [
-            enrichment,
-            f"in-context learning too weak for this model: the teacher matches the demonstrated action "
-            f"{self.teacher_accuracy:.0%} of the time vs the student's {self.student_accuracy:.0%}",
-            f"EMA alpha {self.ema_alpha} too low for the teacher to follow (0.1-0.3 for 5-10 demonstrations)",
-        ]
-        return (
-            f"KL at step 0 is {self.kl:.2e}, near zero: the teacher barely differs from the student. Likely causes:\n"
-            + "\n".join(f"  - {cause}" for cause in causes)
-        )
-
-    def event(self, job_id: str) -> TrainDiagnosis:
-        """The ``train.diagnosis`` event that keeps these numbers for ``traj view``."""
-        return TrainDiagnosis(
-            job_id=job_id,
-            kl=self.kl,
-            enriched_share=self.enriched_share,
-            teacher_accuracy=self.teacher_accuracy,
-            student_accuracy=self.student_accuracy,
-            ema_alpha=self.ema_alpha,
-            unenriched=self.unenriched,
-        )
+__all__ = ["TrainResult", "model_hash", "resume", "train"]
 
 
 @dataclass(frozen=True)
@@ -270,7 +217,7 @@ class _Job:
                 done = trainer.steps_done
                 events: list[object] = []
                 if index == 0 and config.objective == "sdft":
-                    diagnosis = _diagnose(store, trainer, batch, self.examples, step.kl)
+                    diagnosis = diagnose(store, trainer, batch, self.examples, step.kl, model_dir=self.model_dir)
                     events.append(diagnosis.event(job_id))
                 if step.step not in recorded:  # a resumed job re-runs the steps after its checkpoint
                     events.append(_step_event(job_id, step))
@@ -386,41 +333,6 @@ def _trainer(backend: str, model_dir: Path, config: SdftConfig, total_steps: int
 
         return MlxSdftTrainer(model_dir, config, total_steps=total_steps)
     return SdftTrainer(model_dir, config, total_steps=total_steps)
-
-
-def _diagnose(
-    store: Store,
-    trainer: SdftTrainer | MlxSdftTrainer,
-    batch: list[TrainingExample],
-    examples: list[TrainingExample],
-    kl: float,
-) -> KlDiagnosis:
-    """Step-0 numbers: the KL before any update, who gets the next action right, and which
-    demonstrated steps the teacher sees without an enrichment, and why."""
-    from traj.enrich import enrichment_coverage
-    from traj.prompt import ParseError, parse_action
-
-    def accuracy(teacher: bool) -> float:
-        queries = [e.teacher_query if teacher else e.query for e in batch]
-        hits = 0
-        answers = trainer.greedy_answers(queries, teacher=teacher, schemas=[e.schema for e in batch])
-        for text, example in zip(answers, batch, strict=True):
-            with contextlib.suppress(ParseError):
-                hits += parse_action(text).action.to_json() == example.target
-        return hits / len(batch)
-
-    enriched = sum(e.enriched for e in examples) / len(examples)
-    used = {e.action_id for e in examples}
-    unenriched = []
-    demo_ids = sorted({e.demo_id for e in examples if e.demo_id})
-    for demo_id, coverage in enrichment_coverage(store, demo_ids).items() if demo_ids else ():
-        raw = [s for s in coverage.steps if s.action_id in used and not s.enriched]
-        if raw:
-            steps = ", ".join(f"{s.step} ({s.failure or 'never enriched'})" for s in raw)
-            unenriched.append(f"demo {demo_id}: steps {steps}")
-    return KlDiagnosis(
-        kl, enriched, accuracy(teacher=True), accuracy(teacher=False), trainer.config.ema_alpha, unenriched
-    )
 
 
 def model_hash(model_dir: Path) -> str:
