@@ -122,3 +122,14 @@ def test_a_drag_from_a_press_is_observed_in_the_one_snapshot_taken_at_the_press(
         assert not any(e.new for e in added.observation.data.elements)
         others = [e for e in dragged.observation.data.elements if e.agent_id != dragged.element.agent_id]
         assert others and not any(e.new for e in others)
+
+
+def test_no_screenshot_is_taken_while_a_person_types(zoo_url: str, tmp_path: Path) -> None:
+    half_typed = (208, 0, 0)  # the code meter's colour while the code is neither empty nor complete
+    with Store.open(tmp_path / "store") as store:
+        captured = zoo.capture(store, "steady_typing", zoo_url)
+        assert captured.mismatches == []
+        screenshots = {e.data.screenshot for e in store.events() if e.type == "observation"}
+        assert screenshots and not any(shows_colour(store, digest, half_typed) for digest in screenshots)
+        final = [e for e in store.events() if e.type == "observation"][-1]
+        assert shows_colour(store, final.data.screenshot, (0, 160, 0))

@@ -274,6 +274,39 @@ def test_an_action_written_as_v1_reads_as_an_action_beside_v2(store):
         payload_class("action", 3)
 
 
+def test_run_and_replay_events_written_as_v1_read_beside_v2_with_the_step_sources_defaulted(store):
+    from traj.eventlog import LocatorsHealed, LocatorsHealedV1, ReplayStep, ReplayStepV1, RunStep, RunStepV1
+
+    old_step = {
+        "run_id": "r1",
+        "step": 0,
+        "prompt_sha256": "ab",
+        "prompt_tokens": 9,
+        "raw_output": "x",
+        "outcome": "ok",
+    }
+    old_replay = {"replay_id": "p1", "demo_id": "d1", "step": 0, "action_id": "a1", "status": "ok"}
+    old_heal = {"demo_id": "d1", "action_id": "a1", "locators": [["role", 'button "Pay"']], "replay_id": "p1"}
+    written = [
+        NewEvent.parse("run.step", old_step, v=1),
+        NewEvent.parse("replay.step", old_replay, v=1),
+        NewEvent.parse("locators.healed", old_heal, v=1),
+        RunStep(run_id="r1", step=1, outcome="ok", source="workflow"),
+    ]
+    store.append("run/r1", written, expected_seq=0)
+
+    found = store.events()
+    assert [(e.v, type(e.data)) for e in found] == [
+        (1, RunStepV1),
+        (1, ReplayStepV1),
+        (1, LocatorsHealedV1),
+        (2, RunStep),
+    ]
+    assert (found[0].data.source, found[1].data.source, found[2].data.element) == ("agent", "workflow", None)
+    assert isinstance(found[1].data, ReplayStep) and isinstance(found[2].data, LocatorsHealed)
+    assert (found[3].data.source, found[3].data.prompt_sha256) == ("workflow", "")
+
+
 def test_payload_text_with_newlines_quotes_and_unicode_round_trips_exactly(home):
     texts = ["line one\nline two\r\n", 'say "hi" \\ back', "Größe ✓ 価格 🛒", "\x00\x1f\u2028", "", "{}[]\n\n"]
     payloads = [Observation(url=f"https://a.test/{k}", text=t, title=t[::-1]) for k, t in enumerate(texts)]

@@ -13,46 +13,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import serve_directory
+from fallback_order import click, record_order, serving, stuck_at
 
-from traj.browser import launch, record, take_snapshot
 from traj.eventlog import Store
 from traj.policy import open_policy
 from traj.projections import Projections, load_demo
-from traj.prompt import AgentAction
-from traj.replay import fallback_prompt, replay, replay_demo
-
-PAGES = Path(__file__).with_name("workflow_pages")
-
-
-def _click(page, selector: str) -> None:
-    box = page.locator(selector).bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-
-def order_for_ada(page) -> None:
-    _click(page, "#name")
-    page.keyboard.type("Ada", delay=5)
-    _click(page, "#place")
-    page.wait_for_timeout(200)
+from traj.replay import replay
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("pages")
-    shutil.copy(PAGES / "fallback_order.html", root)
-    with serve_directory(root) as url:
-        yield f"{url}/fallback_order.html"
+    with serving(tmp_path_factory.mktemp("pages")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def demo(site: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A store holding one demonstration of the order (copied per test, so healing stays its own)."""
     home = tmp_path_factory.mktemp("demo") / "store"
-    with Store.open(home) as store:
-        recorded = record(store, site, task="order", demonstrator=order_for_ada, headless=True)
-        assert recorded.success is True
-        return home, recorded.demo_id
+    return home, record_order(home, site)
 
 
 @pytest.fixture
@@ -62,25 +41,10 @@ def store(demo: tuple[Path, str], tmp_path: Path) -> Iterator[Store]:
         yield opened
 
 
-def _stuck_at(variant: str, demo: tuple[Path, str], site: str, tiny_model: Path, copy: Path) -> dict:
-    """Where the replay without a model stops on ``variant`` of the page: the failed step, its
-    reason, the prompt the fallback would send there, and the page's elements by name."""
-    home, demo_id = demo
-    shutil.copytree(home, copy)
-    base = open_policy("transformers", tiny_model)
-    with Store.open(copy) as store, launch(headless=True) as session:
-        result = replay_demo(store, demo_id, session.page, url=f"{site}?variant={variant}", timeout_s=1.0)
-        index = len(result.steps) - 1
-        prompt = fallback_prompt(store, demo_id, index, session.page, base)
-        by_name = {e.name: e.agent_id for e in take_snapshot(session.page, screenshot=False).elements}
-    base.close()
-    return {"result": result, "index": index, "prompt": prompt.text, "by_name": by_name}
-
-
 @pytest.fixture(scope="module")
 def stuck(demo: tuple[Path, str], site: str, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The moved page: the order button (the last step) is not found."""
-    return _stuck_at("moved", demo, site, tiny_model, tmp_path_factory.mktemp("moved") / "store")
+    return stuck_at("moved", *demo, site, tiny_model, tmp_path_factory.mktemp("moved") / "store")
 
 
 @pytest.fixture(scope="module")
@@ -88,18 +52,23 @@ def stuck_renamed(
     demo: tuple[Path, str], site: str, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict:
     """The renamed page: already the first step (a click into the name field, now "Full name") is not found."""
-    return _stuck_at("renamed", demo, site, tiny_model, tmp_path_factory.mktemp("renamed") / "store")
+    return stuck_at("renamed", *demo, site, tiny_model, tmp_path_factory.mktemp("renamed") / "store")
 
 
 @pytest.fixture(scope="module")
-def right_policy(stuck: dict, stuck_renamed: dict, known_answer_policy) -> Iterator:
+def right_adapter(stuck: dict, stuck_renamed: dict, known_answer_adapter) -> Path:
     """Answers the moved page's order step with the moved button, the renamed page's first step with the field."""
-    policy = known_answer_policy(
+    return known_answer_adapter(
         [
-            (stuck["prompt"], AgentAction("CLICK", stuck["by_name"]["Confirm purchase"], None).to_json()),
-            (stuck_renamed["prompt"], AgentAction("CLICK", stuck_renamed["by_name"]["Full name"], None).to_json()),
+            (stuck["prompt"], click(stuck["by_name"], "Confirm purchase")),
+            (stuck_renamed["prompt"], click(stuck_renamed["by_name"], "Full name")),
         ]
     )
+
+
+@pytest.fixture(scope="module")
+def right_policy(right_adapter: Path, tiny_model: Path) -> Iterator:
+    policy = open_policy("transformers", tiny_model, adapter=str(right_adapter))
     yield policy
     policy.close()
 
@@ -148,7 +117,7 @@ def test_a_wrong_model_answer_fails_the_step_precisely_after_two_attempts(
     store: Store, site: str, stuck: dict, known_answer_policy
 ) -> None:
     help_link = stuck["by_name"]["Help"]
-    policy = known_answer_policy([(stuck["prompt"], AgentAction("CLICK", help_link, None).to_json())])
+    policy = known_answer_policy([(stuck["prompt"], click(stuck["by_name"], "Help"))])
     try:
         result = replay(
             store, stuck["result"].demo_id, url=f"{site}?variant=moved", policy=policy, timeout_s=1.0, headless=True
@@ -192,3 +161,23 @@ def test_a_negative_model_step_budget_is_refused_before_anything_runs(store: Sto
     with Projections(store) as projections:
         [row] = projections.query("SELECT count(*) AS n FROM replays").to_pylist()
     assert row == {"n": 0}
+
+
+def test_traj_replay_takes_the_policy_from_backend_model_and_adapter(
+    demo: tuple[Path, str], site: str, tiny_model: Path, right_adapter: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from traj.cli import app
+
+    shutil.copytree(demo[0], tmp_path / "store")
+    args = ["replay", demo[1], "--url", f"{site}?variant=moved", "--timeout", "1", "--headless", "--json"]
+    model = ["--backend", "transformers", "--model", str(tiny_model), "--adapter", str(right_adapter)]
+    result = CliRunner().invoke(app, [*args, *model, "--home", str(tmp_path / "store")])
+    assert result.exit_code == 0, result.output
+    replayed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [s["source"] for s in replayed["steps"]] == ["workflow", "workflow", "model"]
+    without = CliRunner().invoke(app, [*args, "--no-heal", "--home", str(tmp_path / "store")])
+    assert without.exit_code == 0  # the model's control was written back: no model needed now

@@ -115,7 +115,15 @@ def _check_step(stream: str, events: list[Event], step: int, correction: AgentAc
     if step not in taken:
         have = f"steps {taken[0]}..{taken[-1]}" if taken else "no steps"
         raise FeedbackError(f"step {step} is out of range: {stream} has {have}")
-    if correction is None or correction.target is None:
+    if correction is None:
+        return
+    source = next((e.data.source for e in events if e.type == "run.step" and e.data.step == step), "agent")
+    if source in ("workflow", "healed"):  # no page was recorded for it: a correction would teach on nothing
+        raise FeedbackError(
+            f"step {step} of {stream} repeated the demonstration (source {source}): correct the demonstration, "
+            "or re-record it, instead"
+        )
+    if correction.target is None:
         return
     pages = [e.data for e in events if e.type == "observation" and e.data.step == step]
     ids = {element.agent_id for element in pages[-1].elements} if pages else set()

@@ -54,6 +54,11 @@ _SCRIPTS = Path(__file__).parent
 _ELEMENTS = msgspec.json.Decoder(list[Element])
 _SNAPSHOT = msgspec.json.Decoder(dict[str, Any])
 _KEPT_SETTLES = 64
+_SNAPSHOT_AT_REST = "() => window.__traj.snapshotJSON({markNew: false})"
+_SNAPSHOT_UNLESS_INPUT_SINCE_REST = (
+    "() => window.__trajRecorder && window.__trajRecorder.inputSinceRest() ? null"
+    " : window.__traj.snapshotJSON({markNew: false})"
+)
 
 
 @dataclass(frozen=True)
@@ -244,11 +249,17 @@ class Recorder:
         self._guard(self._settle_quietly, page)
 
     def _settle_quietly(self, page: Page) -> None:
-        """A rest snapshot is best effort: a page that navigates meanwhile settles again on load."""
+        """A rest snapshot is best effort: a page that navigates meanwhile settles again on load.
+        A rest that the person's input ended before it is taken is skipped (another is reported
+        once they stop): its screenshot would hold up the page's response to that input and
+        could show it half done."""
         from playwright.sync_api import Error as PlaywrightError
 
         try:
-            self._settle_now(page)
+            mask_values(page, self._keeper.marked)
+            snapshot = page.evaluate(_SNAPSHOT_UNLESS_INPUT_SINCE_REST)
+            if snapshot is not None:
+                self._rest(page, snapshot)
         except PlaywrightError as exc:
             log.debug("skipped a rest snapshot: %s", exc)
 
@@ -384,7 +395,11 @@ class Recorder:
     def _settle_now(self, page: Page) -> _Settled:
         """Snapshot the page at rest: the screenshot the next observations carry."""
         mask_values(page, self._keeper.marked)  # a marked secret being typed is not on the screenshot
-        snapshot = self._decode(page.evaluate("() => window.__traj.snapshotJSON({markNew: false})"))
+        return self._rest(page, page.evaluate(_SNAPSHOT_AT_REST))
+
+    def _rest(self, page: Page, snapshot_json: str) -> _Settled:
+        """Keep the page's state at rest: ``snapshot_json`` and a screenshot taken now."""
+        snapshot = self._decode(snapshot_json)
         state = _Settled(snapshot, self._screenshot(page) if self.screenshots else None, time.time())
         self._settled = state
         self._settles.append(state)

@@ -72,6 +72,7 @@
   let lastUserScrollIntent = -Infinity;
   let lastKeyClickAt = -Infinity; // Enter pressed, Space released: the click it makes is that key
   let settleTimer = null;
+  let inputSinceRest = false; // the person gave input since the page was last reported at rest
 
   const send = (message) => {
     try {
@@ -171,6 +172,7 @@
   const settleSoon = () => {
     clearTimeout(settleTimer);
     settleTimer = setTimeout(() => {
+      inputSinceRest = false;
       try {
         window.__trajSettled(location.href);
       } catch (_) {}
@@ -518,7 +520,13 @@
   window.addEventListener("pagehide", flushAll, true);
 
   // The person's input postpones the rest, and what it changed on screen is in the next one.
-  for (const type of ["pointerdown", "keydown", "wheel"]) on(type, (event) => event.isTrusted && settleSoon());
+  for (const type of ["pointerdown", "keydown", "wheel"]) {
+    on(type, (event) => {
+      if (!event.isTrusted) return;
+      inputSinceRest = true;
+      settleSoon();
+    });
+  }
 
   const OWN_ATTRIBUTES = new Set(["data-agent-id", "data-agent-frame"]);
   new MutationObserver((records) => {
@@ -545,7 +553,7 @@
     return taken;
   };
 
-  window.__trajRecorder = { flush: flushAll, setPaused, timings };
+  window.__trajRecorder = { flush: flushAll, setPaused, timings, inputSinceRest: () => inputSinceRest };
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", settleSoon);
   } else {

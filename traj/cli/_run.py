@@ -1,11 +1,12 @@
-"""``traj run``: let the agent do a task on its own, step by step."""
+"""``traj run``: do a task: its workflow when a replay verified its demonstration, else the agent alone."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from traj.cli._common import (
     HomeOption,
@@ -19,9 +20,11 @@ from traj.cli._common import (
     resolve_home,
     secret_source,
 )
+from traj.cli._policy import AdapterOption, BaseUrlOption, MaxModelStepsOption, ModelOption, open_task_policy
 
 if TYPE_CHECKING:
     from traj.agent import AgentStep
+    from traj.workflow import TaskStep
 
 __all__ = ["run"]
 
@@ -44,17 +47,18 @@ def run(
     goal: Annotated[str | None, typer.Option(help="Goal in words (default: the page's window.traj.goal).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the bundled site's content.")] = None,
     backend: Annotated[str, typer.Option(help="transformers, mlx, openai, vllm or remote.")] = "transformers",
-    model: Annotated[
-        str | None, typer.Option(help="Model directory (local backends; default: the tiny model) or served name.")
-    ] = None,
-    adapter: Annotated[
-        str | None, typer.Option(help="Adapter directory or name in the store (default: the task's specialist).")
-    ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option("--base-url", "--server-url", help="Endpoint of openai or vllm / the traj server of remote."),
-    ] = None,
-    max_steps: Annotated[int, typer.Option(help="Stop after this many steps.")] = 15,
+    model: ModelOption = None,
+    adapter: AdapterOption = None,
+    base_url: BaseUrlOption = None,
+    max_steps: Annotated[int, typer.Option(help="The agent stops after this many steps.")] = 15,
+    workflow: Annotated[
+        bool,
+        typer.Option(
+            "--workflow/--agent-only",
+            help="Run the task's replay-verified demonstration as a workflow when it has one.",
+        ),
+    ] = True,
+    max_model_steps: MaxModelStepsOption = 3,
     headless: Annotated[bool | None, typer.Option("--headless/--headed")] = None,
     ask_when_unsure: Annotated[
         bool, typer.Option(help="Hand a step to you in the browser when the agent is unsure of it (headed).")
@@ -73,18 +77,19 @@ def run(
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run the agent on a task until it says FINISH or runs out of steps.
+    """Do a task toward a goal: as a workflow when a replay verified a demonstration of it, else the agent alone.
 
-    Success is judged by the task's latest demo's success spec when it has one, else by the
-    page's own window.traj.check(). Exit status: 0 only when success is verified, 1 when the
-    task failed, 3 when success is unknown. With --json the steps go to stderr as they happen
-    and the result to stdout as one object."""
+    The workflow replays the task's latest replay-verified demo (values bound from --goal, the
+    locator ladder, the model taking at most --max-model-steps steps it cannot); the agent
+    alone decides every step until FINISH or --max-steps. Every step is recorded with its
+    source: workflow, healed, model or agent (the run_steps view). Success is judged by the
+    task's demo's success spec, else by the page's own window.traj.check(). Exit status: 0
+    only when success is verified, 1 when the task failed, 3 when success is unknown. With
+    --json the steps go to stderr as they happen and the result to stdout as one object."""
     require("playwright")
-    from traj.agent import AskWhenUnsure, run_agent
+    from traj.agent import AskWhenUnsure
     from traj.eventlog import Store
-    from traj.policy import open_policy
-    from traj.replay import task_success_spec
-    from traj.specialists import choose_adapter
+    from traj.workflow import run_task
 
     ask = None
     if ask_when_unsure:
@@ -97,32 +102,25 @@ def run(
         headless = False if headless is None else headless  # the person acts in the browser's window
     out = err_console if as_json else console
     with Store.open(resolve_home(home)) as store:
-        choice = choose_adapter(store, task, adapter=adapter, backend=backend, model=model)
-        out.print(choice.reason, highlight=False)
-        with out.status(f"loading the {backend} policy"):
-            policy = open_policy(
-                backend,
-                Path(model) if model and backend in ("transformers", "mlx") else model,
-                adapter=choice.adapter,
-                store=store,
-                base_url=base_url,
-                task=task,
-            )
+        policy = open_task_policy(
+            store, task, backend=backend, model=model, adapter=adapter, base_url=base_url, out=out
+        )
         try:
-            result = run_agent(
+            result = run_task(
                 store,
                 policy,
                 task=task,
-                url=url,
                 goal=goal,
+                url=url,
                 seed=seed,
+                workflow=workflow,
+                max_model_steps=max_model_steps,
                 max_steps=max_steps,
                 headless=headless,
-                on_step=lambda step: out.print(_step_line(step), highlight=False),
-                ask_when_unsure=ask,
                 secrets=secret_source(),
                 constrain=constrain,
-                success_spec=task_success_spec(store, task),
+                on_step=lambda step: out.print(_step_line(step), highlight=False),
+                ask_when_unsure=ask,
             )
         finally:
             policy.close()
@@ -132,18 +130,31 @@ def run(
         return
     verdict = {True: "[green]task succeeded[/]", False: "[red]task not achieved[/]", None: "[yellow]success unknown[/]"}
     answer = f", answer {result.answer!r}" if result.answer else ""
-    console.print(f"run {result.run_id}: {verdict[result.success]} ({result.reason}{answer})", highlight=False)
+    mode = f"the workflow of demo {result.demo_id}" if result.mode == "workflow" else "the agent alone"
     console.print(
-        f"  traj query \"SELECT step, outcome, action, error FROM run_steps WHERE run_id = '{result.run_id}'\""
+        f"run {result.run_id}: {verdict[result.success]} ({escape(result.reason)}{answer}), by {mode}", highlight=False
+    )
+    console.print(
+        f"  traj query \"SELECT step, source, outcome, action, error FROM run_steps WHERE run_id = '{result.run_id}'\""
     )
     exit_for_outcome(result.success)
 
 
-def _step_line(step: AgentStep) -> str:
+def _step_line(step: TaskStep) -> str:
+    if step.agent is not None:
+        return _agent_line(step.agent)
+    action = "{}" if step.action is None else json.dumps(step.action, separators=(",", ":"))
+    line = f"{step.step:>3} [{_COLOR[step.outcome]}]{step.outcome:<8}[/] {escape(action)}  [dim]{step.source}[/]"
+    if step.error:
+        line += f"\n      [dim]{escape(step.error)}[/]"
+    return line
+
+
+def _agent_line(step: AgentStep) -> str:
     action = step.action.to_json() if step.action else repr(" ".join(step.raw_output.split())[:60])
     generate = step.timings_ms.get("generate", 0.0)
     outcome = f"[{_COLOR[step.outcome]}]{step.outcome:<8}[/]"
-    line = f"{step.step:>3} {outcome} {action}  [dim]{generate:.0f} ms[/]"
+    line = f"{step.step:>3} {outcome} {action}  [dim]agent {generate:.0f} ms[/]"
     if step.confidence is not None:
         line += f"  [dim]p={step.confidence:.2f}[/]"
     if step.demonstrated is not None:

@@ -39,14 +39,18 @@ __all__ = [
     "ImprovementJobUpdated",
     "LocatorStrategy",
     "LocatorsHealed",
+    "LocatorsHealedV1",
     "Observation",
     "Payload",
     "ReplayFinished",
     "ReplayStarted",
     "ReplayStep",
+    "ReplayStepV1",
     "RunFinished",
     "RunStarted",
+    "RunStartedV1",
     "RunStep",
+    "RunStepV1",
     "Secret",
     "SpecialistRegistered",
     "SpecialistRolledBack",
@@ -281,6 +285,7 @@ class RunStarted(Payload, frozen=True, kw_only=True):
     """The agent starts a task on its own."""
 
     type: ClassVar[str] = "run.started"
+    v: ClassVar[int] = 2
     run_id: str
     task: str
     goal: str
@@ -299,6 +304,15 @@ class RunStarted(Payload, frozen=True, kw_only=True):
     recorded before runs said."""
 
 
+class RunStartedV1(RunStarted, frozen=True, kw_only=True):
+    """A ``run.started`` written as v1, kept readable: v2 added ``demo_id``, ``replay_id`` (a
+    workflow's run) and ``constrained``, which v1 events read with their defaults (some were
+    written as v1 before the bump). A subclass, so code that takes a ``RunStarted`` takes it."""
+
+    type: ClassVar[str] = "run.started"
+    v: ClassVar[int] = 1
+
+
 StepSource = Literal["workflow", "healed", "model", "agent"]
 """Who took a step: the demonstration as recorded (``workflow``), the demonstration through a
 healed locator (``healed``), the model fallback of a workflow (``model``), or the agent (``agent``)."""
@@ -312,6 +326,7 @@ class RunStep(Payload, frozen=True, kw_only=True):
     """
 
     type: ClassVar[str] = "run.step"
+    v: ClassVar[int] = 2
     run_id: str
     step: int
     prompt_sha256: str = ""
@@ -346,6 +361,15 @@ class RunStep(Payload, frozen=True, kw_only=True):
     a ``workflow`` or ``healed`` step repeats the demonstration and has no observation or action event."""
 
 
+class RunStepV1(RunStep, frozen=True, kw_only=True):
+    """A ``run.step`` written as v1, kept readable: v2 added ``source`` and defaulted the model's fields,
+    which v1 events read with their defaults (some were written as v1 before the bump). A
+    subclass, so code that takes a ``RunStep`` takes it."""
+
+    type: ClassVar[str] = "run.step"
+    v: ClassVar[int] = 1
+
+
 class RunFinished(Payload, frozen=True, kw_only=True):
     """The agent's run ended (FINISH, max_steps, or a stop by a guard)."""
 
@@ -375,6 +399,7 @@ class ReplayStep(Payload, frozen=True, kw_only=True):
     """The result of re-executing one demonstrated action."""
 
     type: ClassVar[str] = "replay.step"
+    v: ClassVar[int] = 2
     replay_id: str
     demo_id: str
     step: int
@@ -394,6 +419,15 @@ class ReplayStep(Payload, frozen=True, kw_only=True):
     """The model's last answer on a ``model`` step."""
 
 
+class ReplayStepV1(ReplayStep, frozen=True, kw_only=True):
+    """A ``replay.step`` written as v1, kept readable: v2 added ``source`` and ``raw_output`` (the model fallback),
+    which v1 events read with their defaults (some were written as v1 before the bump). A
+    subclass, so code that takes a ``ReplayStep`` takes it."""
+
+    type: ClassVar[str] = "replay.step"
+    v: ClassVar[int] = 1
+
+
 class LocatorsHealed(Payload, frozen=True, kw_only=True):
     """A replay found a demonstrated step's element by other means; later replays try these first.
 
@@ -401,6 +435,7 @@ class LocatorsHealed(Payload, frozen=True, kw_only=True):
     """
 
     type: ClassVar[str] = "locators.healed"
+    v: ClassVar[int] = 2
     demo_id: str
     action_id: str
     locators: list[tuple[LocatorStrategy, str]]
@@ -410,6 +445,15 @@ class LocatorsHealed(Payload, frozen=True, kw_only=True):
     recorded one (the control was renamed), so later replays check candidates against it."""
     context: str = ""
     """The surroundings (form, dialog, row) of ``element``."""
+
+
+class LocatorsHealedV1(LocatorsHealed, frozen=True, kw_only=True):
+    """A ``locators.healed`` written as v1, kept readable: v2 added ``element`` and ``context`` (the model's control),
+    which v1 events read with their defaults (some were written as v1 before the bump). A
+    subclass, so code that takes a ``LocatorsHealed`` takes it."""
+
+    type: ClassVar[str] = "locators.healed"
+    v: ClassVar[int] = 1
 
 
 class DemoVariables(Payload, frozen=True, kw_only=True):

@@ -2,12 +2,14 @@
 
 The rules, all from the log: a demonstrated step is good unless a person said otherwise; a
 run's step takes its own step label, else the run's label, else it is unlabelled (and left
-out); a bad step with a correction adds a second row, the corrected action in the same
-context, labelled good. The latest feedback per (target, step) wins. A run's step is judged by
-what the agent chose: on a step it handed to a person (outcome ``corrected``), the ``action``
-event is the person's and the agent's choice is the ``run.step``'s. These views hold row
-identity and labels; :mod:`traj.datasets` renders each row's prompt from the
-observation it names, as the agent would see it.
+out); a workflow's own steps (source ``workflow``/``healed``) are no model's decisions and
+have no observation or action event, so they are never rows here; a bad step with a
+correction adds a second row, the corrected action in the same context, labelled good. The
+latest feedback per (target, step) wins. A run's step is judged by what the agent chose: on
+a step it handed to a person (outcome ``corrected``), the ``action`` event is the person's and
+the agent's choice is the ``run.step``'s. These views hold row identity and labels;
+:mod:`traj.datasets` renders each row's prompt from the observation it names, as the agent
+would see it.
 """
 
 from __future__ import annotations
@@ -80,17 +82,20 @@ DECISION_VIEWS: dict[str, tuple[str, str]] = {
         """,
     ),
     "run_decisions": (
-        "every step of every run with its page, what the model said and did, and the label in force",
+        "every step a model decided in a run (the agent's, a workflow's model fallback's) with its page, "
+        "what the model said and did, and the label in force",
         f"""
         WITH {_LABELS},
         acts AS (SELECT stream, step, event_id FROM actions WHERE stream LIKE 'run/%')
-        SELECT r.stream, r.run_id, r.step, r.outcome, r.raw_output, r.proposed, r.action, r.error,
+        SELECT r.stream, r.run_id, r.step, r.source, r.outcome, r.raw_output, r.proposed, r.action, r.error,
                p.event_id AS observation_id, a.event_id AS action_id,
                coalesce(sl.label, rl.label) AS label, r.position
         FROM run_steps r LEFT JOIN pages p ON p.stream = r.stream AND p.step = r.step
         LEFT JOIN acts a ON a.stream = r.stream AND a.step = r.step
         LEFT JOIN run_labels rl ON rl.target = r.stream
         LEFT JOIN step_labels sl ON sl.target = r.stream AND sl.step = r.step
+        -- a workflow's own steps repeat the person's decisions: no model decided them
+        WHERE r.source IN ('agent', 'model')
         """,
     ),
 }

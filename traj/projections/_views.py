@@ -84,9 +84,16 @@ VIEWS: dict[str, tuple[str, str]] = {
         """,
     ),
     "runs": (
-        "agent runs: task, backend, adapter, outcome, number of steps",
+        "runs of a task: mode (workflow or agent), backend, adapter, outcome, steps in all and by source",
         """
         WITH n AS (SELECT stream, count(*) AS steps FROM actions WHERE stream LIKE 'run/%' GROUP BY stream),
+             src AS (
+                SELECT stream,
+                       count(*) FILTER (WHERE data->>'source' = 'workflow') AS workflow_steps,
+                       count(*) FILTER (WHERE data->>'source' = 'healed') AS healed_steps,
+                       count(*) FILTER (WHERE data->>'source' = 'model') AS model_steps,
+                       count(*) FILTER (WHERE coalesce(data->>'source', 'agent') = 'agent') AS agent_steps
+                FROM events WHERE type = 'run.step' GROUP BY stream),
              fin AS (
                 SELECT stream, "at", data FROM events WHERE type = 'run.finished'
                 QUALIFY row_number() OVER (PARTITION BY stream ORDER BY position DESC) = 1)
@@ -96,15 +103,22 @@ VIEWS: dict[str, tuple[str, str]] = {
                CAST(s.data->>'constrained' AS BOOLEAN) AS constrained,
                s."at" AS started_at, fin."at" AS finished_at,
                CAST(fin.data->>'success' AS BOOLEAN) AS success, fin.data->>'answer' AS answer,
-               fin.data->>'reason' AS reason, coalesce(n.steps, 0) AS steps, s.position
-        FROM events s LEFT JOIN fin USING (stream) LEFT JOIN n USING (stream)
+               fin.data->>'reason' AS reason,
+               -- a workflow's own steps have no action event: they count by their run.step
+               coalesce(n.steps, 0) + coalesce(src.workflow_steps + src.healed_steps, 0) AS steps,
+               CASE WHEN s.data->>'demo_id' IS NULL THEN 'agent' ELSE 'workflow' END AS mode,
+               s.data->>'demo_id' AS demo_id, s.data->>'replay_id' AS replay_id,
+               coalesce(src.workflow_steps, 0) AS workflow_steps, coalesce(src.healed_steps, 0) AS healed_steps,
+               coalesce(src.model_steps, 0) AS model_steps, coalesce(src.agent_steps, 0) AS agent_steps, s.position
+        FROM events s LEFT JOIN fin USING (stream) LEFT JOIN n USING (stream) LEFT JOIN src USING (stream)
         WHERE s.type = 'run.started'
         """,
     ),
     "run_steps": (
-        "how the agent decided each step: raw output, parsed and executed action, guards, timings",
+        "each step of a run: who took it (source: workflow, healed, model, agent), raw output, action, guards, timings",
         """
         SELECT position, stream, "at", data->>'run_id' AS run_id, CAST(data->>'step' AS INTEGER) AS step,
+               coalesce(data->>'source', 'agent') AS source,
                data->>'outcome' AS outcome, data->>'raw_output' AS raw_output,
                data->>'parse_method' AS parse_method,
                nullif(data->'proposed', 'null'::JSON) AS proposed, nullif(data->'action', 'null'::JSON) AS action,

@@ -95,6 +95,8 @@ class StepResult:
     ``model``: the model fallback took (or tried to take) the step."""
     value: str = ""
     """The value typed or selected ('' for a secret, whose value is never shown)."""
+    agent_id: str = ""
+    """The ``data-agent-id`` of the element acted on, on this page ('' for an untargeted or failed step)."""
     decision: ModelDecision | None = field(default=None, repr=False, compare=False)
     """On a ``model`` step, the model's last answer: the page it saw, its text, the action run."""
 
@@ -315,14 +317,14 @@ class _Runner:
         decision: ModelDecision | None = None
         source: Source = "workflow"
         try:
-            strategy, value, healed = self._execute(index, step)
+            strategy, value, healed, agent_id = self._execute(index, step)
             status: Status = "healed" if healed else "ok"
             source = "healed" if healed else "workflow"
             reason = ""
         except (TargetNotFoundError, StepFailedError) as exc:
-            strategy, value, status, reason = "", "", "failed", str(exc)
+            strategy, value, status, reason, agent_id = "", "", "failed", str(exc), ""
         except Exception as exc:  # a Playwright error: the page did not behave as recorded
-            strategy, value, status = "", "", "failed"
+            strategy, value, status, agent_id = "", "", "failed", ""
             reason = f"step {action.step} ({action.kind}): {one_line(exc)[:300]}"
         if status == "failed" and self.fallback is not None and self.fallback.can_take(step):
             if self.fallback.exhausted:
@@ -331,7 +333,8 @@ class _Runner:
                 source = "model"
                 try:
                     self.page, decision = self.fallback.take(self.page, index, step, self._verifier(step))
-                    strategy, value, status, reason = "model", decision.action.target or "", "healed", ""  # type: ignore[union-attr]
+                    agent_id = decision.action.target or ""  # type: ignore[union-attr]
+                    strategy, value, status, reason = "model", agent_id, "healed", ""
                     if decision.locators and decision.element is not None:
                         self.healed[step.action_id] = decision.locators
                         self.chosen[step.action_id] = (decision.element, decision.context)
@@ -351,6 +354,7 @@ class _Runner:
             duration,
             source,
             shown if isinstance(shown, str) else "",
+            agent_id,
             decision,
         )
         return result, screenshot
@@ -359,24 +363,24 @@ class _Runner:
         """The outcome check of ``step`` on the element the model chose (on the page its action left)."""
         return lambda page, agent_id: self._verify(step, agent_id, self._value(step), page)
 
-    def _execute(self, index: int, step: DemoStep) -> tuple[str, str, bool]:
+    def _execute(self, index: int, step: DemoStep) -> tuple[str, str, bool, str]:
         action = step.action
         value = self._value(step)
         if action.kind == "NAVIGATE":
             self._navigate(value or "")
-            return "", "", False
+            return "", "", False, ""
         if action.kind == "WAIT":
             self._wait_like_the_person(index, step, float(value or 0))
-            return "", "", False
+            return "", "", False, ""
         if action.kind == "SCROLL":
             x, _, y = (value or "0,0").partition(",")
             self.page.evaluate("([x, y]) => window.scrollTo(x, y)", [float(x or 0), float(y or 0)])
-            return "", "", False
+            return "", "", False, ""
         recorded = step.target
         if recorded is None:
             if action.kind in ("PRESS_ENTER", "PRESS"):  # a key on whatever has the focus
                 self.page.keyboard.press(_key_of(action.kind, value))
-                return "", "", False
+                return "", "", False, ""
             raise StepFailedError(f"step {action.step} ({action.kind}): the recorded target {action.target} is unknown")
         target = self._find(step)
         healed = target.strategy not in ("fingerprint", self._top_strategy(step))
@@ -386,7 +390,7 @@ class _Runner:
                 self.chosen[step.action_id] = self.demo.chosen[step.action_id]
         self._act(index, step, target, value)
         self._verify(step, target.agent_id, value, self.page)
-        return target.strategy, target.value, healed
+        return target.strategy, target.value, healed, target.agent_id
 
     def _wait_like_the_person(self, index: int, step: DemoStep, seconds: float) -> None:
         """Wait until the page shows what the person waited for: the lines of text that were new

@@ -33,25 +33,34 @@ _ITEMS = """
                source AS detail, position FROM demos
         UNION ALL
         SELECT 'run', run_id, stream, task, goal, started_at, steps, success,
-               concat_ws(' · ', nullif(backend, ''), adapter), position FROM runs)
+               concat_ws(' · ', CASE WHEN mode = 'workflow' THEN 'workflow' END, nullif(backend, ''), adapter),
+               position FROM runs)
     SELECT i.*, f.label FROM items i
     LEFT JOIN feedback f ON f.target = i.stream AND f.step IS NULL AND f.latest
 """
 
 _DEMO_STEPS = """
     SELECT step, seq, action_id, kind, target, value, locators, url, title, elements, screenshot,
-           NULL AS outcome, NULL AS raw_output, NULL AS guards, NULL AS error, NULL AS parse_method
+           NULL AS outcome, NULL AS raw_output, NULL AS guards, NULL AS error, NULL AS parse_method, NULL AS source
     FROM steps WHERE stream = $stream ORDER BY seq
 """
 
 # A run step may have no action (the model's answer was rejected): its observation still shows.
+# A workflow's own step (source workflow or healed) has neither: its run.step says what ran.
 _RUN_STEPS = """
     SELECT o.step, o.seq, a.event_id AS action_id, a.kind, a.target, a.value, a.locators, o.url, o.title,
-           o.elements, o.screenshot, r.outcome, r.raw_output, r.guards, r.error, r.parse_method
+           o.elements, o.screenshot, r.outcome, r.raw_output, r.guards, r.error, r.parse_method,
+           coalesce(r.source, 'agent') AS source
     FROM observations o
     LEFT JOIN actions a ON a.stream = o.stream AND a.step = o.step
     LEFT JOIN run_steps r ON r.stream = o.stream AND r.step = o.step
-    WHERE o.stream = $stream ORDER BY o.step, o.seq
+    WHERE o.stream = $stream
+    UNION ALL
+    SELECT r.step, NULL, NULL, r.action->>'kind', r.action->>'target', r.action->>'value', NULL, NULL, NULL,
+           NULL, NULL, r.outcome, r.raw_output, r.guards, r.error, r.parse_method, r.source
+    FROM run_steps r
+    WHERE r.stream = $stream AND NOT EXISTS (SELECT 1 FROM observations o WHERE o.stream = r.stream AND o.step = r.step)
+    ORDER BY step, seq NULLS LAST
 """
 
 

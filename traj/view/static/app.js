@@ -195,6 +195,7 @@ function stepCard(stream, step) {
   const enrichment = step.enrichment;
   const rows = [
     ["action", h("code", {class: "action"}, action)],
+    step.source ? ["source", badge(step.source)] : null,
     ["element", element],
     ["locator", step.locator ? h("code", {class: "locator"}, `${step.locator[0]}: ${step.locator[1]}`) : "–"],
     ["page", h("span", {}, step.title || "", h("br"), h("span", {class: "muted"}, step.url || ""))],
