@@ -181,3 +181,37 @@ def test_traj_replay_takes_the_policy_from_backend_model_and_adapter(
     assert [s["source"] for s in replayed["steps"]] == ["workflow", "workflow", "model"]
     without = CliRunner().invoke(app, [*args, "--no-heal", "--home", str(tmp_path / "store")])
     assert without.exit_code == 0  # the model's control was written back: no model needed now
+
+
+def test_the_model_reads_the_demonstrated_step_with_its_enrichment_and_the_goal(
+    store: Store, site: str, stuck: dict, tiny_model: Path
+) -> None:
+    from traj.browser import launch
+    from traj.eventlog import Enrichment
+    from traj.replay import fallback_prompt
+
+    demo = load_demo(store, stuck["result"].demo_id)
+    last = demo.steps[stuck["index"]]
+    why = Enrichment(
+        demo_id=demo.demo_id,
+        action_id=last.action_id,
+        step_hash="h",
+        model="vlm",
+        prompt_version="1",
+        explanation="Placing the order is the goal's last step.",
+        element_rationale="The form's submit button.",
+        expected_outcome="The page confirms the order.",
+    )
+    store.append(f"enrich/{demo.demo_id}", [why], expected_seq=None)
+    policy = open_policy("transformers", tiny_model)
+    try:
+        with launch(headless=True) as session:
+            session.page.goto(f"{site}?variant=moved")
+            prompt = fallback_prompt(store, demo.demo_id, stuck["index"], session.page, policy, goal="Buy it for Bo")
+    finally:
+        policy.close()
+    text = prompt.text
+    assert "Demonstration of: Order a mug for Ada" in text and "Goal: Buy it for Bo" in text
+    assert f'Step {stuck["index"] + 1}: {{"kind":"CLICK","target":"{last.action.target}","value":null}}' in text
+    assert "Why: Placing the order is the goal's last step." in text and "Confirm purchase" in text
+    assert text.rstrip().endswith(f"Step {stuck['index'] + 1}:")
