@@ -362,7 +362,7 @@ class _Runner:
                 except ModelStepError as exc:
                     decision, reason = exc.decision, f"{reason}; {exc}"
         duration = (time.perf_counter() - started) * 1000
-        screenshot = self.store.put_blob(self.page.screenshot()) if status == "failed" else None
+        screenshot = self._failure_screenshot() if status == "failed" else None
         shown = self._value(step)
         result = StepResult(
             action.step,
@@ -415,6 +415,14 @@ class _Runner:
         self._act(index, step, target, value)
         self._verify(step, target.agent_id, value, self.page)
         return target.strategy, target.value, healed, target.agent_id
+
+    def _failure_screenshot(self) -> str | None:
+        """The page as the step failed on it; None when Chromium cannot capture it (a page closing
+        under a popup): the failure is reported either way, never turned into a crash."""
+        try:
+            return self.store.put_blob(self.page.screenshot())
+        except PlaywrightError:
+            return None
 
     def _wait_like_the_person(self, index: int, step: DemoStep, seconds: float) -> None:
         """Wait until the page shows what the person waited for: the lines of text that were new
