@@ -367,14 +367,24 @@ def _tune_known_answers(model_dir: Path, pairs: list[tuple[str, str]], path: Pat
 
 
 @pytest.fixture(scope="session")
-def known_answer_policy(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Any]:
+def known_answer_adapter(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """Returns ``tune(pairs) -> Path``: a PEFT LoRA over the shipped tiny model, fine-tuned to answer
+    each prompt text of ``pairs`` (prompt, answer) with its answer (``--adapter`` takes the path)."""
+
+    def tune(pairs: list[tuple[str, str]]) -> Path:
+        return _tune_known_answers(tiny_model, pairs, tmp_path_factory.mktemp("known-answer") / "adapter")
+
+    return tune
+
+
+@pytest.fixture(scope="session")
+def known_answer_policy(tiny_model: Path, known_answer_adapter: Callable[..., Path]) -> Callable[..., Any]:
     """Returns ``tune(pairs) -> Policy``: the shipped tiny model with a LoRA fine-tuned to answer each
-    prompt text of ``pairs`` (prompt, answer) with its answer, opened through ``traj.policy.open_policy``
-    like any adapter. Close the policy after use."""
+    prompt text of ``pairs`` (prompt, answer) with its answer (``known_answer_adapter``), opened through
+    ``traj.policy.open_policy`` like any adapter. Close the policy after use."""
     from traj.policy import open_policy
 
     def tune(pairs: list[tuple[str, str]]) -> Any:
-        path = _tune_known_answers(tiny_model, pairs, tmp_path_factory.mktemp("known-answer") / "adapter")
-        return open_policy("transformers", tiny_model, adapter=str(path))
+        return open_policy("transformers", tiny_model, adapter=str(known_answer_adapter(pairs)))
 
     return tune

@@ -306,7 +306,9 @@ def test_the_kl_chart_renders_with_the_logged_points(recorded, viewer, page, sho
     assert (ys[0] < ys[1]) == (logged[0]["kl"] > logged[1]["kl"])  # higher KL is drawn higher
     assert page.locator("svg[data-series=loss] circle.pt").count() == len(logged)
     assert page.locator("svg[data-series=tokens_per_s] circle.pt").count() == len(logged)
-    assert "Step-0 KL" in page.locator(".diagnosis").inner_text()
+    diagnosis = page.locator(".diagnosis").inner_text()
+    assert "Step-0 KL" in diagnosis
+    assert "on the demonstration's own states" in diagnosis  # the store's only expense demo: no other instance
     page.screenshot(path=shots / "training.png", full_page=True)
 
 

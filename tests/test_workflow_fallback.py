@@ -16,6 +16,7 @@ import pytest
 from fallback_order import click, record_order, serving, stuck_at
 
 from traj.eventlog import Store
+from traj.policy import open_policy
 from traj.projections import Projections, load_demo
 from traj.replay import replay
 
@@ -55,14 +56,19 @@ def stuck_renamed(
 
 
 @pytest.fixture(scope="module")
-def right_policy(stuck: dict, stuck_renamed: dict, known_answer_policy) -> Iterator:
+def right_adapter(stuck: dict, stuck_renamed: dict, known_answer_adapter) -> Path:
     """Answers the moved page's order step with the moved button, the renamed page's first step with the field."""
-    policy = known_answer_policy(
+    return known_answer_adapter(
         [
             (stuck["prompt"], click(stuck["by_name"], "Confirm purchase")),
             (stuck_renamed["prompt"], click(stuck_renamed["by_name"], "Full name")),
         ]
     )
+
+
+@pytest.fixture(scope="module")
+def right_policy(right_adapter: Path, tiny_model: Path) -> Iterator:
+    policy = open_policy("transformers", tiny_model, adapter=str(right_adapter))
     yield policy
     policy.close()
 
@@ -155,3 +161,57 @@ def test_a_negative_model_step_budget_is_refused_before_anything_runs(store: Sto
     with Projections(store) as projections:
         [row] = projections.query("SELECT count(*) AS n FROM replays").to_pylist()
     assert row == {"n": 0}
+
+
+def test_traj_replay_takes_the_policy_from_backend_model_and_adapter(
+    demo: tuple[Path, str], site: str, tiny_model: Path, right_adapter: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from traj.cli import app
+
+    shutil.copytree(demo[0], tmp_path / "store")
+    args = ["replay", demo[1], "--url", f"{site}?variant=moved", "--timeout", "1", "--headless", "--json"]
+    model = ["--backend", "transformers", "--model", str(tiny_model), "--adapter", str(right_adapter)]
+    result = CliRunner().invoke(app, [*args, *model, "--home", str(tmp_path / "store")])
+    assert result.exit_code == 0, result.output
+    replayed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [s["source"] for s in replayed["steps"]] == ["workflow", "workflow", "model"]
+    without = CliRunner().invoke(app, [*args, "--no-heal", "--home", str(tmp_path / "store")])
+    assert without.exit_code == 0  # the model's control was written back: no model needed now
+
+
+def test_the_model_reads_the_demonstrated_step_with_its_enrichment_and_the_goal(
+    store: Store, site: str, stuck: dict, tiny_model: Path
+) -> None:
+    from traj.browser import launch
+    from traj.eventlog import Enrichment
+    from traj.replay import fallback_prompt
+
+    demo = load_demo(store, stuck["result"].demo_id)
+    last = demo.steps[stuck["index"]]
+    why = Enrichment(
+        demo_id=demo.demo_id,
+        action_id=last.action_id,
+        step_hash="h",
+        model="vlm",
+        prompt_version="1",
+        explanation="Placing the order is the goal's last step.",
+        element_rationale="The form's submit button.",
+        expected_outcome="The page confirms the order.",
+    )
+    store.append(f"enrich/{demo.demo_id}", [why], expected_seq=None)
+    policy = open_policy("transformers", tiny_model)
+    try:
+        with launch(headless=True) as session:
+            session.page.goto(f"{site}?variant=moved")
+            prompt = fallback_prompt(store, demo.demo_id, stuck["index"], session.page, policy, goal="Buy it for Bo")
+    finally:
+        policy.close()
+    text = prompt.text
+    assert "Demonstration of: Order a mug for Ada" in text and "Goal: Buy it for Bo" in text
+    assert f'Step {stuck["index"] + 1}: {{"kind":"CLICK","target":"{last.action.target}","value":null}}' in text
+    assert "Why: Placing the order is the goal's last step." in text and "Confirm purchase" in text
+    assert text.rstrip().endswith(f"Step {stuck['index'] + 1}:")

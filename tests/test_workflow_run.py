@@ -18,16 +18,19 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from traj.agent import FeedbackError, record_feedback
+from traj.browser import launch
 from traj.cli import app
 from traj.datasets import export_dataset
 from traj.eventlog import Store
 from traj.policy import open_policy
 from traj.projections import Projections
 from traj.replay import replay
+from traj.serve import serve_in_thread
 from traj.view import create_app
 from traj.workflow import run_task, workflow_demo
 
 GOAL = "Order a mug for Ada"
+_TEXTS = "els => els.map(e => e.textContent)"
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +158,10 @@ def test_the_model_step_of_a_workflow_is_recorded_and_is_the_only_training_row_o
         feedback_rows = export_dataset(store, "from_feedback").table.to_pylist()
     with TestClient(create_app(tmp_path / "store")) as client:  # what `traj view` serves
         timeline = client.get(f"/api/timeline/run/{run.run_id}").json()
+    with serve_in_thread(create_app(tmp_path / "store")) as viewer, launch(headless=True) as session:
+        session.page.goto(f"{viewer}/#/run/{run.run_id}")
+        session.page.wait_for_function("document.querySelectorAll('article.step').length === 3")
+        shown = session.page.eval_on_selector_all("article.step .badge.workflow, article.step .badge.model", _TEXTS)
     assert model_step["step"] == 2 and model_step["kind"] == "CLICK" and model_step["prompt_sha256"]
     assert '"CLICK"' in model_step["raw_output"]
     assert decisions == [{"step": 2, "origin": "run_feedback"}]
@@ -170,6 +177,7 @@ def test_the_model_step_of_a_workflow_is_recorded_and_is_the_only_training_row_o
         (2, "model", "CLICK"),
     ]
     assert timeline["timeline"][2]["screenshot"] and timeline["timeline"][0]["screenshot"] is None
+    assert shown == ["workflow", "workflow", "model"]  # each step's source, as `traj view` draws it
 
 
 def test_a_workflow_step_cannot_be_corrected_as_if_a_model_had_decided_it(

@@ -249,8 +249,13 @@ class ModelFallback:
         return execution.page, dataclasses.replace(decision, locators=locators, context=context, timings_ms=timings)
 
     def _value(self, step: DemoStep) -> str | Secret | None:
-        variable = self.demo.variable_of(step.action_id) if step.action.kind in ("TYPE", "SELECT") else None
-        return self.values[variable] if variable is not None and variable in self.values else step.action.value
+        """The step's value in this run: a typed or selected variable's bound value, else the demo's.
+
+        (A variable that names a step's element is in the demonstration's values line instead.)"""
+        variable = self.demo.variable_of(step.action_id)
+        if step.action.kind in ("TYPE", "SELECT") and variable is not None and variable in self.values:
+            return self.values[variable]
+        return step.action.value
 
     def _shown(self, step: DemoStep) -> str:
         """A demonstrated action as the model reads it, with this run's value."""

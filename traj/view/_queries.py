@@ -268,6 +268,8 @@ class StoreView:
             "ema_alpha": alpha,
             "teacher_accuracy": teacher,
             "student_accuracy": student,
+            "accuracy_on": found.get("accuracy_on"),
+            "accuracy_steps": found.get("accuracy_steps"),
             "unenriched": unenriched,
             "causes": causes,
         }

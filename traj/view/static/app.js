@@ -195,7 +195,7 @@ function stepCard(stream, step) {
   const enrichment = step.enrichment;
   const rows = [
     ["action", h("code", {class: "action"}, action)],
-    step.source ? ["source", h("span", {class: `source source-${step.source}`}, step.source)] : null,
+    step.source ? ["source", badge(step.source)] : null,
     ["element", element],
     ["locator", step.locator ? h("code", {class: "locator"}, `${step.locator[0]}: ${step.locator[1]}`) : "–"],
     ["page", h("span", {}, step.title || "", h("br"), h("span", {class: "muted"}, step.url || ""))],
@@ -284,7 +284,9 @@ async function trainRunPage(jobId) {
       diagnosis.causes.length ? h("ul", {}, diagnosis.causes.map((c) => h("li", {}, c))) : "",
       h("div", {class: "muted"}, `${Math.round(diagnosis.enriched_share * 100)}% of the steps enriched · EMA alpha ${diagnosis.ema_alpha}`
         + (diagnosis.teacher_accuracy === null || diagnosis.teacher_accuracy === undefined ? ""
-          : ` · next action right: teacher ${Math.round(diagnosis.teacher_accuracy * 100)}%, student ${Math.round(diagnosis.student_accuracy * 100)}%`)))
+          : ` · next action right: teacher ${Math.round(diagnosis.teacher_accuracy * 100)}%, student ${Math.round(diagnosis.student_accuracy * 100)}%`
+            + (diagnosis.accuracy_on === "other_instances" ? ` on ${diagnosis.accuracy_steps} of other instances' states`
+              : diagnosis.accuracy_on === "own_states" ? " on the demonstration's own states" : ""))))
       : h("p", {class: "muted"}, "No step-0 KL logged (SFT, or no step yet)."),
     h("div", {class: "charts"},
       lineChart("KL", series("kl"), "kl"), lineChart("loss", series("loss"), "loss"),
