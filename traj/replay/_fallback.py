@@ -266,9 +266,22 @@ class ModelFallback:
         if self._context is None:
             enrichments = load_enrichments(self.store, self.demo.demo_id)
             steps = [_teacher_step(self._shown(s), enrichments.get(s.action_id)) for s in self.demo.steps]
-            bound = {name: value for name, value in self.values.items() if name in self.demo.variables}
-            self._context = render_workflow_context(self.demo.started.goal, steps, bound)
+            self._context = render_workflow_context(self.demo.started.goal, steps, self._new_values())
         return self._context
+
+    def _new_values(self) -> dict[str, str]:
+        """The run's values of the demo's variables that are not the demonstrated ones (those the
+        demonstration already shows as they are)."""
+        shown: dict[str, set[object]] = {}
+        for step in self.demo.steps:
+            variable = self.demo.variable_of(step.action_id)
+            if variable is not None and step.action.kind in ("TYPE", "SELECT"):
+                shown.setdefault(variable, set()).add(step.action.value)
+        return {
+            name: value
+            for name, value in self.values.items()
+            if name in self.demo.variables and shown.get(name) != {value}
+        }
 
 
 def fallback_prompt(
