@@ -362,7 +362,7 @@ class _Runner:
                 except ModelStepError as exc:
                     decision, reason = exc.decision, f"{reason}; {exc}"
         duration = (time.perf_counter() - started) * 1000
-        screenshot = self.store.put_blob(self.page.screenshot()) if status == "failed" else None
+        screenshot = self._failure_screenshot() if status == "failed" else None
         shown = self._value(step)
         result = StepResult(
             action.step,
@@ -383,6 +383,14 @@ class _Runner:
     def _verifier(self, step: DemoStep) -> Callable[[Page, str], None]:
         """The outcome check of ``step`` on the element the model chose (on the page its action left)."""
         return lambda page, agent_id: self._verify(step, agent_id, self._value(step), page)
+
+    def _failure_screenshot(self) -> str | None:
+        """The page as the step failed; None when the page cannot be captured any more (closed,
+        crashed, mid-navigation): the failure is still recorded, and the next instance still runs."""
+        try:
+            return self.store.put_blob(self.page.screenshot())
+        except PlaywrightError:
+            return None
 
     def _execute(self, index: int, step: DemoStep) -> tuple[str, str, bool, str]:
         action = step.action
