@@ -133,13 +133,24 @@ def evaluate(
     ] = None,
     demo: Annotated[str | None, typer.Option(help="The demo to replay (default: the task's latest good one).")] = None,
     headless: Annotated[bool, typer.Option("--headless/--headed")] = True,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="A policy for the steps replay cannot take and goals worded unlike the demo's: "
+            "transformers, mlx, openai, vllm or remote."
+        ),
+    ] = None,
+    model: ModelOption = None,
+    adapter: AdapterOption = None,
+    base_url: BaseUrlOption = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Replay a task's demonstration over instances; report success rates.
 
     Each instance's goal binds the demo's variables: a bundled site's seed states its goal on
-    the page; --instances gives each URL with its goal. Exit status: 0 only when every
+    the page; --instances gives each URL with its goal. With --backend (or --model/--adapter) a
+    model fills goals worded otherwise and takes up to 3 steps a run the ladder cannot. Exit status: 0 only when every
     instance's success is verified, 1 when one failed, 3 when the rest are unknown (unknown
     is never counted as success)."""
     require("playwright")
@@ -154,17 +165,29 @@ def evaluate(
         raise typer.BadParameter("give --seeds or --instances, not both")
     given = read_instances(instances) if instances is not None else []
     chosen = [] if given else _parse_seeds(seeds or "0..9")
-    with Store.open(resolve_home(home)) as store, Progress(console=console, transient=True) as progress:
-        bar = progress.add_task(f"replaying {task}", total=len(chosen or given))
-        report = run_evaluate(
-            store,
-            task,
-            chosen,
-            instances=given,
-            demo_id=demo,
-            headless=headless,
-            on_result=lambda *_: progress.advance(bar),
-        )
+    with Store.open(resolve_home(home)) as store:
+        policy = None
+        if backend is not None or model is not None or adapter is not None:
+            out = err_console if as_json else console
+            policy = open_task_policy(
+                store, task, backend=backend or "transformers", model=model, adapter=adapter, base_url=base_url, out=out
+            )
+        try:
+            with Progress(console=console, transient=True) as progress:
+                bar = progress.add_task(f"replaying {task}", total=len(chosen or given))
+                report = run_evaluate(
+                    store,
+                    task,
+                    chosen,
+                    instances=given,
+                    demo_id=demo,
+                    headless=headless,
+                    policy=policy,
+                    on_result=lambda *_: progress.advance(bar),
+                )
+        finally:
+            if policy is not None:
+                policy.close()
     outcomes = report.outcomes
     if as_json:
         rates = {

@@ -384,6 +384,14 @@ class _Runner:
         """The outcome check of ``step`` on the element the model chose (on the page its action left)."""
         return lambda page, agent_id: self._verify(step, agent_id, self._value(step), page)
 
+    def _failure_screenshot(self) -> str | None:
+        """The page as the step failed; None when the page cannot be captured any more (closed,
+        crashed, mid-navigation): the failure is still recorded, and the next instance still runs."""
+        try:
+            return self.store.put_blob(self.page.screenshot())
+        except PlaywrightError:
+            return None
+
     def _execute(self, index: int, step: DemoStep) -> tuple[str, str, bool, str]:
         action = step.action
         value = self._value(step)
