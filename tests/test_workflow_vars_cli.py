@@ -71,3 +71,15 @@ def test_the_cli_binds_a_goal_refuses_unknown_vars_and_edits_variables(home: Pat
         assert bind_goal(load_demo(store, demo_id), "Click the 'yes' button") == {"answer": "yes"}
     dropped = json.loads(runner.invoke(app, ["demos", "vars", demo_id, *at, "--drop", "answer", "--json"]).stdout)
     assert dropped["variables"] == [] and "traj demos" in runner.invoke(app, ["demos", "--help"]).output
+
+
+def test_a_bundled_demo_replays_after_the_server_it_was_recorded_on_is_gone(store: Store) -> None:
+    """The replay serves the sites afresh (another port): the demo's recorded navigations follow."""
+    from traj.replay import replay
+    from traj.sites import SCRIPTS, SITES, serve_sites
+
+    with serve_sites() as server:
+        url = SITES["cross_app"].start_url(server.url, 0, fast=True)
+        demo_id = record(store, url, task="cross_app", demonstrator=SCRIPTS["cross_app"], headless=True).demo_id
+    result = replay(store, demo_id, seed=4, headless=True, heal=False, timeout_s=5.0)
+    assert result.success is True, [(s.step, s.kind, s.status, s.reason) for s in result.steps]

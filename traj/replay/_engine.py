@@ -259,7 +259,7 @@ def replay_demo(
             timeout_s=min(timeout_s, 5.0),
             secrets=secrets,
         )
-    runner = _Runner(store, demo, page, replay_id, values, timeout_s, secrets, fallback)
+    runner = _Runner(store, demo, page, replay_id, values, timeout_s, secrets, fallback, start=start)
     results: list[StepResult] = []
     # Step events are appended with the verdict in one durable append: a replay is in the log
     # whole, or (killed midway) as a start without a finish; one fsync instead of one a step.
@@ -322,8 +322,12 @@ class _Runner:
         timeout_s: float,
         secrets: Secrets,
         fallback: ModelFallback | None = None,
+        *,
+        start: str = "",
     ) -> None:
         self.store, self.demo, self.page, self.replay_id = store, demo, page, replay_id
+        self.origins = (_origin(demo.started.url), _origin(start or demo.started.url))
+        """The recorded start's origin and this replay's: a recorded URL on the first goes to the second."""
         self.values, self.secrets = values, secrets
         self.timeout_s = timeout_s
         self.fallback = fallback
@@ -559,6 +563,9 @@ class _Runner:
     def _navigate(self, value: str) -> None:
         if value.startswith("popup:"):
             return  # the click before it opened the page and the runner followed it
+        recorded, now = self.origins
+        if recorded != now and _origin(value) == recorded:  # the sites are served elsewhere now (another port)
+            value = now + value[len(recorded) :]
         if _same_page(self.page.url, value):
             return
         try:  # most navigations follow the previous step (a link, a submit)
@@ -598,6 +605,12 @@ def _with_seed(url: str, seed: int | None) -> str:
     parts = urllib.parse.urlsplit(url)
     query = dict(urllib.parse.parse_qsl(parts.query)) | {"seed": str(seed)}
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def _origin(url: str) -> str:
+    """``scheme://host:port`` of ``url``."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _same_page(a: str, b: str) -> bool:
