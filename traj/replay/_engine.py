@@ -327,6 +327,8 @@ class _Runner:
         self.values, self.secrets = values, secrets
         self.timeout_s = timeout_s
         self.fallback = fallback
+        self._hosts = (urllib.parse.urlsplit(demo.started.url).netloc, urllib.parse.urlsplit(page.url).netloc)
+        """(recorded, replayed): the host the demo started on and the one this replay started on."""
         self.healed: dict[str, list[tuple[str, str]]] = {}
         self.chosen: dict[str, tuple[Element, str]] = {}
         """action_id -> the control the model chose (and its surroundings), for the healing event."""
@@ -551,6 +553,10 @@ class _Runner:
     def _navigate(self, value: str) -> None:
         if value.startswith("popup:"):
             return  # the click before it opened the page and the runner followed it
+        recorded, replayed = self._hosts
+        parts = urllib.parse.urlsplit(value)
+        if parts.netloc == recorded != replayed:  # the site moved (another port or host): follow it there
+            value = urllib.parse.urlunsplit(parts._replace(netloc=replayed))
         if _same_page(self.page.url, value):
             return
         try:  # most navigations follow the previous step (a link, a submit)
