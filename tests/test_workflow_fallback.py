@@ -207,11 +207,14 @@ def test_the_model_reads_the_demonstrated_step_with_its_enrichment_and_the_goal(
     try:
         with launch(headless=True) as session:
             session.page.goto(f"{site}?variant=moved")
-            prompt = fallback_prompt(store, demo.demo_id, stuck["index"], session.page, policy, goal="Buy it for Bo")
+            prompt = fallback_prompt(
+                store, demo.demo_id, stuck["index"], session.page, policy, goal="Order a mug for Bo"
+            )
     finally:
         policy.close()
     text = prompt.text
-    assert "Demonstration of: Order a mug for Ada" in text and "Goal: Buy it for Bo" in text
+    assert "Demonstration of: Order a mug for Ada" in text and "Goal: Order a mug for Bo" in text
+    assert '"kind":"TYPE"' in text and '"value":"Bo"' in text  # the typed name is the goal's variable
     assert f'Step {stuck["index"] + 1}: {{"kind":"CLICK","target":"{last.action.target}","value":null}}' in text
     assert "Why: Placing the order is the goal's last step." in text and "Confirm purchase" in text
     assert text.rstrip().endswith(f"Step {stuck['index'] + 1}:")

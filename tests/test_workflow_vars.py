@@ -1,7 +1,8 @@
 """Variables from the goal (issue 22): a demo recorded on one instance replays on another that
 only its goal describes, in real Chromium, on the widget pages of ``tests/workflow_pages/vars_*``.
 
-Each page builds its controls from the query (``?item=...&pick=...``) and states its goal; a
+Each page (a button, link, tab, ``<select>`` option, listbox option, checkbox, list item and
+menu entry) builds its controls from the query (``?item=...&pick=...``) and states its goal; a
 demonstration clicks the control the goal names, and the replay on another instance (other
 items, other order) must act on the control the *new* goal names, bound from its text alone.
 A goal worded otherwise is filled by a real policy (the shipped tiny model fine-tuned on that
@@ -106,6 +107,12 @@ def _tick(page: Any, pick: str) -> None:
     page.wait_for_timeout(150)
 
 
+def _open_menu(page: Any, pick: str) -> None:
+    page.get_by_role("button", name="Menu").click()
+    page.get_by_role("menuitem", name=pick).click()
+    page.wait_for_timeout(150)
+
+
 def _click_item(page: Any, pick: str) -> None:
     page.locator("#groceries li", has_text=pick).click()
     page.wait_for_timeout(150)
@@ -136,6 +143,10 @@ WIDGETS = {
         "vars_checkboxes.html", "Tick {} and confirm", ["Gift wrap", "Express shipping", "Insurance"],
         "Express shipping", ["Insurance", "Gift wrap", "Express shipping"], "Gift wrap", "checkbox", _tick,
         "confirmed {}",
+    ),
+    "menu entry": Widget(
+        "vars_menu.html", "Open the menu and choose {}", ["Rename", "Duplicate", "Delete"], "Duplicate",
+        ["Delete", "Rename", "Duplicate"], "Rename", "menuitem", _open_menu, "chose {}",
     ),
     "list item": Widget(
         "vars_list.html", "Remove {} from the list", ["Apples", "Bananas", "Cherries"], "Bananas",

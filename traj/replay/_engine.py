@@ -426,6 +426,14 @@ class _Runner:
         self._verify(step, target.agent_id, value, self.page)
         return target.strategy, target.value, healed, target.agent_id
 
+    def _failure_screenshot(self) -> str | None:
+        """The page as the step failed on it; None when Chromium cannot capture it (a page closing
+        under a popup): the failure is reported either way, never turned into a crash."""
+        try:
+            return self.store.put_blob(self.page.screenshot())
+        except PlaywrightError:
+            return None
+
     def _wait_like_the_person(self, index: int, step: DemoStep, seconds: float) -> None:
         """Wait until the page shows what the person waited for: the lines of text that were new
         when they acted again. Without such lines (or when they never come, e.g. on another
