@@ -192,7 +192,20 @@ def test_replay_eval_and_run_report_json(tmp_path: Path, model_dir: Path) -> Non
     evaluated = json.loads(runner.invoke(app, ["eval", "expense", "--seeds", "1..1", "--json", *home]).stdout)
     assert list(evaluated["results"]) == ["1"] and evaluated["task_success_rate"] in (0.0, 1.0)
     ran = runner.invoke(
-        app, ["run", "--task", "expense", "--model", str(model_dir), "--max-steps", "1", "--headless", "--json", *home]
+        app,
+        [
+            "run",
+            "--task",
+            "expense",
+            "--agent-only",
+            "--model",
+            str(model_dir),
+            "--max-steps",
+            "1",
+            "--headless",
+            "--json",
+            *home,
+        ],
     )
     report = json.loads(ran.stdout)  # the untrained model fails the task: exit 1, the report all the same
     assert ran.exit_code == 1 and len(report["steps"]) == 1 and report["run_id"] in ran.stderr + ran.stdout

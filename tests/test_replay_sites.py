@@ -40,7 +40,6 @@ def demos(server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
             seed=SEED,
             demonstrator=lambda page, name=name: run_script(name, page, server, SEED, fast=FAST[name]),
             headless=True,
-            page_params=True,
         )
         assert demo.success is True, name
         ids[name] = demo.demo_id

@@ -59,7 +59,6 @@ def test_record_then_train_remote_then_hot_swap_matches_the_server(tmp_path, sit
             seed=SEED,
             demonstrator=lambda page: run_script("expense", page, sites_server.url, SEED),
             headless=True,
-            page_params=True,
         )
         assert replay(store, demo.demo_id, headless=True).success is True
         first = Prompt(training_examples(store, demo_ids=[demo.demo_id])[0].query, 0)

@@ -63,7 +63,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Itera
             seed=SEED,
             demonstrator=lambda page: run_script("expense", page, sites.url, SEED),
             headless=True,
-            page_params=True,
         )
     job = ("expense-job", "--home", home)
     ok("specialists", "create", *job, "--task", "expense", "--objective", "sft", "--steps", 1, "--batch-size", 2)

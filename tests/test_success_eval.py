@@ -63,6 +63,35 @@ def _write(path: Path, lines: list[object]) -> Path:
     return path
 
 
+def test_instances_are_bound_from_their_goal_and_verified_by_the_spec(home: Path, site: str, tmp_path: Path) -> None:
+    demo_id = _demo(home, site, book)
+    instances = _write(
+        tmp_path / "instances.jsonl",
+        [
+            {"url": f"{site}/success_booking.html", "goal": "Book a room for Grace Hopper"},
+            "",
+            {"url": f"{site}/success_booking.html?full=1", "goal": "Book a room for Alan Turing"},
+            {"url": f"{site}/success_booking.html", "goal": "Cancel everything"},  # nothing to bind: no policy
+        ],
+    )
+    with Store.open(home) as store:
+        report = evaluate(store, "booking", instances=read_instances(instances))
+    assert report.demo_id == demo_id and report.by == "line" and list(report.results) == [1, 3, 4]
+    grace, alan = report.results[1], report.results[3]
+    assert grace.success is True, grace.reason
+    # Every step of the full hotel runs ok; the confirmation for the bound name never comes.
+    assert all(s.status == "ok" for s in alan.steps) and alan.success is False
+    assert "Booking confirmed for Alan Turing" in alan.reason
+    cancel = report.results[4]
+    assert cancel.success is False and not cancel.steps and "cannot bind" in cancel.reason
+    assert report.outcomes == {"verified": 1, "failed": 2, "unknown": 0} and report.task_success_rate == 1 / 3
+
+    cli = runner.invoke(app, ["eval", "booking", "--instances", str(instances), "--home", str(home)])
+    assert cli.exit_code == 1, cli.output
+    assert "line 1: success" in cli.stdout and "line 3: failed" in cli.stdout and "line 4: failed" in cli.stdout
+    assert "task success 33% (1 verified, 2 failed, 0 unknown)" in cli.stdout
+
+
 def test_unverifiable_instances_exit_3_and_never_show_step_success(home: Path, site: str, tmp_path: Path) -> None:
     _demo(home, site, type_only)  # the end state says nothing: its spec is empty
     instance = {"url": f"{site}/success_booking.html", "goal": "Book a room for Grace Hopper"}

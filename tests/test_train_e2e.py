@@ -32,7 +32,6 @@ def test_record_replay_train_register_load_and_the_agent_changes(store, home, si
         seed=SEED,
         demonstrator=lambda page: run_script("expense", page, sites_server.url, SEED),
         headless=True,
-        page_params=True,
     )
     assert replay(store, demo.demo_id, headless=True).success is True
 

@@ -82,7 +82,6 @@ def recorded(tmp_path_factory, sites_server, tiny_model) -> Recorded:
             seed=SEED,
             demonstrator=lambda page: run_script("expense", page, sites_server.url, SEED),
             headless=True,
-            page_params=True,
         )
         other = record(
             store,

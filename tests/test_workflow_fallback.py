@@ -207,11 +207,38 @@ def test_the_model_reads_the_demonstrated_step_with_its_enrichment_and_the_goal(
     try:
         with launch(headless=True) as session:
             session.page.goto(f"{site}?variant=moved")
-            prompt = fallback_prompt(store, demo.demo_id, stuck["index"], session.page, policy, goal="Buy it for Bo")
+            prompt = fallback_prompt(
+                store, demo.demo_id, stuck["index"], session.page, policy, goal="Order a mug for Bo"
+            )
     finally:
         policy.close()
     text = prompt.text
-    assert "Demonstration of: Order a mug for Ada" in text and "Goal: Buy it for Bo" in text
+    assert "Demonstration of: Order a mug for Ada" in text and "Goal: Order a mug for Bo" in text
+    assert '"kind":"TYPE"' in text and '"value":"Bo"' in text  # the typed name is the goal's variable
     assert f'Step {stuck["index"] + 1}: {{"kind":"CLICK","target":"{last.action.target}","value":null}}' in text
     assert "Why: Placing the order is the goal's last step." in text and "Confirm purchase" in text
     assert text.rstrip().endswith(f"Step {stuck['index'] + 1}:")
+
+
+def test_the_model_reads_the_runs_values_where_they_differ_from_the_demonstrated_ones(
+    site: str, tiny_model: Path, tmp_path: Path
+) -> None:
+    from fallback_order import order_for_ada
+
+    from traj.browser import launch, record
+    from traj.replay import fallback_prompt
+
+    with Store.open(tmp_path / "store") as store:
+        demo = record(store, site, task="order", demonstrator=order_for_ada, headless=True, variables={"name": "Ada"})
+        policy = open_policy("transformers", tiny_model)
+        try:
+            with launch(headless=True) as session:
+                session.page.goto(site)
+                texts = {
+                    value: fallback_prompt(store, demo.demo_id, 2, session.page, policy, variables={"name": value}).text
+                    for value in ("Bob", "Ada")
+                }
+        finally:
+            policy.close()
+    assert "Values for this run: name = 'Bob'" in texts["Bob"] and '"value":"Bob"' in texts["Bob"]
+    assert "Values for this run" not in texts["Ada"] and '"value":"Ada"' in texts["Ada"]

@@ -216,7 +216,6 @@ def record_demonstration(store: Store, server_url: str, task: str, seed: int) ->
         seed=seed,
         demonstrator=lambda page: run_script(task, page, server_url, seed),
         headless=True,
-        page_params=True,
     )
     return demo.demo_id
 

@@ -17,6 +17,7 @@
     │   └── ActionFailedError      an action could not be carried out on the page
     ├── SecretMissingError         a secret a step types is not set (TRAJ_SECRET_<NAME>)
     ├── ReplayError                a demonstration could not be replayed
+    │   ├── VariableError          an unknown --var name, or a goal the demo's variables cannot be bound from
     │   └── TargetNotFoundError    no locator found exactly the demonstrated element
     ├── PolicyError                a policy backend failed to produce an action
     │   ├── ParseError             the model's text holds no action
@@ -81,6 +82,7 @@ __all__ = [
     "TrainingError",
     "TrajError",
     "UnknownTargetError",
+    "VariableError",
     "first_line",
     "one_line",
 ]
@@ -177,6 +179,10 @@ class SecretMissingError(TrajError):
 
 class ReplayError(TrajError):
     """A demonstration could not be replayed."""
+
+
+class VariableError(ReplayError):
+    """A demo's variables cannot be bound: an unknown ``--var`` name, or a goal whose values cannot be found."""
 
 
 class TargetNotFoundError(ReplayError):

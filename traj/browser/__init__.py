@@ -3,7 +3,7 @@
 from traj.browser._chromium import CHROMIUM_FLAGS, BrowserSession, find_chromium, has_display, launch
 from traj.browser._executor import Execution, execute_action, prime_actions
 from traj.browser._handover import HandOver, PersonAction
-from traj.browser._page_task import page_goal, page_params, page_verdict
+from traj.browser._page_task import page_goal, page_verdict
 from traj.browser._record import Demonstrator, record
 from traj.browser._recorder import RecordedDemo, Recorder
 from traj.browser._secrets import SECRET_ENV_PREFIX, SecretKeeper, Secrets, mark_secret, secret_env_name
@@ -53,7 +53,6 @@ __all__ = [
     "mark_secret",
     "matching_elements",
     "page_goal",
-    "page_params",
     "page_verdict",
     "prime_actions",
     "record",

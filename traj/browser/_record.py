@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from traj.browser._chromium import launch
 from traj.browser._page_task import page_goal
-from traj.browser._page_task import page_params as params_on  # record() has a flag named page_params
 from traj.browser._recorder import RecordedDemo, Recorder, open_url
 from traj.errors import BrowserError
 
@@ -38,7 +37,6 @@ def record(
     seed: int | None = None,
     screenshots: bool = True,
     variables: dict[str, str] | None = None,
-    page_params: bool = False,
     secrets: dict[str, str] | None = None,
     on_warning: Callable[[str], None] | None = None,
     success_spec: SuccessSpec | None = None,
@@ -50,9 +48,9 @@ def record(
     ``until_url`` (a regular expression) or shows ``until_text``. Without ``goal``, the page's
     own ``window.traj.goal`` (the bundled sites set one) is used.
 
-    ``variables`` (name -> value) marks the actions that type or select those values as the
-    task's parameters, which a replay can change; ``page_params`` takes them from the page's
-    ``window.traj.params`` (the bundled sites state their goal's values there).
+    The task's variables (what a replay on another instance changes) are the values and
+    clicked names the goal states (:func:`~traj.projections.derive_variables`); ``variables``
+    (name -> value) names more: the actions that type or select exactly those values.
 
     ``secrets`` (name -> value) are stored only as ``{"secret": name}`` wherever typed, as is
     anything typed into a password field (:class:`~traj.browser.SecretKeeper`).
@@ -65,14 +63,11 @@ def record(
     """
     with launch(headless=headless) as session:
         page = session.page
-        if goal is None or page_params:
-            open_url(page, url)
         if goal is None:
+            open_url(page, url)
             goal = page_goal(page)
             if not goal:
                 raise BrowserError(f"{url} states no goal (window.traj.goal); pass one with --goal")
-        if page_params:
-            variables = params_on(page) | (variables or {})
         recorder = Recorder(
             store,
             session.context,

@@ -33,7 +33,6 @@ from traj.eventlog import (
     DemoFinished,
     DemoStarted,
     DemoSuccess,
-    DemoVariables,
     Element,
     NewEvent,
     Observation,
@@ -42,6 +41,7 @@ from traj.eventlog import (
     SuccessSpec,
     new_event_id,
 )
+from traj.projections import derive_variables, load_demo
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, CDPSession, Frame, Page
@@ -132,8 +132,8 @@ class Recorder:
         self.wait_after_s = wait_after_s
         self.screenshots = screenshots
         self.variables = dict(variables or {})
-        """name -> value: typed or selected values that are parameters of the task."""
-        self._valued_actions: list[tuple[str, str]] = []
+        """name -> value: typed or selected values the person named as parameters of the task,
+        beside those the goal names (:func:`~traj.projections.derive_variables`)."""
         self.page: Page | None = None
         self.actions = 0
         self._seq = 0
@@ -201,10 +201,10 @@ class Recorder:
             if end is not None:
                 events.append(self._observation_event(end.snapshot, self._blob(end)))
             reason = reason or "the window was closed"
-        marked = self._marked_variables()
-        if marked:
-            events.append(DemoVariables(demo_id=self.demo_id, variables=marked, defaults=self.variables))
-        bound = {name: self.variables[name] for name in marked}
+        variables = derive_variables(load_demo(self.store, self.demo_id), self.variables)
+        if variables is not None:
+            events.append(variables)
+        bound = dict(variables.defaults) if variables is not None else {}
         events.append(self._success_event(end, bound, page_check=success is not None))
         self._append([*events, DemoFinished(demo_id=self.demo_id, success=success, reason=reason)])
         return RecordedDemo(self.demo_id, self.stream, self.actions, success, list(self.warnings))
@@ -366,18 +366,7 @@ class Recorder:
         )
         self.actions += 1
         event = NewEvent(data=action)
-        if kind in ("TYPE", "SELECT") and isinstance(value, str):
-            self._valued_actions.append((event.event_id, value))
         return [observation, event]
-
-    def _marked_variables(self) -> dict[str, list[str]]:
-        """Which typed or selected values are the task's variables (by exact value)."""
-        marked = {
-            name: [action_id for action_id, typed in self._valued_actions if typed == value]
-            for name, value in self.variables.items()
-            if value
-        }
-        return {name: ids for name, ids in marked.items() if ids}
 
     def _observation_event(self, snapshot: dict[str, Any], screenshot: str | None) -> NewEvent:
         return NewEvent(data=self._observation(snapshot, screenshot), blobs=(screenshot,) if screenshot else ())

@@ -152,10 +152,12 @@ def _norm(text: str) -> str:
 
 
 def _templated(line: str, variables: Mapping[str, str]) -> str:
-    """``line`` with each variable's value (longest first, two characters or more) as ``{name}``."""
+    """``line`` with each variable's value (longest first, two characters or more, as whole words:
+    a button "Book" is not the start of "Booking") as ``{name}``."""
     for name, value in sorted(variables.items(), key=lambda item: -len(item[1])):
         if len(value) >= 2:
-            line = re.sub(re.escape(value), "{" + name + "}", line, flags=re.IGNORECASE)
+            pattern = r"(?<!\w)" + re.escape(value) + r"(?!\w)"
+            line = re.sub(pattern, "{" + name + "}", line, flags=re.IGNORECASE)
     return line
 
 

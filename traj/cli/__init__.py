@@ -33,6 +33,7 @@ from traj.cli._specialists import specialists_app
 from traj.cli._store import compact, sample, stats, verify
 from traj.cli._train import train
 from traj.cli._usage import OneLineErrors
+from traj.cli._variables import variables
 from traj.cli._view import view
 
 __all__ = ["app"]
@@ -75,6 +76,7 @@ def _command(function: typer.models.CommandFunctionType, name: str | None = None
 
 for _function in (demo, record, replay, run, train, enrich):
     _command(_function)
+demos_app.command(name="vars")(variables)
 _command(evaluate, "eval")
 for _function in (query, feedback, export, stats, compact, verify, sample, view, serve):
     _command(_function)

@@ -12,7 +12,7 @@ __all__ = ["demos_app"]
 
 demos_app = typer.Typer(
     name="demos",
-    help="List recorded demonstrations; show or edit a demo's success spec.",
+    help="List recorded demonstrations; show or edit a demo's success spec and variables.",
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
@@ -24,7 +24,7 @@ def demos(ctx: typer.Context, home: HomeOption = None, as_json: JsonOption = Fal
     """List recorded demonstrations: task, steps, outcome (unfinished ones say so).
 
     Piped, the rows are tab-separated with whole ids; --json prints one object per demo.
-    'traj demos success DEMO' shows or edits a demo's success spec."""
+    'traj demos success DEMO' shows or edits a demo's success spec, 'traj demos vars DEMO' its variables."""
     if ctx.invoked_subcommand is not None:
         return
     from rich.table import Table

@@ -42,10 +42,11 @@ def record(
     until_url: Annotated[str | None, typer.Option(help="Stop when the URL matches this regular expression.")] = None,
     until_text: Annotated[str | None, typer.Option(help="Stop when the page shows this text.")] = None,
     var: Annotated[
-        list[str] | None, typer.Option("--var", help="name=value: a typed value that is a parameter of the task.")
-    ] = None,
-    params: Annotated[
-        bool | None, typer.Option("--params/--no-params", help="Take variables from the page (default with --site).")
+        list[str] | None,
+        typer.Option(
+            "--var",
+            help="name=value: a typed value that is a parameter of the task (the goal's values are, by default).",
+        ),
     ] = None,
     secret: Annotated[
         list[str] | None,
@@ -120,7 +121,6 @@ def record(
             until_text=until_text,
             seed=seed,
             variables=parse_assignments(var, "--var"),
-            page_params=site is not None if params is None else params,
             secrets=secrets,
             success_spec=None if given.empty else given,
             on_warning=lambda text: err_console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False),

@@ -32,14 +32,25 @@ def replay(
     demo: Annotated[str, typer.Argument(help="The demo id (see 'traj demos').")],
     seed: Annotated[int | None, typer.Option(help="Replay on another seed of a bundled site.")] = None,
     url: Annotated[str | None, typer.Option(help="Start here instead of the recorded URL.")] = None,
-    var: Annotated[list[str] | None, typer.Option("--var", help="name=value for a demo variable.")] = None,
+    goal: Annotated[
+        str | None,
+        typer.Option(
+            help="The new instance's goal: the demo's variables are bound from it (default: the page's goal)."
+        ),
+    ] = None,
+    var: Annotated[
+        list[str] | None, typer.Option("--var", help="name=value for a demo variable (see 'traj demos vars DEMO').")
+    ] = None,
     heal: Annotated[bool, typer.Option("--heal/--no-heal", help="Write healed locators back to the demo.")] = True,
     headless: Annotated[bool | None, typer.Option("--headless/--headed")] = None,
     slow_mo: Annotated[float, typer.Option("--slow-mo", help="Milliseconds between browser operations.")] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds a step may wait for its element.")] = 10.0,
     backend: Annotated[
         str | None,
-        typer.Option(help="A policy for the steps replay cannot take: transformers, mlx, openai, vllm or remote."),
+        typer.Option(
+            help="A policy for the steps replay cannot take and the variables of a goal worded unlike the demo's: "
+            "transformers, mlx, openai, vllm or remote."
+        ),
     ] = None,
     model: ModelOption = None,
     adapter: AdapterOption = None,
@@ -50,6 +61,9 @@ def replay(
 ) -> None:
     """Replay a demonstration step by step and check the demo's success spec at the end.
 
+    The values the demo's goal names (its variables) are bound from --goal (default: the goal
+    the page states), worded like the demo's goal; a goal worded otherwise is filled by the
+    --backend policy. --var overrides, and an unknown name is an error.
     With --backend (or --model/--adapter) a model takes the steps the ladder cannot find or whose
     check fails, at most --max-model-steps of them (source "model"). Exit status: 0 only when
     success is verified, 1 when a step or the task failed, 3 when success is unknown (the demo
@@ -79,6 +93,7 @@ def replay(
                 url=url,
                 seed=seed,
                 variables=variables,
+                goal=goal,
                 heal=heal,
                 headless=headless,
                 slow_mo=slow_mo,
@@ -118,13 +133,24 @@ def evaluate(
     ] = None,
     demo: Annotated[str | None, typer.Option(help="The demo to replay (default: the task's latest good one).")] = None,
     headless: Annotated[bool, typer.Option("--headless/--headed")] = True,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="A policy for the steps replay cannot take and goals worded unlike the demo's: "
+            "transformers, mlx, openai, vllm or remote."
+        ),
+    ] = None,
+    model: ModelOption = None,
+    adapter: AdapterOption = None,
+    base_url: BaseUrlOption = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Replay a task's demonstration over instances; report success rates.
 
     Each instance's goal binds the demo's variables: a bundled site's seed states its goal on
-    the page; --instances gives each URL with its goal. Exit status: 0 only when every
+    the page; --instances gives each URL with its goal. With --backend (or --model/--adapter) a
+    model fills goals worded otherwise and takes up to 3 steps a run the ladder cannot. Exit status: 0 only when every
     instance's success is verified, 1 when one failed, 3 when the rest are unknown (unknown
     is never counted as success)."""
     require("playwright")
@@ -139,17 +165,29 @@ def evaluate(
         raise typer.BadParameter("give --seeds or --instances, not both")
     given = read_instances(instances) if instances is not None else []
     chosen = [] if given else _parse_seeds(seeds or "0..9")
-    with Store.open(resolve_home(home)) as store, Progress(console=console, transient=True) as progress:
-        bar = progress.add_task(f"replaying {task}", total=len(chosen or given))
-        report = run_evaluate(
-            store,
-            task,
-            chosen,
-            instances=given,
-            demo_id=demo,
-            headless=headless,
-            on_result=lambda *_: progress.advance(bar),
-        )
+    with Store.open(resolve_home(home)) as store:
+        policy = None
+        if backend is not None or model is not None or adapter is not None:
+            out = err_console if as_json else console
+            policy = open_task_policy(
+                store, task, backend=backend or "transformers", model=model, adapter=adapter, base_url=base_url, out=out
+            )
+        try:
+            with Progress(console=console, transient=True) as progress:
+                bar = progress.add_task(f"replaying {task}", total=len(chosen or given))
+                report = run_evaluate(
+                    store,
+                    task,
+                    chosen,
+                    instances=given,
+                    demo_id=demo,
+                    headless=headless,
+                    policy=policy,
+                    on_result=lambda *_: progress.advance(bar),
+                )
+        finally:
+            if policy is not None:
+                policy.close()
     outcomes = report.outcomes
     if as_json:
         rates = {

@@ -28,6 +28,7 @@ __all__ = [
     "DemoStarted",
     "DemoSuccess",
     "DemoVariables",
+    "DemoVariablesV1",
     "Element",
     "Enrichment",
     "EnrichmentFailed",
@@ -457,15 +458,36 @@ class LocatorsHealedV1(LocatorsHealed, frozen=True, kw_only=True):
 
 
 class DemoVariables(Payload, frozen=True, kw_only=True):
-    """Typed or selected values of a demo that are parameters: name -> the actions that carry it.
+    """The values of a demo that are parameters: name -> the actions that carry it.
 
-    A replay substitutes new values for them; fingerprints and cache keys leave them out.
+    An action carries a variable as its typed or selected value (TYPE, SELECT) or in its
+    target's name (a click on the button, tab or option the goal names). A replay substitutes
+    new values for them; fingerprints and cache keys leave them out. The latest event wins
+    (``traj demos vars`` edits by appending one).
     """
 
     type: ClassVar[str] = "demo.variables"
+    v: ClassVar[int] = 2
     demo_id: str
     variables: dict[str, list[str]]
     defaults: dict[str, str] = {}
+    """name -> the value the demonstration used."""
+    template: str = ""
+    """The demo's goal with each variable's value cut out as ``{name}`` (literal braces doubled);
+    a new goal is bound by aligning it with this."""
+    options: dict[str, list[str]] = {}
+    """name -> the values the page offered beside the chosen one (the names of the other tabs,
+    options, buttons of the same kind), which a policy's answer may name besides the goal's words."""
+
+
+class DemoVariablesV1(DemoVariables, frozen=True, kw_only=True):
+    """A ``demo.variables`` written as v1 (values marked by hand or from the page): v2 added
+    ``template`` and ``options``, which v1 events read with their defaults (the template is then
+    cut from the goal when the demo is loaded). A subclass, so code that takes a
+    ``DemoVariables`` takes it."""
+
+    type: ClassVar[str] = "demo.variables"
+    v: ClassVar[int] = 1
 
 
 class SuccessSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -1,7 +1,8 @@
 """DuckDB projections over the event log: demos, steps, enrichments, feedback, train runs, lineage.
 
 Every projection is a view over ``events``; rebuilt from scratch it gives the same rows.
-:func:`load_demo` folds one demonstration's events into a :class:`Demo`. The datasets
+:func:`load_demo` folds one demonstration's events into a :class:`Demo`; :func:`derive_variables`
+finds the values its goal names (its variables) and :func:`goal_template` cuts them out of the goal. The datasets
 rendered from these views are :mod:`traj.datasets`'.
 """
 
@@ -9,6 +10,23 @@ from __future__ import annotations
 
 from traj.projections._connection import Projections
 from traj.projections._demo import Demo, DemoStep, demo_from, load_demo
+from traj.projections._template import FREE, goal_template, occurs, swap_values, template_parts, value_spans
+from traj.projections._variables import derive_variables
 from traj.projections._views import VIEWS, create_views
 
-__all__ = ["VIEWS", "Demo", "DemoStep", "Projections", "create_views", "demo_from", "load_demo"]
+__all__ = [
+    "FREE",
+    "VIEWS",
+    "Demo",
+    "DemoStep",
+    "Projections",
+    "create_views",
+    "demo_from",
+    "derive_variables",
+    "goal_template",
+    "load_demo",
+    "occurs",
+    "swap_values",
+    "template_parts",
+    "value_spans",
+]

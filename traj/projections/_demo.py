@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from traj.errors import TrajError
+from traj.projections._template import goal_template, value_spans
 
 if TYPE_CHECKING:
     from traj.eventlog import Action, DemoStarted, Element, Event, Observation, Store, SuccessSpec
@@ -45,16 +46,26 @@ class Demo:
     healed: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     """action_id -> locators a replay found to work (the latest healing wins)."""
     variables: dict[str, list[str]] = field(default_factory=dict)
-    """variable name -> ids of the actions whose value it is."""
+    """variable name -> ids of the actions that carry it (as their value, or in their target's name)."""
     success_spec: SuccessSpec | None = None
     """What the end state looks like (the latest ``demo.success``); None for a demo recorded without one."""
     chosen: dict[str, tuple[Element, str]] = field(default_factory=dict)
     """action_id -> the control (and its surroundings) the model fallback chose for the step, when the
     latest healing came from the model: later replays look for that control, not the recorded one."""
+    defaults: dict[str, str] = field(default_factory=dict)
+    """variable name -> the value the demonstration used."""
+    template: str = ""
+    """The goal with the variables' values cut out as ``{name}`` ('' without variables)."""
+    options: dict[str, list[str]] = field(default_factory=dict)
+    """variable name -> the other values the page offered (tabs, options, buttons of the same kind)."""
 
     def variable_of(self, action_id: str) -> str | None:
-        """The variable an action's value is, if any."""
+        """The (first) variable an action carries, if any."""
         return next((name for name, ids in self.variables.items() if action_id in ids), None)
+
+    def variables_of(self, action_id: str) -> list[str]:
+        """Every variable an action carries (a slot named "Wednesday, July 9, 09:00" carries two)."""
+        return [name for name, ids in self.variables.items() if action_id in ids]
 
 
 def load_demo(store: Store, demo_id: str) -> Demo:
@@ -73,6 +84,9 @@ def demo_from(demo_id: str, events: list[Event]) -> Demo:
     success: bool | None = None
     healed: dict[str, list[tuple[str, str]]] = {}
     variables: dict[str, list[str]] = {}
+    defaults: dict[str, str] = {}
+    template = ""
+    options: dict[str, list[str]] = {}
     chosen: dict[str, tuple[Element, str]] = {}
     success_spec: SuccessSpec | None = None
     for event in events:
@@ -91,8 +105,26 @@ def demo_from(demo_id: str, events: list[Event]) -> Demo:
                 chosen[data.action_id] = (data.element, data.context)
             else:
                 chosen.pop(data.action_id, None)
-        elif event.type == "demo.variables":
-            variables = dict(data.variables)
+        elif event.type == "demo.variables":  # the latest wins: traj demos vars edits by appending one
+            variables, defaults = dict(data.variables), dict(data.defaults)
+            template, options = data.template, dict(data.options)
         elif event.type == "demo.success":
             success_spec = data.spec
-    return Demo(demo_id, events[0].data, steps, final, success, healed, variables, success_spec, chosen=chosen)
+    started = events[0].data
+    if variables and not template:  # recorded before templates were: cut the values out now
+        values = {name: defaults[name] for name in variables if name in defaults}
+        template = goal_template(started.goal, values, free=value_spans(started.goal))
+    return Demo(
+        demo_id,
+        started,
+        steps,
+        final,
+        success,
+        healed,
+        variables,
+        success_spec,
+        chosen=chosen,
+        defaults=defaults,
+        template=template,
+        options=options,
+    )

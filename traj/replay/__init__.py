@@ -1,14 +1,16 @@
-"""Re-execution of recorded demonstrations: the locator ladder, outcome checks, healing, the
-bounded model fallback, success specs, evaluation."""
+"""Re-execution of recorded demonstrations: goal binding, the locator ladder, outcome checks,
+healing, the bounded model fallback, success specs, evaluation."""
 
 from traj.browser import SuccessVerdict, check_success, judge_success
-from traj.errors import TargetNotFoundError
+from traj.errors import TargetNotFoundError, VariableError
+from traj.replay._binding import bind_goal, variables_prompt
 from traj.replay._engine import ReplayResult, StepResult, replay, replay_demo
 from traj.replay._eval import EvalReport, evaluate, latest_demo
 from traj.replay._fallback import MODEL_KINDS, ModelDecision, fallback_prompt
 from traj.replay._instances import Instance, read_instances
-from traj.replay._ladder import LADDER, Target, find_target
+from traj.replay._ladder import LADDER, Target, find_target, same_name
 from traj.replay._success import set_success_spec, task_success_spec
+from traj.replay._variables import edit_variables
 
 __all__ = [
     "LADDER",
@@ -21,7 +23,10 @@ __all__ = [
     "SuccessVerdict",
     "Target",
     "TargetNotFoundError",
+    "VariableError",
+    "bind_goal",
     "check_success",
+    "edit_variables",
     "evaluate",
     "fallback_prompt",
     "find_target",
@@ -30,6 +35,8 @@ __all__ = [
     "read_instances",
     "replay",
     "replay_demo",
+    "same_name",
     "set_success_spec",
     "task_success_spec",
+    "variables_prompt",
 ]

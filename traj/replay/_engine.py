@@ -8,6 +8,13 @@ stops at the first failure. Locators that healed a step are appended to the demo
 (``locators.healed``), so the next replay tries them first; the recorded action stays.
 A DRAG finds its drop target through the same ladder.
 
+The demo's variables get their values from the goal (``goal``, else the goal the page states
+in ``window.traj.goal``; :mod:`traj.replay._binding`), with ``variables`` overriding. A
+typed or selected variable is typed or selected with its new value; a step whose element is
+named by a variable (the button, tab or option the goal names) is located with the new value
+in its recorded name, text and locators, and healed locators are stored with the demo's
+value again.
+
 With a ``policy``, a step the ladder cannot find or whose outcome check fails goes to the model
 fallback (``_fallback``): the model decides it on the fresh page, its action is verified like
 any step, and the step is recorded with ``source="model"``; the control it chose is written back
@@ -37,9 +44,9 @@ from traj.browser import (
     launch,
     locators_for,
     mark_secret,
-    page_params,
+    page_goal,
 )
-from traj.errors import BrowserError, TargetNotFoundError, TrajError, first_line, one_line
+from traj.errors import BrowserError, TargetNotFoundError, TrajError, VariableError, first_line, one_line
 from traj.eventlog import (
     LocatorsHealed,
     NewEvent,
@@ -51,8 +58,9 @@ from traj.eventlog import (
     SuccessSpec,
     new_event_id,
 )
-from traj.projections import Demo, DemoStep, load_demo
+from traj.projections import Demo, DemoStep, load_demo, swap_values
 from traj.prompt import normalize_key
+from traj.replay._binding import bind_goal, check_variable_names
 from traj.replay._failure import StepFailedError
 from traj.replay._fallback import ModelDecision, ModelFallback, ModelStepError
 from traj.replay._ladder import Target, find_target
@@ -191,8 +199,11 @@ def replay_demo(
     """Replay ``demo_id`` on ``page`` and record it as ``replay/<id>``.
 
     ``seed`` reopens the demo's start URL with another ``seed=`` (the bundled sites); ``url``
-    replaces the start URL outright. ``variables`` gives new values for the demo's variables
-    (``demo.variables``); a bundled site's ``window.traj.params`` fills the rest. ``heal``
+    replaces the start URL outright. The demo's variables are bound from ``goal``
+    (:func:`bind_goal`, ``policy`` filling a goal worded otherwise), else from the goal the
+    opened page states, else keep the demonstrated values; ``variables`` overrides them, and
+    a name the demo does not have raises VariableError before anything is recorded, as does
+    a ``goal`` that cannot be bound (a stated goal that cannot be is a failed replay). ``heal``
     writes the locators of healed steps back to the demo's stream. ``secrets`` gives the
     values of the demo's secrets (default: ``TRAJ_SECRET_<NAME>``); a missing one raises
     :class:`~traj.errors.SecretMissingError` before anything is recorded. ``policy`` takes
@@ -202,6 +213,9 @@ def replay_demo(
     if max_model_steps < 0:
         raise TrajError(f"--max-model-steps must be 0 or more, got {max_model_steps}")
     demo = load_demo(store, demo_id)
+    given = dict(variables or {})
+    check_variable_names(demo, given)
+    values = bind_goal(demo, goal, policy=policy, given=given) if goal is not None else None
     secrets = secrets or Secrets()
     for step in demo.steps:  # all of them now: not a half-done replay at the first password
         if isinstance(step.action.value, Secret):
@@ -225,7 +239,14 @@ def replay_demo(
             expected_seq=seq,
         )
         raise BrowserError(reason) from None
-    values = _values(demo, page, variables or {})
+    if values is None:  # bound from the goal the page states (a bundled site's), if it states one
+        goal = page_goal(page) or None
+        try:
+            values = bind_goal(demo, goal, policy=policy, given=given) if goal else given
+        except VariableError as exc:
+            finished = ReplayFinished(replay_id=replay_id, demo_id=demo_id, success=False, reason=str(exc))
+            store.append(stream, [finished], expected_seq=seq)
+            return ReplayResult(replay_id, demo_id, [], False, str(exc))
     fallback = None
     if policy is not None:
         fallback = ModelFallback(
@@ -341,7 +362,7 @@ class _Runner:
                 except ModelStepError as exc:
                     decision, reason = exc.decision, f"{reason}; {exc}"
         duration = (time.perf_counter() - started) * 1000
-        screenshot = self.store.put_blob(self.page.screenshot()) if status == "failed" else None
+        screenshot = self._failure_screenshot() if status == "failed" else None
         shown = self._value(step)
         result = StepResult(
             action.step,
@@ -362,6 +383,14 @@ class _Runner:
     def _verifier(self, step: DemoStep) -> Callable[[Page, str], None]:
         """The outcome check of ``step`` on the element the model chose (on the page its action left)."""
         return lambda page, agent_id: self._verify(step, agent_id, self._value(step), page)
+
+    def _failure_screenshot(self) -> str | None:
+        """The page as the step failed; None when the page cannot be captured any more (closed,
+        crashed, mid-navigation): the failure is still recorded, and the next instance still runs."""
+        try:
+            return self.store.put_blob(self.page.screenshot())
+        except PlaywrightError:
+            return None
 
     def _execute(self, index: int, step: DemoStep) -> tuple[str, str, bool, str]:
         action = step.action
@@ -384,13 +413,24 @@ class _Runner:
             raise StepFailedError(f"step {action.step} ({action.kind}): the recorded target {action.target} is unknown")
         target = self._find(step)
         healed = target.strategy not in ("fingerprint", self._top_strategy(step))
-        if healed:
-            self.healed[step.action_id] = locators_for(self.page, target.agent_id)
+        if healed:  # stored with the demo's values, as its recorded locators are
+            back = {new: old for old, new in self._swaps(step).items()}
+            self.healed[step.action_id] = [
+                (s, swap_values(v, back)) for s, v in locators_for(self.page, target.agent_id)
+            ]
             if step.action_id in self.demo.chosen:  # still the model's control, found another way
                 self.chosen[step.action_id] = self.demo.chosen[step.action_id]
         self._act(index, step, target, value)
         self._verify(step, target.agent_id, value, self.page)
         return target.strategy, target.value, healed, target.agent_id
+
+    def _failure_screenshot(self) -> str | None:
+        """The page as the step failed on it; None when Chromium cannot capture it (a page closing
+        under a popup): the failure is reported either way, never turned into a crash."""
+        try:
+            return self.store.put_blob(self.page.screenshot())
+        except PlaywrightError:
+            return None
 
     def _wait_like_the_person(self, index: int, step: DemoStep, seconds: float) -> None:
         """Wait until the page shows what the person waited for: the lines of text that were new
@@ -412,14 +452,40 @@ class _Runner:
         self.page.wait_for_timeout(min(seconds, self.timeout_s) * 1000)
 
     def _find(self, step: DemoStep) -> Target:
-        """Climb the ladder until the element is there, or the step times out."""
+        """Climb the ladder until the element is there, or the step times out.
+
+        A step whose element a variable names looks for the element with the new value in its
+        name, text, surroundings and every locator: the button the new goal names.
+        """
         assert step.target is not None
         chosen = self.demo.chosen.get(step.action_id)
-        if chosen is None:
-            return self._climb(step.action, step.target, self.demo.healed.get(step.action_id))
-        element, context = chosen  # the model took this step before: look for its control
-        action = msgspec.structs.replace(step.action, context=context)
-        return self._climb(action, element, self.demo.healed.get(step.action_id))
+        if chosen is not None:  # the model took this step before: look for its control
+            element, context = chosen
+            action = msgspec.structs.replace(step.action, context=context)
+            return self._climb(action, element, self.demo.healed.get(step.action_id))
+        action, recorded, healed = step.action, step.target, self.demo.healed.get(step.action_id)
+        swaps = self._swaps(step)
+        if swaps:
+            action = msgspec.structs.replace(
+                action,
+                locators=[(s, swap_values(v, swaps)) for s, v in action.locators],
+                context=swap_values(action.context, swaps),
+            )
+            recorded = msgspec.structs.replace(
+                recorded,
+                name=swap_values(recorded.name, swaps),
+                text=swap_values(recorded.text, swaps),
+                attrs={k: swap_values(v, swaps) for k, v in recorded.attrs.items()},
+            )
+            healed = [(s, swap_values(v, swaps)) for s, v in healed] if healed else None
+        return self._climb(action, recorded, healed)
+
+    def _swaps(self, step: DemoStep) -> dict[str, str]:
+        """The demo's value -> the new value, for the variables naming this step's element."""
+        if step.action.kind in ("TYPE", "SELECT"):
+            return {}
+        names = [n for n in self.demo.variables_of(step.action_id) if n in self.values and n in self.demo.defaults]
+        return {self.demo.defaults[n]: self.values[n] for n in names if self.demo.defaults[n] != self.values[n]}
 
     def _find_drop(self, step: DemoStep) -> Target:
         """DRAG's drop target (``value``), found like a step's element with its own locators."""
@@ -502,18 +568,13 @@ class _Runner:
 
     def _value(self, step: DemoStep) -> str | Secret | None:
         variable = self.demo.variable_of(step.action_id)
-        if variable is not None and variable in self.values:
+        if step.action.kind in ("TYPE", "SELECT") and variable is not None and variable in self.values:
             return self.values[variable]
         return step.action.value
 
     def bound_values(self) -> dict[str, str]:
         """Every variable's value in this replay: the new one, else the one demonstrated."""
-        recorded = {
-            name: step.action.value
-            for step in self.demo.steps
-            if (name := self.demo.variable_of(step.action_id)) is not None and isinstance(step.action.value, str)
-        }
-        return recorded | self.values
+        return self.demo.defaults | self.values
 
     def _top_strategy(self, step: DemoStep) -> str:
         locators = self.demo.healed.get(step.action_id) or step.action.locators
@@ -528,14 +589,6 @@ class _Runner:
 def _key_of(kind: str, value: str | Secret | None) -> str:
     """The key a PRESS_ENTER or PRESS step presses, in Playwright's spelling."""
     return "Enter" if kind == "PRESS_ENTER" else normalize_key(value if isinstance(value, str) else "")
-
-
-def _values(demo: Demo, page: Page, given: dict[str, str]) -> dict[str, str]:
-    """Values of the demo's variables: those given, else the page's own ``window.traj.params``."""
-    if not demo.variables:
-        return dict(given)
-    params = page_params(page)
-    return {name: params[name] for name in demo.variables if name in params} | given
 
 
 def _with_seed(url: str, seed: int | None) -> str:

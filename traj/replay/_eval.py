@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from traj.errors import TrajError
+from traj.errors import TrajError, VariableError
 from traj.eventlog import Store
 from traj.projections import Projections
 from traj.replay._engine import ReplayResult, replay
@@ -99,7 +99,8 @@ def evaluate(
     Give ``seeds`` (a bundled site: each seed's page states its goal, which binds the demo's
     variables) or ``instances`` (any site: each one's URL and goal). ``policy`` fills the
     variables of a goal worded unlike the demo's. ``on_result`` is called after each instance
-    (for progress output).
+    (for progress output). An instance whose goal cannot be bound fails with the reason,
+    without a replay; the others still run.
     """
     if bool(seeds) == bool(instances):
         raise TrajError("give seeds or instances (one of them)")
@@ -108,17 +109,20 @@ def evaluate(
     runs: list[tuple[int, int | None, Instance | None]] = [(seed, seed, None) for seed in seeds]
     runs += [(instance.line, None, instance) for instance in instances]
     for key, seed, instance in runs:
-        results[key] = replay(
-            store,
-            demo_id,
-            seed=seed,
-            url=instance.url if instance else None,
-            goal=instance.goal if instance else None,
-            policy=policy,
-            heal=False,
-            headless=headless,
-            timeout_s=5.0,
-        )
+        try:
+            results[key] = replay(
+                store,
+                demo_id,
+                seed=seed,
+                url=instance.url if instance else None,
+                goal=instance.goal if instance else None,
+                policy=policy,
+                heal=False,
+                headless=headless,
+                timeout_s=5.0,
+            )
+        except VariableError as exc:  # this instance's goal does not bind: it fails, the others still run
+            results[key] = ReplayResult("", demo_id, [], False, str(exc))
         if on_result is not None:
             on_result(key, results[key])
     return EvalReport(task, demo_id, results, "seed" if seeds else "line")

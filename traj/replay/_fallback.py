@@ -37,6 +37,7 @@ from traj.prompt import (
     prompt_budget,
     render_workflow_context,
 )
+from traj.replay._binding import bind_goal
 from traj.replay._failure import StepFailedError
 
 if TYPE_CHECKING:
@@ -266,9 +267,22 @@ class ModelFallback:
         if self._context is None:
             enrichments = load_enrichments(self.store, self.demo.demo_id)
             steps = [_teacher_step(self._shown(s), enrichments.get(s.action_id)) for s in self.demo.steps]
-            bound = {name: value for name, value in self.values.items() if name in self.demo.variables}
-            self._context = render_workflow_context(self.demo.started.goal, steps, bound)
+            self._context = render_workflow_context(self.demo.started.goal, steps, self._new_values())
         return self._context
+
+    def _new_values(self) -> dict[str, str]:
+        """The run's values of the demo's variables that are not the demonstrated ones (those the
+        demonstration already shows as they are)."""
+        shown: dict[str, set[object]] = {}
+        for step in self.demo.steps:
+            variable = self.demo.variable_of(step.action_id)
+            if variable is not None and step.action.kind in ("TYPE", "SELECT"):
+                shown.setdefault(variable, set()).add(step.action.value)
+        return {
+            name: value
+            for name, value in self.values.items()
+            if name in self.demo.variables and shown.get(name) != {value}
+        }
 
 
 def fallback_prompt(
@@ -284,12 +298,14 @@ def fallback_prompt(
     """The prompt the model fallback sends ``policy`` for step ``index`` of ``demo_id`` on ``page`` (first attempt).
 
     What a policy must answer to take that step: for looking at a decision, or for tuning a
-    policy on it. ``goal`` and ``variables`` as the replay gets them.
+    policy on it. ``goal`` and ``variables`` as the replay gets them (the goal's values bound
+    by :func:`bind_goal`, ``variables`` overriding).
     """
     demo = load_demo(store, demo_id)
     if not 0 <= index < len(demo.steps):
         raise TrajError(f"demo {demo_id} has steps 0 to {len(demo.steps) - 1}, not {index}")
-    fallback = ModelFallback(policy, store, demo, goal=goal or demo.started.goal, values=variables or {})
+    values = bind_goal(demo, goal, policy=policy, given=variables) if goal else dict(variables or {})
+    fallback = ModelFallback(policy, store, demo, goal=goal or demo.started.goal, values=values)
     return fallback.prompt(index, take_snapshot(page, screenshot=False, mark_new=False))
 
 

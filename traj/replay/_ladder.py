@@ -1,9 +1,15 @@
 """Finding a demonstrated step's element again: a ladder of strategies, cheapest first.
 
-A candidate must be unique, actionable, and *mean* the same control: same tag and role, a
-matching accessible name, and the same surroundings (the label or heading of its form,
-dialog, section or row) when the recording saw some. A selector that still matches but now
-points at another control (a second "Submit" in a newsletter form) is rejected, never used.
+A candidate must be unique, actionable, and *mean* the same control: same tag and role, the
+same accessible name, and the same surroundings (the label or heading of its form, dialog,
+section or row) when the recording saw some. A selector that still matches but now points at
+another control (a second "Submit" in a newsletter form) is rejected, never used.
+
+"The same name" allows cosmetic differences only: case, spacing, punctuation and symbols
+around the same words and numbers ("Next →" is "Next"). A different number, amount, date or
+name is another control: "Book flight for $665" is never "Book flight for $65", and the
+fuzzy text rung only offers texts that differ cosmetically. (The engine substitutes a
+variable's new value into the recorded name before the ladder compares.)
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ if TYPE_CHECKING:
 
     from traj.eventlog import Action, Element
 
-__all__ = ["LADDER", "Rung", "Target", "find_target"]
+__all__ = ["LADDER", "Rung", "Target", "find_target", "same_name"]
 
 LADDER = (
     "fingerprint",
@@ -39,6 +45,7 @@ LADDER = (
 """Strategies in the order they are tried: the most specific and cheapest first."""
 
 _FUZZY_RATIO = 0.8
+"""How close a text must be for the fuzzy rung to look at it (it must still have the same words)."""
 _IDENTITY_ATTRS = ("type", "name", "placeholder", "aria-label")
 
 
@@ -110,8 +117,10 @@ def _values(strategy: str, recorded: Element, locators: dict[str, str], page: Pa
         texts = page.evaluate(
             "tag => [...document.querySelectorAll(tag)].map(e => e.innerText.trim()).filter(Boolean)", recorded.tag
         )
-        close = difflib.get_close_matches(recorded.text, texts, n=1, cutoff=_FUZZY_RATIO)
-        return [c for c in close if c != recorded.text]
+        normalized = {_norm(text): text for text in texts}  # case and spacing are cosmetic
+        close = difflib.get_close_matches(_norm(recorded.text), list(normalized), n=5, cutoff=_FUZZY_RATIO)
+        found = (normalized[c] for c in close)
+        return [text for text in found if text != recorded.text and same_name(text, recorded.text)][:1]
     value = locators.get(strategy)
     return [value] if value else []
 
@@ -126,15 +135,23 @@ def _problem(found: dict[str, Any], recorded: Element, context: str) -> str:
     """'' when ``found`` is the recorded control (same kind, name and place), else what differs."""
     if found["tag"] != recorded.tag or found["role"] != recorded.role:
         return f"matches a {found['role'] or found['tag']}, not a {recorded.role or recorded.tag}"
-    if recorded.name and _norm(found["name"]) != _norm(recorded.name):
-        ratio = difflib.SequenceMatcher(None, _norm(found["name"]), _norm(recorded.name)).ratio()
-        if ratio < _FUZZY_RATIO:
-            return f"matches {found['name']!r}, not {recorded.name!r}"
+    if recorded.name and not same_name(found["name"], recorded.name):
+        return f"matches {found['name']!r}, not {recorded.name!r}"
     if context and _norm(found["context"]) != _norm(context):
         return f"matches the control in {found['context'] or 'another place'!r}, not in {context!r}"
     if not found["visible"] or found["disabled"]:
         return "matches a hidden or disabled element"
     return ""
+
+
+def same_name(found: str, recorded: str) -> bool:
+    """Whether two names differ only cosmetically: the same words and numbers in the same
+    order, whatever the case, spacing, punctuation and symbols around them."""
+    return _words(found) == _words(recorded)
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[^\W_]+", text.lower())
 
 
 def _norm(text: str) -> str:
