@@ -49,46 +49,42 @@ MEASURES = ("format", "exists", "kind", "target", "value", "exact")
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--instances", type=int, default=20, help="sites per held-out kind")
-    parser.add_argument("--tasks", nargs="+", default=list(SITES), choices=sorted(SITES))
+    parser.add_argument("--instances", type=int, default=20, help="sites per held-out kind (0: skip them)")
+    parser.add_argument("--tasks", nargs="*", default=list(SITES), choices=sorted(SITES), help="none: skip them")
     parser.add_argument("--probes", type=int, default=2, help="unseen seeds whose demonstrated states are probed")
     parser.add_argument("--seeds", type=int, default=3, help="unseen seeds the agent runs on per task")
     parser.add_argument("--max-steps", type=int, default=10, help="agent steps per run")
-    parser.add_argument("--families-n", type=int, default=60, help="decisions of held-out pretraining families")
+    parser.add_argument(
+        "--families-n", type=int, default=60, help="decisions of held-out pretraining families (0: skip)"
+    )
     parser.add_argument("--model", type=Path, default=None, help="model directory (default: the shipped tiny model)")
     args = parser.parse_args(argv)
 
     console = Console()
     model_dir = args.model or init_tiny()
     policy = TransformersPolicy(model_dir)
-    heldout = {kind: _heldout(policy, kind, range(args.instances)) for kind in HELDOUT_KINDS}
-    families = evaluate_tiny(model_dir, n=args.families_n)
-    bundled = _bundled(policy, args)
+    heldout = {}
+    for kind in HELDOUT_KINDS if args.instances else ():
+        heldout[kind] = _heldout(policy, kind, range(args.instances))
+        console.print(f"{kind}: {json.dumps(heldout[kind])}", highlight=False)  # each part as it is measured
+    families = evaluate_tiny(model_dir, n=args.families_n) if args.families_n else None
+    bundled = _bundled(policy, args, console) if args.tasks else {}
 
-    table = Table("kind", "condition", *MEASURES, title="held-out synthetic families: the base model")
-    for kind, conditions in heldout.items():
-        for condition in ("none", "none_unconstrained", "demo"):
-            table.add_row(kind, condition, *(f"{conditions[condition][m]:.0%}" for m in MEASURES))
-    console.print(table)
-    skills = Table("kind", "skill", "exact without a demo", "with one", title="per skill (constrained)")
-    for kind, conditions in heldout.items():
-        for skill, rates in conditions["skills"].items():
-            skills.add_row(kind, skill, f"{rates['none']:.0%}", f"{rates['demo']:.0%}")
-    console.print(skills)
-    tasks = Table("task", "success without a demo", "student step acc", "teacher step acc", title="bundled tasks")
-    for task, row in bundled.items():
-        tasks.add_row(task, f"{row['success']:.0%}", f"{row['student_step_acc']:.0%}", f"{row['teacher_step_acc']:.0%}")
-    console.print(tasks)
-    console.print(
-        f"held-out pretraining families ({families.n} decisions each): without a demo "
-        f"{families.accuracy_without_demo:.0%}, with another instance's {families.accuracy_with_demo:.0%}"
-    )
+    for shown in _tables(heldout, bundled):
+        console.print(shown)
+    if families is not None:
+        console.print(
+            f"held-out pretraining families ({families.n} decisions each): without a demo "
+            f"{families.accuracy_without_demo:.0%}, with another instance's {families.accuracy_with_demo:.0%}"
+        )
     summary = {
         "bench": "skills",
         "model": str(model_dir),
         "instances": args.instances,
         "heldout": heldout,
-        "pretraining_families": {
+        "pretraining_families": None
+        if families is None
+        else {
             "n": families.n,
             "valid_action_rate": families.valid_action_rate,
             "without_demo": families.accuracy_without_demo,
@@ -98,6 +94,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     print(json.dumps(summary))
     return 0
+
+
+def _tables(heldout: dict[str, dict], bundled: dict[str, dict[str, float]]) -> list[Table]:
+    """The measured parts as tables (a part not measured gives none)."""
+    table = Table("kind", "condition", *MEASURES, title="held-out synthetic families: the base model")
+    for kind, conditions in heldout.items():
+        for condition in ("none", "none_unconstrained", "demo"):
+            table.add_row(kind, condition, *(f"{conditions[condition][m]:.0%}" for m in MEASURES))
+    skills = Table("kind", "skill", "exact without a demo", "with one", title="per skill (constrained)")
+    for kind, conditions in heldout.items():
+        for skill, rates in conditions["skills"].items():
+            skills.add_row(kind, skill, f"{rates['none']:.0%}", f"{rates['demo']:.0%}")
+    tasks = Table("task", "success without a demo", "student step acc", "teacher step acc", title="bundled tasks")
+    for task, row in bundled.items():
+        tasks.add_row(task, f"{row['success']:.0%}", f"{row['student_step_acc']:.0%}", f"{row['teacher_step_acc']:.0%}")
+    return [t for t, rows in ((table, heldout), (skills, heldout), (tasks, bundled)) if rows]
 
 
 def _heldout(policy: TransformersPolicy, kind: str, instances: range) -> dict[str, object]:
@@ -159,7 +171,7 @@ def _rates(scores: list[dict[str, bool]]) -> dict[str, float]:
     return {m: round(sum(s[m] for s in scores) / max(1, len(scores)), 3) for m in MEASURES}
 
 
-def _bundled(policy: TransformersPolicy, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+def _bundled(policy: TransformersPolicy, args: argparse.Namespace, console: Console) -> dict[str, dict[str, float]]:
     """Per bundled task: the base agent's success on unseen seeds, and its step accuracy on
     unseen seeds' demonstrated states without (student) and with (teacher) the seed-0 demo."""
     out = {}
@@ -168,15 +180,21 @@ def _bundled(policy: TransformersPolicy, args: argparse.Namespace) -> dict[str, 
         tempfile.TemporaryDirectory() as scratch,
         serve_sites() as server,
         Store.open(Path(scratch) / "store", create=True) as store,
-        launch(headless=True) as session,
+        contextlib.ExitStack() as stack,  # the agent's browser, closed first
     ):
-        for task in args.tasks:
-            shown = record_demonstration(store, server.url, task, seed=0)
-            probes = [record_demonstration(store, server.url, task, seed=201 + i) for i in range(args.probes)]
+        recorded = {  # each recording runs its own browser: all of them before the agent's
+            task: (
+                record_demonstration(store, server.url, task, seed=0),
+                [record_demonstration(store, server.url, task, seed=201 + i) for i in range(args.probes)],
+            )
+            for task in args.tasks
+        }
+        policy.set_adapter(None)
+        session = stack.enter_context(launch(headless=True))
+        for task, (shown, probes) in recorded.items():
             items = list(
                 transfer_items(store, teacher_demo_id=shown, demo_ids=probes, count_tokens=policy.count_tokens)
             )
-            policy.set_adapter(None)
             outcomes = measure_agent(
                 store, policy, session.page, task=task, server_url=server.url, seeds=seeds,
                 max_steps=args.max_steps, label=f"{task} base",
@@ -187,6 +205,7 @@ def _bundled(policy: TransformersPolicy, args: argparse.Namespace) -> dict[str, 
                 "teacher_step_acc": _step_accuracy(policy, items, teacher=True),
                 "probed_steps": len(items),
             }
+            console.print(f"{task}: {json.dumps(out[task])}", highlight=False)
     return out
 
 

@@ -188,3 +188,19 @@ def test_editing_an_unknown_demo_is_refused(store: Store) -> None:
     with pytest.raises(TrajError, match="no demonstration"):
         set_success_spec(store, "nope", SuccessSpec(texts=["x"]))
     assert store.events() == []
+
+
+def test_a_site_that_moved_is_followed_by_the_steps_that_navigate(store: Store, tmp_path: Path) -> None:
+    """Recorded on one port, replayed after that server is gone on another: the recorded
+    navigation to the receipt goes to the new place, and the end state is verified there."""
+    root = tmp_path / "pages"
+    root.mkdir()
+    for page in PAGES.glob("success_*.html"):
+        shutil.copy(page, root / page.name)
+    with serve_directory(root) as first:
+        demo_id = _record(store, first, book_and_open_receipt, variables={"guest": "Ada"})
+    steps = load_demo(store, demo_id).steps
+    assert any(s.action.kind == "NAVIGATE" and (s.action.value or "").startswith(first) for s in steps)
+    with serve_directory(root) as second:
+        result = replay(store, demo_id, url=f"{second}/success_booking.html", headless=True, heal=False)
+    assert [s.status for s in result.steps] == ["ok"] * len(steps) and result.success is True, result.reason

@@ -259,7 +259,7 @@ def replay_demo(
             timeout_s=min(timeout_s, 5.0),
             secrets=secrets,
         )
-    runner = _Runner(store, demo, page, replay_id, values, timeout_s, secrets, fallback, start=start)
+    runner = _Runner(store, demo, page, replay_id, values, timeout_s, secrets, fallback)
     results: list[StepResult] = []
     # Step events are appended with the verdict in one durable append: a replay is in the log
     # whole, or (killed midway) as a start without a finish; one fsync instead of one a step.
@@ -322,15 +322,13 @@ class _Runner:
         timeout_s: float,
         secrets: Secrets,
         fallback: ModelFallback | None = None,
-        *,
-        start: str = "",
     ) -> None:
         self.store, self.demo, self.page, self.replay_id = store, demo, page, replay_id
-        self.origins = (_origin(demo.started.url), _origin(start or demo.started.url))
-        """The recorded start's origin and this replay's: a recorded URL on the first goes to the second."""
         self.values, self.secrets = values, secrets
         self.timeout_s = timeout_s
         self.fallback = fallback
+        self._hosts = (urllib.parse.urlsplit(demo.started.url).netloc, urllib.parse.urlsplit(page.url).netloc)
+        """(recorded, replayed): the host the demo started on and the one this replay started on."""
         self.healed: dict[str, list[tuple[str, str]]] = {}
         self.chosen: dict[str, tuple[Element, str]] = {}
         """action_id -> the control the model chose (and its surroundings), for the healing event."""
@@ -563,9 +561,10 @@ class _Runner:
     def _navigate(self, value: str) -> None:
         if value.startswith("popup:"):
             return  # the click before it opened the page and the runner followed it
-        recorded, now = self.origins
-        if recorded != now and _origin(value) == recorded:  # the sites are served elsewhere now (another port)
-            value = now + value[len(recorded) :]
+        recorded, replayed = self._hosts
+        parts = urllib.parse.urlsplit(value)
+        if parts.netloc == recorded != replayed:  # the site moved (another port or host): follow it there
+            value = urllib.parse.urlunsplit(parts._replace(netloc=replayed))
         if _same_page(self.page.url, value):
             return
         try:  # most navigations follow the previous step (a link, a submit)
@@ -605,12 +604,6 @@ def _with_seed(url: str, seed: int | None) -> str:
     parts = urllib.parse.urlsplit(url)
     query = dict(urllib.parse.parse_qsl(parts.query)) | {"seed": str(seed)}
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
-
-
-def _origin(url: str) -> str:
-    """``scheme://host:port`` of ``url``."""
-    parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _same_page(a: str, b: str) -> bool:
