@@ -82,11 +82,34 @@ def test_a_removed_control_fails_with_a_reason(demos, server: str, name: str) ->
     assert len(failed) <= 1 and all(s.reason for s in failed), _steps(result)
 
 
-@pytest.mark.parametrize("name", list(SITES))
-def test_a_parameterized_demo_replays_on_another_seed(demos, name: str) -> None:
+NAMED_IN_GOAL = ("expense", "calendar", "price")
+"""Tasks whose instances differ only in values the goal names: the demo binds them and repeats."""
+
+
+def _started_url(store: Store, replay_id: str) -> str:
+    (started,) = store.events(stream=f"replay/{replay_id}", types=["replay.started"])
+    return started.data.url
+
+
+@pytest.mark.parametrize("name", NAMED_IN_GOAL)
+def test_a_demo_replays_on_another_seed_bound_from_its_goal(demos, name: str) -> None:
     store, ids = demos
     result = replay(store, ids[name], seed=SEED + 1, headless=True, heal=False)
+    assert f"seed={SEED + 1}" in _started_url(store, result.replay_id)  # that instance, not the recorded one
     assert result.success is True, _steps(result)
+
+
+@pytest.mark.parametrize("name", sorted(set(SITES) - set(NAMED_IN_GOAL)))
+def test_a_target_chosen_by_page_content_is_never_replaced_by_another(demos, name: str) -> None:
+    """flights (the cheapest row) and cross_app (the organizer's email, then its meeting) pick
+    their control from what the page shows: on another seed the recorded control is absent and
+    the replay fails at that step, naming the control it refused; it never reports success."""
+    store, ids = demos
+    result = replay(store, ids[name], seed=SEED + 1, headless=True, heal=False, timeout_s=2.0)
+    assert f"seed={SEED + 1}" in _started_url(store, result.replay_id)
+    assert result.success is False, _steps(result)
+    (failed,) = [s for s in result.steps if s.status == "failed"]
+    assert "not found" in failed.reason, _steps(result)
 
 
 def test_eval_reports_rates_over_seeds(demos, tmp_path: Path) -> None:

@@ -79,7 +79,9 @@ def test_a_bundled_demo_replays_after_the_server_it_was_recorded_on_is_gone(stor
     from traj.sites import SCRIPTS, SITES, serve_sites
 
     with serve_sites() as server:
-        url = SITES["cross_app"].start_url(server.url, 0, fast=True)
-        demo_id = record(store, url, task="cross_app", demonstrator=SCRIPTS["cross_app"], headless=True).demo_id
+        url, recorded_on = SITES["calendar"].start_url(server.url, 0, fast=True), server.url
+        demo_id = record(store, url, task="calendar", demonstrator=SCRIPTS["calendar"], headless=True).demo_id
     result = replay(store, demo_id, seed=4, headless=True, heal=False, timeout_s=5.0)
+    (started,) = store.events(stream=f"replay/{result.replay_id}", types=["replay.started"])
+    assert "seed=4" in started.data.url and recorded_on not in started.data.url  # the seed asked, on the new server
     assert result.success is True, [(s.step, s.kind, s.status, s.reason) for s in result.steps]

@@ -222,7 +222,7 @@ def replay_demo(
             secrets.value(step.action.value.secret)
     replay_id = new_event_id()
     stream = f"replay/{replay_id}"
-    start = url or _with_seed(demo.started.url, seed)
+    start = _with_seed(url or demo.started.url, seed)
     seq = store.append(
         stream,
         [ReplayStarted(replay_id=replay_id, demo_id=demo_id, seed=seed, url=start, heal=heal)],
@@ -327,8 +327,8 @@ class _Runner:
         self.values, self.secrets = values, secrets
         self.timeout_s = timeout_s
         self.fallback = fallback
-        self._hosts = (urllib.parse.urlsplit(demo.started.url).netloc, urllib.parse.urlsplit(page.url).netloc)
-        """(recorded, replayed): the host the demo started on and the one this replay started on."""
+        self._starts = (demo.started.url, page.url)
+        """(recorded, replayed): the URL the demo started at and the one this replay started at."""
         self.healed: dict[str, list[tuple[str, str]]] = {}
         self.chosen: dict[str, tuple[Element, str]] = {}
         """action_id -> the control the model chose (and its surroundings), for the healing event."""
@@ -561,10 +561,7 @@ class _Runner:
     def _navigate(self, value: str) -> None:
         if value.startswith("popup:"):
             return  # the click before it opened the page and the runner followed it
-        recorded, replayed = self._hosts
-        parts = urllib.parse.urlsplit(value)
-        if parts.netloc == recorded != replayed:  # the site moved (another port or host): follow it there
-            value = urllib.parse.urlunsplit(parts._replace(netloc=replayed))
+        value = _on_this_instance(value, *self._starts)
         if _same_page(self.page.url, value):
             return
         try:  # most navigations follow the previous step (a link, a submit)
@@ -604,6 +601,26 @@ def _with_seed(url: str, seed: int | None) -> str:
     parts = urllib.parse.urlsplit(url)
     query = dict(urllib.parse.parse_qsl(parts.query)) | {"seed": str(seed)}
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def _on_this_instance(url: str, recorded_start: str, replay_start: str) -> str:
+    """A URL the demonstration went to, as it reads on the instance this replay runs on.
+
+    On the demo's own site, the host becomes the replay's (the site moved: another port or
+    host), and every query parameter the demo's start URL carried with the same value (the
+    instance's: ``seed=0``, an account or record id) takes the value the replay's start URL
+    gives it. Without this, a typed or back/forward navigation would take the replay back to
+    the demonstrated instance, and its success would be judged there.
+    """
+    parts, recorded, replayed = (urllib.parse.urlsplit(u) for u in (url, recorded_start, replay_start))
+    if parts.netloc != recorded.netloc:
+        return url
+    given, now = dict(urllib.parse.parse_qsl(recorded.query)), dict(urllib.parse.parse_qsl(replayed.query))
+    query = [
+        (key, now[key] if given.get(key) == value and key in now else value)
+        for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urllib.parse.urlunsplit(parts._replace(netloc=replayed.netloc, query=urllib.parse.urlencode(query)))
 
 
 def _same_page(a: str, b: str) -> bool:
