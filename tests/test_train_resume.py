@@ -121,7 +121,7 @@ def test_the_step0_diagnosis_names_the_unenriched_steps_and_reaches_the_viewer(s
     recorded = store.events(stream=f"train/{result.job_id}", types=["train.diagnosis"])
     assert [e.data for e in recorded] == [diagnosis.event(result.job_id)]
     warning = replace(diagnosis, kl=0.0).warning()
-    assert "1 (timeout)" in warning and f"{diagnosis.teacher_accuracy:.0%} of the time" in warning
+    assert "1 (timeout)" in warning and f"teacher right {diagnosis.teacher_accuracy:.0%}" in warning
     view = StoreView(store)
     try:
         shown = view.train_run(result.job_id)["diagnosis"]

@@ -18,8 +18,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from playwright.sync_api import Error as PlaywrightError
-
 from traj.browser._page_task import page_verdict
 from traj.errors import TrajError, first_line
 from traj.eventlog import SuccessSpec
@@ -106,6 +104,8 @@ def judge_success(
     if missing:
         return SuccessVerdict(None, f"the success spec needs a value for {', '.join(missing)}")
     texts = [_PLACEHOLDER.sub(lambda m: values[m.group(1)], text) for text in spec.texts]
+    from playwright.sync_api import Error as PlaywrightError  # here: the light core imports this module
+
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -125,6 +125,8 @@ def check_success(
 
 
 def _judge_once(page: Page, spec: SuccessSpec, texts: list[str]) -> SuccessVerdict:
+    from playwright.sync_api import Error as PlaywrightError
+
     if spec.url and not re.search(spec.url, page.url):
         return SuccessVerdict(False, f"the page {page.url} does not match {spec.url!r}")
     if texts:
