@@ -11,7 +11,11 @@
 // so: Python stores it as a secret's name.
 // Needs snapshot.js (window.__traj) first.
 (() => {
-  if (window.__trajRecorder || !window.__traj) return;
+  if (!window.__traj) return;
+  if (window.__trajRecorder) {
+    window.__trajRecorder.watch(document); // a window kept across a navigation (see on())
+    return;
+  }
   const SCROLL_QUIET_MS = 300;
   const SETTLE_MS = 150;
   const USER_SCROLL_WINDOW_MS = 600;
@@ -184,11 +188,16 @@
   let paused = false;
   const HANDLER_TIMES_KEPT = 2000;
   let handlerTimes = []; // [event type, ms]
-  const on = (type, handler) =>
-    window.addEventListener(
+  const on = (type, handler, where = window) =>
+    where.addEventListener(
       type,
       (event) => {
         if (paused) return;
+        // A window keeps its object, listeners and this script's state across its first
+        // navigation (a popup's initial about:blank to its page), and Chromium does not run this
+        // script again there: the window's first event of a new document has it watched, in time
+        // for the document's own listeners to see that same event.
+        if (where === window) watch(document);
         const start = performance.now();
         try {
           handler(event);
@@ -215,20 +224,28 @@
     if (el && el.tagName === "SELECT") selectBefore.set(el, captured);
   });
 
+  // A press the page saw went past the window's capture listeners. One that did not was swallowed
+  // there: Playwright's hit-target check swallows a press that landed on something else (the
+  // layout moved under the pointer) and presses again, so that press was never a decision.
+  // A click is reported where the page sees it, at the document, for the same reason (see watch()).
+  const pressReached = (event) => {
+    if (pendingPress && pressCapture && pressCapture.event === event) pendingPress.reached = true;
+  };
+
   // A press whose element the page removed gets no click: the press was the click (unless it
-  // was a drag, reported as DRAG).
+  // was a drag, reported as DRAG, or a press the page never saw).
   on("pointerup", (event) => {
     const press = pendingPress;
     if (!press || !byPerson(event)) return;
     setTimeout(() => {
       if (pendingPress !== press) return; // its click came
       pendingPress = null;
-      if (dragReleased) return; // a drag's release, reported as DRAG
+      if (dragReleased || !press.reached) return; // a drag's release, reported as DRAG
       if (Math.hypot(event.clientX - press.x, event.clientY - press.y) <= PRESS_SLOP_PX) reportClick(press);
     }, 0);
   });
 
-  on("click", (event) => {
+  const clicked = (event) => {
     if (!byPerson(event)) return;
     // Enter in a form field "clicks" its submit button (detail 0), Space "clicks" a focused
     // checkbox or button: the decision was the key. A drag's release clicks where it ended.
@@ -250,7 +267,7 @@
       press = { el, captured: capture(el, el), hit: elementOf(event), x: event.clientX, y: event.clientY };
     }
     reportClick(press);
-  });
+  };
 
   const reportClick = ({ el, captured, value, hit, x, y }) => {
     if (el && el.tagName === "SELECT") return; // reported as SELECT on change
@@ -529,13 +546,28 @@
   }
 
   const OWN_ATTRIBUTES = new Set(["data-agent-id", "data-agent-frame"]);
-  new MutationObserver((records) => {
+  const changed = new MutationObserver((records) => {
     // The snapshotter's own id attributes are not the page changing.
     const changes = records.filter((r) => r.type !== "attributes" || !OWN_ATTRIBUTES.has(r.attributeName)).length;
     if (!changes) return;
     mutations += changes;
     settleSoon();
-  }).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+  });
+
+  // What is listened to on the document itself: presses and clicks the page saw, and its changes.
+  const watched = new WeakSet();
+  const watch = (doc) => {
+    if (watched.has(doc)) return;
+    watched.add(doc);
+    on("pointerdown", pressReached, doc);
+    on("click", clicked, doc);
+    changed.observe(doc, { subtree: true, childList: true, attributes: true, characterData: true });
+    if (doc.readyState === "loading") {
+      doc.addEventListener("DOMContentLoaded", settleSoon);
+    } else {
+      settleSoon();
+    }
+  };
 
   const setPaused = (value) => {
     paused = !!value;
@@ -553,10 +585,6 @@
     return taken;
   };
 
-  window.__trajRecorder = { flush: flushAll, setPaused, timings, inputSinceRest: () => inputSinceRest };
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", settleSoon);
-  } else {
-    settleSoon();
-  }
+  window.__trajRecorder = { flush: flushAll, setPaused, timings, watch, inputSinceRest: () => inputSinceRest };
+  watch(document);
 })();
