@@ -28,7 +28,7 @@ def test_a_build_is_deterministic_for_a_seed_and_cached(tmp_path: Path) -> None:
     written = (first / "model.safetensors").stat().st_mtime_ns
     assert init_tiny(first, seed=3, steps=2) == first  # the marker is there: reused, not rebuilt
     assert (first / "model.safetensors").stat().st_mtime_ns == written
-    assert not list(tmp_path.glob(".a-*")), "no scratch directory is left behind"
+    assert not list(tmp_path.glob(".a*partial")), "no work directory is left behind"
 
 
 def test_transformers_and_mlx_load_it_as_a_checkpoint_and_agree(tiny_model: Path) -> None:

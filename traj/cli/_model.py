@@ -25,11 +25,15 @@ def build_command(
         int | None, typer.Option(help="Pretraining steps (default: the library's).", show_default=False)
     ] = None,
     report_n: Annotated[int, typer.Option(help="Held-out decisions per condition in report.json.")] = 200,
+    resume: Annotated[
+        bool, typer.Option(help="Go on from the checkpoints a killed or interrupted build of PATH left.")
+    ] = False,
 ) -> None:
     """Build the tiny model from its recipe and evaluate it on held-out synthetic sites (report.json)."""
     from traj.tiny import DEFAULT_STEPS, build_tiny
 
-    result = build_tiny(path, seed=seed, steps=DEFAULT_STEPS if steps is None else steps, report_n=report_n)
+    steps = DEFAULT_STEPS if steps is None else steps
+    result = build_tiny(path, seed=seed, steps=steps, report_n=report_n, resume=resume)
     console.print(f"tiny model: {path}", highlight=False)
     from rich.table import Table
 
@@ -40,3 +44,27 @@ def build_command(
     table.add_row("... with a demonstration (other values)", f"{result.accuracy_with_demo:.1%}")
     table.add_row("... with the episode's own demonstration", f"{result.accuracy_with_own_demo:.1%}")
     console.print(table)
+
+
+@model_app.command(name="continue")
+@reports_errors
+def continue_command(
+    start: Annotated[Path, typer.Argument(help="The model to start from (a tiny model directory).")],
+    path: Annotated[Path, typer.Argument(help="Where the continued model goes (may be START).")],
+    seed: Annotated[int, typer.Option(help="Seed of the data order.")] = 0,
+    steps: Annotated[
+        int | None, typer.Option(help="Continuation steps (default: the recipe's).", show_default=False)
+    ] = None,
+) -> None:
+    """Teach a tiny model to look values up in the goal (the recipe's second stage).
+
+    Checkpoints into PATH as it goes: the same command run again after a kill goes on from there.
+    """
+    from traj.tiny import continue_tiny
+
+    summary = continue_tiny(start, path, seed=seed, steps=steps)
+    console.print(
+        f"continued {start} -> {path}: {summary['steps']} steps, {summary['tokens']} tokens, "
+        f"loss {summary['final_loss']}",
+        highlight=False,
+    )

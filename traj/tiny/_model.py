@@ -23,9 +23,9 @@ import math
 import os
 import random
 import shutil
-import tempfile
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,8 @@ CHAT_TEMPLATE = (
 )
 
 _TRAIN_FAMILIES = range(0, 1_000_000)
+_SKILL_FAMILIES = range(2_000_000, 3_000_000)
+"""The continuation's skill families: ids no first-stage family has."""
 _EVAL_FAMILIES = range(10_000_000, 11_000_000)
 """Held-out made-up sites: evaluation never sees a family (layout, conventions) trained on."""
 _MARKER = "traj-tiny.json"
@@ -97,6 +99,37 @@ class _Recipe:
 
 
 _RECIPE = _Recipe()
+
+
+@dataclass(frozen=True)
+class _Continuation:
+    """The second stage: from the first stage's weights, mostly skill families, with replay.
+
+    The first stage's model follows the format and continues a demonstration but does not look
+    values up in the goal (issue 25). Warm-starting is far cheaper than pretraining again on 2
+    cores; the skill families (:mod:`traj.tiny._lookup`) make the goal the only source of each
+    answer, and a share of the first stage's own mixture (and its copy batches) is replayed so
+    what it learned is kept. ``steps=0``: no second stage.
+    """
+
+    steps: int = 0
+    skill_share: float = 0.65
+    lr: float = 5e-4
+    warmup: float = 0.03
+    history_weight: float = 0.3
+    """Lower than the first stage's: a later step's page shows the typed value, so its history
+    teaches copying from the page; the decision at the current step teaches the lookup."""
+    demo_share: float = 0.6
+    own_share: float = 0.2
+    """Mostly another instance's demonstration: it shows the procedure, never the answer."""
+    version: int = 1
+    """Of the skill families' samples: bumped whenever they change (part of the cache key)."""
+
+
+_CONTINUATION = _Continuation()
+_CHECKPOINT = "checkpoint.pt"
+_STAGE_ONE = "stage-one.json"
+"""Written into the work directory when the first stage ends: a resumed build skips it."""
 
 
 class TinyConfig:
@@ -223,7 +256,10 @@ def recipe_key(seed: int = 0, steps: int = DEFAULT_STEPS) -> str:
 
     shape = {k: v for k, v in vars(TinyConfig).items() if isinstance(v, int | float | str)}
     shape["__module__"] = "traj.train.tiny"  # where TinyConfig was defined first: moving it keeps the caches
-    key = json.dumps([shape, GENERATOR_VERSION, asdict(_RECIPE), seed, steps, RULES], sort_keys=True, default=str)
+    parts: list[object] = [shape, GENERATOR_VERSION, asdict(_RECIPE), seed, steps, RULES]
+    if _CONTINUATION.steps:
+        parts.append(asdict(_CONTINUATION))
+    key = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
@@ -240,15 +276,23 @@ def shipped_tiny() -> Path | None:
 
 
 def init_tiny(
-    path: str | Path | None = None, *, seed: int = 0, steps: int = DEFAULT_STEPS, progress: bool = True
+    path: str | Path | None = None,
+    *,
+    seed: int = 0,
+    steps: int = DEFAULT_STEPS,
+    progress: bool = True,
+    resume: bool = False,
 ) -> Path:
     """Build (or reuse) the pretrained tiny model; returns its directory.
 
     With no ``path`` and the default seed and steps, the shipped model (:func:`shipped_tiny`) is
     returned when it matches the recipe; otherwise the build is cached. The directory is
-    complete or absent: the model is built in a temporary directory next to it and renamed into
-    place, with a marker file (the build's summary) written last; a directory with the marker is
-    returned as it is. Deterministic for a seed on one machine (see :func:`shipped_tiny`).
+    complete or absent: the model is built in a work directory next to it (``.NAME.partial``)
+    and renamed into place, with a marker file (the build's summary) written last; a directory
+    with the marker is returned as it is. A build that was killed or interrupted leaves its
+    work directory with checkpoints; ``resume=True`` goes on from them (same result as an
+    uninterrupted build), otherwise the build starts over. Deterministic for a seed on one
+    machine (see :func:`shipped_tiny`).
     """
     from traj.eventlog import fsync_dir, write_durably
 
@@ -264,33 +308,136 @@ def init_tiny(
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (target / _MARKER).is_file():
             return target
-        scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-        try:
+        scratch = target.parent / f".{target.name}.partial"
+        if scratch.exists() and not resume:
+            shutil.rmtree(scratch)
+        scratch.mkdir(exist_ok=True)
+        if (scratch / _STAGE_ONE).is_file():
+            summary = json.loads((scratch / _STAGE_ONE).read_text())
+        else:
             summary = _pretrain(scratch, seed=seed, steps=steps, progress=progress)
-            write_durably(scratch / _MARKER, (json.dumps(summary, indent=2) + "\n").encode())
-            if target.exists():
-                shutil.rmtree(target)  # a leftover without the marker
-            scratch.replace(target)
-            fsync_dir(target.parent)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            write_durably(scratch / _STAGE_ONE, json.dumps(summary).encode())
+        if _CONTINUATION.steps:
+            second = continue_tiny(scratch, scratch, seed=seed, progress=progress)
+            summary = {**summary, "key": recipe_key(seed, steps), "continuation": second}
+        write_durably(scratch / _MARKER, (json.dumps(summary, indent=2) + "\n").encode())
+        (scratch / _STAGE_ONE).unlink()
+        if target.exists():
+            shutil.rmtree(target)  # a leftover without the marker
+        scratch.replace(target)
+        fsync_dir(target.parent)
     return target
 
 
+def continue_tiny(
+    start: str | Path,
+    path: str | Path,
+    *,
+    seed: int = 0,
+    steps: int | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> dict[str, object]:
+    """The recipe's second stage: train the model at ``start`` further into ``path``; its summary.
+
+    ``path`` may be ``start`` (in place). ``steps`` overrides the recipe's; ``stop_after`` pauses
+    after that many steps with a checkpoint in ``path``, and calling again with the same
+    arguments goes on from it (as after a kill) to the weights an uninterrupted run gives.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
+
+    from traj.tiny._optimize import Schedule, optimize
+
+    stage = _CONTINUATION if steps is None else replace(_CONTINUATION, steps=steps)
+    if stage.steps <= 0:
+        raise TrainingError(f"the continuation needs at least one step, not {stage.steps}")
+    start, path = Path(start), Path(path)
+    if not (start / "config.json").is_file():
+        raise TrainingError(f"{start} holds no model to continue from")
+    if start.resolve() != path.resolve():
+        shutil.copytree(start, path, dirs_exist_ok=True, ignore=shutil.ignore_patterns(_MARKER, "report.json", "*.pt*"))
+    transformers_logging.disable_progress_bar()
+    torch.manual_seed(seed)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    started = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    recipe = replace(_RECIPE, history_weight=stage.history_weight)
+    copies = stage.steps // recipe.copy_every
+    stream = _continuation_mixture(seed, stage)
+    batches = _batches(tokenizer, stream, stage.steps - copies, recipe, random.Random(f"continue-batches-{seed}"))
+    copy_rng = random.Random(f"continue-copies-{seed}")
+    for index in range(copies):
+        batches.insert((index + 1) * recipe.copy_every - 1, _copy_batch(tokenizer, recipe, copy_rng))
+    prepared = time.perf_counter() - started
+    with _Progress(progress, stage.steps, "teaching the tiny model to read the goal") as advance:
+        tokens, loss = optimize(
+            model,
+            batches,
+            Schedule(stage.steps, stage.lr, stage.warmup),
+            autocast=_bf16_supported(),
+            checkpoint=path / _CHECKPOINT,
+            stop_after=stop_after,
+            advance=advance,
+        )
+    if stop_after is not None and stop_after < stage.steps:
+        return {"paused_at": stop_after}
+    model.save_pretrained(path)
+    (path / _CHECKPOINT).unlink(missing_ok=True)
+    seconds = time.perf_counter() - started
+    return {
+        "steps": stage.steps,
+        "tokens": tokens,
+        "seconds": round(seconds, 1),
+        "prepare_seconds": round(prepared, 1),
+        "final_loss": round(loss, 4),
+        "recipe": asdict(stage),
+    }
+
+
+def _continuation_mixture(seed: int, stage: _Continuation) -> Iterator[Any]:
+    """Skill-family decisions, ``stage.skill_share`` of them, between first-stage ones (the replay)."""
+    from traj.tiny._synthetic import SKILL_KINDS, decisions
+
+    rng = random.Random(f"mixture-{seed}")
+    skills = decisions(
+        seed,
+        1 << 30,
+        families=_SKILL_FAMILIES,
+        kinds=SKILL_KINDS,
+        demo_share=stage.demo_share,
+        own_share=stage.own_share,
+    )
+    replay = decisions(
+        seed + 1, 1 << 30, families=_TRAIN_FAMILIES, demo_share=_RECIPE.demo_share, own_share=_RECIPE.own_share
+    )
+    while True:
+        yield next(skills) if rng.random() < stage.skill_share else next(replay)
+
+
 def build_tiny(
-    path: str | Path, *, seed: int = 0, steps: int = DEFAULT_STEPS, report_n: int = 200, progress: bool = True
+    path: str | Path,
+    *,
+    seed: int = 0,
+    steps: int = DEFAULT_STEPS,
+    report_n: int = 200,
+    progress: bool = True,
+    resume: bool = False,
 ) -> TinyReport:
     """Build the tiny model at ``path`` from scratch and write its evaluation beside it.
 
     ``traj model build traj/tiny/shipped`` is how the shipped model was made; ``report.json``
     holds the held-out evaluation (:func:`evaluate_tiny`) so a reader sees what it can do.
+    ``resume`` goes on from a killed build's checkpoints (see :func:`init_tiny`).
     """
     from traj.eventlog import write_durably
 
     target = Path(path)
     if (target / _MARKER).is_file():
         raise TrainingError(f"{target} already holds a built model; remove it or choose another path")
-    init_tiny(target, seed=seed, steps=steps, progress=progress)
+    init_tiny(target, seed=seed, steps=steps, progress=progress, resume=resume)
     report = evaluate_tiny(target, n=report_n)
     write_durably(target / "report.json", (json.dumps(asdict(report), indent=2) + "\n").encode())
     return report
@@ -329,10 +476,16 @@ def evaluate_tiny(path: str | Path, *, n: int = 200, seed: int = 12345) -> TinyR
 
 
 def _pretrain(path: Path, *, seed: int, steps: int, progress: bool) -> dict[str, object]:
+    """The first stage: a fresh tokenizer and model, the copying circuit, the site families.
+
+    ``path`` is the build's work directory; the stage's checkpoint lives there until it ends,
+    so a killed build started again in the same directory goes on from it.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
+    from traj.tiny._optimize import Schedule, optimize
     from traj.tiny._synthetic import decisions
 
     transformers_logging.disable_progress_bar()
@@ -346,7 +499,6 @@ def _pretrain(path: Path, *, seed: int, steps: int, progress: bool) -> dict[str,
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     _induction_init(model, tokenizer, seed)
-    model.train()
     stream = decisions(
         seed, 1 << 30, families=_TRAIN_FAMILIES, demo_share=recipe.demo_share, own_share=recipe.own_share
     )
@@ -356,39 +508,21 @@ def _pretrain(path: Path, *, seed: int, steps: int, progress: bool) -> dict[str,
     for index in range(copies):
         batches.insert((index + 1) * recipe.copy_every - 1, _copy_batch(tokenizer, recipe, copy_rng))
     prepared = time.perf_counter() - started
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=0.01, betas=(0.9, 0.98))
-    warmup = max(1, int(steps * recipe.warmup))
-
-    def lr_at(step: int) -> float:
-        cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, steps))))
-        return min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * cosine)
-
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
     autocast = _bf16_supported()
-    tokens_seen = 0
-    loss_value = float("nan")
-    with _Progress(progress, steps) as advance:
-        for ids, weights in batches:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-                logits = model(input_ids=ids).logits[:, :-1]
-            losses = torch.nn.functional.cross_entropy(
-                logits.float().reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), reduction="none"
-            ).view(ids.shape[0], -1)
-            weight = weights[:, 1:]
-            loss = (losses * weight).sum() / weight.sum()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            tokens_seen += int(ids.numel())
-            loss_value = loss.item()
-            advance(loss_value)
-    model.eval()
+    with _Progress(progress, steps, "pretraining the tiny model") as advance:
+        tokens_seen, loss_value = optimize(
+            model,
+            batches,
+            Schedule(steps, recipe.lr, recipe.warmup),
+            autocast=autocast,
+            checkpoint=path / _CHECKPOINT,
+            advance=advance,
+        )
     model.save_pretrained(path)
     _write_config(
         path, TinyConfig.llama_config(len(tokenizer), pad_id=tokenizer.pad_token_id, eos_id=tokenizer.eos_token_id)
     )
+    (path / _CHECKPOINT).unlink(missing_ok=True)
     seconds = time.perf_counter() - started
     return {
         "key": recipe_key(seed, steps),
@@ -627,8 +761,8 @@ def _bf16_supported() -> bool:
 class _Progress:
     """A rich progress bar over the optimizer steps (or nothing)."""
 
-    def __init__(self, show: bool, steps: int) -> None:
-        self.show, self.steps = show, steps
+    def __init__(self, show: bool, steps: int, label: str) -> None:
+        self.show, self.steps, self.label = show, steps, label
 
     def __enter__(self) -> Any:
         if not self.show:
@@ -636,7 +770,7 @@ class _Progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.bar = Progress(
-            TextColumn("pretraining the tiny model"),
+            TextColumn(self.label),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]:.3f}"),

@@ -33,13 +33,17 @@ from traj.tiny._calendar import build_calendar
 from traj.tiny._flights import build_flights
 from traj.tiny._form import build_form
 from traj.tiny._inbox import build_inbox
+from traj.tiny._lookup import build_choice, build_directory, build_fields
 from traj.tiny._search import build_search
 
 __all__ = [
     "GENERATOR_VERSION",
+    "SITE_KINDS",
+    "SKILL_KINDS",
     "TEMPLATES",
     "Decision",
     "Episode",
+    "Kinds",
     "SyntheticPage",
     "decision_prompt",
     "decisions",
@@ -51,6 +55,7 @@ GENERATOR_VERSION = 5
 
 TEMPLATES = ("form", "calendar", "search", "inbox", "flights")
 _TEMPLATE_WEIGHTS = (0.5, 0.14, 0.12, 0.12, 0.12)
+SKILL_TEMPLATES = ("fields", "choice", "directory")
 _LONG_SHARE = 0.08
 """Families with long pages (big menus, week grids, long lists): prompts near the agent's budget."""
 _BARE_SHARE = 0.3
@@ -77,6 +82,20 @@ class Decision:
     """``none``: no demonstration; ``own``: this episode's; ``other``: the same family with other values."""
 
 
+@dataclass(frozen=True)
+class Kinds:
+    """The kinds of made-up site a family is drawn from (its seed picks one by ``weights``)."""
+
+    templates: tuple[str, ...]
+    weights: tuple[float, ...]
+
+
+SITE_KINDS = Kinds(TEMPLATES, _TEMPLATE_WEIGHTS)
+"""Sites built like the bundled ones: the first pretraining stage."""
+SKILL_KINDS = Kinds(SKILL_TEMPLATES, (0.6, 0.15, 0.25))
+"""Sites where every decision looks a value up in the goal (:mod:`traj.tiny._lookup`): the continuation."""
+
+
 def decisions(
     seed: int,
     count: int,
@@ -85,6 +104,7 @@ def decisions(
     demo: DemoMode | None = None,
     demo_share: float = 0.6,
     own_share: float = 0.4,
+    kinds: Kinds = SITE_KINDS,
 ) -> Iterator[Decision]:
     """``count`` decisions on episodes of ``families`` (training and evaluation use disjoint ranges).
 
@@ -98,12 +118,12 @@ def decisions(
         family_id = rng.choice(families)
         own, other = rng.randrange(1 << 30), rng.randrange(1 << 30)
         shown, from_own, with_notes = rng.random(), rng.random(), rng.random()
-        current = episode(family_id, own)
+        current = episode(family_id, own, kinds)
         step = rng.randrange(len(current.actions))
         mode: DemoMode = demo or ("none" if shown >= demo_share else "own" if from_own < own_share else "other")
         demonstration = None
         if mode != "none":
-            shown_episode = current if mode == "own" else episode(family_id, other)
+            shown_episode = current if mode == "own" else episode(family_id, other, kinds)
             notes = shown_episode.notes if with_notes < _NOTES_SHARE else ()
             demonstration = render_demonstration(
                 shown_episode.goal, [action.to_json() for action in shown_episode.actions], notes
@@ -129,10 +149,10 @@ def decision_prompt(current: Episode, step: int, demonstration: str | None = Non
     ).text
 
 
-def episode(family_id: int, instance: int) -> Episode:
+def episode(family_id: int, instance: int, kinds: Kinds = SITE_KINDS) -> Episode:
     """Episode ``instance`` of family ``family_id``: the same pair always gives the same episode."""
     structure = random.Random(f"family-{family_id}")
-    template = structure.choices(TEMPLATES, _TEMPLATE_WEIGHTS)[0]
+    template = structure.choices(kinds.templates, kinds.weights)[0]
     size = structure.random()
     long, bare = size < _LONG_SHARE, size > 1 - _BARE_SHARE
     values = random.Random(f"episode-{family_id}-{instance}")
@@ -152,4 +172,7 @@ _BUILDERS: dict[str, Callable[[Builder], None]] = {
     "search": build_search,
     "inbox": build_inbox,
     "flights": build_flights,
+    "fields": build_fields,
+    "choice": build_choice,
+    "directory": build_directory,
 }
