@@ -9,6 +9,7 @@ rendered from these views are :mod:`traj.datasets`'.
 from __future__ import annotations
 
 from traj.projections._connection import Projections
+from traj.projections._crossing import Quantity, crossing, goal_thresholds, threshold_number
 from traj.projections._demo import Demo, DemoStep, demo_from, load_demo
 from traj.projections._template import FREE, goal_template, occurs, swap_values, template_parts, value_spans
 from traj.projections._variables import derive_variables
@@ -20,13 +21,17 @@ __all__ = [
     "Demo",
     "DemoStep",
     "Projections",
+    "Quantity",
     "create_views",
+    "crossing",
     "demo_from",
     "derive_variables",
     "goal_template",
+    "goal_thresholds",
     "load_demo",
     "occurs",
     "swap_values",
     "template_parts",
+    "threshold_number",
     "value_spans",
 ]

@@ -67,6 +67,10 @@ class Demo:
         """Every variable an action carries (a slot named "Wednesday, July 9, 09:00" carries two)."""
         return [name for name, ids in self.variables.items() if action_id in ids]
 
+    def after(self, index: int) -> Observation | None:
+        """The page once step ``index`` was done: when the person acted next, or at the end."""
+        return self.steps[index + 1].observation if index + 1 < len(self.steps) else self.final
+
 
 def load_demo(store: Store, demo_id: str) -> Demo:
     """Read ``demo/<demo_id>`` from the store; TrajError when there is no such demo."""

@@ -11,6 +11,7 @@ from traj.replay._instances import Instance, read_instances
 from traj.replay._ladder import LADDER, Target, find_target, same_name
 from traj.replay._success import set_success_spec, task_success_spec
 from traj.replay._variables import edit_variables
+from traj.replay._wait import WaitCondition, wait_condition
 
 __all__ = [
     "LADDER",
@@ -24,6 +25,7 @@ __all__ = [
     "Target",
     "TargetNotFoundError",
     "VariableError",
+    "WaitCondition",
     "bind_goal",
     "check_success",
     "edit_variables",
@@ -39,4 +41,5 @@ __all__ = [
     "set_success_spec",
     "task_success_spec",
     "variables_prompt",
+    "wait_condition",
 ]

@@ -6,7 +6,9 @@ the demonstration saw after the same step (the value set, the page reached). A s
 lower rung had to, and ``failed`` with the reason and a screenshot otherwise; the replay
 stops at the first failure. Locators that healed a step are appended to the demo's stream
 (``locators.healed``), so the next replay tries them first; the recorded action stays.
-A DRAG finds its drop target through the same ladder.
+A DRAG finds its drop target through the same ladder. A WAIT waits for what the person
+waited for (a number crossing the goal's threshold, text appearing; ``_wait``), not for
+their seconds, which only stand in when the demonstration shows no condition.
 
 The demo's variables get their values from the goal (``goal``, else the goal the page states
 in ``window.traj.goal``; :mod:`traj.replay._binding`), with ``variables`` overriding. A
@@ -64,6 +66,7 @@ from traj.replay._binding import bind_goal, check_variable_names
 from traj.replay._failure import StepFailedError
 from traj.replay._fallback import ModelDecision, ModelFallback, ModelStepError
 from traj.replay._ladder import Target, find_target
+from traj.replay._wait import wait_budget, wait_condition, wait_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -435,23 +438,18 @@ class _Runner:
             return None
 
     def _wait_like_the_person(self, index: int, step: DemoStep, seconds: float) -> None:
-        """Wait until the page shows what the person waited for: the lines of text that were new
-        when they acted again. Without such lines (or when they never come, e.g. on another
-        seed), wait as long as the person did.
-        """
-        steps = self.demo.steps
-        after = steps[index + 1].observation if index + 1 < len(steps) else self.demo.final
-        before = set(step.observation.text.splitlines())
-        awaited = [line.strip() for line in (after.text if after else "").splitlines() if line not in before]
-        awaited = [line for line in awaited if line]
-        budget_ms = (seconds * 2 + self.timeout_s) * 1000
-        if awaited:
-            with contextlib.suppress(PlaywrightError):
-                self.page.wait_for_function(
-                    "lines => lines.every(l => document.body.innerText.includes(l))", arg=awaited, timeout=budget_ms
-                )
-                return
-        self.page.wait_for_timeout(min(seconds, self.timeout_s) * 1000)
+        """Wait for what the person waited for (:mod:`traj.replay._wait`): a number crossing the
+        goal's threshold, text appearing; without either, as long as the person did. A condition
+        that does not hold in its budget fails the step: acting early would only look "ok"."""
+        condition = wait_condition(self.demo, index, self.bound_values())
+        if condition is None:
+            self.page.wait_for_timeout(min(seconds, self.timeout_s) * 1000)
+            return
+        budget = wait_budget(seconds, self.timeout_s)
+        if not wait_until(self.page, condition, budget):
+            raise StepFailedError(
+                f"step {step.action.step} (WAIT): waited {budget:.1f} s for {condition.describe()}, which never held"
+            )
 
     def _find(self, step: DemoStep) -> Target:
         """Climb the ladder until the element is there, or the step times out.
