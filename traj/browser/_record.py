@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -92,6 +93,10 @@ def record(
                 reason = _wait_for_person(recorder, until_url, until_text)
         except KeyboardInterrupt:
             reason = "stopped with Ctrl+C"
+        except BaseException:
+            with contextlib.suppress(BrowserError):
+                recorder.drain()  # what was recorded stays, as an unfinished demo, before the store can close
+            raise
         return recorder.finish(reason=reason)
 
 

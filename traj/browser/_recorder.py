@@ -5,8 +5,10 @@ Playwright binding together with a DOM snapshot taken in the capture phase, befo
 page reacts, so every action references the observation it was decided in. Whenever the
 page settles, the recorder takes a screenshot (a deduplicated blob); an observation carries
 the last one taken before the person's input started, never one that shows the input.
-Events are appended as they happen: a crash or Ctrl+C leaves a readable demo with no
-``demo.finished``, which the ``demos`` projection shows as unfinished.
+Events are appended as they happen, by a writer thread (:class:`~traj.browser._writer.DemoWriter`)
+in the order they were reported, so a demonstrator's input call does not wait for the store's
+fsync: a crash or Ctrl+C leaves a readable demo with no ``demo.finished`` (which the ``demos``
+projection shows as unfinished), short of the events reported in the last milliseconds.
 Secrets (password fields, values marked with ``secrets``) are stored as ``{"secret": NAME}``
 and masked in every observation (:class:`~traj.browser.SecretKeeper`).
 """
@@ -27,6 +29,7 @@ import msgspec
 from traj.browser._page_task import page_verdict
 from traj.browser._secrets import SecretKeeper, mark_secret, mask_values
 from traj.browser._success import derive_success_spec
+from traj.browser._writer import DemoWriter, blob_digest
 from traj.errors import BrowserError, first_line
 from traj.eventlog import (
     Action,
@@ -80,6 +83,11 @@ class _Settled:
     snapshot: dict[str, Any]
     png: bytes | None
     at: float
+    digest: str | None = field(init=False)
+    """The screenshot's blob digest, known before the writer stores it."""
+
+    def __post_init__(self) -> None:
+        self.digest = blob_digest(self.png) if self.png is not None else None
 
 
 class Recorder:
@@ -128,6 +136,9 @@ class Recorder:
         self.context = context
         self.demo_id = demo_id or new_event_id()
         self.stream = f"demo/{self.demo_id}"
+        self._writer = DemoWriter(store, self.stream, self.demo_id)
+        self._cited: dict[str, bytes] = {}
+        """Screenshots cited since the last append: the writer stores them before the events citing them."""
         self.task, self.goal, self.url, self.seed, self.source = task, goal, url, seed, source
         self.wait_after_s = wait_after_s
         self.screenshots = screenshots
@@ -136,7 +147,6 @@ class Recorder:
         beside those the goal names (:func:`~traj.projections.derive_variables`)."""
         self.page: Page | None = None
         self.actions = 0
-        self._seq = 0
         self._settled: _Settled | None = None
         self._settles: collections.deque[_Settled] = collections.deque(maxlen=_KEPT_SETTLES)
         """Recent states at rest: a WAIT is decided in the first one after the previous action."""
@@ -190,13 +200,13 @@ class Recorder:
             page.evaluate("() => window.__trajRecorder && window.__trajRecorder.flush()")
             page.wait_for_timeout(50)  # let the flushed reports arrive (recorded: not finished yet)
             self._finished = True
-            self._raise_errors()
+            self.drain()
             end = self._settle_now(page)
             events.append(self._observation_event(end.snapshot, self._blob(end)))
             success = page_verdict(page)
         else:  # the window is gone: its last state at rest is the final observation
             self._finished = True
-            self._raise_errors()
+            self.drain()
             end = self._settled
             if end is not None:
                 events.append(self._observation_event(end.snapshot, self._blob(end)))
@@ -207,7 +217,20 @@ class Recorder:
         bound = dict(variables.defaults) if variables is not None else {}
         events.append(self._success_event(end, bound, page_check=success is not None))
         self._append([*events, DemoFinished(demo_id=self.demo_id, success=success, reason=reason)])
+        self._writer.drain()
         return RecordedDemo(self.demo_id, self.stream, self.actions, success, list(self.warnings))
+
+    def drain(self) -> None:
+        """Wait until every event recorded so far is durable in the store.
+
+        ``finish()`` does this; a recording that ends without it (an error in the demonstrator)
+        needs it before the store closes. Raises BrowserError when an event could not be
+        written or a recorder callback failed.
+        """
+        self._writer.drain()
+        if self._errors:
+            first = self._errors[0]
+            raise BrowserError(f"recording demo {self.demo_id} failed: {first}") from first
 
     def _success_event(self, end: _Settled | None, variables: dict[str, str], *, page_check: bool) -> DemoSuccess:
         """The user's success spec, or the one the end state implies (variables as ``{name}``)."""
@@ -272,6 +295,9 @@ class Recorder:
         # An exception in a Playwright callback would be lost; keep it for finish().
         try:
             handler(*args, **kwargs)
+        except BrowserError as exc:  # the writer's failure, already logged with its cause where it happened
+            log.error("recorder callback failed: %s", exc)
+            self._errors.append(exc)
         except Exception as exc:
             log.exception("recorder callback failed")
             self._errors.append(exc)
@@ -399,8 +425,11 @@ class Recorder:
         return _SNAPSHOT.decode(self._keeper.scrub(snapshot) if self._keeper.active else snapshot)
 
     def _blob(self, state: _Settled | None) -> str | None:
-        """The screenshot of ``state`` as a blob: stored when first cited (put_blob deduplicates)."""
-        return self.store.put_blob(state.png) if state is not None and state.png is not None else None
+        """The screenshot of ``state`` as a blob: stored with the next append (the writer deduplicates)."""
+        if state is None or state.png is None or state.digest is None:
+            return None
+        self._cited[state.digest] = state.png
+        return state.digest
 
     def _screenshot(self, page: Page) -> bytes:
         """A PNG of the viewport through CDP with ``optimizeForSpeed``: ~15 ms, not ~40 ms."""
@@ -411,13 +440,9 @@ class Recorder:
         return base64.b64decode(reply["data"])
 
     def _append(self, events: list[Any]) -> None:
-        result = self.store.append(self.stream, events, expected_seq=self._seq)
-        self._seq = result.next_seq
-
-    def _raise_errors(self) -> None:
-        if self._errors:
-            first = self._errors[0]
-            raise BrowserError(f"recording demo {self.demo_id} failed: {first}") from first
+        """Hand ``events`` to the writer, after the screenshots they cite; the order of calls is the stream's."""
+        cited, self._cited = self._cited, {}
+        self._writer.append(events, cited)
 
 
 def open_url(page: Page, url: str) -> None:

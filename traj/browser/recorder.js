@@ -70,7 +70,12 @@
   const reported = new WeakMap(); // field -> the value its last TYPE reported (a later change event repeats it)
   let pendingScroll = null; // {captured, timer}
   let pendingPress = null; // {el, captured, x, y, hit}: a pointer press whose click has not come yet
+  // Within the task of an input: a label's forwarded click, a key's own value change, a drag's
+  // release click are that input's effects. Reset by a timer, and by the next input: the browser
+  // runs queued input before timers, so a quick series of inputs can come before the timer.
   let clickedThisTask = false;
+  let keyEffect = null; // the control a recorded PRESS changes right after (an arrow key on a slider)
+  let dragReleased = false; // within the task of a pointer drag's release, which clicks where it ended
   let selectBefore = new WeakMap(); // select -> captured before its value changed
   let mutations = 0;
   let lastUserScrollIntent = -Infinity;
@@ -208,6 +213,21 @@
       },
       true,
     );
+  // Registered first, so the input's own handlers below see the state reset (not through on():
+  // no work worth timing).
+  for (const type of ["pointerdown", "keydown"]) {
+    window.addEventListener(
+      type,
+      (event) => {
+        if (!event.isTrusted) return;
+        clickedThisTask = false;
+        keyEffect = null;
+        dragReleased = false;
+      },
+      true,
+    );
+  }
+
   // The snapshot a pointerdown was resolved in: a drag starting at the same press reuses it (a
   // second snapshot would cost the page as much again and see every new element as seen).
   let pressCapture = null; // {event, captured}
@@ -383,7 +403,6 @@
   };
 
   let spacePressed = false;
-  let keyEffect = null;
   on("keyup", (event) => {
     if (!event.isTrusted || event.key !== " " || !spacePressed) return;
     spacePressed = false;
@@ -398,7 +417,6 @@
   const DRAG_MIN_PX = 8;
   let pointerStart = null; // {x, y, path, captured} while the primary button is down
   let html5Drag = null; // the pointerStart an HTML5 drag began from
-  let dragReleased = false; // within the task of a pointer drag's release, which clicks where it ended
 
   const firstWithId = (nodes) => nodes.find((node) => node instanceof Element && node.hasAttribute("data-agent-id")) || null;
   const isField = (el) => !!el && (["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName) || el.isContentEditable);
