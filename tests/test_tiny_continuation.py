@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from traj.cli import app
 from traj.errors import TrainingError
-from traj.tiny import HELDOUT_KINDS, SHIPPED, continue_tiny, heldout_episode
+from traj.tiny import HELDOUT_KINDS, SHIPPED, continue_tiny, heldout_episode, init_tiny, recipe_key
 from traj.tiny._synthetic import SKILL_KINDS, TEMPLATES, decisions, episode
 
 _SKILL_FAMILIES = range(2_000_000, 3_000_000)
@@ -104,3 +104,40 @@ def test_model_continue_from_the_command_line(tmp_path: Path) -> None:
         app, ["model", "continue", str(tmp_path / "none"), str(tmp_path / "n"), "--steps", "1"]
     )
     assert refused.exit_code == 1 and "holds no model to continue from" in refused.output
+
+
+def test_a_build_killed_in_its_second_stage_resumes_to_the_uninterrupted_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a second stage in the recipe (its steps scale with the first's), a build that dies in
+    it keeps its work directory; ``resume=True`` skips the finished first stage and ends with the
+    weights and summary of a build that never stopped."""
+    from dataclasses import replace
+
+    import traj.tiny._model as model
+
+    monkeypatch.setattr(model, "_CONTINUATION", replace(model._CONTINUATION, share=0.5))
+    whole = init_tiny(tmp_path / "whole", seed=3, steps=2, progress=False)
+    summary = json.loads((whole / "traj-tiny.json").read_text())
+    assert summary["continuation"]["steps"] == 1 and summary["key"] == recipe_key(3, 2)
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(model, "continue_tiny", killed)
+        with pytest.raises(KeyboardInterrupt):
+            init_tiny(tmp_path / "again", seed=3, steps=2, progress=False)
+    work = tmp_path / ".again.partial"
+    assert (work / "stage-one.json").is_file() and not (tmp_path / "again").exists()
+    with monkeypatch.context() as patch:
+        patch.setattr(model, "_pretrain", killed)  # the finished first stage is not run again
+        again = init_tiny(tmp_path / "again", seed=3, steps=2, progress=False, resume=True)
+    assert _digest(again) == _digest(whole)
+    resumed = json.loads((again / "traj-tiny.json").read_text())
+    assert (resumed["key"], resumed["tokens"], resumed["continuation"]["tokens"]) == (
+        summary["key"],
+        summary["tokens"],
+        summary["continuation"]["tokens"],
+    )
+    assert not work.exists()

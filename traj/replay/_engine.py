@@ -47,6 +47,7 @@ from traj.browser import (
     locators_for,
     mark_secret,
     page_goal,
+    take_snapshot,
 )
 from traj.errors import BrowserError, TargetNotFoundError, TrajError, VariableError, first_line, one_line
 from traj.eventlog import (
@@ -65,7 +66,7 @@ from traj.prompt import normalize_key
 from traj.replay._binding import bind_goal, check_variable_names
 from traj.replay._failure import StepFailedError
 from traj.replay._fallback import ModelDecision, ModelFallback, ModelStepError
-from traj.replay._ladder import Target, find_target
+from traj.replay._ladder import Target, find_target, same_name
 from traj.replay._wait import wait_budget, wait_condition, wait_until
 
 if TYPE_CHECKING:
@@ -77,6 +78,9 @@ if TYPE_CHECKING:
 __all__ = ["ReplayResult", "StepResult", "replay", "replay_demo"]
 
 _POLL_S = 0.1
+_GRACE_S = 1.0
+"""How long a step whose recorded control the page does not show waits before the model takes it
+(a page that renders late shows it by then)."""
 _READ_VALUE = """id => {
   const el = window.__traj && window.__traj.elementByAgentId(id);
   if (!el) return null;
@@ -478,7 +482,19 @@ class _Runner:
                 attrs={k: swap_values(v, swaps) for k, v in recorded.attrs.items()},
             )
             healed = [(s, swap_values(v, swaps)) for s, v in healed] if healed else None
-        return self._climb(action, recorded, healed)
+        return self._climb(action, recorded, healed, ask_early=self._asks_early(step))
+
+    def _asks_early(self, step: DemoStep) -> bool:
+        """Whether the model may take ``step`` before the ladder's full timeout: it would take it
+        now (a policy with steps left), and no variable names the element, so a recorded name
+        absent from the page means the page's content chose another control, not a late render."""
+        fallback = self.fallback
+        return (
+            fallback is not None
+            and fallback.can_take(step)
+            and not fallback.exhausted
+            and not self.demo.variables_of(step.action_id)
+        )
 
     def _swaps(self, step: DemoStep) -> dict[str, str]:
         """The demo's value -> the new value, for the variables naming this step's element."""
@@ -498,15 +514,35 @@ class _Runner:
         )
         return self._climb(as_target, recorded, None)
 
-    def _climb(self, action: Action, recorded: Element, locators: list[tuple[str, str]] | None) -> Target:
-        deadline = time.monotonic() + self.timeout_s
+    def _climb(
+        self, action: Action, recorded: Element, locators: list[tuple[str, str]] | None, *, ask_early: bool = False
+    ) -> Target:
+        """Climb the ladder until it finds the element or ``timeout_s`` passes.
+
+        With ``ask_early`` the climb ends after a short grace (a page still rendering) when no
+        control on the page has the recorded name: waiting the rest of the timeout for a
+        control the page does not show only delays the model that will take the step.
+        """
+        started = time.monotonic()
+        deadline, grace = started + self.timeout_s, started + min(_GRACE_S, self.timeout_s)
         while True:
             try:
                 return find_target(self.page, action, recorded, locators=locators)
-            except TargetNotFoundError:
-                if time.monotonic() > deadline:
+            except TargetNotFoundError as exc:
+                now = time.monotonic()
+                if now > deadline:
                     raise
+                name = recorded.name or recorded.text
+                if ask_early and now > grace:
+                    if name and not self._named_on_page(name):
+                        raise TargetNotFoundError(f"{exc}; nothing on the page is named {name!r}", exc.tried) from None
+                    ask_early = False  # it is there but not yet right (hidden, elsewhere): wait for it
                 self.page.wait_for_timeout(_POLL_S * 1000)
+
+    def _named_on_page(self, name: str) -> bool:
+        """Whether a control on the page has ``name`` (cosmetic differences aside)."""
+        elements = take_snapshot(self.page, screenshot=False, mark_new=False).elements
+        return any(same_name(e.name or e.text, name) for e in elements)
 
     def _act(self, index: int, step: DemoStep, target: Target, value: str | Secret | None) -> None:
         kind = step.action.kind

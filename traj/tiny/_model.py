@@ -109,10 +109,11 @@ class _Continuation:
     values up in the goal (issue 25). Warm-starting is far cheaper than pretraining again on 2
     cores; the skill families (:mod:`traj.tiny._lookup`) make the goal the only source of each
     answer, and a share of the first stage's own mixture (and its copy batches) is replayed so
-    what it learned is kept. ``steps=0``: no second stage.
+    what it learned is kept.
     """
 
-    steps: int = 0
+    share: float = 0.0
+    """Its steps per first-stage step (0: no second stage), so a short test build stays short."""
     skill_share: float = 0.65
     lr: float = 5e-4
     warmup: float = 0.03
@@ -257,7 +258,7 @@ def recipe_key(seed: int = 0, steps: int = DEFAULT_STEPS) -> str:
     shape = {k: v for k, v in vars(TinyConfig).items() if isinstance(v, int | float | str)}
     shape["__module__"] = "traj.train.tiny"  # where TinyConfig was defined first: moving it keeps the caches
     parts: list[object] = [shape, GENERATOR_VERSION, asdict(_RECIPE), seed, steps, RULES]
-    if _CONTINUATION.steps:
+    if _CONTINUATION.share:
         parts.append(asdict(_CONTINUATION))
     key = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(key.encode()).hexdigest()[:12]
@@ -317,8 +318,8 @@ def init_tiny(
         else:
             summary = _pretrain(scratch, seed=seed, steps=steps, progress=progress)
             write_durably(scratch / _STAGE_ONE, json.dumps(summary).encode())
-        if _CONTINUATION.steps:
-            second = continue_tiny(scratch, scratch, seed=seed, progress=progress)
+        if second_steps := round(steps * _CONTINUATION.share):
+            second = continue_tiny(scratch, scratch, seed=seed, steps=second_steps, progress=progress)
             summary = {**summary, "key": recipe_key(seed, steps), "continuation": second}
         write_durably(scratch / _MARKER, (json.dumps(summary, indent=2) + "\n").encode())
         (scratch / _STAGE_ONE).unlink()
@@ -340,9 +341,10 @@ def continue_tiny(
 ) -> dict[str, object]:
     """The recipe's second stage: train the model at ``start`` further into ``path``; its summary.
 
-    ``path`` may be ``start`` (in place). ``steps`` overrides the recipe's; ``stop_after`` pauses
-    after that many steps with a checkpoint in ``path``, and calling again with the same
-    arguments goes on from it (as after a kill) to the weights an uninterrupted run gives.
+    ``path`` may be ``start`` (in place). ``steps`` overrides the recipe's (``DEFAULT_STEPS *
+    share``); ``stop_after`` pauses after that many steps with a checkpoint in ``path``, and
+    calling again with the same arguments goes on from it (as after a kill) to the weights an
+    uninterrupted run gives.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -350,9 +352,10 @@ def continue_tiny(
 
     from traj.tiny._optimize import Schedule, optimize
 
-    stage = _CONTINUATION if steps is None else replace(_CONTINUATION, steps=steps)
-    if stage.steps <= 0:
-        raise TrainingError(f"the continuation needs at least one step, not {stage.steps}")
+    stage = _CONTINUATION
+    total = round(DEFAULT_STEPS * stage.share) if steps is None else steps
+    if total <= 0:
+        raise TrainingError(f"the continuation needs at least one step, not {total} (pass steps)")
     start, path = Path(start), Path(path)
     if not (start / "config.json").is_file():
         raise TrainingError(f"{start} holds no model to continue from")
@@ -365,30 +368,30 @@ def continue_tiny(
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     recipe = replace(_RECIPE, history_weight=stage.history_weight)
-    copies = stage.steps // recipe.copy_every
+    copies = total // recipe.copy_every
     stream = _continuation_mixture(seed, stage)
-    batches = _batches(tokenizer, stream, stage.steps - copies, recipe, random.Random(f"continue-batches-{seed}"))
+    batches = _batches(tokenizer, stream, total - copies, recipe, random.Random(f"continue-batches-{seed}"))
     copy_rng = random.Random(f"continue-copies-{seed}")
     for index in range(copies):
         batches.insert((index + 1) * recipe.copy_every - 1, _copy_batch(tokenizer, recipe, copy_rng))
     prepared = time.perf_counter() - started
-    with _Progress(progress, stage.steps, "teaching the tiny model to read the goal") as advance:
+    with _Progress(progress, total, "teaching the tiny model to read the goal") as advance:
         tokens, loss = optimize(
             model,
             batches,
-            Schedule(stage.steps, stage.lr, stage.warmup),
+            Schedule(total, stage.lr, stage.warmup),
             autocast=_bf16_supported(),
             checkpoint=path / _CHECKPOINT,
             stop_after=stop_after,
             advance=advance,
         )
-    if stop_after is not None and stop_after < stage.steps:
+    if stop_after is not None and stop_after < total:
         return {"paused_at": stop_after}
     model.save_pretrained(path)
     (path / _CHECKPOINT).unlink(missing_ok=True)
     seconds = time.perf_counter() - started
     return {
-        "steps": stage.steps,
+        "steps": total,
         "tokens": tokens,
         "seconds": round(seconds, 1),
         "prepare_seconds": round(prepared, 1),
