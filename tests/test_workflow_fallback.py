@@ -98,6 +98,28 @@ def test_the_model_takes_the_step_whose_control_moved(store: Store, site: str, s
     assert rows == [{"step": taken.step, "status": "healed", "strategy": "model"}]
 
 
+def test_the_model_is_asked_without_waiting_the_ladders_timeout_for_a_control_the_page_does_not_show(
+    store: Store, site: str, stuck: dict, right_policy
+) -> None:
+    # "Place order" is on no control of the moved page and no variable names it: after a short
+    # grace the model takes the step, long before the ladder's (here very long) timeout.
+    demo_id = stuck["result"].demo_id
+    result = replay(store, demo_id, url=f"{site}?variant=moved", policy=right_policy, timeout_s=90, headless=True)
+    assert result.success is True, result
+    taken = result.steps[stuck["index"]]
+    assert taken.source == "model" and taken.duration_ms < 90_000
+
+
+def test_a_control_that_renders_late_is_found_by_the_ladder_not_the_model(
+    store: Store, site: str, stuck: dict, right_policy
+) -> None:
+    # The order button appears 0.6 s after the name is typed: within the grace, so no model step.
+    demo_id = stuck["result"].demo_id
+    result = replay(store, demo_id, url=f"{site}?variant=late", policy=right_policy, timeout_s=5, headless=True)
+    assert result.success is True, result
+    assert [s.source for s in result.steps] == ["workflow"] * len(result.steps)
+
+
 def test_the_models_control_is_written_back_and_the_next_replay_needs_no_model(
     store: Store, site: str, stuck: dict, right_policy
 ) -> None:

@@ -217,7 +217,7 @@ class Recorder:
         bound = dict(variables.defaults) if variables is not None else {}
         events.append(self._success_event(end, bound, page_check=success is not None))
         self._append([*events, DemoFinished(demo_id=self.demo_id, success=success, reason=reason)])
-        self._writer.drain()
+        self._writer.close()
         return RecordedDemo(self.demo_id, self.stream, self.actions, success, list(self.warnings))
 
     def drain(self) -> None:

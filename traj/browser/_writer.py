@@ -7,8 +7,10 @@ hands its events over here; one thread writes them in the order they were handed
 each batch durable (fsynced) before the next is written. Only store work moves here:
 everything Playwright does stays on its thread (the sync API is not thread-safe).
 
-The thread runs only while work is pending, so a recorder nobody finishes leaves none
-behind. After a failed write nothing more is written (a later event must not stand where
+The thread is started by the first append and ends at :meth:`DemoWriter.close` or after
+``IDLE_S`` without work, so a recorder nobody finishes leaves none behind, while a recording's inputs never wait for a
+thread to start (``Thread.start`` waits until the new thread runs: ~100 ms on a loaded
+machine). After a failed write nothing more is written (a later event must not stand where
 the lost one was); the failure is raised by the next :meth:`DemoWriter.append` and by
 :meth:`DemoWriter.drain`.
 """
@@ -25,9 +27,12 @@ from typing import Any
 from traj.errors import BrowserError, first_line
 from traj.eventlog import Store
 
-__all__ = ["DemoWriter", "blob_digest"]
+__all__ = ["IDLE_S", "DemoWriter", "blob_digest"]
 
 log = logging.getLogger(__name__)
+
+IDLE_S = 30.0
+"""How long the writer's thread waits for more events before it ends (the next append starts another)."""
 
 
 def blob_digest(data: bytes) -> str:
@@ -47,7 +52,10 @@ class DemoWriter:
         self._stored_blobs: set[str] = set()
         self._error: BaseException | None = None
         self._running = False
+        self._busy = False
+        self._closing = False
         self._idle = threading.Condition()
+        """Notified when events are queued and when the queue is done."""
 
     def append(self, events: list[Any], blobs: Mapping[str, bytes] | None = None) -> None:
         """Queue ``events``, to be written after ``blobs`` (digest -> bytes, see :func:`blob_digest`); returns at once.
@@ -57,6 +65,8 @@ class DemoWriter:
         with self._idle:
             self._raise_error()
             self._pending.append((blobs or {}, events))
+            self._closing = False
+            self._idle.notify_all()
             if not self._running:
                 self._running = True
                 threading.Thread(target=self._write_pending, name=f"traj-record-{self.demo_id}", daemon=True).start()
@@ -64,18 +74,29 @@ class DemoWriter:
     def drain(self) -> None:
         """Wait until every queued event is durable in the store; BrowserError if one could not be written."""
         with self._idle:
-            self._idle.wait_for(lambda: not self._running)
+            self._idle.wait_for(lambda: not self._running or not (self._pending or self._busy))
             self._raise_error()
+
+    def close(self) -> None:
+        """:meth:`drain`, then let the thread end now rather than after ``IDLE_S`` (a later append starts another)."""
+        with self._idle:
+            self._closing = True
+            self._idle.notify_all()
+        self.drain()
 
     def _write_pending(self) -> None:
         while True:
             with self._idle:
+                self._busy = False
+                self._idle.notify_all()
+                self._idle.wait_for(lambda: self._pending or self._closing or self._error is not None, timeout=IDLE_S)
                 if not self._pending or self._error is not None:
-                    self._pending.clear()
+                    self._pending.clear()  # after a failure nothing more is written (see the module's docstring)
                     self._running = False
                     self._idle.notify_all()
                     return
                 blobs, events = self._pending.popleft()
+                self._busy = True
             try:
                 self._write(blobs, events)
             except Exception as exc:

@@ -18,6 +18,7 @@
   }
   const SCROLL_QUIET_MS = 300;
   const SETTLE_MS = 150;
+  const SELECT_OPEN_MS = 2000;
   const USER_SCROLL_WINDOW_MS = 600;
   const KEY_CLICK_MS = 100;
   const PRESS_SLOP_PX = 10;
@@ -82,6 +83,7 @@
   let lastKeyClickAt = -Infinity; // Enter pressed, Space released: the click it makes is that key
   let settleTimer = null;
   let inputSinceRest = false; // the person gave input since the page was last reported at rest
+  let openSelect = null; // {el, at}: a select whose options popup a press opened, when (see settleSoon)
 
   const send = (message) => {
     try {
@@ -178,9 +180,15 @@
   // The page is at rest SETTLE_MS after its last change and the person's last input (see below):
   // Python then snapshots and screenshots it, never in the middle of a burst of input, where the
   // screenshot would slow the page's response to the next key and show a half-typed value.
+  // A <select> a press opened lists its options in a popup of the browser's own: the keys typed
+  // there never reach the page, so they cannot postpone the rest. While it is open (until its
+  // value changes, focus leaves it, a key reaches the page, or at most SELECT_OPEN_MS) the
+  // person is still choosing: not at rest.
   const settleSoon = () => {
     clearTimeout(settleTimer);
     settleTimer = setTimeout(() => {
+      if (openSelect && performance.now() - openSelect.at < SELECT_OPEN_MS) return settleSoon();
+      openSelect = null;
       inputSinceRest = false;
       try {
         window.__trajSettled(location.href);
@@ -223,6 +231,7 @@
         clickedThisTask = false;
         keyEffect = null;
         dragReleased = false;
+        if (type === "keydown") openSelect = null; // keys reach the page: no popup has them
       },
       true,
     );
@@ -242,6 +251,7 @@
     const value = el && el.tagName === "INPUT" ? el.value : undefined;
     pendingPress = { el, captured, value, x: event.clientX, y: event.clientY, hit: elementOf(event) };
     if (el && el.tagName === "SELECT") selectBefore.set(el, captured);
+    openSelect = el && el.tagName === "SELECT" && !el.multiple && el.size <= 1 ? { el, at: performance.now() } : null;
   });
 
   // A press the page saw went past the window's capture listeners. One that did not was swallowed
@@ -331,6 +341,7 @@
 
   on("focusout", (event) => {
     if (pendingType && elementOf(event) === pendingType.el) flushType();
+    if (openSelect && elementOf(event) === openSelect.el) openSelect = null;
   });
 
   on("keydown", (event) => {
@@ -537,6 +548,7 @@
     const option = el.selectedOptions[0];
     emit("SELECT", option ? option.text.trim() : el.value, captured);
     selectBefore.set(el, capture(el)); // the state before a next change of the same select
+    if (openSelect && openSelect.el === el) openSelect = null;
     settleSoon();
   });
 

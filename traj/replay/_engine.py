@@ -47,6 +47,7 @@ from traj.browser import (
     locators_for,
     mark_secret,
     page_goal,
+    take_snapshot,
 )
 from traj.errors import BrowserError, TargetNotFoundError, TrajError, VariableError, first_line, one_line
 from traj.eventlog import (
@@ -63,9 +64,9 @@ from traj.eventlog import (
 from traj.projections import Demo, DemoStep, load_demo, swap_values
 from traj.prompt import normalize_key
 from traj.replay._binding import bind_goal, check_variable_names
-from traj.replay._failure import StepFailedError
+from traj.replay._failure import ConditionNotMetError, StepFailedError
 from traj.replay._fallback import ModelDecision, ModelFallback, ModelStepError
-from traj.replay._ladder import Target, find_target
+from traj.replay._ladder import Target, find_target, same_name
 from traj.replay._wait import wait_budget, wait_condition, wait_until
 
 if TYPE_CHECKING:
@@ -77,6 +78,9 @@ if TYPE_CHECKING:
 __all__ = ["ReplayResult", "StepResult", "replay", "replay_demo"]
 
 _POLL_S = 0.1
+_GRACE_S = 1.0
+"""How long a step whose recorded control the page does not show waits before the model takes it
+(a page that renders late shows it by then)."""
 _READ_VALUE = """id => {
   const el = window.__traj && window.__traj.elementByAgentId(id);
   if (!el) return null;
@@ -342,6 +346,7 @@ class _Runner:
         action = step.action
         decision: ModelDecision | None = None
         source: Source = "workflow"
+        waited_in_vain = False
         try:
             strategy, value, healed, agent_id = self._execute(index, step)
             status: Status = "healed" if healed else "ok"
@@ -349,10 +354,11 @@ class _Runner:
             reason = ""
         except (TargetNotFoundError, StepFailedError) as exc:
             strategy, value, status, reason, agent_id = "", "", "failed", str(exc), ""
+            waited_in_vain = isinstance(exc, ConditionNotMetError)
         except Exception as exc:  # a Playwright error: the page did not behave as recorded
             strategy, value, status, agent_id = "", "", "failed", ""
             reason = f"step {action.step} ({action.kind}): {one_line(exc)[:300]}"
-        if status == "failed" and self.fallback is not None and self.fallback.can_take(step):
+        if status == "failed" and not waited_in_vain and self.fallback is not None and self.fallback.can_take(step):
             if self.fallback.exhausted:
                 reason += f"; no model step left (--max-model-steps {self.fallback.max_model_steps} used)"
             else:
@@ -404,8 +410,11 @@ class _Runner:
             self._navigate(value or "")
             return "", "", False, ""
         if action.kind == "WAIT":
-            self._wait_like_the_person(index, step, float(value or 0))
+            seconds = float(value or 0)
+            if not self._wait_for_condition(index, step, seconds):  # nothing to wait for but the time
+                self.page.wait_for_timeout(min(seconds, self.timeout_s) * 1000)
             return "", "", False, ""
+        self._wait_for_condition(index, step, 0.0)
         if action.kind == "SCROLL":
             x, _, y = (value or "0,0").partition(",")
             self.page.evaluate("([x, y]) => window.scrollTo(x, y)", [float(x or 0), float(y or 0)])
@@ -437,19 +446,21 @@ class _Runner:
         except PlaywrightError:
             return None
 
-    def _wait_like_the_person(self, index: int, step: DemoStep, seconds: float) -> None:
-        """Wait for what the person waited for (:mod:`traj.replay._wait`): a number crossing the
-        goal's threshold, text appearing; without either, as long as the person did. A condition
-        that does not hold in its budget fails the step: acting early would only look "ok"."""
+    def _wait_for_condition(self, index: int, step: DemoStep, seconds: float) -> bool:
+        """Wait for what the person waited for before step ``index`` (:mod:`traj.replay._wait`): a
+        number crossing the goal's threshold, text appearing; False when the demo shows nothing to
+        wait for. A condition that does not hold in its budget fails the step: acting early would
+        only look "ok"."""
         condition = wait_condition(self.demo, index, self.bound_values())
         if condition is None:
-            self.page.wait_for_timeout(min(seconds, self.timeout_s) * 1000)
-            return
+            return False
         budget = wait_budget(seconds, self.timeout_s)
         if not wait_until(self.page, condition, budget):
-            raise StepFailedError(
-                f"step {step.action.step} (WAIT): waited {budget:.1f} s for {condition.describe()}, which never held"
+            raise ConditionNotMetError(
+                f"step {step.action.step} ({step.action.kind}): waited {budget:.1f} s for {condition.describe()}, "
+                "which never held"
             )
+        return True
 
     def _find(self, step: DemoStep) -> Target:
         """Climb the ladder until the element is there, or the step times out.
@@ -478,7 +489,19 @@ class _Runner:
                 attrs={k: swap_values(v, swaps) for k, v in recorded.attrs.items()},
             )
             healed = [(s, swap_values(v, swaps)) for s, v in healed] if healed else None
-        return self._climb(action, recorded, healed)
+        return self._climb(action, recorded, healed, ask_early=self._asks_early(step))
+
+    def _asks_early(self, step: DemoStep) -> bool:
+        """Whether the model may take ``step`` before the ladder's full timeout: it would take it
+        now (a policy with steps left), and no variable names the element, so a recorded name
+        absent from the page means the page's content chose another control, not a late render."""
+        fallback = self.fallback
+        return (
+            fallback is not None
+            and fallback.can_take(step)
+            and not fallback.exhausted
+            and not self.demo.variables_of(step.action_id)
+        )
 
     def _swaps(self, step: DemoStep) -> dict[str, str]:
         """The demo's value -> the new value, for the variables naming this step's element."""
@@ -498,15 +521,35 @@ class _Runner:
         )
         return self._climb(as_target, recorded, None)
 
-    def _climb(self, action: Action, recorded: Element, locators: list[tuple[str, str]] | None) -> Target:
-        deadline = time.monotonic() + self.timeout_s
+    def _climb(
+        self, action: Action, recorded: Element, locators: list[tuple[str, str]] | None, *, ask_early: bool = False
+    ) -> Target:
+        """Climb the ladder until it finds the element or ``timeout_s`` passes.
+
+        With ``ask_early`` the climb ends after a short grace (a page still rendering) when no
+        control on the page has the recorded name: waiting the rest of the timeout for a
+        control the page does not show only delays the model that will take the step.
+        """
+        started = time.monotonic()
+        deadline, grace = started + self.timeout_s, started + min(_GRACE_S, self.timeout_s)
         while True:
             try:
                 return find_target(self.page, action, recorded, locators=locators)
-            except TargetNotFoundError:
-                if time.monotonic() > deadline:
+            except TargetNotFoundError as exc:
+                now = time.monotonic()
+                if now > deadline:
                     raise
+                name = recorded.name or recorded.text
+                if ask_early and now > grace:
+                    if name and not self._named_on_page(name):
+                        raise TargetNotFoundError(f"{exc}; nothing on the page is named {name!r}", exc.tried) from None
+                    ask_early = False  # it is there but not yet right (hidden, elsewhere): wait for it
                 self.page.wait_for_timeout(_POLL_S * 1000)
+
+    def _named_on_page(self, name: str) -> bool:
+        """Whether a control on the page has ``name`` (cosmetic differences aside)."""
+        elements = take_snapshot(self.page, screenshot=False, mark_new=False).elements
+        return any(same_name(e.name or e.text, name) for e in elements)
 
     def _act(self, index: int, step: DemoStep, target: Target, value: str | Secret | None) -> None:
         kind = step.action.kind
