@@ -72,15 +72,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _record(store: Store, name: str) -> str:
-    """One scripted demonstration of ``name`` at the demo seed (timed behaviour sped up)."""
+    """One scripted demonstration of ``name`` at the demo seed, at the site's own pace: sped up
+    (``fast``), price's drop comes before the person's first click, so the demo never shows the
+    wait its replays must repeat."""
     with serve_sites() as server:
-        url = SITES[name].start_url(server.url, DEMO_SEED, fast=True)
+        url = SITES[name].start_url(server.url, DEMO_SEED)
         demo = record(
             store,
             url,
             task=name,
             seed=DEMO_SEED,
-            demonstrator=lambda page: run_script(name, page, server.url, DEMO_SEED, fast=True),
+            demonstrator=lambda page: run_script(name, page, server.url, DEMO_SEED),
             headless=True,
         )
     if demo.success is not True:
@@ -121,8 +123,8 @@ def _agent(store: Store, name: str, seeds: list[int], policy: Any, max_steps: in
     successes, times = 0, []
     for seed in seeds:
         started = time.perf_counter()
-        with serve_sites() as server:  # as the workflow's replays do: a fresh server, timed behaviour sped up
-            url = SITES[name].start_url(server.url, seed, fast=True)
+        with serve_sites() as server:  # as the workflow's replays do: a fresh server, the site's own pace
+            url = SITES[name].start_url(server.url, seed)
             result = run_agent(store, policy, task=name, url=url, seed=seed, max_steps=max_steps, headless=True)
         times.append(time.perf_counter() - started)
         successes += result.success is True

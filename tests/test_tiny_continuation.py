@@ -78,6 +78,7 @@ def test_a_paused_continuation_resumes_to_the_weights_of_an_uninterrupted_one(tm
     summary = continue_tiny(SHIPPED, whole, steps=3, progress=False)
     assert summary["steps"] == 3 and summary["tokens"] > 0
     assert _digest(whole) != _digest(SHIPPED)  # it trained
+    assert (whole / "config.json").read_text() == (SHIPPED / "config.json").read_text()  # mlx-lm reads rope_theta
     paused = tmp_path / "paused"
     assert continue_tiny(SHIPPED, paused, steps=3, stop_after=2, progress=False) == {"paused_at": 2}
     assert (paused / "checkpoint.pt").is_file()

@@ -14,6 +14,7 @@ from conftest import serve_directory
 
 from traj.browser import record
 from traj.eventlog import Store
+from traj.policy import open_policy
 from traj.projections import crossing, goal_thresholds, load_demo
 from traj.replay import WaitCondition, replay, wait_condition
 
@@ -79,7 +80,7 @@ def test_the_goals_threshold_a_wait_crossed_is_a_variable_of_the_demo(store: Sto
     demo = load_demo(store, price_demo)
     index = _wait_index(store, price_demo)
     assert demo.defaults["threshold"] == "$40"
-    assert demo.variables["threshold"] == [demo.steps[index].action_id]
+    assert demo.variables["threshold"] == [demo.steps[index].action_id]  # the WAIT, not Buy after it
     assert "{threshold}" in demo.template
     bound = demo.defaults | {"threshold": "$45"}
     condition = wait_condition(demo, index, bound)
@@ -118,6 +119,51 @@ def test_a_crossing_that_never_comes_fails_the_wait_naming_the_condition(
     assert "below $5" in failed.reason and "never held" in failed.reason
     assert result.success is False
     assert len(result.steps) == _wait_index(store, price_demo) + 1  # Buy was never pressed
+
+
+def test_a_step_taken_as_soon_as_the_number_crossed_waits_for_it_without_a_recorded_wait(
+    store: Store, site: str, tiny_model: Path
+) -> None:
+    # The drop comes 0.2 s after "Watch": the person presses Buy too soon after for a WAIT.
+    demo_id = _record(store, f"{site}/wait_threshold.html?seed=0&delay=200", GOAL, watch_and_buy)
+    demo = load_demo(store, demo_id)
+    assert [step.action.kind for step in demo.steps] == ["CLICK", "CLICK"]
+    buy = demo.steps[1]
+    assert demo.variables["threshold"] == [buy.action_id]
+    condition = wait_condition(demo, 1, demo.defaults | {"threshold": "$45"})
+    assert condition is not None and condition.texts == () and "below $45" in condition.describe()
+
+    # Seed 1: the drop comes 2.5 s after "Watch"; pressing Buy at once would be too early.
+    result = replay(
+        store,
+        demo_id,
+        url=f"{site}/wait_threshold.html?seed=1",
+        goal="Watch the price. As soon as it drops below $45, press Buy",
+        headless=True,
+        heal=False,
+    )
+    assert [s.status for s in result.steps] == ["ok", "ok"]
+    assert result.success is True, result.reason
+
+    # A crossing that never comes fails Buy naming it; no model presses Buy in its place.
+    policy = open_policy("transformers", tiny_model)
+    try:
+        never = replay(
+            store,
+            demo_id,
+            url=f"{site}/wait_threshold.html?seed=0",
+            goal="Watch the price. As soon as it drops below $5, press Buy",
+            headless=True,
+            heal=False,
+            timeout_s=2,
+            policy=policy,
+        )
+    finally:
+        policy.close()
+    failed = never.steps[-1]
+    assert failed.kind == "CLICK" and failed.status == "failed" and failed.source == "workflow"
+    assert "waited 2.0 s for the number in '$#' below $5, which never held" in failed.reason
+    assert "model" not in failed.reason and never.success is False
 
 
 def test_a_status_line_naming_the_goals_value_is_awaited_with_the_new_value(store: Store, site: str) -> None:

@@ -71,6 +71,21 @@ class Demo:
         """The page once step ``index`` was done: when the person acted next, or at the end."""
         return self.steps[index + 1].observation if index + 1 < len(self.steps) else self.final
 
+    def watched(self, index: int) -> tuple[Observation, Observation] | None:
+        """The pages before and after what the person may have waited for at step ``index``.
+
+        A WAIT's: its page and the page when they acted next. Any other step's (but the first,
+        and one a WAIT came before, which covers it): the previous step's page and its own, as a
+        person who acts as soon as the page changes waits too briefly for a WAIT to be recorded.
+        """
+        step = self.steps[index]
+        if step.action.kind == "WAIT":
+            after = self.after(index)
+            return (step.observation, after) if after is not None else None
+        if index == 0 or self.steps[index - 1].action.kind == "WAIT":
+            return None
+        return self.steps[index - 1].observation, step.observation
+
 
 def load_demo(store: Store, demo_id: str) -> Demo:
     """Read ``demo/<demo_id>`` from the store; TrajError when there is no such demo."""

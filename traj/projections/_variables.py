@@ -7,7 +7,8 @@ first word (a button, link, tab, option, checkbox or list item, named after its 
 the part of that name that is one of the goal's values ("Book flight for $65" carries
 "$65"; a calendar slot "Wednesday, July 9, 09:00" carries the day and the time), and every
 number the goal compares with that a number on the page crossed while the person waited
-("below $212": a WAIT carries it, :mod:`traj.projections._crossing`). The goal
+("below $212": the WAIT carries it, or the step they took as soon as it crossed;
+:mod:`traj.projections._crossing`). The goal
 with those values cut out is the template a new goal is bound by (:mod:`traj.replay`), so
 no page has to state its values anywhere.
 """
@@ -49,10 +50,10 @@ def derive_variables(demo: Demo, named: Mapping[str, str] | None = None) -> Demo
                 found.link(found.variable(action.value, _slug(element.name if element else "")), step.action_id)
         elif action.kind not in _UNTARGETED and element is not None and element.role not in _TEXT_ENTRY:
             found.target(step, element)
+    thresholds = goal_thresholds(demo.started.goal)
     for index, step in enumerate(demo.steps):
-        if step.action.kind == "WAIT":
-            for value in _waited_thresholds(demo, index, goal_thresholds(demo.started.goal)):
-                found.link(found.variable(value, "threshold"), step.action_id)
+        for value in _waited_thresholds(demo, index, thresholds):
+            found.link(found.variable(value, "threshold"), step.action_id)
     if not found.variables:
         return None
     return DemoVariables(
@@ -65,13 +66,13 @@ def derive_variables(demo: Demo, named: Mapping[str, str] | None = None) -> Demo
 
 
 def _waited_thresholds(demo: Demo, index: int, values: list[str]) -> list[str]:
-    """Those of the goal's threshold ``values`` that a number on the page crossed during the WAIT
-    at ``index``: the person waited for it to get to the other side."""
-    after, before = demo.after(index), demo.steps[index].observation.text
+    """Those of the goal's threshold ``values`` that a number on the page crossed before step
+    ``index`` (:meth:`Demo.watched`): the person waited for it to get to the other side."""
+    pages = demo.watched(index)
     crossed = []
     for value in values:
         number = threshold_number(value)
-        if after is not None and number is not None and crossing(before, after.text, number) is not None:
+        if pages is not None and number is not None and crossing(pages[0].text, pages[1].text, number) is not None:
             crossed.append(value)
     return crossed
 

@@ -64,7 +64,7 @@ from traj.eventlog import (
 from traj.projections import Demo, DemoStep, load_demo, swap_values
 from traj.prompt import normalize_key
 from traj.replay._binding import bind_goal, check_variable_names
-from traj.replay._failure import StepFailedError
+from traj.replay._failure import ConditionNotMetError, StepFailedError
 from traj.replay._fallback import ModelDecision, ModelFallback, ModelStepError
 from traj.replay._ladder import Target, find_target, same_name
 from traj.replay._wait import wait_budget, wait_condition, wait_until
@@ -346,6 +346,7 @@ class _Runner:
         action = step.action
         decision: ModelDecision | None = None
         source: Source = "workflow"
+        waited_in_vain = False
         try:
             strategy, value, healed, agent_id = self._execute(index, step)
             status: Status = "healed" if healed else "ok"
@@ -353,10 +354,11 @@ class _Runner:
             reason = ""
         except (TargetNotFoundError, StepFailedError) as exc:
             strategy, value, status, reason, agent_id = "", "", "failed", str(exc), ""
+            waited_in_vain = isinstance(exc, ConditionNotMetError)
         except Exception as exc:  # a Playwright error: the page did not behave as recorded
             strategy, value, status, agent_id = "", "", "failed", ""
             reason = f"step {action.step} ({action.kind}): {one_line(exc)[:300]}"
-        if status == "failed" and self.fallback is not None and self.fallback.can_take(step):
+        if status == "failed" and not waited_in_vain and self.fallback is not None and self.fallback.can_take(step):
             if self.fallback.exhausted:
                 reason += f"; no model step left (--max-model-steps {self.fallback.max_model_steps} used)"
             else:
@@ -408,8 +410,11 @@ class _Runner:
             self._navigate(value or "")
             return "", "", False, ""
         if action.kind == "WAIT":
-            self._wait_like_the_person(index, step, float(value or 0))
+            seconds = float(value or 0)
+            if not self._wait_for_condition(index, step, seconds):  # nothing to wait for but the time
+                self.page.wait_for_timeout(min(seconds, self.timeout_s) * 1000)
             return "", "", False, ""
+        self._wait_for_condition(index, step, 0.0)
         if action.kind == "SCROLL":
             x, _, y = (value or "0,0").partition(",")
             self.page.evaluate("([x, y]) => window.scrollTo(x, y)", [float(x or 0), float(y or 0)])
@@ -441,19 +446,21 @@ class _Runner:
         except PlaywrightError:
             return None
 
-    def _wait_like_the_person(self, index: int, step: DemoStep, seconds: float) -> None:
-        """Wait for what the person waited for (:mod:`traj.replay._wait`): a number crossing the
-        goal's threshold, text appearing; without either, as long as the person did. A condition
-        that does not hold in its budget fails the step: acting early would only look "ok"."""
+    def _wait_for_condition(self, index: int, step: DemoStep, seconds: float) -> bool:
+        """Wait for what the person waited for before step ``index`` (:mod:`traj.replay._wait`): a
+        number crossing the goal's threshold, text appearing; False when the demo shows nothing to
+        wait for. A condition that does not hold in its budget fails the step: acting early would
+        only look "ok"."""
         condition = wait_condition(self.demo, index, self.bound_values())
         if condition is None:
-            self.page.wait_for_timeout(min(seconds, self.timeout_s) * 1000)
-            return
+            return False
         budget = wait_budget(seconds, self.timeout_s)
         if not wait_until(self.page, condition, budget):
-            raise StepFailedError(
-                f"step {step.action.step} (WAIT): waited {budget:.1f} s for {condition.describe()}, which never held"
+            raise ConditionNotMetError(
+                f"step {step.action.step} ({step.action.kind}): waited {budget:.1f} s for {condition.describe()}, "
+                "which never held"
             )
+        return True
 
     def _find(self, step: DemoStep) -> Target:
         """Climb the ladder until the element is there, or the step times out.

@@ -11,7 +11,9 @@ began on and the page when the person acted next, bound to the replay's values:
   new value), else up to two lines without digits (a number the goal does not state, a
   price or a time, differs on the next instance).
 
-Without either the replay waits as long as the person did. A condition may take up to ten
+Without either the replay waits as long as the person did. A person who acts as soon as the
+number crossed may wait too briefly for the recorder to note a WAIT: the step they took then
+waits for the crossing first. A condition may take up to ten
 times the person's wait (at least the step timeout): the same event comes later on another
 instance, but a run whose event never comes must end, failing the step with the condition
 named rather than acting too early and reporting "ok".
@@ -26,8 +28,8 @@ from typing import TYPE_CHECKING
 
 from playwright.sync_api import Error as PlaywrightError
 
-from traj.projections import Demo, Quantity, crossing, occurs, swap_values, threshold_number
-from traj.replay._failure import StepFailedError
+from traj.projections import Demo, Quantity, crossing, goal_thresholds, occurs, swap_values, threshold_number
+from traj.replay._failure import ConditionNotMetError
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -68,28 +70,37 @@ class WaitCondition:
 
 
 def wait_condition(demo: Demo, index: int, values: Mapping[str, str]) -> WaitCondition | None:
-    """The condition of the WAIT at ``index`` bound to ``values`` (every variable's value in this
-    run); None when the demonstration shows none (the replay then waits the person's time).
+    """The condition step ``index`` waits for, bound to ``values`` (every variable's value in this
+    run); None when the demonstration shows none.
 
-    Raises StepFailedError when the threshold's bound value holds no number.
+    A WAIT waits for a threshold's crossing, else for the lines that appeared (without either
+    the replay waits the person's time). Any other step waits first for a threshold's crossing
+    the person acted on without a recorded WAIT (:meth:`~traj.projections.Demo.watched`); the
+    text its page gained is what the previous step did, not a condition. Raises ConditionNotMetError
+    when the threshold's bound value holds no number.
     """
-    step, after = demo.steps[index], demo.after(index)
-    if after is None:
+    pages = demo.watched(index)
+    if pages is None:
         return None
-    before = step.observation.text
+    before, after = (page.text for page in pages)
+    step = demo.steps[index]
+    thresholds = goal_thresholds(demo.started.goal)  # a typed amount is a number, but no threshold
     for name in demo.variables_of(step.action_id):
-        recorded = threshold_number(demo.defaults.get(name, ""))
-        quantity = crossing(before, after.text, recorded) if recorded is not None else None
+        default = demo.defaults.get(name, "")
+        recorded = threshold_number(default) if default in thresholds else None
+        quantity = crossing(before, after, recorded) if recorded is not None else None
         if quantity is None:
             continue
         bound = values.get(name, demo.defaults[name])
         limit = threshold_number(bound)
         if limit is None:
-            raise StepFailedError(
-                f"step {step.action.step} (WAIT): {name} is {bound!r}, which holds no number to wait for"
+            raise ConditionNotMetError(
+                f"step {step.action.step} ({step.action.kind}): {name} is {bound!r}, which holds no number to wait for"
             )
         return WaitCondition(quantity=quantity, threshold=bound, limit=limit)
-    texts = _appeared(before, after.text, demo.defaults, values)
+    if step.action.kind != "WAIT":
+        return None
+    texts = _appeared(before, after, demo.defaults, values)
     return WaitCondition(texts=tuple(texts)) if texts else None
 
 

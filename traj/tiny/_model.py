@@ -114,8 +114,8 @@ class _Continuation:
 
     share: float = 0.0
     """Its steps per first-stage step (0: no second stage), so a short test build stays short."""
-    skill_share: float = 0.65
-    lr: float = 5e-4
+    skill_share: float = 0.8
+    lr: float = 1e-3
     warmup: float = 0.03
     history_weight: float = 0.3
     """Lower than the first stage's: a later step's page shows the typed value, so its history
@@ -123,7 +123,7 @@ class _Continuation:
     demo_share: float = 0.6
     own_share: float = 0.2
     """Mostly another instance's demonstration: it shows the procedure, never the answer."""
-    version: int = 1
+    version: int = 2
     """Of the skill families' samples: bumped whenever they change (part of the cache key)."""
 
 
@@ -367,6 +367,7 @@ def continue_tiny(
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    config = json.loads((path / "config.json").read_text())  # as the first stage wrote it (mlx-lm reads it)
     recipe = replace(_RECIPE, history_weight=stage.history_weight)
     copies = total // recipe.copy_every
     stream = _continuation_mixture(seed, stage)
@@ -388,6 +389,7 @@ def continue_tiny(
     if stop_after is not None and stop_after < total:
         return {"paused_at": stop_after}
     model.save_pretrained(path)
+    _write_config(path, config)
     (path / _CHECKPOINT).unlink(missing_ok=True)
     seconds = time.perf_counter() - started
     return {

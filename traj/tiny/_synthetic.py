@@ -88,11 +88,14 @@ class Kinds:
 
     templates: tuple[str, ...]
     weights: tuple[float, ...]
+    lookup_share: float = 0.0
+    """Decisions drawn from an episode's lookup steps (a value or element the goal names: a
+    TYPE, a SELECT, the first step) rather than any step: the skill, not the save-and-finish."""
 
 
 SITE_KINDS = Kinds(TEMPLATES, _TEMPLATE_WEIGHTS)
 """Sites built like the bundled ones: the first pretraining stage."""
-SKILL_KINDS = Kinds(SKILL_TEMPLATES, (0.6, 0.15, 0.25))
+SKILL_KINDS = Kinds(SKILL_TEMPLATES, (0.6, 0.15, 0.25), lookup_share=0.7)
 """Sites where every decision looks a value up in the goal (:mod:`traj.tiny._lookup`): the continuation."""
 
 
@@ -120,6 +123,8 @@ def decisions(
         shown, from_own, with_notes = rng.random(), rng.random(), rng.random()
         current = episode(family_id, own, kinds)
         step = rng.randrange(len(current.actions))
+        if kinds.lookup_share and rng.random() < kinds.lookup_share:
+            step = rng.choice([i for i, a in enumerate(current.actions) if i == 0 or a.kind in ("TYPE", "SELECT")])
         mode: DemoMode = demo or ("none" if shown >= demo_share else "own" if from_own < own_share else "other")
         demonstration = None
         if mode != "none":
