@@ -164,3 +164,34 @@ def test_a_failed_write_is_reported_at_once_and_by_finish_and_nothing_after_it_i
     # The failed batch (Key 2) was written but never acknowledged: a reopen may keep it. Nothing after it was written.
     names = clicked_names(events)
     assert names in (["Key 0", "Key 1"], ["Key 0", "Key 1", "Key 2"])
+
+
+def test_a_demonstrator_that_fails_leaves_every_event_reported_before_it_in_the_store(
+    site: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_append = Store.append
+
+    def slow_append(self: Store, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.1)  # a slow disk: the events of the clicks are still queued when the demonstrator fails
+        return real_append(self, *args, **kwargs)
+
+    def fail_after_three_keys(page: Any) -> None:
+        monkeypatch.setattr(Store, "append", slow_append)
+        press_keys(page, [3, 1, 4])
+        raise BrowserError("the demonstrator gave up")
+
+    home = tmp_path / "store"
+    with Store.open(home) as store, pytest.raises(BrowserError, match="gave up"):
+        record(
+            store,
+            f"{site}/keys.html",
+            task="keypad",
+            goal="Press keys",
+            demonstrator=fail_after_three_keys,
+            headless=True,
+        )
+    monkeypatch.undo()
+    with Store.open(home, readonly=True) as store:
+        events = list(store.events())
+    assert clicked_names(events) == ["Key 3", "Key 1", "Key 4"]
+    assert "demo.finished" not in [e.type for e in events]

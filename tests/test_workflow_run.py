@@ -102,7 +102,8 @@ def test_a_verified_demo_runs_as_a_workflow_with_every_steps_source_recorded(
         run = run_task(store, policy, task="order", goal=GOAL, url=site, headless=True)
         with Projections(store) as projections:
             [row] = projections.query(
-                "SELECT mode, demo_id, replay_id, success, steps, workflow_steps, model_steps, agent_steps FROM runs"
+                "SELECT mode, demo_id, replay_id, success, steps, workflow_steps, model_steps, agent_steps, constrained"
+                " FROM runs"
             ).to_pylist()
             steps = projections.query(
                 "SELECT step, source, outcome, action->>'kind' AS kind FROM run_steps ORDER BY step"
@@ -122,6 +123,7 @@ def test_a_verified_demo_runs_as_a_workflow_with_every_steps_source_recorded(
         "workflow_steps": 3,
         "model_steps": 0,
         "agent_steps": 0,
+        "constrained": True,  # the model fallback, had it been asked, could write only valid actions
     }
     assert steps == [
         {"step": 0, "source": "workflow", "outcome": "ok", "kind": "CLICK"},
@@ -129,6 +131,14 @@ def test_a_verified_demo_runs_as_a_workflow_with_every_steps_source_recorded(
         {"step": 2, "source": "workflow", "outcome": "ok", "kind": "CLICK"},
     ]
     assert events == {"n": 0}  # the person's decisions repeated: no page or action of the run's own
+
+
+def test_a_workflow_run_without_the_constraint_says_so(verified: Path, site: str, policy, tmp_path: Path) -> None:
+    with _open(verified, tmp_path) as store:
+        run = run_task(store, policy, task="order", goal=GOAL, url=site, headless=True, constrain=False)
+        with Projections(store) as projections:
+            [row] = projections.query("SELECT mode, constrained FROM runs").to_pylist()
+    assert run.success is True and row == {"mode": "workflow", "constrained": False}
 
 
 def test_agent_only_skips_the_workflow(verified: Path, site: str, policy, tmp_path: Path) -> None:

@@ -188,6 +188,32 @@ def test_replay_without_a_goal_keeps_the_demonstrated_values(store: Store, pages
     assert result.completed and outcome == widget.outcome.format(widget.pick)
 
 
+def test_a_control_the_model_chose_is_looked_up_with_the_new_value(store: Store, pages_url: str, browser: Any) -> None:
+    """The model's choice for a step is written back with the demo's values, like any healing;
+    a later replay on another instance substitutes the new value into it, as into the recorded control."""
+    from traj.eventlog import LocatorsHealed
+
+    widget = WIDGETS["button"]
+    demo_id = record_widget(browser, store, pages_url, widget)
+    step = next(s for s in load_demo(store, demo_id).steps if s.action.kind == "CLICK")
+    assert step.target is not None and step.target.name == widget.pick
+    as_the_model_wrote_it = LocatorsHealed(
+        demo_id=demo_id,
+        action_id=step.action_id,
+        locators=step.action.locators,
+        replay_id="r",
+        element=step.target,
+        context=step.action.context,
+    )
+    store.append(f"demo/{demo_id}", [as_the_model_wrote_it], expected_seq=None)
+    assert step.action_id in load_demo(store, demo_id).chosen
+
+    new_goal = widget.goal.format(widget.new_pick)
+    url = page_url(pages_url, widget.page, widget.new_items, widget.new_pick)
+    result, outcome = replay_on(browser, store, demo_id, url, goal=new_goal)
+    assert result.completed and outcome == widget.outcome.format(widget.new_pick)
+
+
 # ---------------------------------------------------------------- binding a goal
 
 

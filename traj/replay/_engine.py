@@ -151,6 +151,7 @@ def replay(
     goal: str | None = None,
     policy: Policy | None = None,
     max_model_steps: int = 3,
+    constrain: bool = True,
 ) -> ReplayResult:
     """Replay ``demo_id`` in a fresh Chromium; see :func:`replay_demo`.
 
@@ -174,6 +175,7 @@ def replay(
             goal=goal,
             policy=policy,
             max_model_steps=max_model_steps,
+            constrain=constrain,
         )
 
 
@@ -202,6 +204,7 @@ def replay_demo(
     goal: str | None = None,
     policy: Policy | None = None,
     max_model_steps: int = 3,
+    constrain: bool = True,
 ) -> ReplayResult:
     """Replay ``demo_id`` on ``page`` and record it as ``replay/<id>``.
 
@@ -215,7 +218,8 @@ def replay_demo(
     values of the demo's secrets (default: ``TRAJ_SECRET_<NAME>``); a missing one raises
     :class:`~traj.errors.SecretMissingError` before anything is recorded. ``policy`` takes
     the steps the ladder cannot (at most ``max_model_steps``, see the module's docstring); it
-    reads ``goal`` (default: the demo's own).
+    reads ``goal`` (default: the demo's own) and, with ``constrain`` and a backend that can,
+    may only write actions valid on the page, as the agent.
     """
     if max_model_steps < 0:
         raise TrajError(f"--max-model-steps must be 0 or more, got {max_model_steps}")
@@ -265,6 +269,7 @@ def replay_demo(
             max_model_steps=max_model_steps,
             timeout_s=min(timeout_s, 5.0),
             secrets=secrets,
+            constrain=constrain,
         )
     runner = _Runner(store, demo, page, replay_id, values, timeout_s, secrets, fallback)
     results: list[StepResult] = []
@@ -367,9 +372,13 @@ class _Runner:
                     self.page, decision = self.fallback.take(self.page, index, step, self._verifier(step))
                     agent_id = decision.action.target or ""  # type: ignore[union-attr]
                     strategy, value, status, reason = "model", agent_id, "healed", ""
-                    if decision.locators and decision.element is not None:
-                        self.healed[step.action_id] = decision.locators
-                        self.chosen[step.action_id] = (decision.element, decision.context)
+                    if decision.locators and decision.element is not None:  # stored with the demo's values
+                        back = {new: old for old, new in self._swaps(step).items()}
+                        self.healed[step.action_id] = [(s, swap_values(v, back)) for s, v in decision.locators]
+                        self.chosen[step.action_id] = (
+                            _with_values(decision.element, back),
+                            swap_values(decision.context, back),
+                        )
                 except ModelStepError as exc:
                     decision, reason = exc.decision, f"{reason}; {exc}"
         duration = (time.perf_counter() - started) * 1000
@@ -469,12 +478,11 @@ class _Runner:
         name, text, surroundings and every locator: the button the new goal names.
         """
         assert step.target is not None
+        action, recorded, healed = step.action, step.target, self.demo.healed.get(step.action_id)
         chosen = self.demo.chosen.get(step.action_id)
         if chosen is not None:  # the model took this step before: look for its control
-            element, context = chosen
-            action = msgspec.structs.replace(step.action, context=context)
-            return self._climb(action, element, self.demo.healed.get(step.action_id))
-        action, recorded, healed = step.action, step.target, self.demo.healed.get(step.action_id)
+            recorded, context = chosen
+            action = msgspec.structs.replace(action, context=context)
         swaps = self._swaps(step)
         if swaps:
             action = msgspec.structs.replace(
@@ -482,14 +490,9 @@ class _Runner:
                 locators=[(s, swap_values(v, swaps)) for s, v in action.locators],
                 context=swap_values(action.context, swaps),
             )
-            recorded = msgspec.structs.replace(
-                recorded,
-                name=swap_values(recorded.name, swaps),
-                text=swap_values(recorded.text, swaps),
-                attrs={k: swap_values(v, swaps) for k, v in recorded.attrs.items()},
-            )
+            recorded = _with_values(recorded, swaps)
             healed = [(s, swap_values(v, swaps)) for s, v in healed] if healed else None
-        return self._climb(action, recorded, healed, ask_early=self._asks_early(step))
+        return self._climb(action, recorded, healed, ask_early=chosen is None and self._asks_early(step))
 
     def _asks_early(self, step: DemoStep) -> bool:
         """Whether the model may take ``step`` before the ladder's full timeout: it would take it
@@ -628,6 +631,16 @@ class _Runner:
         steps = self.demo.steps
         following = steps[index + 1].action if index + 1 < len(steps) else None
         return bool(following and following.kind == "NAVIGATE" and (following.value or "").startswith("popup:"))
+
+
+def _with_values(element: Element, swaps: dict[str, str]) -> Element:
+    """``element`` with each old value (key) in its name, text and attributes replaced by the new one."""
+    return msgspec.structs.replace(
+        element,
+        name=swap_values(element.name, swaps),
+        text=swap_values(element.text, swaps),
+        attrs={k: swap_values(v, swaps) for k, v in element.attrs.items()},
+    )
 
 
 def _key_of(kind: str, value: str | Secret | None) -> str:

@@ -107,9 +107,12 @@ class ModelFallback:
         max_model_steps: int = 3,
         timeout_s: float = 5.0,
         secrets: Secrets | None = None,
+        constrain: bool = True,
     ) -> None:
         self.policy, self.store, self.demo, self.goal, self.values = policy, store, demo, goal, values
         self.max_model_steps, self.timeout_s = max_model_steps, timeout_s
+        self.constrained = constrain and bool(getattr(policy, "constrains_output", False))
+        """The model may only write actions valid on the page (as the agent's constrained decoding)."""
         self.secrets = secrets or Secrets()
         self.used = 0
         self._context: str | None = None
@@ -154,7 +157,7 @@ class ModelFallback:
             count_tokens=self.policy.count_tokens,
             screenshot=snapshot.screenshot if getattr(self.policy, "vision", False) else None,
         )
-        if getattr(self.policy, "constrains_output", False):  # only actions valid on this page, as the agent
+        if self.constrained:  # only actions valid on this page, as the agent
             schema = action_schema(self.goal, snapshot.elements, snapshot.text)
             prompt = dataclasses.replace(prompt, response_format=action_response_format(schema))
         return prompt

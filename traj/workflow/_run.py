@@ -117,8 +117,9 @@ def run_task(
         headless=headless,
         timeout_s=timeout_s,
         secrets=secrets,
+        constrain=constrain,
     )
-    run = _record_workflow_run(store, policy, task, goal, seed, result)
+    run = _record_workflow_run(store, policy, task, goal, seed, result, constrain)
     if on_step is not None:
         for step in run.steps:
             on_step(step)
@@ -163,7 +164,7 @@ def _agent_step(step: AgentStep) -> TaskStep:
 
 
 def _record_workflow_run(
-    store: Store, policy: Policy, task: str, goal: str | None, seed: int | None, result: ReplayResult
+    store: Store, policy: Policy, task: str, goal: str | None, seed: int | None, result: ReplayResult, constrain: bool
 ) -> TaskRun:
     """The replay ``result`` as the run ``run/<id>``: started, a ``run.step`` per step, finished (one append)."""
     demo = load_demo(store, result.demo_id)
@@ -183,6 +184,7 @@ def _record_workflow_run(
                 max_steps=len(demo.steps),
                 demo_id=result.demo_id,
                 replay_id=result.replay_id,
+                constrained=constrain and bool(getattr(policy, "constrains_output", False)),
             )
         )
     ]
