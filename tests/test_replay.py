@@ -16,6 +16,7 @@ from conftest import serve_directory
 from traj.browser import launch, record
 from traj.eventlog import Store
 from traj.projections import Projections, load_demo
+from traj.replay import _ladder as ladder
 from traj.replay import replay, replay_demo
 from traj.sites import SITES, run_script, serve_sites
 
@@ -165,6 +166,27 @@ def test_a_healed_step_writes_its_locators_back_and_the_next_replay_uses_them(re
     second = replay(store, demo_id, headless=True)
     assert second.success is True
     assert [s.status for s in second.steps] == ["ok"] * len(demo.steps)
+
+
+def test_a_control_that_shows_while_the_ladder_looks_is_found_by_its_fingerprint_not_healed(
+    recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load the fingerprint can look a moment before the page shows the control, and the
+    next rung a moment after: the control is the recorded one, so nothing was healed."""
+    store, demo_id, root, _ = recorded
+    (root / "form.html").write_text(page_html().replace('<button type="submit"', '<button hidden type="submit"'))
+    look = ladder.matching_elements
+
+    def page_shows_the_button_right_after(page, fingerprint):
+        found = look(page, fingerprint)
+        if fingerprint["role"] == "button":
+            page.evaluate("() => document.querySelectorAll('button[hidden]').forEach(b => (b.hidden = false))")
+        return found
+
+    monkeypatch.setattr(ladder, "matching_elements", page_shows_the_button_right_after)
+    result = replay(store, demo_id, headless=True)
+    assert result.success is True
+    assert [(s.status, s.strategy) for s in result.steps] == [("ok", "fingerprint")] * len(result.steps)
 
 
 def test_variables_are_substituted(recorded) -> None:

@@ -76,17 +76,10 @@ def find_target(
     ``locators`` overrides the action's own (e.g. healed ones from an earlier replay).
     Raises TargetNotFoundError listing what each rung found.
     """
-    tried: list[Rung] = []
-    matches = matching_elements(page, _fingerprint(recorded))
-    if len(matches) == 1:
-        found = matches[0]
-        problem = _problem(found, recorded, action.context)
-        if not problem:
-            agent_id = found["agent_id"]
-            return Target(resolve_locator(page, "agent_id", agent_id), "fingerprint", agent_id, agent_id)
-        tried.append(Rung("fingerprint", found["agent_id"], problem))
-    else:
-        tried.append(Rung("fingerprint", "", f"{len(matches)} matches" if matches else "no match"))
+    by_fingerprint = _by_fingerprint(page, recorded, action.context)
+    if isinstance(by_fingerprint, Target):
+        return by_fingerprint
+    tried = [by_fingerprint]
     recorded_locators = dict(locators if locators is not None else action.locators)
     for strategy in LADDER[1:]:
         for value in _values(strategy, recorded, recorded_locators, page):
@@ -101,8 +94,27 @@ def find_target(
             if problem:
                 tried.append(Rung(strategy, value, problem))
                 continue
+            # A page still settling (a re-render, an element about to show) can fail the
+            # fingerprint a moment before a lower rung finds the control: when the fingerprint
+            # now finds that same control, the recorded identity held and nothing was healed.
+            again = _by_fingerprint(page, recorded, action.context)
+            if isinstance(again, Target) and again.agent_id == found["agent_id"]:
+                return again
             return Target(locator, strategy, value, found["agent_id"])
     raise TargetNotFoundError(_not_found(action, tried), tried)
+
+
+def _by_fingerprint(page: Page, recorded: Element, context: str) -> Target | Rung:
+    """The one control with ``recorded``'s fingerprint, or the rung saying why there is none."""
+    matches = matching_elements(page, _fingerprint(recorded))
+    if len(matches) != 1:
+        return Rung("fingerprint", "", f"{len(matches)} matches" if matches else "no match")
+    found = matches[0]
+    problem = _problem(found, recorded, context)
+    if problem:
+        return Rung("fingerprint", found["agent_id"], problem)
+    agent_id = found["agent_id"]
+    return Target(resolve_locator(page, "agent_id", agent_id), "fingerprint", agent_id, agent_id)
 
 
 def _base(strategy: str) -> str:

@@ -114,8 +114,10 @@ class _Continuation:
 
     share: float = 0.0
     """Its steps per first-stage step (0: no second stage), so a short test build stays short."""
-    skill_share: float = 0.8
-    lr: float = 1e-3
+    skill_share: float = 0.65
+    lr: float = 5e-4
+    """Half the first stage's: 240 steps at 1e-3 with 0.8 skills broke the demonstration-following
+    circuit (held-out sites with a demo 38% -> 10%); 80 steps at 5e-4 kept it (38%)."""
     warmup: float = 0.03
     history_weight: float = 0.3
     """Lower than the first stage's: a later step's page shows the typed value, so its history
