@@ -212,6 +212,14 @@ def one_line() -> Callable[[BaseException], str]:
     return message_of
 
 
+def mouse_click(page: Any, selector: str) -> None:
+    """A person's click: the real mouse at the centre of the element ``selector`` finds."""
+    box = page.locator(selector).bounding_box()
+    if box is None:
+        raise AssertionError(f"{selector} has no box to click")
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
 @contextlib.contextmanager
 def serve_directory(root: Path, pages: dict[str, str] | None = None) -> Iterator[str]:
     """Serve the files under ``root`` on 127.0.0.1 (quietly), first writing ``pages`` (name ->

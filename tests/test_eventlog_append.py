@@ -30,6 +30,7 @@ from traj.eventlog import (
     NewEvent,
     Observation,
     Store,
+    blob_digest,
     verify_store,
 )
 
@@ -892,6 +893,15 @@ def test_a_missing_blob_raises_blob_not_found_error(store, one_line):
         store.get_blob(digest)
 
     assert digest in one_line(caught.value)
+
+
+def test_a_blob_is_named_before_it_is_stored_by_the_name_it_is_stored_under(store):
+    data = b"a screenshot an event cites before the writer stores it"
+    named = blob_digest(data)
+    with pytest.raises(BlobNotFoundError):
+        store.get_blob(named)
+    assert store.put_blob(data) == named
+    assert store.get_blob(named) == data
 
 
 def test_a_malformed_blob_digest_is_refused(store):

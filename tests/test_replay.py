@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import serve_directory
+from conftest import mouse_click, serve_directory
 
 from traj.browser import launch, record
 from traj.eventlog import Store
@@ -70,17 +70,12 @@ def pages(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         yield root, f"{url}/form.html"
 
 
-def _click(page, selector: str) -> None:
-    box = page.locator(selector).bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-
 def file_expense(page) -> None:
-    _click(page, "[name=who]")
+    mouse_click(page, "[name=who]")
     page.keyboard.type("Ada", delay=5)
-    _click(page, "[name=amount]")
+    mouse_click(page, "[name=amount]")
     page.keyboard.type("42.50", delay=5)
-    _click(page, "form button[type=submit]")
+    mouse_click(page, "form button[type=submit]")
     page.wait_for_timeout(200)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import serve_directory
+from conftest import mouse_click, serve_directory
 from typer.testing import CliRunner
 
 from traj.browser import SecretKeeper, Secrets, launch, record, secret_env_name
@@ -60,18 +60,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def _click(page, selector: str) -> None:
-    box = page.locator(selector).bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-
 def _sign_in(code: str):
     def demonstrate(page) -> None:
-        _click(page, "#user")
+        mouse_click(page, "#user")
         page.keyboard.type("ann", delay=5)
         page.keyboard.press("Tab")
         page.keyboard.type(PASSWORD, delay=5)
-        _click(page, "#code")
+        mouse_click(page, "#code")
         page.keyboard.type(code, delay=5)
         page.wait_for_timeout(400)  # the page settles (a screenshot) with the code typed, not yet reported
         page.keyboard.press("Enter")

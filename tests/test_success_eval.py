@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import serve_directory
+from conftest import mouse_click, serve_directory
 from typer.testing import CliRunner
 
 from traj.browser import record
@@ -33,20 +33,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def _click(page, selector: str) -> None:
-    box = page.locator(selector).bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-
 def book(page) -> None:
-    _click(page, "#guest")
+    mouse_click(page, "#guest")
     page.keyboard.type("Ada Lovelace", delay=5)
-    _click(page, "#book")
+    mouse_click(page, "#book")
     page.get_by_text("Booking confirmed").wait_for()
 
 
 def type_only(page) -> None:
-    _click(page, "#guest")
+    mouse_click(page, "#guest")
     page.keyboard.type("Ada Lovelace", delay=5)
 
 

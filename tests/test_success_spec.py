@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import serve_directory
+from conftest import mouse_click, serve_directory
 from typer.testing import CliRunner
 
 from traj.browser import make_success_spec, record
@@ -35,28 +35,23 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def _click(page, selector: str) -> None:
-    box = page.locator(selector).bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-
 def book(page) -> None:
     """A person books for Ada: types the name, clicks Book, waits for the confirmation."""
-    _click(page, "#guest")
+    mouse_click(page, "#guest")
     page.keyboard.type("Ada", delay=5)
-    _click(page, "#book")
+    mouse_click(page, "#book")
     page.get_by_text("Booking confirmed").wait_for()
 
 
 def book_and_open_receipt(page) -> None:
     book(page)
-    _click(page, "#receipt")
+    mouse_click(page, "#receipt")
     page.wait_for_url(re.compile(r"success_receipt\.html$"))
 
 
 def type_only(page) -> None:
     """Types the name and stops: nothing on the page says whether that was the task."""
-    _click(page, "#guest")
+    mouse_click(page, "#guest")
     page.keyboard.type("Ada", delay=5)
 
 

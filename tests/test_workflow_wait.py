@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import serve_directory
+from conftest import mouse_click, serve_directory
 
 from traj.browser import record
 from traj.eventlog import Store
@@ -31,33 +31,28 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def _click(page, selector: str) -> None:
-    box = page.locator(selector).bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-
 def watch_and_buy(page) -> None:
     """A person starts watching, waits until the price is below $40 (the goal's number), presses Buy."""
-    _click(page, "#watch")
+    mouse_click(page, "#watch")
     page.wait_for_function("() => parseFloat(document.getElementById('price').textContent.slice(1)) < 40", polling=100)
-    _click(page, "#buy")
+    mouse_click(page, "#buy")
     page.get_by_text("Bought").wait_for()
 
 
 def make_report(page) -> None:
     """A person asks for Ada's report, waits until it is ready, then downloads it."""
-    _click(page, "#who")
+    mouse_click(page, "#who")
     page.keyboard.type("Ada", delay=5)
-    _click(page, "#make")
+    mouse_click(page, "#make")
     page.get_by_text("Report ready for Ada").wait_for()
-    _click(page, "#download")
+    mouse_click(page, "#download")
     page.get_by_text("Downloaded").wait_for()
 
 
 def wait_and_continue(page) -> None:
     """A person waits a while (only a clock moves), then continues."""
     page.wait_for_timeout(1600)
-    _click(page, "#go")
+    mouse_click(page, "#go")
     page.get_by_text("Continued").wait_for()
 
 

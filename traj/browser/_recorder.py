@@ -29,7 +29,7 @@ import msgspec
 from traj.browser._page_task import page_verdict
 from traj.browser._secrets import SecretKeeper, mark_secret, mask_values
 from traj.browser._success import derive_success_spec
-from traj.browser._writer import DemoWriter, blob_digest
+from traj.browser._writer import DemoWriter
 from traj.errors import BrowserError, first_line
 from traj.eventlog import (
     Action,
@@ -42,6 +42,7 @@ from traj.eventlog import (
     Secret,
     Store,
     SuccessSpec,
+    blob_digest,
     new_event_id,
 )
 from traj.projections import derive_variables, load_demo

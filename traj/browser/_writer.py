@@ -18,7 +18,6 @@ the lost one was); the failure is raised by the next :meth:`DemoWriter.append` a
 from __future__ import annotations
 
 import collections
-import hashlib
 import logging
 import threading
 from collections.abc import Mapping
@@ -27,17 +26,12 @@ from typing import Any
 from traj.errors import BrowserError, first_line
 from traj.eventlog import Store
 
-__all__ = ["IDLE_S", "DemoWriter", "blob_digest"]
+__all__ = ["IDLE_S", "DemoWriter"]
 
 log = logging.getLogger(__name__)
 
 IDLE_S = 30.0
 """How long the writer's thread waits for more events before it ends (the next append starts another)."""
-
-
-def blob_digest(data: bytes) -> str:
-    """The digest :meth:`Store.put_blob` files ``data`` under: an event can cite it before it is written."""
-    return hashlib.sha256(data).hexdigest()
 
 
 class DemoWriter:
@@ -58,7 +52,7 @@ class DemoWriter:
         """Notified when events are queued and when the queue is done."""
 
     def append(self, events: list[Any], blobs: Mapping[str, bytes] | None = None) -> None:
-        """Queue ``events``, to be written after ``blobs`` (digest -> bytes, see :func:`blob_digest`); returns at once.
+        """Queue ``events``, to be written after ``blobs`` (digest -> bytes, by blob_digest); returns at once.
 
         Raises BrowserError, queueing nothing, when an earlier write failed.
         """

@@ -13,6 +13,7 @@ Knows nothing about browsers or models.
 
 from __future__ import annotations
 
+from traj.eventlog._blobs import blob_digest
 from traj.eventlog._bundle import (
     BundleLimits,
     BundleSummary,
@@ -142,6 +143,7 @@ __all__ = [
     "TrainStep",
     "VerifyReport",
     "append_at_end",
+    "blob_digest",
     "clipped",
     "default_home",
     "export_demos",

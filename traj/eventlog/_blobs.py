@@ -17,10 +17,15 @@ from typing import BinaryIO
 from traj.errors import BlobNotFoundError, CorruptBlobError, InvalidEventError, StoreError, one_line
 from traj.eventlog._fsutil import write_durably
 
-__all__ = ["BlobReader", "BlobStore"]
+__all__ = ["BlobReader", "BlobStore", "blob_digest"]
 
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20
+
+
+def blob_digest(data: bytes) -> str:
+    """The name ``data`` is stored under: an event may cite a blob before the blob is written."""
+    return hashlib.sha256(data).hexdigest()
 
 
 class BlobStore:
@@ -44,7 +49,7 @@ class BlobStore:
         read-only, over a size limit); the temp file is removed, so a failed put leaves
         nothing behind.
         """
-        digest = hashlib.sha256(data).hexdigest()
+        digest = blob_digest(data)
         path = self.path(digest)
         if self._holds(path, digest, len(data)):
             return digest
