@@ -329,9 +329,8 @@ def _tune_known_answers(model_dir: Path, pairs: list[tuple[str, str]], path: Pat
 
     Trained on exactly what the ``transformers`` backend reads (the prompt as one user turn in the
     model's chat template) and writes (the answer, then end of sequence): SFT on CPU until every
-    answer token is the model's first choice, at most ``max_steps``. Usually a handful of steps, but
-    the prompts hold the test server's port, so some draws take several times more: the bound is
-    far above them (training stops as soon as every answer is learned).
+    answer token is the model's first choice, at most ``max_steps`` full-batch steps (usually a
+    handful; the prompts hold the test server's port, so each draw differs: the bound is far above).
     """
     import warnings
 
@@ -358,16 +357,19 @@ def _tune_known_answers(model_dir: Path, pairs: list[tuple[str, str]], path: Pat
         examples.append((ids, labels, len(context)))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-3)
     model.train()
-    learned = [False] * len(examples)
-    for step in range(max_steps):
-        ids, labels, start = examples[step % len(examples)]
-        output = model(input_ids=ids, labels=labels)
-        # greedy decoding gives the answer once every answer token is the most likely one
-        predicted = output.logits[0, start - 1 : -1].argmax(-1)
-        learned[step % len(examples)] = bool((predicted == labels[0, start:]).all()) and output.loss.item() < 0.05
-        if all(learned):
+    for _ in range(max_steps):
+        losses, learned = [], True
+        for ids, labels, start in examples:
+            output = model(input_ids=ids, labels=labels)
+            # greedy decoding gives the answer once every answer token is the most likely one
+            predicted = output.logits[0, start - 1 : -1].argmax(-1)
+            learned = learned and bool((predicted == labels[0, start:]).all()) and output.loss.item() < 0.05
+            losses.append(output.loss)
+        if learned:
             break
-        output.loss.backward()
+        # every answer in every step: a step on one answer alone can undo another (two prompts of
+        # the same page differ in a few tokens), and the pair then never holds at once
+        torch.stack(losses).sum().backward()
         optimizer.step()
         optimizer.zero_grad()
     else:
