@@ -21,6 +21,7 @@ from traj.cli import app
 from traj.datasets import export_bytes, export_dataset
 from traj.errors import SecretMissingError
 from traj.eventlog import Secret, Store, export_demos
+from traj.projections import load_demo
 from traj.replay import replay_demo
 
 PASSWORD = "Tr0ub4dor&3-test"
@@ -109,6 +110,36 @@ def test_the_keeper_names_secrets_and_masks_their_values_in_every_form() -> None
     assert keeper.scrub(text) == 'url ?t=******** json "********" quoted ******** and ********'
     with pytest.raises(SecretMissingError, match="must be a letter"):
         SecretKeeper({"9 lives": "value"})
+
+
+def test_a_password_the_goal_states_is_no_secret_of_the_recording() -> None:
+    keeper = SecretKeeper(stated='Log in as ann with the password "pa55-w0rd"')
+    assert keeper.typed("pa55-w0rd", password=True) == "pa55-w0rd"  # the goal holds it in the clear already
+    assert keeper.typed("pa5", password=True) == Secret("password")  # a part of a word is not stated
+    assert keeper.typed("PA55-W0RD", password=True) == Secret("password_2")  # nor the same letters in other case
+
+
+def test_a_stated_password_is_a_goal_variable_typed_without_the_environment(
+    site: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(secret_env_name("password"), raising=False)
+    goal = f"Sign in as ann with the password {PASSWORD}"
+    with Store.open(tmp_path / "store") as store:
+        demo = record(
+            store,
+            f"{site}/login.html",
+            task="login",
+            goal=goal,
+            demonstrator=_sign_in(CODE),
+            headless=True,
+            secrets={"access_code": CODE},
+        )
+        typed = [e.data.value for e in store.events(stream=demo.stream) if e.type == "action" and e.data.kind == "TYPE"]
+        assert typed == ["ann", PASSWORD, Secret("access_code")]
+        assert PASSWORD in load_demo(store, demo.demo_id).defaults.values()
+        with launch(headless=True) as session:
+            result = replay_demo(store, demo.demo_id, session.page, goal=goal, secrets=Secrets({"access_code": CODE}))
+        assert result.completed and result.success, result.reason
 
 
 def test_a_recorded_secret_is_nowhere_in_the_store_nor_in_exports(site: str, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from traj.cli import app
 from traj.errors import TrajError
 from traj.eventlog import Store, SuccessSpec
 from traj.projections import load_demo
-from traj.replay import replay, set_success_spec
+from traj.replay import replay, set_success_spec, task_success_spec
 
 PAGES = Path(__file__).parent / "workflow_pages"
 runner = CliRunner()
@@ -199,3 +199,39 @@ def test_a_site_that_moved_is_followed_by_the_steps_that_navigate(store: Store, 
     with serve_directory(root) as second:
         result = replay(store, demo_id, url=f"{second}/success_booking.html", headless=True, heal=False)
     assert [s.status for s in result.steps] == ["ok"] * len(steps) and result.success is True, result.reason
+
+
+def answer(page) -> None:
+    """A person clicks the answer the goal asks for, "yes"."""
+    mouse_click(page, "#answers button:nth-of-type(1)")
+    page.get_by_text("Answer recorded").wait_for()
+
+
+def test_an_end_that_looks_the_same_for_any_value_confirms_only_what_the_replay_checked(
+    store: Store, site: str
+) -> None:
+    """Every answer ends in "Answer recorded". A replay bound to the instance's goal clicked the
+    control that goal names (found by that name), so the end confirms it; on another instance
+    without its goal the demonstrated answer is clicked and nothing says it was the one asked:
+    unknown, never success. The agent picks its own control: a derived spec cannot confirm it."""
+    url = f"{site}/success_answer.html"
+    demo_id = record(
+        store, url, task="answer", goal='Click the "yes" button', demonstrator=answer, headless=True
+    ).demo_id
+    demo = load_demo(store, demo_id)
+    assert demo.defaults == {"button": "yes"} and demo.success_source == "derived"
+    assert demo.success_spec == SuccessSpec(texts=["Answer recorded. Thank you!"])
+
+    assert replay(store, demo_id, headless=True, heal=False).success is True
+    bound = replay(store, demo_id, url=f"{url}?ask=no", goal='Click the "no" button', headless=True, heal=False)
+    assert bound.success is True, bound.reason
+    unbound = replay(store, demo_id, url=f"{url}?ask=no", headless=True, heal=False)  # clicks "yes": wrong
+    assert unbound.completed and unbound.success is None and "button" in unbound.reason
+    more = 'Click the "no" button twice'  # given values, but a goal that asks more than the demo did
+    reworded = replay(store, demo_id, url=f"{url}?ask=no", goal=more, variables={"button": "no"}, headless=True)
+    assert reworded.completed and reworded.success is None and "goal" in reworded.reason
+    assert task_success_spec(store, "answer") is None
+
+    set_success_spec(store, demo_id, make_success_spec(js="document.body.dataset.right === 'true'"))
+    stated = replay(store, demo_id, url=f"{url}?ask=no", headless=True)
+    assert stated.success is False and "is false" in stated.reason

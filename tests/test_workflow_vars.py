@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import serve_directory
+from conftest import mouse_click, serve_directory
 
 from traj.browser import Recorder
 from traj.eventlog import Store
@@ -301,6 +301,54 @@ def _demo_with(template: str, defaults: dict[str, str]) -> Any:
 
     started = DemoStarted(demo_id="d", task="t", goal=template, url="http://127.0.0.1/")
     return Demo("d", started, [], None, None, variables={n: [] for n in defaults}, defaults=defaults, template=template)
+
+
+# ---------------------------------------------------------------- values the goal writes in other forms
+
+
+def forms_url(base: str, date: str, time: str, word: str) -> str:
+    return f"{base}/vars_forms.html?{urllib.parse.urlencode({'date': date, 'time': time, 'word': word})}"
+
+
+def forms_goal(date: str, time: str, word: str) -> str:
+    return f'Enter {date} as the date, {time} as the time and type "{word}" in all lower case letters, then submit'
+
+
+def _fill_forms(page: Any) -> None:
+    """What a person does in Chromium's en-US fields: click the date's month and type its digits,
+    the time's hour and type it with its half of the day, then the word in lower case."""
+    for selector, keys in (("#date", "02262016"), ("#time", "0336P"), ("#word", "bdhk")):
+        box = page.locator(selector).bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + 8, box["y"] + box["height"] / 2)  # the first segment, not the middle
+        page.keyboard.type(keys)
+    mouse_click(page, "button[type=submit]")
+    page.wait_for_timeout(150)
+
+
+def test_values_the_goal_writes_in_another_form_are_typed_in_the_fields_form(
+    store: Store, pages_url: str, browser: Any
+) -> None:
+    """The goal's 02/26/2016, 3:36 PM and "BdhK" were typed 2016-02-26, 15:36 and bdhk: each is a
+    variable with the goal's text as its value, and another goal's values are typed the same way."""
+    demonstrated = ("02/26/2016", "3:36 PM", "BdhK")
+    demo_id = record_on(
+        browser, store, forms_url(pages_url, *demonstrated), forms_goal(*demonstrated), _fill_forms, screenshots=False
+    )
+    demo = load_demo(store, demo_id)
+    assert [s.action.value for s in demo.steps if s.action.kind == "TYPE"] == ["2016-02-26", "15:36", "bdhk"]
+    assert demo.defaults == {"date": "02/26/2016", "time": "3:36 PM", "word": "BdhK"}
+    assert demo.template == forms_goal("{date}", "{time}", "{word}")
+
+    result, outcome = replay_on(browser, store, demo_id, forms_url(pages_url, *demonstrated), goal=demo.started.goal)
+    assert result.completed and result.success and outcome == "done", outcome  # bdhk, not the goal's BdhK
+    assert [s.value for s in result.steps if s.kind == "TYPE"] == ["2016-02-26", "15:36", "bdhk"]
+
+    new = ("11/5/2017", "9:05 AM", "QrsT")
+    assert bind_goal(demo, forms_goal(*new)) == dict(zip(("date", "time", "word"), new, strict=True))
+    result, outcome = replay_on(browser, store, demo_id, forms_url(pages_url, *new), goal=forms_goal(*new))
+    assert result.completed and result.success and outcome == "done", outcome
+    assert [s.value for s in result.steps if s.kind == "TYPE"] == ["2017-11-05", "09:05", "qrst"]
 
 
 # ---------------------------------------------------------------- healing never changes meaning

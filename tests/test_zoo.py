@@ -30,3 +30,13 @@ def test_zoo_page_is_captured_exactly_and_replays_to_done(name: str, zoo_url: st
         if getattr(zoo.script(name), "REPLAYABLE", True):
             done, reason = zoo.replay_done(store, captured.demo.demo_id, f"{zoo_url}/{name}.html")
             assert done, reason
+
+
+def test_fields_named_by_the_text_beside_them_are_found_again_in_another_order(zoo_url: str, tmp_path: Path) -> None:
+    """No label markup: each field is named by its row header, label or caption, so a replay on
+    the page with its rows and boxes reversed types each value into the field it belongs to."""
+    with Store.open(tmp_path / "store") as store:
+        captured = zoo.capture(store, "unlabelled_fields", zoo_url)
+        assert captured.mismatches == []
+        done, reason = zoo.replay_done(store, captured.demo.demo_id, f"{zoo_url}/unlabelled_fields.html?order=reversed")
+        assert done, reason

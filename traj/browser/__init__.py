@@ -23,6 +23,7 @@ from traj.browser._success import (
     derive_success_spec,
     judge_success,
     make_success_spec,
+    unconfirmed_values,
 )
 
 __all__ = [
@@ -60,4 +61,5 @@ __all__ = [
     "secret_env_name",
     "snapshot_script",
     "take_snapshot",
+    "unconfirmed_values",
 ]

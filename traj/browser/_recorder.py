@@ -133,7 +133,7 @@ class Recorder:
     ) -> None:
         self.store = store
         self.success_spec = success_spec
-        self._keeper = SecretKeeper(secrets)
+        self._keeper = SecretKeeper(secrets, stated=goal)
         self.context = context
         self.demo_id = demo_id or new_event_id()
         self.stream = f"demo/{self.demo_id}"

@@ -5,6 +5,10 @@ What a person types into a password field, or a value they marked with ``traj re
 action and masked in every observation: events, blobs, WAL and segments never hold it, so
 neither do exports and training prompts. Replay and the agent read the value only when they
 type it, from ``TRAJ_SECRET_<NAME>`` or by asking the person (:class:`Secrets`).
+
+A password the task's goal states ("log in as ada with the password pa55") is no secret of
+the recording: the goal already holds it in the clear. It is stored as typed, so it becomes one
+of the goal's variables and a new goal's password is typed on the next instance.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import msgspec
 
 from traj.errors import SecretMissingError
 from traj.eventlog import Secret
+from traj.projections import occurs
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -87,10 +92,12 @@ class SecretKeeper:
     ``marked`` maps names to values the person marked secret (``--secret NAME``): typing one
     of those values anywhere records that name. A value typed into a password field is named
     after the field (its ``name``, ``id`` or ``autocomplete``; ``password`` without one), a
-    second different value under the same name gets ``_2``, ``_3``.
+    second different value under the same name gets ``_2``, ``_3``. A password-field value that
+    ``stated`` (the goal) holds as whole words is stored as typed: it is no secret there.
     """
 
-    def __init__(self, marked: Mapping[str, str] | None = None) -> None:
+    def __init__(self, marked: Mapping[str, str] | None = None, *, stated: str = "") -> None:
+        self._stated = stated
         self._names: dict[str, str] = {}
         """value -> name of every secret met so far."""
         for name, value in (marked or {}).items():
@@ -117,7 +124,7 @@ class SecretKeeper:
         name = self._names.get(value)
         if name is not None:
             return Secret(name)
-        if not password or not value:
+        if not password or not value or occurs(self._stated, value, same_case=True):
             return value
         base = re.sub(r"[^A-Za-z0-9_]+", "_", field).strip("_").lower()
         base = base if base[:1].isalpha() else "password"

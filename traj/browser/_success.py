@@ -7,6 +7,13 @@ last action. :func:`derive_success_spec` turns the recording's last two observat
 demo's variable values become ``{name}``, lines with other numbers are dropped, numbers in
 the URL match any number). :func:`judge_success` checks a spec on a live page; "unknown"
 (``None``) is never success.
+
+A derived spec only knows what the demonstration's end looked like. Where a run used other
+values than the demonstration, an end that looks the same is no proof: a form saved with the
+wrong amount says "Saved" too, and a page whose every answer ends in the same screen (a quiz,
+a game's "play again") shows it after the wrong button as after the right one. So a derived
+spec confirms such a run only where its texts show each changed value (``{name}``); otherwise
+the verdict is unknown, never success.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import re
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,7 +32,14 @@ from traj.eventlog import SuccessSpec
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-__all__ = ["SuccessVerdict", "check_success", "derive_success_spec", "judge_success", "make_success_spec"]
+__all__ = [
+    "SuccessVerdict",
+    "check_success",
+    "derive_success_spec",
+    "judge_success",
+    "make_success_spec",
+    "unconfirmed_values",
+]
 
 _MAX_TEXTS = 2
 _MAX_LINE = 100
@@ -89,13 +103,20 @@ def derive_success_spec(
 
 
 def judge_success(
-    page: Page, spec: SuccessSpec | None, variables: Mapping[str, str] | None = None, *, timeout_s: float = 2.0
+    page: Page,
+    spec: SuccessSpec | None,
+    variables: Mapping[str, str] | None = None,
+    *,
+    timeout_s: float = 2.0,
+    unconfirmed: Collection[str] = (),
 ) -> SuccessVerdict:
     """Check ``spec`` on ``page``, waiting up to ``timeout_s`` for the page to get there.
 
     ``variables`` fill the ``{name}`` placeholders of the spec's texts (the values the run
-    was bound to). Unknown (``None``): no spec, an empty one, a page check on a page without
-    ``window.traj.check()``, or a placeholder with no value.
+    was bound to). ``unconfirmed`` (see :func:`unconfirmed_values`) are the run's values the
+    spec cannot vouch for: with any, a spec that holds gives unknown. Unknown (``None``): no
+    spec, an empty one, a page check on a page without ``window.traj.check()``, or a
+    placeholder with no value.
     """
     if spec is None or spec.empty:
         return SuccessVerdict(None, "no success spec")
@@ -112,9 +133,27 @@ def judge_success(
             verdict = _judge_once(page, spec, texts)
         except PlaywrightError as exc:  # the page closed or crashed: nothing left to look at
             return SuccessVerdict(None, f"the page cannot be checked: {first_line(exc)}")
+        if verdict.success and unconfirmed:
+            return SuccessVerdict(
+                None,
+                f"the page ended as the demonstration did, but shows nothing of this run's "
+                f"{', '.join(sorted(unconfirmed))}, which that end looks the same without: give the demo a "
+                "success spec that checks them (traj demos success --text/--js)",
+            )
         if verdict.success is not False or time.monotonic() >= deadline:
             return verdict
         page.wait_for_timeout(_POLL_S * 1000)
+
+
+def unconfirmed_values(spec: SuccessSpec | None, source: str, changed: Collection[str]) -> list[str]:
+    """Those of ``changed`` (variables a run gave other values than the demonstration) that
+    ``spec`` cannot vouch for: a spec derived from the end state (``source``) vouches only for
+    the values its texts show; the page's own check, JavaScript and a spec the user stated
+    vouch for everything."""
+    if spec is None or source != "derived" or spec.page_check or spec.js:
+        return []
+    shown = {name for text in spec.texts for name in _PLACEHOLDER.findall(text)}
+    return sorted(set(changed) - shown)
 
 
 def check_success(

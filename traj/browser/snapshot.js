@@ -584,7 +584,7 @@
       agent_id: item.id,
       tag: el.localName || tag.toLowerCase(),
       role: ariaRole(el) || '',
-      name: cap(normalizeWS(accessibleName(el)), MAX_ELEMENT_TEXT),
+      name: cap(normalizeWS(accessibleName(el) || fieldLabel(el)), MAX_ELEMENT_TEXT),
       text: tag === 'INPUT' || tag === 'SELECT' || tag === 'TEXTAREA' ? '' : shortText(el),
       attrs: attributesOf(el, tag),
       bbox: {
@@ -597,6 +597,55 @@
       occluded: visible && (isOccluded(el, rect) || isFrameOccluded(frame, rect)),
       new: false,
     };
+  }
+
+  // A form field with no accessible name is named by the text a person reads as its label: the
+  // header cell of its table row, or the short text right before it (a <label> without `for`, a
+  // span ending in a colon), or before the box it alone sits in. Pages built without label
+  // markup are common; without it their fields are all 'textbox ""' and a reordered form cannot
+  // tell them apart.
+  const FIELD_TAGS = new Set(['INPUT', 'SELECT', 'TEXTAREA']);
+  const MAX_FIELD_LABEL = 60;
+  const MAX_LABEL_WORDS = 6;
+
+  function fieldLabel(el) {
+    if (!FIELD_TAGS.has(tagOf(el)) || ['button', 'submit', 'reset', 'image', 'hidden'].includes(el.type)) return '';
+    const cell = el.closest('td, [role="gridcell"], [role="cell"]');
+    const row = cell && cell.closest('tr, [role="row"]');
+    if (row) {
+      const header = row.querySelector('th, [role="rowheader"]');
+      if (header && !header.contains(el)) return labelText(header);
+    }
+    const alone = (box) => box && box.querySelectorAll('input, select, textarea').length === 1;
+    for (let at = el, depth = 0; at && at !== document.body && depth < 3; at = at.parentElement, depth++) {
+      const label = textBeside(at, 'previousSibling') ?? (at === el && alone(el.parentElement) ? textBeside(el, 'nextSibling') : null);
+      if (label !== null) return label;
+      if (!alone(at.parentElement)) break;
+    }
+    return '';
+  }
+
+  // The text of the nodes right beside `node` (its siblings in direction `step`, up to a form
+  // field, a button or a line break); null when there is none.
+  function textBeside(node, step) {
+    let text = '';
+    for (let sib = node[step]; sib && !text; sib = sib[step]) {
+      if (sib.nodeType === Node.ELEMENT_NODE) {
+        if (sib.matches('input, select, textarea, button, br') || sib.querySelector('input, select, textarea, button')) break;
+        if (!shown(sib)) continue;
+      } else if (sib.nodeType !== Node.TEXT_NODE) {
+        continue;
+      }
+      text = normalizeWS(sib.textContent);
+    }
+    return text ? labelText({ textContent: text }) || null : null;
+  }
+
+  // A label names, it does not instruct: a few words, not a sentence.
+  function labelText(node) {
+    const text = normalizeWS(node.innerText !== undefined ? node.innerText : node.textContent).replace(/[:*\s]+$/, '');
+    const words = text.split(' ').length;
+    return text.length <= MAX_FIELD_LABEL && words <= MAX_LABEL_WORDS && !/[.!?]$/.test(text) ? text : '';
   }
 
   function shortText(el) {

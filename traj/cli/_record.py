@@ -76,9 +76,10 @@ def record(
     require("playwright")
     from rich.markup import escape
 
-    from traj.browser import make_success_spec
+    from traj.browser import make_success_spec, unconfirmed_values
     from traj.browser import record as record_demo
     from traj.eventlog import Store
+    from traj.projections import load_demo
 
     if (url is None) == (site is None):
         raise typer.BadParameter("give either --url or --site")
@@ -125,6 +126,15 @@ def record(
             success_spec=None if given.empty else given,
             on_warning=lambda text: err_console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False),
         )
+        recorded = load_demo(store, demo.demo_id)
+        unconfirmed = unconfirmed_values(recorded.success_spec, recorded.success_source, recorded.variables)
+        if unconfirmed:
+            err_console.print(
+                f"[yellow]note:[/] the end state shows nothing of {', '.join(unconfirmed)}: replays with other "
+                "values will report success unknown; say what success looks like with --success-text or "
+                f"--success-js (or later: traj demos success {demo.demo_id})",
+                highlight=False,
+            )
     verdict = {True: "[green]success[/]", False: "[red]not successful[/]", None: "outcome unknown"}[demo.success]
     console.print(f"recorded demo {demo.demo_id}: {demo.actions} actions, {verdict} ({demo.stream})")
 

@@ -6,14 +6,16 @@ Loading a demo is a fold over its stream's events (later ``locators.healed``,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from traj.errors import TrajError
+from traj.projections._forms import retyped
 from traj.projections._template import goal_template, value_spans
 
 if TYPE_CHECKING:
-    from traj.eventlog import Action, DemoStarted, Element, Event, Observation, Store, SuccessSpec
+    from traj.eventlog import Action, DemoStarted, Element, Event, Observation, Secret, Store, SuccessSpec
 
 __all__ = ["Demo", "DemoStep", "demo_from", "load_demo"]
 
@@ -49,6 +51,8 @@ class Demo:
     """variable name -> ids of the actions that carry it (as their value, or in their target's name)."""
     success_spec: SuccessSpec | None = None
     """What the end state looks like (the latest ``demo.success``); None for a demo recorded without one."""
+    success_source: str = ""
+    """Who stated ``success_spec``: ``derived`` (from the end state when recorded) or ``user``."""
     chosen: dict[str, tuple[Element, str]] = field(default_factory=dict)
     """action_id -> the control (and its surroundings) the model fallback chose for the step, when the
     latest healing came from the model: later replays look for that control, not the recorded one."""
@@ -66,6 +70,19 @@ class Demo:
     def variables_of(self, action_id: str) -> list[str]:
         """Every variable an action carries (a slot named "Wednesday, July 9, 09:00" carries two)."""
         return [name for name, ids in self.variables.items() if action_id in ids]
+
+    def value_of(self, step: DemoStep, values: Mapping[str, str]) -> str | Secret | None:
+        """What ``step`` types or selects in a run whose variables have ``values``: the recorded value,
+        unless the step carries one of them; then that value in the form the demonstration typed
+        its own ("2017-03-05" for a goal's "03/05/2017" where the goal's "02/26/2016" was typed
+        "2016-02-26": :func:`retyped`)."""
+        action, variable = step.action, self.variable_of(step.action_id)
+        if action.kind not in ("TYPE", "SELECT") or variable is None or variable not in values:
+            return action.value
+        example = self.defaults.get(variable)
+        if not isinstance(action.value, str) or example is None:
+            return values[variable]
+        return retyped(example, action.value, values[variable])
 
     def after(self, index: int) -> Observation | None:
         """The page once step ``index`` was done: when the person acted next, or at the end."""
@@ -108,6 +125,7 @@ def demo_from(demo_id: str, events: list[Event]) -> Demo:
     options: dict[str, list[str]] = {}
     chosen: dict[str, tuple[Element, str]] = {}
     success_spec: SuccessSpec | None = None
+    success_source = ""
     for event in events:
         data = event.data
         if event.type == "observation":
@@ -128,7 +146,7 @@ def demo_from(demo_id: str, events: list[Event]) -> Demo:
             variables, defaults = dict(data.variables), dict(data.defaults)
             template, options = data.template, dict(data.options)
         elif event.type == "demo.success":
-            success_spec = data.spec
+            success_spec, success_source = data.spec, data.source
     started = events[0].data
     if variables and not template:  # recorded before templates were: cut the values out now
         values = {name: defaults[name] for name in variables if name in defaults}
@@ -142,6 +160,7 @@ def demo_from(demo_id: str, events: list[Event]) -> Demo:
         healed,
         variables,
         success_spec,
+        success_source=success_source,
         chosen=chosen,
         defaults=defaults,
         template=template,

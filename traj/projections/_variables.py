@@ -1,7 +1,9 @@
 """A demonstration's variables, derived from its goal when it is recorded.
 
 The goal says what changes from one instance of a task to the next: every typed or
-selected value that occurs in it is a variable (named after the field's label), and so is
+selected value that occurs in it is a variable (named after the field's label; a value the
+goal writes in another form, "02/26/2016" for a date field's "2016-02-26", has the goal's
+rendering as its value: :mod:`traj.projections._forms`), and so is
 every clicked element's name or text that occurs in it as written, past the sentence's
 first word (a button, link, tab, option, checkbox or list item, named after its role), or
 the part of that name that is one of the goal's values ("Book flight for $65" carries
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from traj.eventlog import DemoVariables
 from traj.projections._crossing import crossing, goal_thresholds, threshold_number
+from traj.projections._forms import goal_rendering
 from traj.projections._template import goal_template, occurrences, occurs, value_spans
 
 if TYPE_CHECKING:
@@ -46,8 +49,9 @@ def derive_variables(demo: Demo, named: Mapping[str, str] | None = None) -> Demo
     for step in demo.steps:
         action, element = step.action, step.target
         if action.kind in ("TYPE", "SELECT"):
-            if isinstance(action.value, str) and found.is_variable_value(action.value):
-                found.link(found.variable(action.value, _slug(element.name if element else "")), step.action_id)
+            stated = found.stated(action.value) if isinstance(action.value, str) else None
+            if stated is not None:
+                found.link(found.variable(stated, _slug(element.name if element else "")), step.action_id)
         elif action.kind not in _UNTARGETED and element is not None and element.role not in _TEXT_ENTRY:
             found.target(step, element)
     thresholds = goal_thresholds(demo.started.goal)
@@ -88,10 +92,19 @@ class _Found:
         self.options: dict[str, list[str]] = {}
         self._by_value: dict[str, str] = {}
 
-    def is_variable_value(self, value: str) -> bool:
-        return bool(value.strip()) and (
-            occurs(self.goal, value) or any(_key(v) == _key(value) for v in self.named.values())
-        )
+    def stated(self, value: str) -> str | None:
+        """The value a typed or selected ``value`` is a variable with (None when it is none):
+        itself when the person named it or the goal states it as written, else the goal's
+        rendering of it ("02/26/2016" for a date field's "2016-02-26"), else itself when the
+        goal states it in another case that no conversion explains (:mod:`traj.projections._forms`)."""
+        if not value.strip():
+            return None
+        if any(_key(v) == _key(value) for v in self.named.values()):
+            return value
+        rendering = goal_rendering(self.goal, value)
+        if rendering is not None:
+            return rendering
+        return value if occurs(self.goal, value) else None
 
     def variable(self, value: str, base: str) -> str:
         """The variable whose value is ``value``, created (uniquely named after ``base``) if new."""

@@ -48,6 +48,7 @@ from traj.browser import (
     mark_secret,
     page_goal,
     take_snapshot,
+    unconfirmed_values,
 )
 from traj.errors import BrowserError, TargetNotFoundError, TrajError, VariableError, first_line, one_line
 from traj.eventlog import (
@@ -61,7 +62,7 @@ from traj.eventlog import (
     SuccessSpec,
     new_event_id,
 )
-from traj.projections import Demo, DemoStep, load_demo, swap_values
+from traj.projections import Demo, DemoStep, goal_template, load_demo, swap_values, template_parts
 from traj.prompt import normalize_key
 from traj.replay._binding import bind_goal, check_variable_names
 from traj.replay._failure import ConditionNotMetError, StepFailedError
@@ -298,7 +299,11 @@ def replay_demo(
             break
     failed = next((r for r in results if r.status == "failed"), None)
     if failed is None:
-        verdict = judge_success(runner.page, demo.success_spec or _PAGE_CHECK, runner.bound_values())
+        unchecked = runner.unchecked(goal, moved=_moved(demo, start))
+        unconfirmed = unconfirmed_values(demo.success_spec, demo.success_source, unchecked)
+        verdict = judge_success(
+            runner.page, demo.success_spec or _PAGE_CHECK, runner.bound_values(), unconfirmed=unconfirmed
+        )
         success, reason = verdict.success, verdict.detail
     else:
         success, reason = False, failed.reason
@@ -614,14 +619,36 @@ class _Runner:
             self.page.goto(value)  # a typed URL, back/forward: go there as the person did
 
     def _value(self, step: DemoStep) -> str | Secret | None:
-        variable = self.demo.variable_of(step.action_id)
-        if step.action.kind in ("TYPE", "SELECT") and variable is not None and variable in self.values:
-            return self.values[variable]
-        return step.action.value
+        return self.demo.value_of(step, self.values)
 
     def bound_values(self) -> dict[str, str]:
         """Every variable's value in this replay: the new one, else the one demonstrated."""
         return self.demo.defaults | self.values
+
+    def unchecked(self, goal: str | None, *, moved: bool) -> list[str]:
+        """What this run did that the replay did not check itself, for a success spec to vouch for.
+
+        Each step checked its own part: a control found by the name the goal gave it, a field
+        that holds the value typed, a threshold waited for. What no step checks is whether those
+        were this instance's values: the goal (given, or the page's) says so only where it is
+        the demo's goal with the bound values; a goal that differs elsewhere (a value no step
+        uses), or none on another page (``moved``), leaves every variable unchecked. On another
+        page a value typed as demonstrated that is no variable may be the page's own content
+        (looked up in a table), so it is unchecked too.
+        """
+        if goal is not None and _norm(goal) != _norm(_goal_with(self.demo, self.bound_values())):
+            return ["goal"]
+        if not moved:
+            return []
+        names = [] if goal is not None else list(self.demo.variables) or ["goal"]
+        constants = [
+            f"step {step.action.step}'s value {step.action.value!r}"
+            for step in self.demo.steps
+            if step.action.kind in ("TYPE", "SELECT")
+            and isinstance(step.action.value, str)
+            and self.demo.variable_of(step.action_id) is None
+        ]
+        return names + constants
 
     def _top_strategy(self, step: DemoStep) -> str:
         locators = self.demo.healed.get(step.action_id) or step.action.locators
@@ -631,6 +658,23 @@ class _Runner:
         steps = self.demo.steps
         following = steps[index + 1].action if index + 1 < len(steps) else None
         return bool(following and following.kind == "NAVIGATE" and (following.value or "").startswith("popup:"))
+
+
+def _moved(demo: Demo, start: str) -> bool:
+    """Whether a replay starts on another page than the demonstration (path or query: another
+    instance; a new host or port is the same site served elsewhere)."""
+    recorded, replayed = urllib.parse.urlsplit(demo.started.url), urllib.parse.urlsplit(start)
+    return (recorded.path, recorded.query) != (replayed.path, replayed.query)
+
+
+def _goal_with(demo: Demo, values: dict[str, str]) -> str:
+    """The demo's goal with each variable's value replaced by its value in ``values``."""
+    parts = template_parts(goal_template(demo.started.goal, demo.defaults))
+    return "".join(literal if name is None else values.get(name, "") for literal, name in parts)
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).casefold()
 
 
 def _with_values(element: Element, swaps: dict[str, str]) -> Element:

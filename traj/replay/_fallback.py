@@ -253,13 +253,11 @@ class ModelFallback:
         return execution.page, dataclasses.replace(decision, locators=locators, context=context, timings_ms=timings)
 
     def _value(self, step: DemoStep) -> str | Secret | None:
-        """The step's value in this run: a typed or selected variable's bound value, else the demo's.
+        """The step's value in this run: a typed or selected variable's bound value (in the form the
+        demo typed its own), else the demo's.
 
         (A variable that names a step's element is in the demonstration's values line instead.)"""
-        variable = self.demo.variable_of(step.action_id)
-        if step.action.kind in ("TYPE", "SELECT") and variable is not None and variable in self.values:
-            return self.values[variable]
-        return step.action.value
+        return self.demo.value_of(step, self.values)
 
     def _shown(self, step: DemoStep) -> str:
         """A demonstrated action as the model reads it, with this run's value."""
@@ -275,16 +273,18 @@ class ModelFallback:
 
     def _new_values(self) -> dict[str, str]:
         """The run's values of the demo's variables that are not the demonstrated ones (those the
-        demonstration already shows as they are)."""
+        demonstration's steps already show as this run types them)."""
         shown: dict[str, set[object]] = {}
+        typed: dict[str, set[object]] = {}
         for step in self.demo.steps:
             variable = self.demo.variable_of(step.action_id)
             if variable is not None and step.action.kind in ("TYPE", "SELECT"):
                 shown.setdefault(variable, set()).add(step.action.value)
+                typed.setdefault(variable, set()).add(self._value(step))
         return {
             name: value
             for name, value in self.values.items()
-            if name in self.demo.variables and shown.get(name) != {value}
+            if name in self.demo.variables and (name not in shown or shown[name] != typed[name])
         }
 
 

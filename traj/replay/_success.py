@@ -3,6 +3,7 @@ wins), and looked up for a task (its latest good demo's)."""
 
 from __future__ import annotations
 
+from traj.browser import unconfirmed_values
 from traj.errors import TrajError
 from traj.eventlog import DemoSuccess, Store, SuccessSpec
 from traj.projections import load_demo
@@ -25,8 +26,14 @@ def task_success_spec(store: Store, task: str) -> SuccessSpec | None:
 
     A run of the task without the workflow (the agent alone) is judged by it, so the agent's
     success on a site with no ``window.traj.check()`` is known where a demo showed the end state.
+    A spec derived from that end state that cannot show the demo's variables is None too: the
+    agent's values are its own goal's, and an end that looks the same whatever was typed or
+    clicked cannot confirm them.
     """
     try:
-        return load_demo(store, latest_demo(store, task)).success_spec
+        demo = load_demo(store, latest_demo(store, task))
     except TrajError:
         return None
+    if unconfirmed_values(demo.success_spec, demo.success_source, demo.variables):
+        return None
+    return demo.success_spec
