@@ -40,3 +40,15 @@ def test_fields_named_by_the_text_beside_them_are_found_again_in_another_order(z
         assert captured.mismatches == []
         done, reason = zoo.replay_done(store, captured.demo.demo_id, f"{zoo_url}/unlabelled_fields.html?order=reversed")
         assert done, reason
+
+
+def test_a_control_known_only_by_its_text_is_never_healed_into_another(zoo_url: str, tmp_path: Path) -> None:
+    """The dragged item has no name, only its text: on an instance without Ines, the rung that
+    finds the third item by position finds Omar, which is refused, not dragged."""
+    with Store.open(tmp_path / "store") as store:
+        captured = zoo.capture(store, "sortable_list", zoo_url)
+        assert captured.mismatches == []
+        done, reason = zoo.replay_done(
+            store, captured.demo.demo_id, f"{zoo_url}/sortable_list.html?names=Ada,Carl,Omar,Zoe"
+        )
+        assert not done and "element not found" in reason and "not 'Ines'" in reason, reason

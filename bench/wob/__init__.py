@@ -58,7 +58,7 @@ def html_root() -> Path:
 def serve() -> Iterator[str]:
     """Serve the suite on 127.0.0.1 (quietly), each task page starting its episode; yields the base URL."""
     handler = functools.partial(_Handler, directory=str(html_root()))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _Server(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -80,6 +80,11 @@ def goal(page: Page) -> str:
 def reward(page: Page) -> float | None:
     """The page's raw reward for the episode, or None while it has not ended."""
     return page.evaluate("() => WOB_DONE_GLOBAL ? WOB_RAW_REWARD_GLOBAL : null")
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a browser that closes mid-response (a broken pipe) is no news
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):

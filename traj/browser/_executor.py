@@ -31,11 +31,15 @@ from traj.errors import ActionFailedError, BrowserError, ParseError, first_line
 from traj.prompt import normalize_key
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page, Request
+    from playwright.sync_api import Locator, Page, Request
 
     from traj.eventlog import BoundingBox, LocatorStrategy, Secret
 
-__all__ = ["Execution", "execute_action", "prime_actions"]
+__all__ = ["Execution", "drag", "execute_action", "prime_actions"]
+
+_DRAG_STEPS = 12
+_PAST_MIDDLE = 0.25
+"""How far past the drop target's middle (a share of its size) a drag ends, in its direction."""
 
 _MAX_WAIT_S = 10.0
 _NEXT_FRAME = "() => new Promise(resolve => requestAnimationFrame(() => setTimeout(resolve, 0)))"
@@ -145,7 +149,7 @@ def _execute(
         if not value:
             raise ActionFailedError(f"DRAG [{target}] needs the drop target's id")
         drop = resolve_locator(page, "agent_id", value)
-        _loading_after(page, lambda: element.drag_to(drop, timeout=timeout_ms), timeout_ms, waits)
+        _loading_after(page, lambda: drag(page, element, drop, timeout_ms=timeout_ms), timeout_ms, waits)
         return page
     popups: list[Page] = []
 
@@ -165,6 +169,37 @@ def _execute(
     with _waiting(waits):
         popups[-1].wait_for_load_state(timeout=timeout_ms)
     return popups[-1]
+
+
+def drag(page: Page, source: Locator, drop: Locator, *, timeout_ms: float = 10_000) -> None:
+    """Drag ``source`` onto ``drop`` as a person's mouse does: press on the source's middle, move
+    there in steps, release a quarter past the drop target's middle in the direction of travel.
+
+    Pages that drag by mouse events (jQuery UI sortables, boards) follow the moves and reorder
+    only once the pointer has crossed the middle of the item it goes past; a single jump, or a
+    release on the very middle, leaves the list as it was. HTML5 drag and drop takes the same
+    moves (Chromium starts its drag from them), and a drop zone still contains the point.
+    """
+    source.scroll_into_view_if_needed(timeout=timeout_ms)
+    start, end = source.bounding_box(timeout=timeout_ms), drop.bounding_box(timeout=timeout_ms)
+    if start is None or end is None:
+        raise ActionFailedError("DRAG: the dragged element or the drop target is not on screen")
+    x0, y0 = start["x"] + start["width"] / 2, start["y"] + start["height"] / 2
+    x1, y1 = end["x"] + end["width"] / 2, end["y"] + end["height"] / 2
+    x1 += _PAST_MIDDLE * end["width"] * _sign(x1 - x0, end["width"])
+    y1 += _PAST_MIDDLE * end["height"] * _sign(y1 - y0, end["height"])
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for step in range(1, _DRAG_STEPS + 1):
+        page.mouse.move(x0 + (x1 - x0) * step / _DRAG_STEPS, y0 + (y1 - y0) * step / _DRAG_STEPS)
+    page.mouse.up()
+
+
+def _sign(distance: float, size: float) -> int:
+    """The direction of travel along an axis; none when the move is within a tenth of the target's size."""
+    if abs(distance) < size / 10:
+        return 0
+    return 1 if distance > 0 else -1
 
 
 def _windows_opened(page: Page) -> int:

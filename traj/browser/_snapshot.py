@@ -147,7 +147,7 @@ def _raw_snapshot_type() -> type:
 
 def matching_elements(page: Page, fingerprint: dict[str, Any]) -> list[dict[str, Any]]:
     """Interactive elements with ``fingerprint`` (``tag``, ``role``, lower-cased ``name``, ``attrs``
-    as ``[[key, value], ...]``), each as ``{agent_id, tag, role, name, visible, disabled, context}``.
+    as ``[[key, value], ...]``), each as ``{agent_id, tag, role, name, text, visible, disabled, context}``.
 
     One call into the page, so finding a step's element again costs one round trip.
     """

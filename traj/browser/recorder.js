@@ -438,6 +438,7 @@
     start.captured = taken ? { ...taken } : capture(null);
     const el = firstWithId(start.path);
     start.el = el;
+    start.box = el ? el.getBoundingClientRect() : null; // where it was: a dragged element follows the pointer
     if (el) Object.assign(start.captured, { target: el.getAttribute("data-agent-id"), locators: window.__traj.locators(el), context: window.__traj.contextOf(el) });
   };
 
@@ -459,6 +460,24 @@
       }
     }
     return null;
+  };
+
+  // What stood at (x, y) when the drag started (the boxes of the snapshot taken then), other
+  // than the dragged element: where a sortable list makes room as the item moves, the pointer
+  // ends over a gap the page opened, and the item that stood there is what it was dropped on.
+  // The smallest box wins (the item, not its list).
+  const stoodAt = (start, x, y) => {
+    let found = null;
+    let area = Infinity;
+    for (const element of JSON.parse(start.captured.snapshot).elements) {
+      const b = element.bbox;
+      if (!element.visible || x < b.x || x > b.x + b.width || y < b.y || y > b.y + b.height || b.width * b.height >= area) continue;
+      const el = window.__traj.elementByAgentId(element.agent_id);
+      if (!el || el === start.el || el.contains(start.el) || start.el.contains(el)) continue;
+      found = el;
+      area = b.width * b.height;
+    }
+    return found;
   };
 
   // Dropped where the snapshot sees no element: still a DRAG (not a click where it ended), with
@@ -494,12 +513,12 @@
     const start = pointerStart;
     pointerStart = null;
     if (!event.isTrusted || !start || !start.captured || html5Drag || !start.el) return;
-    const box = start.el.getBoundingClientRect();
+    const box = start.box;
     const inside = event.clientX >= box.left && event.clientX <= box.right && event.clientY >= box.top && event.clientY <= box.bottom;
     if (inside || Math.hypot(event.clientX - start.x, event.clientY - start.y) < DRAG_MIN_PX) return; // a click that shook
     dragReleased = true;
     setTimeout(() => (dragReleased = false), 0);
-    emitDrag(start, dropTargetAt(event.clientX, event.clientY, start.el));
+    emitDrag(start, dropTargetAt(event.clientX, event.clientY, start.el) || stoodAt(start, event.clientX, event.clientY));
   });
 
   on("dragstart", (event) => {

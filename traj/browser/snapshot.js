@@ -460,6 +460,7 @@
       tag: element.tag,
       role: element.role,
       name: element.name,
+      text: element.text,
       visible: element.visible,
       disabled: element.attrs.disabled !== undefined,
       context: el ? contextOf(el) : '',

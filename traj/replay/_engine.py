@@ -41,6 +41,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from traj.browser import (
     Secrets,
+    drag,
     install_snapshotter,
     judge_success,
     launch,
@@ -578,7 +579,7 @@ class _Runner:
         elif kind in ("PRESS_ENTER", "PRESS"):
             target.locator.press(_key_of(kind, value))
         elif kind == "DRAG":
-            target.locator.drag_to(self._find_drop(step).locator)
+            drag(self.page, target.locator, self._find_drop(step).locator, timeout_ms=self.timeout_s * 1000)
         else:
             raise StepFailedError(f"step {step.action.step}: cannot replay a {kind} on an element")
 

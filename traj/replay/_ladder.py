@@ -147,8 +147,9 @@ def _problem(found: dict[str, Any], recorded: Element, context: str) -> str:
     """'' when ``found`` is the recorded control (same kind, name and place), else what differs."""
     if found["tag"] != recorded.tag or found["role"] != recorded.role:
         return f"matches a {found['role'] or found['tag']}, not a {recorded.role or recorded.tag}"
-    if recorded.name and not same_name(found["name"], recorded.name):
-        return f"matches {found['name']!r}, not {recorded.name!r}"
+    label, found_label = recorded.name or recorded.text, found["name"] or found.get("text", "")
+    if label and not same_name(found_label, label):  # a control without a name is known by its text
+        return f"matches {found_label!r}, not {label!r}"
     if context and _norm(found["context"]) != _norm(context):
         return f"matches the control in {found['context'] or 'another place'!r}, not in {context!r}"
     if not found["visible"] or found["disabled"]:
