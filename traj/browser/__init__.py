@@ -14,6 +14,7 @@ from traj.browser._snapshot import (
     locators_for,
     matching_elements,
     resolve_locator,
+    reveal_point,
     snapshot_script,
     take_snapshot,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "prime_actions",
     "record",
     "resolve_locator",
+    "reveal_point",
     "secret_env_name",
     "snapshot_script",
     "take_snapshot",

@@ -61,8 +61,12 @@ _KEPT_SETTLES = 64
 _SNAPSHOT_AT_REST = "() => window.__traj.snapshotJSON({markNew: false})"
 _SNAPSHOT_UNLESS_INPUT_SINCE_REST = (
     "() => window.__trajRecorder && window.__trajRecorder.inputSinceRest() ? null"
-    " : window.__traj.snapshotJSON({markNew: false})"
+    " : [window.__traj.snapshotJSON({markNew: false}),"
+    "    window.__trajRecorder ? window.__trajRecorder.pointerStillFor() : 1e9]"
 )
+_STEERED_S = 1.0
+"""A page that came to rest this soon after the pointer moved may have changed because of it (a
+submenu opening on hover): the person was steering, not waiting."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class _Settled:
     snapshot: dict[str, Any]
     png: bytes | None
     at: float
+    steered: bool = False
+    """The pointer moved just before the page came to rest (see ``_STEERED_S``)."""
     digest: str | None = field(init=False)
     """The screenshot's blob digest, known before the writer stores it."""
 
@@ -281,9 +287,10 @@ class Recorder:
 
         try:
             mask_values(page, self._keeper.marked)
-            snapshot = page.evaluate(_SNAPSHOT_UNLESS_INPUT_SINCE_REST)
-            if snapshot is not None:
-                self._rest(page, snapshot)
+            rest = page.evaluate(_SNAPSHOT_UNLESS_INPUT_SINCE_REST)
+            if rest is not None:
+                snapshot, still_ms = rest
+                self._rest(page, snapshot, steered=still_ms / 1000 < _STEERED_S)
         except PlaywrightError as exc:
             log.debug("skipped a rest snapshot: %s", exc)
 
@@ -348,11 +355,15 @@ class Recorder:
 
     def _waited_in(self, at: float, busy_s: float) -> _Settled | None:
         """The state a person waited in before acting at ``at``, if they waited for the page: the
-        page kept changing after the previous action, and of the pause, more than
-        ``wait_after_s`` was not the page's own busy time (``busy_s``)."""
+        page kept changing after the previous action (and after the last change their pointer may
+        have caused), and of the pause, more than ``wait_after_s`` was not the page's own busy
+        time (``busy_s``)."""
         if at - self._last_action_at - busy_s <= self.wait_after_s:
             return None
         rests = [state for state in self._settles if self._last_action_at < state.at < at]
+        steered = [i for i, state in enumerate(rests) if state.steered]
+        if steered:  # what the pointer did (a hover that opened a menu) was not waited for
+            rests = rests[steered[-1] :]
         if len(rests) < 2 or rests[0].snapshot.get("text") == rests[-1].snapshot.get("text"):
             return None
         return rests[0]
@@ -413,10 +424,10 @@ class Recorder:
         mask_values(page, self._keeper.marked)  # a marked secret being typed is not on the screenshot
         return self._rest(page, page.evaluate(_SNAPSHOT_AT_REST))
 
-    def _rest(self, page: Page, snapshot_json: str) -> _Settled:
+    def _rest(self, page: Page, snapshot_json: str, *, steered: bool = False) -> _Settled:
         """Keep the page's state at rest: ``snapshot_json`` and a screenshot taken now."""
         snapshot = self._decode(snapshot_json)
-        state = _Settled(snapshot, self._screenshot(page) if self.screenshots else None, time.time())
+        state = _Settled(snapshot, self._screenshot(page) if self.screenshots else None, time.time(), steered)
         self._settled = state
         self._settles.append(state)
         return state

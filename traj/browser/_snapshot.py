@@ -60,6 +60,7 @@ __all__ = [
     "locators_for",
     "matching_elements",
     "resolve_locator",
+    "reveal_point",
     "snapshot_script",
     "take_snapshot",
     "windows_opened",
@@ -196,6 +197,13 @@ def action_target(page: Page, agent_id: str, seen_at: BoundingBox | None = None)
         bool(found["clickable"]),
         bool(found["opensWindow"]),
     )
+
+
+def reveal_point(locator: Locator) -> tuple[float, float] | None:
+    """Where to point to show the hidden element ``locator`` finds: its innermost shown list, menu
+    or tree item (a submenu that opens on hover); None when it is inside none."""
+    point = locator.evaluate("el => window.__traj.revealPoint(el)")
+    return (point["x"], point["y"]) if point else None
 
 
 def windows_opened(page: Page) -> int:

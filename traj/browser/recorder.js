@@ -634,6 +634,12 @@
     return taken;
   };
 
-  window.__trajRecorder = { flush: flushAll, setPaused, timings, watch, inputSinceRest: () => inputSinceRest };
+  // When the pointer last moved: a page that changed just after it (a submenu opening on hover)
+  // was steered by the person, not waited for (see the rest snapshot in Python).
+  let pointerMovedAt = -Infinity;
+  window.addEventListener("pointermove", (event) => { if (event.isTrusted) pointerMovedAt = performance.now(); }, true);
+  const pointerStillFor = () => Math.min(performance.now() - pointerMovedAt, 1e9);
+
+  window.__trajRecorder = { flush: flushAll, setPaused, timings, watch, inputSinceRest: () => inputSinceRest, pointerStillFor };
   watch(document);
 })();

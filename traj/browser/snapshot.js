@@ -768,6 +768,21 @@
     return { locators: locators(el), clickable: withCaches(() => clickable(el, box)), opensWindow: opensWindow(el) };
   }
 
+  // Where a person points to show a hidden element: the face (first shown child) of its
+  // innermost shown ancestor that is an item of a list, menu or tree, whose submenu opens on
+  // hover; null when it has none.
+  const REVEALING_ROLES = new Set(['menuitem', 'treeitem', 'listitem', 'option']);
+
+  function revealPoint(el) {
+    for (let up = el && parentOrHost(el); up && up !== document.body; up = parentOrHost(up)) {
+      if (!shown(up) || !(tagOf(up) === 'LI' || REVEALING_ROLES.has(ariaRole(up) || ''))) continue;
+      const face = [...up.children].find((child) => shown(child) && !child.contains(el)) || up;
+      const box = face.getBoundingClientRect();
+      return { x: box.left + box.width / 2, y: box.top + Math.min(box.height / 2, 12) };
+    }
+    return null;
+  }
+
   function opensWindow(el) {
     const link = el.closest('a[href], area[href]');
     const form = link ? null : el.form && (el.type === 'submit' || el.type === 'image') ? el.form : null;
@@ -1820,7 +1835,7 @@
 
   Object.defineProperty(window, '__traj', {
     value: Object.freeze({
-      version: VERSION, snapshot, snapshotJSON, locators, locatorsFor, actionTarget, windowsOpened, elementByAgentId, agentIdOf, interactiveFor, contextOf, targetFor,
+      version: VERSION, snapshot, snapshotJSON, locators, locatorsFor, actionTarget, windowsOpened, revealPoint, elementByAgentId, agentIdOf, interactiveFor, contextOf, targetFor,
       matching, briefs, markSecret, maskValues,
     }),
     configurable: true,

@@ -48,6 +48,8 @@ from traj.browser import (
     locators_for,
     mark_secret,
     page_goal,
+    resolve_locator,
+    reveal_point,
     take_snapshot,
     unconfirmed_values,
 )
@@ -68,7 +70,7 @@ from traj.prompt import normalize_key
 from traj.replay._binding import bind_goal, check_variable_names
 from traj.replay._failure import ConditionNotMetError, StepFailedError
 from traj.replay._fallback import ModelDecision, ModelFallback, ModelStepError
-from traj.replay._ladder import Target, find_target, same_name
+from traj.replay._ladder import Rung, Target, find_target, same_name
 from traj.replay._wait import wait_budget, wait_condition, wait_until
 
 if TYPE_CHECKING:
@@ -81,6 +83,8 @@ __all__ = ["ReplayResult", "StepResult", "replay", "replay_demo"]
 
 _POLL_S = 0.1
 _GRACE_S = 1.0
+_HOVER_MS = 400
+"""How long a hover waits for a submenu (jQuery UI menus open 300 ms after the pointer arrives)."""
 """How long a step whose recorded control the page does not show waits before the model takes it
 (a page that renders late shows it by then)."""
 _READ_VALUE = """id => {
@@ -350,6 +354,8 @@ class _Runner:
         self.healed: dict[str, list[tuple[str, str]]] = {}
         self.chosen: dict[str, tuple[Element, str]] = {}
         """action_id -> the control the model chose (and its surroundings), for the healing event."""
+        self._pointed: tuple[float, float] | None = None
+        """Where :meth:`_reveal` last moved the pointer (each place once)."""
 
     def run(self, index: int, step: DemoStep) -> tuple[StepResult, str | None]:
         """Execute one step; returns its result and, for a failure, the screenshot blob."""
@@ -548,12 +554,30 @@ class _Runner:
                 now = time.monotonic()
                 if now > deadline:
                     raise
+                if self._reveal(exc.tried):
+                    continue
                 name = recorded.name or recorded.text
                 if ask_early and now > grace:
                     if name and not self._named_on_page(name):
                         raise TargetNotFoundError(f"{exc}; nothing on the page is named {name!r}", exc.tried) from None
                     ask_early = False  # it is there but not yet right (hidden, elsewhere): wait for it
                 self.page.wait_for_timeout(_POLL_S * 1000)
+
+    def _reveal(self, tried: list[Rung]) -> bool:
+        """Point at the item that shows the control when the fingerprint found it hidden inside a
+        list, menu or tree (a submenu opens on hover: the person's pointer went there on its way,
+        which the recording, made of clicks, does not hold). True when the pointer moved."""
+        hidden = next((r for r in tried if "hidden" in r.problem and r.strategy != "text_fuzzy"), None)
+        if hidden is None:
+            return False
+        strategy = "agent_id" if hidden.strategy == "fingerprint" else hidden.strategy
+        point = reveal_point(resolve_locator(self.page, strategy, hidden.value))
+        if point is None or point == self._pointed:
+            return False
+        self._pointed = point
+        self.page.mouse.move(*point)
+        self.page.wait_for_timeout(_HOVER_MS)
+        return True
 
     def _named_on_page(self, name: str) -> bool:
         """Whether a control on the page has ``name`` (cosmetic differences aside)."""
