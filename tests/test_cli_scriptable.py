@@ -35,10 +35,22 @@ def sampled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+_AS_FROM_A_TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'traj'; runpy.run_module('traj', run_name='__main__', alter_sys=True)"
+)
+"""``python -m traj`` with Ctrl+C's signal turned into KeyboardInterrupt, as under a terminal: a test
+run started in the background (``nohup ... &``) ignores SIGINT, and a child inherits that."""
+
+
 def _traj(*args: str, **kwargs: object) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="80")
     return subprocess.Popen(
-        [sys.executable, "-m", "traj", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", _AS_FROM_A_TERMINAL, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
 
 
