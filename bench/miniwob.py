@@ -1,6 +1,6 @@
 """Capture and workflows on MiniWoB++, a public suite of small web tasks nobody here wrote.
 
-    pip install --no-deps miniwob                        # the pages (MIT); only their HTML is used
+    bash scripts/setup.sh --test                         # installs the pages (MIT; only their HTML is used)
     python bench/miniwob.py                              # every task with a solver, 10 new instances each
     python bench/miniwob.py --tasks click-tab use-slider --instances 5
 

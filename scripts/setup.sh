@@ -29,3 +29,8 @@ fi
 extras="all"  # the light core is `pip install .`; the extras are browser, train, mlx, serve
 if [ "${1:-}" = "--test" ]; then extras="all,test"; fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[${extras}]"
+if [ "${1:-}" = "--test" ]; then
+  # bench/miniwob.py's pages (MiniWoB++, MIT): only their HTML is served, so none of the
+  # package's own environment (gymnasium, selenium) is installed.
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "miniwob==1.1.0"
+fi
