@@ -236,6 +236,13 @@ def serve_directory(root: Path, pages: dict[str, str] | None = None) -> Iterator
         server.server_close()
 
 
+@pytest.fixture(scope="module")
+def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The test module's ``PAGES`` (name -> HTML) served on 127.0.0.1, one server per module."""
+    with serve_directory(tmp_path_factory.mktemp("pages"), request.module.PAGES) as url:
+        yield url
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass

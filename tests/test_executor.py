@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import msgspec
 import pytest
-from conftest import serve_directory
 
 from traj.browser import BrowserSession, Secrets, launch, take_snapshot
 from traj.browser._executor import execute_action
@@ -30,13 +29,6 @@ PAGES = {
 """,
     "other.html": "<!doctype html><title>Other</title><p>the other page</p><button>Back</button>",
 }
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("executor")
-    with serve_directory(root, PAGES) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

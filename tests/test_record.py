@@ -6,11 +6,9 @@ mouse and keyboard input, so the recorder sees exactly what it would see from a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import serve_directory
 
 from traj.browser import launch, record
 from traj.browser._recorder import Recorder
@@ -54,13 +52,6 @@ document.getElementById("load").onclick = () => {
 <a href="done.html" target="_blank">Open in new tab</a>
 <div style="height: 3000px">tall</div><button>Bottom</button>""",
 }
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("pages")
-    with serve_directory(root, PAGES) as url:
-        yield url
 
 
 def click(page, selector: str) -> None:

@@ -9,11 +9,7 @@ recorder reports (through the binding it calls); real Chromium, real keyboard.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
-from conftest import serve_directory
 
 from traj.browser import launch
 from traj.browser._recorder import Recorder
@@ -35,13 +31,6 @@ addEventListener("load", () => {  // the recorder's binding is there by now: log
 });
 </script>""",
 }
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("pages")
-    with serve_directory(root, PAGES) as url:
-        yield url
 
 
 def test_no_rest_is_taken_while_a_person_picks_from_an_open_select_by_typing(site: str, tmp_path: Path) -> None:

@@ -15,12 +15,10 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import serve_directory
 
 from traj.browser import Recorder, launch, record
 from traj.errors import BrowserError
@@ -41,13 +39,6 @@ document.addEventListener("click", (e) => {
 window.traj = {task: "keypad", goal: "Press keys"};
 </script>""",
 }
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("pages")
-    with serve_directory(root, PAGES) as url:
-        yield url
 
 
 def press_keys(page: Any, order: list[int]) -> list[str]:

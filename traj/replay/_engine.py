@@ -71,7 +71,7 @@ from traj.replay._binding import bind_goal, check_variable_names
 from traj.replay._failure import ConditionNotMetError, StepFailedError
 from traj.replay._fallback import ModelDecision, ModelFallback, ModelStepError
 from traj.replay._ladder import Rung, Target, find_target, same_name
-from traj.replay._wait import wait_budget, wait_condition, wait_until
+from traj.replay._wait import fold, wait_budget, wait_condition, wait_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -661,7 +661,7 @@ class _Runner:
         page a value typed as demonstrated that is no variable may be the page's own content
         (looked up in a table), so it is unchecked too.
         """
-        if goal is not None and _norm(goal) != _norm(_goal_with(self.demo, self.bound_values())):
+        if goal is not None and fold(goal) != fold(_goal_with(self.demo, self.bound_values())):
             return ["goal"]
         if not moved:
             return []
@@ -696,10 +696,6 @@ def _goal_with(demo: Demo, values: dict[str, str]) -> str:
     """The demo's goal with each variable's value replaced by its value in ``values``."""
     parts = template_parts(goal_template(demo.started.goal, demo.defaults))
     return "".join(literal if name is None else values.get(name, "") for literal, name in parts)
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.split()).casefold()
 
 
 def _with_values(element: Element, swaps: dict[str, str]) -> Element:

@@ -34,7 +34,7 @@ from traj.replay._failure import ConditionNotMetError
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-__all__ = ["WaitCondition", "wait_budget", "wait_condition", "wait_until"]
+__all__ = ["WaitCondition", "fold", "wait_budget", "wait_condition", "wait_until"]
 
 _PATIENCE = 10
 """How many times the person's wait a condition may take."""
@@ -59,8 +59,8 @@ class WaitCondition:
         """Whether the page ``text`` shows what was waited for."""
         if self.quantity is not None:
             return self.quantity.holds(text, self.limit)
-        shown = _norm(text)
-        return all(_norm(line) in shown for line in self.texts)
+        shown = fold(text)
+        return all(fold(line) in shown for line in self.texts)
 
     def describe(self) -> str:
         """The condition in words, for a failure's reason."""
@@ -132,14 +132,14 @@ def _appeared(before: str, after: str, defaults: Mapping[str, str], values: Mapp
     Lines holding a variable's value come first; a line with a digit that is no variable's
     value is left out (it is this instance's: an id, a price, a time).
     """
-    seen = {_norm(line) for line in before.splitlines()}
+    seen = {fold(line) for line in before.splitlines()}
     named = {value for value in defaults.values() if len(value) >= 2}
     swaps = {old: values[name] for name, old in defaults.items() if old in named and values.get(name, old) != old}
     with_values: list[str] = []
     plain: list[str] = []
     for raw in after.splitlines():
         line = " ".join(raw.split())
-        if not line or _norm(line) in seen or len(line) > _MAX_LINE:
+        if not line or fold(line) in seen or len(line) > _MAX_LINE:
             continue
         holds = [value for value in named if occurs(line, value)]
         rest = swap_values(line, dict.fromkeys(holds, "")) if holds else line
@@ -149,5 +149,6 @@ def _appeared(before: str, after: str, defaults: Mapping[str, str], values: Mapp
     return list(dict.fromkeys(with_values + plain))[:_MAX_TEXTS]
 
 
-def _norm(text: str) -> str:
+def fold(text: str) -> str:
+    """``text`` as lines are compared: runs of whitespace as one space, case folded."""
     return " ".join(text.split()).casefold()
