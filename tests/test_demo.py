@@ -24,7 +24,9 @@ def test_the_demo_measures_the_same_unseen_seeds_before_and_after_training(tmp_p
     The issue's bar (success after > before) is not asserted: the tiny model does not solve the
     form before or after yet (see the README); this test holds the pipeline to its contract."""
     training = replace(DEMO_TRAINING, max_steps=3, max_new_tokens=32)
-    settings = DemoSettings(eval_seeds=(101, 102), model=tiny_model, training=training, max_steps=4)
+    settings = DemoSettings(
+        eval_seeds=(101, 102), train_seeds=(1, 2), model=tiny_model, training=training, max_steps=4
+    )
     report = run_demo(tmp_path / "home", settings, progress=False, log=lambda line: None)
 
     with Store.open(tmp_path / "home") as store, Projections(store) as projections:
@@ -36,9 +38,11 @@ def test_the_demo_measures_the_same_unseen_seeds_before_and_after_training(tmp_p
             "SELECT step, kl FROM kl_metrics WHERE job_id = $job ORDER BY step", {"job": report.job_id}
         ).to_pylist()
         trained_on = projections.query(
-            "SELECT DISTINCT st.stream_id AS demo FROM adapters a JOIN train_runs t USING (job_id), "
+            "SELECT st.source, coalesce(r.demo_id, st.stream_id) AS demo, count(DISTINCT st.stream) AS streams "
+            "FROM adapters a JOIN train_runs t USING (job_id), "
             "unnest(CAST(json_extract(t.dataset, '$.event_ids') AS VARCHAR[])) AS u(action_id) "
-            "JOIN steps st ON st.action_id = u.action_id WHERE a.name = $name",
+            "JOIN steps st ON st.action_id = u.action_id LEFT JOIN replays r ON r.replay_id = st.stream_id "
+            "WHERE a.name = $name GROUP BY ALL ORDER BY ALL",
             {"name": report.adapter},
         ).to_pylist()
         printed = [projections.query(shlex.split(line)[-1]).num_rows for line in report.queries()]
@@ -50,8 +54,12 @@ def test_the_demo_measures_the_same_unseen_seeds_before_and_after_training(tmp_p
     ]
     assert report.success_before == sum(before.values()) / 2 and report.success_after == sum(after.values()) / 2
     assert [row["step"] for row in kl] == [0, 1, 2] and [row["kl"] for row in kl] == pytest.approx(report.kl)
-    assert trained_on == [{"demo": report.demo_id}]
-    assert list(report.phases)[:4] == ["record", "replay", "enrich", "model"]
+    assert report.instances == 2, "both training seeds replayed, observed"
+    assert trained_on == [
+        {"source": "demo", "demo": report.demo_id, "streams": 1},
+        {"source": "replay", "demo": report.demo_id, "streams": 2},
+    ], "the one demonstration, and its two observed instances"
+    assert list(report.phases)[:5] == ["record", "replay", "instances", "enrich", "model"]
     assert report.enrichment.startswith("raw actions") or "enriched" in report.enrichment
     assert report.turnaround_s > report.phases["train"] and report.tokens_per_s > 0
     assert all(line.startswith("traj query --home ") for line in report.queries())
@@ -64,4 +72,6 @@ def test_the_command_reports_and_refuses_what_it_cannot_do(tmp_path: Path) -> No
     assert unknown.exit_code == 1 and "not a bundled task" in unknown.output
     with pytest.raises(TrajError, match="unseen"):
         run_demo(tmp_path / "h2", replace(DemoSettings(), eval_seeds=(0, 1)), progress=False)
+    with pytest.raises(TrajError, match=r"seeds \[3\] are trained on"):
+        run_demo(tmp_path / "h2", replace(DemoSettings(), eval_seeds=(3, 101)), progress=False)
     assert not (tmp_path / "h2").exists(), "nothing is created for settings that cannot work"

@@ -1,10 +1,12 @@
 """``traj demo``: the product's promise in one call, measured.
 
 Serve a bundled site on 127.0.0.1, record its scripted demonstration, replay it (which verifies
-the steps for training), enrich it, build or reuse the tiny local model, run the agent on
-unseen seeds, train an SDFT adapter on the one demonstration, run the agent on the same seeds
-again, and report success before and after. Every phase writes events to one store, so the
-report is also a set of rows anyone can query afterwards.
+the steps for training), replay it observed on a few training seeds (other instances, whose
+states teach the student where each value comes from), enrich it, build or reuse the tiny local
+model, run the agent on unseen seeds, train an SDFT adapter on the one demonstration and its
+observed instances, run the agent on the same seeds again, and report success before and after.
+Every phase writes events to one store, so the report is also a set of rows anyone can query
+afterwards.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "SeedOutcome",
     "SeedResult",
     "measure_agent",
+    "observe_instances",
     "record_demonstration",
     "run_demo",
     "verify_demonstration",
@@ -54,6 +57,9 @@ class DemoSettings:
     """The seed of the one demonstration."""
     eval_seeds: tuple[int, ...] = (101, 102, 103, 104, 105, 106)
     """Unseen seeds (other names, dates and amounts) the agent is measured on, before and after."""
+    train_seeds: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
+    """Instances the demonstration is replayed on, observed, before training: no one demonstrates
+    them, and their states show the student the task with other values."""
     training: SdftConfig = DEMO_TRAINING
     model: Path | None = None
     """A model directory; default: the tiny model, built on first use and cached."""
@@ -81,6 +87,8 @@ class DemoReport:
     adapter: str
     job_id: str
     enrichment: str
+    instances: int
+    """Training seeds whose observed replay succeeded: their states were trained on."""
     seeds: list[SeedResult]
     kl: list[float]
     phases: dict[str, float] = field(default_factory=dict)
@@ -129,8 +137,8 @@ def run_demo(
     site = SITES.get(settings.task)
     if site is None:
         raise TrajError(f"{settings.task!r} is not a bundled task; choose one of {', '.join(SITES)}")
-    if settings.demo_seed in settings.eval_seeds:
-        raise TrajError(f"seed {settings.demo_seed} is demonstrated: the evaluation seeds must be unseen")
+    if seen := sorted({settings.demo_seed, *settings.train_seeds} & set(settings.eval_seeds)):
+        raise TrajError(f"seeds {seen} are trained on: the evaluation seeds must be unseen")
     phases: dict[str, float] = {}
     timer = _Timer(phases, log)
     with contextlib.ExitStack() as stack:
@@ -142,6 +150,10 @@ def run_demo(
         session = stack.enter_context(launch(headless=True))  # after record(), which runs its own
         with timer("replay"):
             verify_demonstration(store, demo_id, session.page)
+        with timer("instances"):
+            observed = observe_instances(
+                store, demo_id, session.page, task=settings.task, server_url=server.url, seeds=settings.train_seeds
+            )
         with timer("enrich"):
             enrichment = _enrich(store, demo_id)
         with timer("model"):
@@ -192,6 +204,7 @@ def run_demo(
         adapter=trained.adapter,
         job_id=trained.job_id,
         enrichment=enrichment,
+        instances=observed,
         seeds=seeds,
         kl=[metrics.kl for metrics in steps],
         phases=phases,
@@ -226,6 +239,22 @@ def verify_demonstration(store: Store, demo_id: str, page: Page) -> None:
 
     if not replay_demo(store, demo_id, page).success:
         raise TrajError(f"the demonstration {demo_id} did not replay; its steps cannot be verified")
+
+
+def observe_instances(
+    store: Store, demo_id: str, page: Page, *, task: str, server_url: str, seeds: tuple[int, ...]
+) -> int:
+    """Replay ``demo_id`` observed on each of bundled ``task``'s ``seeds`` (each page states its
+    goal, which binds the values); how many succeeded. Their states join the demo's in
+    :func:`traj.train.training_examples`; a failed one teaches nothing."""
+    from traj.replay import replay_demo
+    from traj.sites import SITES
+
+    succeeded = 0
+    for seed in seeds:
+        url = SITES[task].start_url(server_url, seed)
+        succeeded += replay_demo(store, demo_id, page, url=url, heal=False, timeout_s=5.0, observe=True).success is True
+    return succeeded
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,11 @@ def demo(
         f"action generation {report.tokens_per_s:.1f} tokens/s; teacher context: {report.enrichment}",
         highlight=False,
     )
+    console.print(
+        f"trained on the demonstration and {report.instances}/{len(settings.train_seeds)} observed instances "
+        f"(seeds {settings.train_seeds[0]}..{settings.train_seeds[-1]}, replayed without a model)",
+        highlight=False,
+    )
     console.print(f"store {report.home}: demo {report.demo_id}, training job {report.job_id}, adapter {report.adapter}")
     console.print("next, try:")
     for line in report.queries():

@@ -143,6 +143,14 @@ def evaluate(
     model: ModelOption = None,
     adapter: AdapterOption = None,
     base_url: BaseUrlOption = None,
+    observe: Annotated[
+        bool,
+        typer.Option(
+            "--observe",
+            help="Record every page and action too: each successful replay then teaches "
+            "'traj train' this instance beside the demo.",
+        ),
+    ] = False,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -184,6 +192,7 @@ def evaluate(
                     headless=headless,
                     policy=policy,
                     on_result=lambda *_: progress.advance(bar),
+                    observe=observe,
                 )
         finally:
             if policy is not None:
@@ -207,6 +216,11 @@ def evaluate(
         f"{outcomes['unknown']} unknown)",
         highlight=False,
     )
+    if observe:
+        console.print(
+            f"{outcomes['verified']} observed instances will teach 'traj train' beside demo {report.demo_id}",
+            highlight=False,
+        )
     if outcomes["unknown"]:  # steps that ran say nothing about a task nobody could verify
         console.print(
             f"[yellow]success unknown on {outcomes['unknown']} instances: unknown is not success "

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from traj.errors import TrainingError
-from traj.projections import Demo, Projections, demo_from
-from traj.prompt import HistoryEntry, action_json, action_schema, approx_tokens, build_prompt
+from traj.projections import Demo, Projections, demo_enrichments, demo_from, instance_of, load_demo, teacher_step
+from traj.prompt import HistoryEntry, action_json, action_schema, approx_tokens, build_prompt, render_teacher_context
 
 if TYPE_CHECKING:
     from traj.eventlog import Event, Store
@@ -30,6 +30,7 @@ __all__ = [
     "TeacherLayout",
     "chosen_steps",
     "feed_items",
+    "instance_items",
     "latest_replay_status",
     "sdft_action_ids",
     "sdft_items",
@@ -153,27 +154,122 @@ def feed_items(
         stream = row["stream"]
         demo = demos.get(stream) or demos.setdefault(stream, demo_from(row["demo_id"], events_of(stream)))
         index = next(i for i, s in enumerate(demo.steps) if s.action_id == row["action_id"])
-        context = row["context"]
-        teacher_budget = budget_tokens if fit_teacher else budget_tokens + count_tokens(context)
-        query = _query(demo, index, None, budget_tokens, count_tokens)
-        page = demo.steps[index].observation
-        schema = action_schema(demo.started.goal, page.elements, page.text)
-        yield SdftItem(
-            demo_id=demo.demo_id,
-            step=demo.steps[index].action.step,
-            action_id=row["action_id"],
-            query=query,
-            context=context,
-            teacher_query=f"{query}\n\n{context}"
-            if teacher_layout == "appended"
-            else _query(demo, index, context, teacher_budget, count_tokens),
-            target=action_json(demo.steps[index].action),
-            context_source=row["context_source"],
+        yield _item(
+            demo,
+            index,
+            row["context"],
+            row["context_source"],
             verified=verified,
             stream=stream,
             task=row["task"],
-            schema=json.dumps(schema, separators=(",", ":")),
+            budget_tokens=budget_tokens,
+            count_tokens=count_tokens,
+            fit_teacher=fit_teacher,
+            teacher_layout=teacher_layout,
         )
+
+
+def instance_items(
+    store: Store,
+    *,
+    demo_ids: Collection[str] | None = None,
+    budget_tokens: int = 1536,
+    count_tokens: Callable[[str], int] = approx_tokens,
+    fit_teacher: bool = False,
+    teacher_layout: TeacherLayout = "rules",
+) -> Iterator[SdftItem]:
+    """The items of every observed replay that succeeded on another instance of a demo's task
+    (of ``demo_ids``, or of every demo): its pages, its actions, and as the teacher's context the
+    demonstration as it went on that instance (its goal, its values, its element ids, the demo's
+    enrichment with the values swapped).
+
+    The demonstration stays one; the instances give the student states where the values differ,
+    so what it learns is where each value comes from (:func:`traj.projections.instance_of`). The
+    budgets are :func:`sdft_items`'s. ``stream`` is the replay's, ``demo_id`` the demo's.
+    """
+    with Projections(store) as projections:
+        rows = projections.query("SELECT replay_id, demo_id FROM replays WHERE success ORDER BY replay_id").to_pylist()
+    wanted = None if demo_ids is None else set(demo_ids)
+    demos: dict[str, Demo] = {}
+    for row in rows:
+        if wanted is not None and row["demo_id"] not in wanted:
+            continue
+        if row["demo_id"] not in demos:
+            demos[row["demo_id"]] = load_demo(store, row["demo_id"])
+        demo = demos[row["demo_id"]]
+        stream = f"replay/{row['replay_id']}"
+        instance = instance_of(demo, store.events(stream=stream))
+        if instance is None:
+            continue
+        context, enriched = _instance_context(store, demo, instance)
+        for index, shown in enumerate(demo.steps):
+            source = "enrichment" if shown.action_id in enriched else "raw_action"
+            yield _item(
+                instance,
+                index,
+                context,
+                source,
+                verified=True,
+                stream=stream,
+                task=demo.started.task,
+                budget_tokens=budget_tokens,
+                count_tokens=count_tokens,
+                fit_teacher=fit_teacher,
+                teacher_layout=teacher_layout,
+            )
+
+
+def _instance_context(store: Store, demo: Demo, instance: Demo) -> tuple[str, set[str]]:
+    """The teacher's context on ``instance``, and the demo's action ids it explains."""
+    enrichments = demo_enrichments(store, demo.demo_id)
+    swaps = {
+        shown.action.value: done.action.value
+        for shown, done in zip(demo.steps, instance.steps, strict=True)
+        if isinstance(shown.action.value, str) and isinstance(done.action.value, str)
+        if shown.action.value and shown.action.value != done.action.value
+    }
+    steps = [
+        teacher_step(action_json(done.action), enrichments.get(shown.action_id), swaps)
+        for shown, done in zip(demo.steps, instance.steps, strict=True)
+    ]
+    return render_teacher_context(instance.started.goal, steps), set(enrichments)
+
+
+def _item(
+    demo: Demo,
+    index: int,
+    context: str,
+    context_source: str,
+    *,
+    verified: bool,
+    stream: str,
+    task: str | None,
+    budget_tokens: int,
+    count_tokens: Callable[[str], int],
+    fit_teacher: bool,
+    teacher_layout: TeacherLayout,
+) -> SdftItem:
+    """The item of step ``index`` of ``demo`` with the teacher's ``context``."""
+    teacher_budget = budget_tokens if fit_teacher else budget_tokens + count_tokens(context)
+    query = _query(demo, index, None, budget_tokens, count_tokens)
+    page = demo.steps[index].observation
+    schema = action_schema(demo.started.goal, page.elements, page.text)
+    return SdftItem(
+        demo_id=demo.demo_id,
+        step=demo.steps[index].action.step,
+        action_id=demo.steps[index].action_id,
+        query=query,
+        context=context,
+        teacher_query=f"{query}\n\n{context}"
+        if teacher_layout == "appended"
+        else _query(demo, index, context, teacher_budget, count_tokens),
+        target=action_json(demo.steps[index].action),
+        context_source=context_source,
+        verified=verified,
+        stream=stream,
+        task=task,
+        schema=json.dumps(schema, separators=(",", ":")),
+    )
 
 
 def sdft_action_ids(store: Store, *, verified_only: bool = True, demo_ids: Collection[str] | None = None) -> list[str]:

@@ -44,6 +44,7 @@ __all__ = [
     "Observation",
     "Payload",
     "ReplayFinished",
+    "ReplayFinishedV1",
     "ReplayStarted",
     "ReplayStep",
     "ReplayStepV1",
@@ -526,10 +527,22 @@ class ReplayFinished(Payload, frozen=True, kw_only=True):
     """The replay ended; ``success`` is the site's verdict after the last step."""
 
     type: ClassVar[str] = "replay.finished"
+    v: ClassVar[int] = 2
     replay_id: str
     demo_id: str
     success: bool | None = None
     reason: str = ""
+    goal: str = ""
+    """The goal the replay's values were bound from (given, or stated by the page); '' when none
+    was: the demonstrated values were used."""
+
+
+class ReplayFinishedV1(ReplayFinished, frozen=True, kw_only=True):
+    """A ``replay.finished`` written as v1, kept readable: v2 added ``goal``, which v1 events read
+    as ''. A subclass, so code that takes a ``ReplayFinished`` takes it."""
+
+    type: ClassVar[str] = "replay.finished"
+    v: ClassVar[int] = 1
 
 
 # ---------------------------------------------------------------- enrichment & feedback

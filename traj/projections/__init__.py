@@ -13,6 +13,7 @@ from traj.projections._connection import Projections
 from traj.projections._crossing import Quantity, crossing, goal_thresholds, threshold_number
 from traj.projections._demo import Demo, DemoStep, demo_from, load_demo
 from traj.projections._forms import goal_rendering, retyped
+from traj.projections._instances import demo_enrichments, instance_of, teacher_step
 from traj.projections._template import FREE, goal_template, occurs, swap_values, template_parts, value_spans
 from traj.projections._variables import derive_variables
 from traj.projections._views import VIEWS, create_views
@@ -26,15 +27,18 @@ __all__ = [
     "Quantity",
     "create_views",
     "crossing",
+    "demo_enrichments",
     "demo_from",
     "derive_variables",
     "goal_rendering",
     "goal_template",
     "goal_thresholds",
+    "instance_of",
     "load_demo",
     "occurs",
     "retyped",
     "swap_values",
+    "teacher_step",
     "template_parts",
     "threshold_number",
     "value_spans",

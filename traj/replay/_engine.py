@@ -25,6 +25,12 @@ as the step's healing, so the next replay finds it without the model. At most
 the ladder saw it. Secrets (``{"secret": "NAME"}``) are
 typed from ``TRAJ_SECRET_<NAME>`` (or the ``secrets`` given): every one the demo needs is
 looked up before the replay starts, and one that is missing stops it with a one-line error.
+
+With ``observe`` the replay also writes what an agent's run writes: before each step the page
+as observed (``observation``) and, once the step ran, the ``action`` as done on this instance
+(its element's id on this page, the bound value). A successful observed replay of another
+instance is then a demonstration of that instance that nobody had to give: its states are what
+SDFT trains the student on beside the demo's own (:func:`traj.datasets.instance_items`).
 """
 
 from __future__ import annotations
@@ -55,8 +61,10 @@ from traj.browser import (
 )
 from traj.errors import BrowserError, TargetNotFoundError, TrajError, VariableError, first_line, one_line
 from traj.eventlog import (
+    Action,
     LocatorsHealed,
     NewEvent,
+    Observation,
     ReplayFinished,
     ReplayStarted,
     ReplayStep,
@@ -158,6 +166,7 @@ def replay(
     policy: Policy | None = None,
     max_model_steps: int = 3,
     constrain: bool = True,
+    observe: bool = False,
 ) -> ReplayResult:
     """Replay ``demo_id`` in a fresh Chromium; see :func:`replay_demo`.
 
@@ -182,6 +191,7 @@ def replay(
             policy=policy,
             max_model_steps=max_model_steps,
             constrain=constrain,
+            observe=observe,
         )
 
 
@@ -211,6 +221,7 @@ def replay_demo(
     policy: Policy | None = None,
     max_model_steps: int = 3,
     constrain: bool = True,
+    observe: bool = False,
 ) -> ReplayResult:
     """Replay ``demo_id`` on ``page`` and record it as ``replay/<id>``.
 
@@ -225,7 +236,8 @@ def replay_demo(
     :class:`~traj.errors.SecretMissingError` before anything is recorded. ``policy`` takes
     the steps the ladder cannot (at most ``max_model_steps``, see the module's docstring); it
     reads ``goal`` (default: the demo's own) and, with ``constrain`` and a backend that can,
-    may only write actions valid on the page, as the agent.
+    may only write actions valid on the page, as the agent. ``observe`` records each step's page
+    and action as done here (see the module's docstring).
     """
     if max_model_steps < 0:
         raise TrajError(f"--max-model-steps must be 0 or more, got {max_model_steps}")
@@ -283,8 +295,13 @@ def replay_demo(
     # whole, or (killed midway) as a start without a finish; one fsync instead of one a step.
     recorded: list[NewEvent] = []
     for index, step in enumerate(demo.steps):
+        observed = runner.observe(index) if observe else None
         result, screenshot = runner.run(index, step)
         results.append(result)
+        if observed is not None:
+            recorded.append(observed)
+            if result.status != "failed":
+                recorded.append(NewEvent(data=runner.done(index, step, result, observed.event_id)))
         event = ReplayStep(
             replay_id=replay_id,
             demo_id=demo_id,
@@ -312,7 +329,7 @@ def replay_demo(
         success, reason = verdict.success, verdict.detail
     else:
         success, reason = False, failed.reason
-    finished = ReplayFinished(replay_id=replay_id, demo_id=demo_id, success=success, reason=reason)
+    finished = ReplayFinished(replay_id=replay_id, demo_id=demo_id, success=success, reason=reason, goal=goal or "")
     store.append(stream, [*recorded, NewEvent(data=finished)], expected_seq=seq)
     if heal and runner.healed:
         demo_stream = f"demo/{demo_id}"
@@ -411,6 +428,23 @@ class _Runner:
             decision,
         )
         return result, screenshot
+
+    def observe(self, index: int) -> NewEvent:
+        """The page before step ``index`` as the agent would see it (no screenshot: states to train on)."""
+        snapshot = take_snapshot(self.page, screenshot=False)
+        observation = Observation(
+            url=snapshot.url, title=snapshot.title, text=snapshot.text, elements=snapshot.elements, step=index
+        )
+        return NewEvent(data=observation)
+
+    def done(self, index: int, step: DemoStep, result: StepResult, observation_id: str) -> Action:
+        """Step ``index`` as this replay did it: the element it acted on (its id on this page) and the
+        value it typed or selected (a secret stays a reference)."""
+        action = step.action
+        target = (result.agent_id or None) if action.target is not None else None
+        return Action(
+            kind=action.kind, target=target, value=self._value(step), observation_id=observation_id, step=index
+        )
 
     def _verifier(self, step: DemoStep) -> Callable[[Page, str], None]:
         """The outcome check of ``step`` on the element the model chose (on the page its action left)."""

@@ -93,6 +93,7 @@ def evaluate(
     headless: bool | None = True,
     policy: Policy | None = None,
     on_result: Callable[[int, ReplayResult], None] | None = None,
+    observe: bool = False,
 ) -> EvalReport:
     """Replay ``demo_id`` (default: the latest successful demo of ``task``) on every instance.
 
@@ -100,7 +101,8 @@ def evaluate(
     variables) or ``instances`` (any site: each one's URL and goal). ``policy`` fills the
     variables of a goal worded unlike the demo's. ``on_result`` is called after each instance
     (for progress output). An instance whose goal cannot be bound fails with the reason,
-    without a replay; the others still run.
+    without a replay; the others still run. ``observe`` records every page and action (see
+    :func:`replay_demo`): the successful replays then teach ``traj train`` these instances too.
     """
     if bool(seeds) == bool(instances):
         raise TrajError("give seeds or instances (one of them)")
@@ -120,6 +122,7 @@ def evaluate(
                 heal=False,
                 headless=headless,
                 timeout_s=5.0,
+                observe=observe,
             )
         except VariableError as exc:  # this instance's goal does not bind: it fails, the others still run
             results[key] = ReplayResult("", demo_id, [], False, str(exc))

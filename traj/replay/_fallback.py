@@ -17,18 +17,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import msgspec
-
 from traj.browser import Secrets, describe_matches, execute_action, resolve_locator, take_snapshot
 from traj.errors import ActionFailedError, ParseError, PolicyError, TrajError
 from traj.eventlog import Element, Observation, Secret
-from traj.projections import load_demo
+from traj.projections import demo_enrichments, load_demo, teacher_step
 from traj.prompt import (
     DEFAULT_MAX_NEW_TOKENS,
     AgentAction,
     HistoryEntry,
     Prompt,
-    TeacherStep,
     action_response_format,
     action_schema,
     action_token_bound,
@@ -44,11 +41,11 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page
 
     from traj.browser import PageSnapshot
-    from traj.eventlog import Enrichment, Store
+    from traj.eventlog import Store
     from traj.policy import Policy
     from traj.projections import Demo, DemoStep
 
-__all__ = ["MODEL_KINDS", "ModelDecision", "ModelFallback", "ModelStepError", "fallback_prompt", "load_enrichments"]
+__all__ = ["MODEL_KINDS", "ModelDecision", "ModelFallback", "ModelStepError", "fallback_prompt"]
 
 MODEL_KINDS = ("CLICK", "TYPE", "SELECT", "PRESS_ENTER", "PRESS")
 """Kinds of targeted steps the model may take; the others fail as the replay reports them."""
@@ -266,8 +263,8 @@ class ModelFallback:
 
     def _demonstration(self) -> str:
         if self._context is None:
-            enrichments = load_enrichments(self.store, self.demo.demo_id)
-            steps = [_teacher_step(self._shown(s), enrichments.get(s.action_id)) for s in self.demo.steps]
+            enrichments = demo_enrichments(self.store, self.demo.demo_id)
+            steps = [teacher_step(self._shown(s), enrichments.get(s.action_id)) for s in self.demo.steps]
             self._context = render_workflow_context(self.demo.started.goal, steps, self._new_values())
         return self._context
 
@@ -310,23 +307,6 @@ def fallback_prompt(
     values = bind_goal(demo, goal, policy=policy, given=variables) if goal else dict(variables or {})
     fallback = ModelFallback(policy, store, demo, goal=goal or demo.started.goal, values=values)
     return fallback.prompt(index, take_snapshot(page, screenshot=False, mark_new=False))
-
-
-def load_enrichments(store: Store, demo_id: str) -> dict[str, Enrichment]:
-    """The latest enrichment of each of the demo's steps (action id -> enrichment)."""
-    return {
-        event.data.action_id: event.data for event in store.events(stream=f"enrich/{demo_id}", types=["enrichment"])
-    }
-
-
-def _teacher_step(action: str, enrichment: Enrichment | None) -> TeacherStep:
-    if enrichment is None:
-        return TeacherStep(action=action)
-    fields = msgspec.structs.asdict(enrichment)
-    return TeacherStep(
-        action=action,
-        **{k: fields[k] for k in ("explanation", "element_rationale", "expected_outcome", "thinking_steps")},
-    )
 
 
 def _ms(started: float) -> float:

@@ -28,7 +28,8 @@ def training_examples(
     model: str | Path | None = None,
     teacher_layout: TeacherLayout = "rules",
 ) -> list[TrainingExample]:
-    """The decisions of the chosen demos (all demos when neither ``task`` nor ``demo_ids``).
+    """The decisions of the chosen demos (all demos when neither ``task`` nor ``demo_ids``), and
+    those of their successful observed replays on other instances (:func:`traj.datasets.instance_items`).
 
     ``model`` is the base model directory the examples will train: each prompt is then cut to
     its context window with its tokenizer, exactly as the agent cuts the prompt when it runs
@@ -69,11 +70,16 @@ def feed_examples(
     teacher_layout: TeacherLayout = "rules",
 ) -> list[TrainingExample]:
     """The SDFT feed's items as training examples, their prompts budgeted for ``model`` (see
-    :func:`training_examples`), the teacher's in ``teacher_layout``."""
-    from traj.datasets import sdft_items
+    :func:`training_examples`), the teacher's in ``teacher_layout``: the demos' own steps, then
+    the states of their observed replays on other instances (``traj eval --observe``), which
+    are verified by their success."""
+    from traj.datasets import instance_items, sdft_items
 
     budget = {} if model is None else prompt_budget_of(Path(model)) | {"fit_teacher": True}
-    items = sdft_items(store, verified_only=verified_only, demo_ids=demo_ids, teacher_layout=teacher_layout, **budget)
+    items = [
+        *sdft_items(store, verified_only=verified_only, demo_ids=demo_ids, teacher_layout=teacher_layout, **budget),
+        *instance_items(store, demo_ids=demo_ids, teacher_layout=teacher_layout, **budget),
+    ]
     return [example_of(item) for item in items]
 
 
