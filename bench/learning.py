@@ -4,15 +4,19 @@
     python bench/learning.py --tasks expense calendar --seeds 5 --steps 20
 
 For each bundled task: record its one scripted demonstration (seed 0), verify it by replay,
-enrich it (the recorded fallback without ``NVIDIA_API_KEY``), then measure the agent's task
-success on unseen seeds with the base model, with an SFT adapter and with an SDFT adapter
-trained on that one demonstration (same settings, same data path). Targets: SDFT >= 90%
+replay it observed on the training seeds 1..8 (``--instances``; nobody demonstrates them: their
+states show the student the task with other values), then measure the agent's task success on
+unseen seeds with the base model, with an SFT adapter and with an SDFT adapter trained on that
+one demonstration and its observed instances (same settings, same data path). Targets: SDFT >= 90%
 after one demonstration on at least three of the five tasks; the base model <= 20%.
 
 The gate of SDFT is its teacher: on the states of scripted demonstrations of unseen seeds
-(``--probes`` of them), the next-action accuracy of the base model with the seed-0
-demonstration in context (teacher) and without (student). The SDFT adapter is also measured
-on the ``shuffled`` variant (the layout varies by seed: the hard split).
+(``--probes`` of them), the next-action accuracy of the base model, decoding under the page's
+constraint as the agent does, with the demonstration in context as SDFT's teacher reads it on
+an instance (the seed-0 demonstration as it would go there: that goal, its values; ``teacher``),
+with the seed-0 demonstration as recorded (``teacher_demo0``), and without one (student). The
+SDFT adapter is also measured on the ``shuffled`` variant (the layout varies by seed: the hard
+split).
 
 Continual learning: an adapter trained on task A is trained further on task B, and A's
 success is measured again; the loss on A is reported for SDFT and SFT side by side (target:
@@ -39,10 +43,20 @@ from rich.table import Table
 
 from traj.browser import launch
 from traj.datasets import transfer_items
-from traj.demo import DEMO_TRAINING, measure_agent, record_demonstration, verify_demonstration
+from traj.demo import (
+    DEMO_TRAINING,
+    DemoSettings,
+    measure_agent,
+    observe_instances,
+    record_demonstration,
+    verify_demonstration,
+)
+from traj.errors import VariableError
 from traj.eventlog import Store
 from traj.policy import Completion, TransformersPolicy
-from traj.prompt import ParseError, parse_action
+from traj.projections import load_demo
+from traj.prompt import ParseError, action_response_format, action_token_bound, parse_action
+from traj.replay import instance_demonstration
 from traj.sites import SITES, serve_sites
 from traj.tiny import init_tiny
 from traj.train import SdftConfig, train, training_examples
@@ -61,7 +75,9 @@ class TaskResult:
     task: str
     success: dict[str, float] = field(default_factory=dict)
     step_accuracy: dict[str, float] = field(default_factory=dict)
-    """``teacher`` and ``student`` next-action accuracy on unseen seeds' demonstrated states."""
+    """``teacher``, ``teacher_demo0`` and ``student`` next-action accuracy on unseen seeds' demonstrated states."""
+    instances: int = 0
+    """Training seeds whose observed replay succeeded (trained on beside the demo)."""
     turnaround_s: dict[str, float] = field(default_factory=dict)
     adapters: dict[str, tuple[str, Path]] = field(default_factory=dict)
 
@@ -73,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=DEMO_TRAINING.max_steps, help="training steps per adapter")
     parser.add_argument("--max-steps", type=int, default=15, help="agent steps per run")
     parser.add_argument("--probes", type=int, default=5, help="unseen seeds whose demonstrated steps probe the teacher")
+    parser.add_argument(
+        "--instances", type=int, default=len(DemoSettings().train_seeds), help="training seeds replayed observed (1..N)"
+    )
     parser.add_argument("--model", type=Path, default=None, help="model directory (default: the tiny model)")
     parser.add_argument("--continual", nargs=2, metavar=("A", "B"), default=None, help="default: the first two tasks")
     parser.add_argument("--plots", type=Path, default=Path("bench-learning"), help="where the PNG charts go")
@@ -97,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 result = results[task] = TaskResult(task)
                 with launch(headless=True) as session:
                     verify_demonstration(store, demos[task], session.page)
+                    result.instances = observe_instances(
+                        store, demos[task], session.page, task=task, server_url=server.url,
+                        seeds=tuple(range(1, 1 + args.instances)),
+                    )  # fmt: skip
                     verified_s = time.perf_counter() - recorded_at
 
                     def success(adapter: str | None, task: str = task, page: object = session.page) -> float:
@@ -127,14 +150,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             tokens_per_s = _tokens_per_s(store)
 
     table = Table(
-        "task", "base", "SFT", "SDFT", "SDFT shuffled", "teacher step acc", "student step acc", "turnaround SDFT (s)",
-        title="agent success on unseen seeds",
+        "task", "instances", "base", "SFT", "SDFT", "SDFT shuffled", "teacher step acc", "teacher (demo 0 as is)",
+        "student step acc", "turnaround SDFT (s)", title="agent success on unseen seeds",
     )  # fmt: skip
     for result in results.values():
         table.add_row(
             result.task,
+            f"{result.instances}/{args.instances}",
             *(f"{result.success[key]:.0%}" for key in ("base", "sft", "sdft", "shuffled_sdft")),
-            *(f"{result.step_accuracy[key]:.0%}" for key in ("teacher", "student")),
+            *(f"{result.step_accuracy[key]:.0%}" for key in ("teacher", "teacher_demo0", "student")),
             f"{result.turnaround_s['sdft']:.0f}",
         )
     console.print(table)
@@ -154,7 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             task: {
                 **{key: result.success[key] for key in ("base", "sft", "sdft", "shuffled_sdft")},
                 "teacher_step_acc": result.step_accuracy["teacher"],
+                "teacher_demo0_step_acc": result.step_accuracy["teacher_demo0"],
                 "student_step_acc": result.step_accuracy["student"],
+                "instances": result.instances,
             }
             for task, result in results.items()
         },
@@ -182,19 +208,36 @@ def _train(
 
 
 def _step_accuracy(store: Store, policy: TransformersPolicy, demo_id: str, probes: list[str]) -> dict[str, float]:
-    """Next-action exact match on the probes' demonstrated states, with ``demo_id`` in context or not."""
-    items = list(transfer_items(store, teacher_demo_id=demo_id, demo_ids=probes, count_tokens=policy.count_tokens))
+    """Next-action exact match on the probes' demonstrated states, decoded under each page's constraint:
+    with ``demo_id`` in context as SDFT's teacher reads it on that instance, as recorded, or none."""
+    demo = load_demo(store, demo_id)
+    contexts = {}
+    for probe in probes:
+        with contextlib.suppress(VariableError):  # a goal that does not bind: the demonstration as recorded
+            contexts[probe] = instance_demonstration(store, demo, load_demo(store, probe).started.goal)
+    count = policy.count_tokens
+    items = list(transfer_items(store, teacher_demo_id=demo_id, demo_ids=probes, count_tokens=count, contexts=contexts))
+    recorded = list(transfer_items(store, teacher_demo_id=demo_id, demo_ids=probes, count_tokens=count))
     policy.set_adapter(None)
 
     def accuracy(queries: list[str]) -> float:
         hits = 0
         for query, item in zip(queries, items, strict=True):
-            answer = policy.complete(Completion(messages=({"role": "user", "content": query},))).text
+            schema = json.loads(item.schema)
+            completion = Completion(
+                messages=({"role": "user", "content": query},),
+                response_format=action_response_format(schema),
+                max_new_tokens=action_token_bound(schema),
+            )
             with contextlib.suppress(ParseError):
-                hits += parse_action(answer).action.to_json() == item.target
+                hits += parse_action(policy.complete(completion).text).action.to_json() == item.target
         return hits / max(1, len(items))
 
-    return {"teacher": accuracy([i.teacher_query for i in items]), "student": accuracy([i.query for i in items])}
+    return {
+        "teacher": accuracy([i.teacher_query for i in items]),
+        "teacher_demo0": accuracy([i.teacher_query for i in recorded]),
+        "student": accuracy([i.query for i in items]),
+    }
 
 
 def _continual(

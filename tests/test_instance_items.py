@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from typer.testing import CliRunner
+
 from traj.browser import launch, record
+from traj.cli import app
 from traj.datasets import instance_items, sdft_items
 from traj.demo import record_demonstration
-from traj.eventlog import Enrichment, ReplayFinished, ReplayFinishedV1, SuccessSpec
+from traj.eventlog import Enrichment, ReplayFinished, ReplayFinishedV1, Store, SuccessSpec
 from traj.projections import instance_of, load_demo
-from traj.replay import Instance, evaluate, replay_demo
+from traj.replay import evaluate, instance_demonstration, replay_demo
 from traj.train import training_examples
 
 PAGES = {
@@ -150,6 +153,9 @@ def test_each_step_of_an_instance_is_an_item_the_teacher_reads_as_it_went_there(
             assert json.loads(item.schema)["anyOf"], "the page's constraint, as the agent decodes under"
         typed = json.loads(own[1].target)
         assert (typed["kind"], typed["value"]) == ("TYPE", name)
+        assert instance_demonstration(store, demo, instance_goal) == own[0].context, (
+            "from the goal alone, the teacher reads what the observed replay showed it"
+        )
         assert [i.context_source for i in own].count("enrichment") == 1
 
 
@@ -172,12 +178,15 @@ def test_a_replay_finished_written_as_v1_reads_with_no_goal(store) -> None:
     assert isinstance(event.data, ReplayFinishedV1) and event.data.goal == ""
 
 
-def test_observed_instances_from_a_file_are_replayed_with_their_goals(store, site, tmp_path: Path) -> None:
-    demo_id = _order_demo(store, site)
-    report = evaluate(
-        store, "order", instances=[Instance(f"{site}/order.html?extra=2", "Send 4 to Di", 1)], demo_id=demo_id,
-        observe=True,
-    )  # fmt: skip
-    assert [r.success for r in report.results.values()] == [True]
-    (item_values,) = {tuple(json.loads(i.target)["value"] for i in instance_items(store) if "TYPE" in i.target)}
-    assert item_values == ("Di", "4")
+def test_traj_eval_observe_replays_a_file_of_instances_that_then_teach(home: Path, site: str, tmp_path: Path) -> None:
+    with Store.open(home, create=True) as store:
+        demo_id = _order_demo(store, site)
+    instances = tmp_path / "cases.jsonl"
+    lines = [{"url": f"{site}/order.html?extra=2", "goal": "Send 4 to Di"}, {"url": f"{site}/nope.html", "goal": "x"}]
+    instances.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    cli = CliRunner().invoke(app, ["eval", "order", "--instances", str(instances), "--observe", "--home", str(home)])
+    assert cli.exit_code == 1, cli.output  # the second instance does not bind: it fails, the first still runs
+    assert "1 observed instances will teach 'traj train' beside demo" in cli.stdout
+    with Store.open(home) as store:
+        typed = [json.loads(i.target)["value"] for i in instance_items(store, demo_ids=[demo_id]) if "TYPE" in i.target]
+    assert typed == ["Di", "4"]

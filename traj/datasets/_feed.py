@@ -13,7 +13,7 @@ replays does not teach. The ``sdft`` export (:mod:`traj.datasets._export`) is th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -112,14 +112,17 @@ def transfer_items(
     demo_ids: Collection[str],
     budget_tokens: int = 1536,
     count_tokens: Callable[[str], int] = approx_tokens,
+    contexts: Mapping[str, str] | None = None,
 ) -> Iterator[SdftItem]:
     """The decisions of ``demo_ids`` (other instances of a task), the teacher's context being
-    ``teacher_demo_id``'s demonstration instead of their own.
+    ``teacher_demo_id``'s demonstration instead of their own, or ``contexts[demo_id]`` where
+    given (that demonstration as it would go on the instance: :func:`traj.replay.instance_demonstration`).
 
     SDFT's gate: the teacher can only teach what it gets right with one demonstration in
     context on states the student will meet, i.e. on instances that demonstration was not of.
     Every step of ``demo_ids`` is fed, replayed or not (these are measurements, not training).
     """
+    contexts = contexts or {}
     with Projections(store) as projections:
         rows = projections.query(
             "SELECT context FROM sdft_examples WHERE demo_id = $demo LIMIT 1", {"demo": teacher_demo_id}
@@ -129,7 +132,7 @@ def transfer_items(
         chosen = chosen_steps(projections, False, set(demo_ids))
     context = rows[0]["context"]
     yield from feed_items(
-        [({**row, "context": context}, verified) for row, verified in chosen],
+        [({**row, "context": contexts.get(row["demo_id"], context)}, verified) for row, verified in chosen],
         lambda stream: store.events(stream=stream),
         budget_tokens=budget_tokens,
         count_tokens=count_tokens,

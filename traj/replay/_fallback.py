@@ -32,6 +32,7 @@ from traj.prompt import (
     build_prompt,
     parse_action,
     prompt_budget,
+    render_teacher_context,
     render_workflow_context,
 )
 from traj.replay._binding import bind_goal
@@ -45,7 +46,14 @@ if TYPE_CHECKING:
     from traj.policy import Policy
     from traj.projections import Demo, DemoStep
 
-__all__ = ["MODEL_KINDS", "ModelDecision", "ModelFallback", "ModelStepError", "fallback_prompt"]
+__all__ = [
+    "MODEL_KINDS",
+    "ModelDecision",
+    "ModelFallback",
+    "ModelStepError",
+    "fallback_prompt",
+    "instance_demonstration",
+]
 
 MODEL_KINDS = ("CLICK", "TYPE", "SELECT", "PRESS_ENTER", "PRESS")
 """Kinds of targeted steps the model may take; the others fail as the replay reports them."""
@@ -283,6 +291,25 @@ class ModelFallback:
             for name, value in self.values.items()
             if name in self.demo.variables and (name not in shown or shown[name] != typed[name])
         }
+
+
+def instance_demonstration(store: Store, demo: Demo, goal: str, *, policy: Policy | None = None) -> str:
+    """The teacher's context for the instance ``goal`` states: the demonstration as it would have
+    gone there (that goal, each typed or selected value bound from it, the enrichment's notes with
+    the demonstrated values swapped for the bound ones).
+
+    What an observed replay of that instance gives the teacher (:func:`traj.datasets.instance_items`),
+    without replaying it: for measuring the teacher on states whose true next action is known.
+    Raises VariableError when ``goal`` does not bind (see :func:`bind_goal`).
+    """
+    values = bind_goal(demo, goal, policy=policy)
+    enrichments = demo_enrichments(store, demo.demo_id)
+    swaps = {demo.defaults[name]: value for name, value in values.items() if demo.defaults.get(name, value) != value}
+    steps = []
+    for step in demo.steps:
+        action = AgentAction(step.action.kind, step.action.target, demo.value_of(step, values))  # type: ignore[arg-type]
+        steps.append(teacher_step(action.to_json(), enrichments.get(step.action_id), swaps))
+    return render_teacher_context(goal, steps)
 
 
 def fallback_prompt(
