@@ -24,9 +24,7 @@ def test_the_demo_measures_the_same_unseen_seeds_before_and_after_training(tmp_p
     The issue's bar (success after > before) is not asserted: the tiny model does not solve the
     form before or after yet (see the README); this test holds the pipeline to its contract."""
     training = replace(DEMO_TRAINING, max_steps=3, max_new_tokens=32)
-    settings = DemoSettings(
-        eval_seeds=(101, 102), train_seeds=(1, 2), model=tiny_model, training=training, max_steps=4
-    )
+    settings = DemoSettings(eval_seeds=(101, 102), train_seeds=(1, 2), model=tiny_model, training=training, max_steps=4)
     report = run_demo(tmp_path / "home", settings, progress=False, log=lambda line: None)
 
     with Store.open(tmp_path / "home") as store, Projections(store) as projections:
