@@ -38,8 +38,11 @@ def test_the_diagnosis_measures_teacher_and_student_on_another_instances_states(
 
     probes = probe_examples(store, examples, model_dir=tiny_model)
     assert {p.demo_id for p in probes} == {other} and len(probes) == len(load_demo(store, other).steps)
-    shown_goal = load_demo(store, shown).started.goal
-    assert all(f"Demonstration of: {shown_goal}" in p.teacher_query for p in probes)
+    other_goal = load_demo(store, other).started.goal
+    assert other_goal != load_demo(store, shown).started.goal
+    assert all(f"Demonstration of: {other_goal}" in p.teacher_query for p in probes), (
+        "the trained demonstration as SDFT's teacher reads it on that instance: its goal and values"
+    )
 
     config = SdftConfig(rank=4, lora_alpha=8, max_steps=1, batch_size=2, checkpoint_every=0)
     result = train(store, examples, model_dir=tiny_model, config=config, task="expense")

@@ -105,10 +105,14 @@ def probe_examples(
 ) -> list[TrainingExample]:
     """Up to ``limit`` decisions of other instances of the examples' tasks: the demonstrations of
     those tasks that the examples do not come from, in log order, each with the first trained
-    demonstration in the teacher's context, prompts budgeted for ``model_dir`` as the training
-    feed's are. Empty when the store holds no other instance."""
+    demonstration in the teacher's context as SDFT's teacher reads it on that instance (its goal
+    and values: :func:`traj.replay.instance_demonstration`; as recorded where the goal does not
+    bind), prompts budgeted for ``model_dir`` as the training feed's are. Empty when the store
+    holds no other instance."""
     from traj.datasets import transfer_items
-    from traj.projections import Projections
+    from traj.errors import VariableError
+    from traj.projections import Projections, load_demo
+    from traj.replay import instance_demonstration
     from traj.train._data import example_of, prompt_budget_of
 
     trained = list(dict.fromkeys(e.demo_id for e in examples if e.demo_id))
@@ -121,7 +125,11 @@ def probe_examples(
     if not others:
         return []
     budget = {} if model_dir is None else prompt_budget_of(Path(model_dir))
-    items = transfer_items(store, teacher_demo_id=trained[0], demo_ids=others, **budget)
+    shown, contexts = load_demo(store, trained[0]), {}
+    for other in others:
+        with contextlib.suppress(VariableError):
+            contexts[other] = instance_demonstration(store, shown, load_demo(store, other).started.goal)
+    items = transfer_items(store, teacher_demo_id=trained[0], demo_ids=others, contexts=contexts, **budget)
     return [example_of(item) for item, _ in zip(items, range(limit), strict=False)]
 
 
