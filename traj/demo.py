@@ -41,10 +41,13 @@ __all__ = [
 ]
 
 DEMO_TRAINING = SdftConfig(
-    rank=16, lora_alpha=32.0, learning_rate=1e-3, max_steps=30, batch_size=4, ema_alpha=0.2, warmup_ratio=0.1
+    rank=16, lora_alpha=32.0, learning_rate=1e-3, max_steps=60, batch_size=4, ema_alpha=0.0, warmup_ratio=0.1
 )
-"""SDFT settings for one demonstration on the tiny model: a learning rate a few-million-parameter
-model needs in 30 steps, and the EMA rate the README recommends for few demonstrations."""
+"""SDFT settings for one demonstration (and its observed instances) on the tiny model: a learning
+rate a few-million-parameter model needs in 60 steps, and a teacher that stays the base model
+with the demonstration (EMA alpha 0). Measured on 5 unseen seeds' states after 60 steps: student
+next-action accuracy 50% (expense) and 50% (price) with the frozen teacher, 32% and 0% with an
+EMA alpha of 0.2, whose teacher drifts with a student it should be teaching (calendar: 17% vs 21%)."""
 
 
 @dataclass(frozen=True)

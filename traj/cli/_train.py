@@ -34,7 +34,10 @@ def train(
     batch_size: Annotated[int, typer.Option(min=1, help="Examples per step.")] = 4,
     learning_rate: Annotated[float, typer.Option("--lr", help="Peak learning rate (cosine, warmup).")] = 1e-5,
     rank: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = 16,
-    ema_alpha: Annotated[float, typer.Option(help="Teacher EMA rate; 0.1-0.3 for 5-10 demonstrations.")] = 0.02,
+    ema_alpha: Annotated[
+        float,
+        typer.Option(help="Teacher EMA rate; 0.1-0.3 for 5-10 demonstrations, 0 keeps the teacher at the base model."),
+    ] = 0.02,
     divergence: Annotated[str, typer.Option(help="reverse, forward or jsd.")] = "reverse",
     beta: Annotated[float, typer.Option(help="dpo: how far the adapter may move from the base model.")] = 0.1,
     unverified: Annotated[bool, typer.Option(help="Also learn steps no replay has verified.")] = False,

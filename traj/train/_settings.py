@@ -35,7 +35,7 @@ class TrainSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     learning_rate: _Rate | None = None
     rank: _Positive | None = None
     """LoRA rank; LoRA alpha is twice it."""
-    ema_alpha: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
+    ema_alpha: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
     divergence: Literal["reverse", "forward", "jsd"] | None = None
     beta: _Rate | None = None
     """DPO: how far the adapter may move from the base model."""
