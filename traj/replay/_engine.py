@@ -429,9 +429,14 @@ class _Runner:
         )
         return result, screenshot
 
-    def observe(self, index: int) -> NewEvent:
-        """The page before step ``index`` as the agent would see it (no screenshot: states to train on)."""
-        snapshot = take_snapshot(self.page, screenshot=False)
+    def observe(self, index: int) -> NewEvent | None:
+        """The page before step ``index`` as the agent would see it (no screenshot: states to train on);
+        None when it cannot be read (mid-navigation, closed): the step still runs, and the replay
+        then shows no whole instance to learn from."""
+        try:
+            snapshot = take_snapshot(self.page, screenshot=False)
+        except (BrowserError, PlaywrightError):
+            return None
         observation = Observation(
             url=snapshot.url, title=snapshot.title, text=snapshot.text, elements=snapshot.elements, step=index
         )
