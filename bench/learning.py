@@ -10,7 +10,8 @@ unseen seeds with the base model, with an SFT adapter and with an SDFT adapter t
 one demonstration and its observed instances (same settings, same data path). Targets: SDFT >= 90%
 after one demonstration on at least three of the five tasks; the base model <= 20%.
 
-The gate of SDFT is its teacher: on the states of scripted demonstrations of unseen seeds
+The gate of SDFT is its teacher (and what the student learns of it: each adapter's next-action
+accuracy on the same states is reported too): on the states of scripted demonstrations of unseen seeds
 (``--probes`` of them), the next-action accuracy of the base model, decoding under the page's
 constraint as the agent does, with the demonstration in context as SDFT's teacher reads it on
 an instance (the seed-0 demonstration as it would go there: that goal, its values; ``teacher``),
@@ -42,7 +43,7 @@ from rich.console import Console
 from rich.table import Table
 
 from traj.browser import launch
-from traj.datasets import transfer_items
+from traj.datasets import SdftItem, transfer_items
 from traj.demo import (
     DEMO_TRAINING,
     DemoSettings,
@@ -75,7 +76,8 @@ class TaskResult:
     task: str
     success: dict[str, float] = field(default_factory=dict)
     step_accuracy: dict[str, float] = field(default_factory=dict)
-    """``teacher``, ``teacher_demo0`` and ``student`` next-action accuracy on unseen seeds' demonstrated states."""
+    """Next-action accuracy on unseen seeds' demonstrated states: the base model as ``teacher``,
+    ``teacher_demo0`` and ``student``, and the student with each objective's adapter."""
     instances: int = 0
     """Training seeds whose observed replay succeeded (trained on beside the demo)."""
     turnaround_s: dict[str, float] = field(default_factory=dict)
@@ -103,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = replace(DEMO_TRAINING, max_steps=args.steps)
     model_dir = args.model or init_tiny()
     continual = tuple(args.continual or args.tasks[:2])
+    if len(continual) < 2 or not set(continual) <= set(args.tasks):
+        parser.error("continual learning needs two of the --tasks run (--continual A B, or two tasks)")
     with tempfile.TemporaryDirectory() as scratch, serve_sites() as server:
         home = args.home or Path(scratch) / "store"
         with Store.open(home, create=True) as store:
@@ -130,7 +134,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         )  # fmt: skip
                         return sum(o.success for o in outcomes) / len(outcomes)
 
-                    result.step_accuracy = _step_accuracy(store, policy, demos[task], probes)
+                    items, recorded = _probe_items(store, policy, demos[task], probes)
+                    policy.set_adapter(None)
+                    result.step_accuracy = {
+                        "teacher": _accuracy(policy, [i.teacher_query for i in items], items),
+                        "teacher_demo0": _accuracy(policy, [i.teacher_query for i in recorded], items),
+                        "student": _accuracy(policy, [i.query for i in items], items),
+                    }
                     result.success["base"] = success(None)
                     for objective in OBJECTIVES:
                         started = time.perf_counter()
@@ -139,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         result.turnaround_s[objective] = verified_s + time.perf_counter() - started
                         result.adapters[objective] = (name, path)
                         result.success[objective] = success(name)
+                        result.step_accuracy[objective] = _accuracy(policy, [i.query for i in items], items)
                     policy.set_adapter(result.adapters["sdft"][0])
                     shuffled = measure_agent(
                         store, policy, session.page, task=task, server_url=server.url, seeds=seeds,
@@ -151,14 +162,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     table = Table(
         "task", "instances", "base", "SFT", "SDFT", "SDFT shuffled", "teacher step acc", "teacher (demo 0 as is)",
-        "student step acc", "turnaround SDFT (s)", title="agent success on unseen seeds",
+        "student step acc", "SFT step acc", "SDFT step acc", "turnaround SDFT (s)",
+        title="agent success on unseen seeds",
     )  # fmt: skip
     for result in results.values():
         table.add_row(
             result.task,
             f"{result.instances}/{args.instances}",
             *(f"{result.success[key]:.0%}" for key in ("base", "sft", "sdft", "shuffled_sdft")),
-            *(f"{result.step_accuracy[key]:.0%}" for key in ("teacher", "teacher_demo0", "student")),
+            *(f"{result.step_accuracy[key]:.0%}" for key in ("teacher", "teacher_demo0", "student", "sft", "sdft")),
             f"{result.turnaround_s['sdft']:.0f}",
         )
     console.print(table)
@@ -180,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "teacher_step_acc": result.step_accuracy["teacher"],
                 "teacher_demo0_step_acc": result.step_accuracy["teacher_demo0"],
                 "student_step_acc": result.step_accuracy["student"],
+                "sft_step_acc": result.step_accuracy["sft"],
+                "sdft_step_acc": result.step_accuracy["sdft"],
                 "instances": result.instances,
             }
             for task, result in results.items()
@@ -207,9 +221,11 @@ def _train(
     return trained.adapter, trained.peft_path
 
 
-def _step_accuracy(store: Store, policy: TransformersPolicy, demo_id: str, probes: list[str]) -> dict[str, float]:
-    """Next-action exact match on the probes' demonstrated states, decoded under each page's constraint:
-    with ``demo_id`` in context as SDFT's teacher reads it on that instance, as recorded, or none."""
+def _probe_items(
+    store: Store, policy: TransformersPolicy, demo_id: str, probes: list[str]
+) -> tuple[list[SdftItem], list[SdftItem]]:
+    """The probes' demonstrated states, the teacher reading ``demo_id`` as on each instance (SDFT's
+    teacher) and as recorded."""
     demo = load_demo(store, demo_id)
     contexts = {}
     for probe in probes:
@@ -218,26 +234,23 @@ def _step_accuracy(store: Store, policy: TransformersPolicy, demo_id: str, probe
     count = policy.count_tokens
     items = list(transfer_items(store, teacher_demo_id=demo_id, demo_ids=probes, count_tokens=count, contexts=contexts))
     recorded = list(transfer_items(store, teacher_demo_id=demo_id, demo_ids=probes, count_tokens=count))
-    policy.set_adapter(None)
+    return items, recorded
 
-    def accuracy(queries: list[str]) -> float:
-        hits = 0
-        for query, item in zip(queries, items, strict=True):
-            schema = json.loads(item.schema)
-            completion = Completion(
-                messages=({"role": "user", "content": query},),
-                response_format=action_response_format(schema),
-                max_new_tokens=action_token_bound(schema),
-            )
-            with contextlib.suppress(ParseError):
-                hits += parse_action(policy.complete(completion).text).action.to_json() == item.target
-        return hits / max(1, len(items))
 
-    return {
-        "teacher": accuracy([i.teacher_query for i in items]),
-        "teacher_demo0": accuracy([i.teacher_query for i in recorded]),
-        "student": accuracy([i.query for i in items]),
-    }
+def _accuracy(policy: TransformersPolicy, queries: list[str], items: list[SdftItem]) -> float:
+    """Next-action exact match of ``policy`` (its active adapter) on ``queries``, decoded under each
+    item's page constraint as the agent decodes."""
+    hits = 0
+    for query, item in zip(queries, items, strict=True):
+        schema = json.loads(item.schema)
+        completion = Completion(
+            messages=({"role": "user", "content": query},),
+            response_format=action_response_format(schema),
+            max_new_tokens=action_token_bound(schema),
+        )
+        with contextlib.suppress(ParseError):
+            hits += parse_action(policy.complete(completion).text).action.to_json() == item.target
+    return hits / max(1, len(items))
 
 
 def _continual(
