@@ -64,6 +64,7 @@ _SNAPSHOT_UNLESS_INPUT_SINCE_REST = (
     " : [window.__traj.snapshotJSON({markNew: false}),"
     "    window.__trajRecorder ? window.__trajRecorder.pointerStillFor() : 1e9]"
 )
+_INPUT_SINCE_REST = "() => !!(window.__trajRecorder && window.__trajRecorder.inputSinceRest())"
 _STEERED_S = 1.0
 """A page that came to rest this soon after the pointer moved may have changed because of it (a
 submenu opening on hover): the person was steering, not waiting."""
@@ -280,17 +281,22 @@ class Recorder:
 
     def _settle_quietly(self, page: Page) -> None:
         """A rest snapshot is best effort: a page that navigates meanwhile settles again on load.
-        A rest that the person's input ended before it is taken is skipped (another is reported
-        once they stop): its screenshot would hold up the page's response to that input and
-        could show it half done."""
+        A rest that the person's input ended before or while it is taken is skipped (another is
+        reported once they stop): its screenshot would hold up the page's response to that input
+        and could show it half done (the first key of a field typed into just after a click's
+        rest)."""
         from playwright.sync_api import Error as PlaywrightError
 
         try:
             mask_values(page, self._keeper.marked)
             rest = page.evaluate(_SNAPSHOT_UNLESS_INPUT_SINCE_REST)
-            if rest is not None:
-                snapshot, still_ms = rest
-                self._rest(page, snapshot, steered=still_ms / 1000 < _STEERED_S)
+            if rest is None:
+                return
+            snapshot, still_ms = rest
+            png = self._screenshot(page) if self.screenshots else None
+            if page.evaluate(_INPUT_SINCE_REST):  # a key came as the screenshot was taken: it may show it
+                return
+            self._keep(snapshot, png, steered=still_ms / 1000 < _STEERED_S)
         except PlaywrightError as exc:
             log.debug("skipped a rest snapshot: %s", exc)
 
@@ -424,10 +430,13 @@ class Recorder:
         mask_values(page, self._keeper.marked)  # a marked secret being typed is not on the screenshot
         return self._rest(page, page.evaluate(_SNAPSHOT_AT_REST))
 
-    def _rest(self, page: Page, snapshot_json: str, *, steered: bool = False) -> _Settled:
+    def _rest(self, page: Page, snapshot_json: str) -> _Settled:
         """Keep the page's state at rest: ``snapshot_json`` and a screenshot taken now."""
-        snapshot = self._decode(snapshot_json)
-        state = _Settled(snapshot, self._screenshot(page) if self.screenshots else None, time.time(), steered)
+        return self._keep(snapshot_json, self._screenshot(page) if self.screenshots else None)
+
+    def _keep(self, snapshot_json: str, png: bytes | None, *, steered: bool = False) -> _Settled:
+        """Keep ``snapshot_json`` and its screenshot ``png`` as the page's latest state at rest."""
+        state = _Settled(self._decode(snapshot_json), png, time.time(), steered)
         self._settled = state
         self._settles.append(state)
         return state
