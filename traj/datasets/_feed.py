@@ -191,7 +191,10 @@ def instance_items(
     budgets are :func:`sdft_items`'s. ``stream`` is the replay's, ``demo_id`` the demo's.
     """
     with Projections(store) as projections:
-        rows = projections.query("SELECT replay_id, demo_id FROM replays WHERE success ORDER BY replay_id").to_pylist()
+        rows = projections.query(  # replays that observed pages: the others hold no instance to read
+            "SELECT replay_id, demo_id FROM replays r WHERE success AND EXISTS "
+            "(SELECT 1 FROM observations o WHERE o.stream = 'replay/' || r.replay_id) ORDER BY replay_id"
+        ).to_pylist()
     wanted = None if demo_ids is None else set(demo_ids)
     demos: dict[str, Demo] = {}
     for row in rows:
