@@ -7,6 +7,8 @@
 #
 #   bash scripts/gpu-check.sh prepare   # here, with PyPI: the wheels the GPU image lacks, into .whl/
 #   bash scripts/gpu-check.sh           # on the GPU machine (carry .whl): install them, run the check
+#   bash scripts/gpu-check.sh pretrain  # instead: pretrain the small model at a larger shape into $OUT
+#                                       # (bench/pretrain.py; SHAPES, STEPS, TOKENS override the defaults)
 #
 # The GPU image has torch, transformers, peft, accelerate and pyarrow but not msgspec, and its
 # transformers may be older than the one traj is tested with: both travel as wheels (Python 3.12).
@@ -34,5 +36,9 @@ if compgen -G ".whl/*.whl" >/dev/null; then
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 "$PYTHON" -c 'import torch; assert torch.cuda.is_available(), "no CUDA device here"; print(torch.cuda.get_device_name())'
+if [ "${1:-}" = "pretrain" ]; then  # issue 25: the small model at a larger shape, with a GPU's tokens
+  exec timeout 560 "$PYTHON" bench/pretrain.py --device cuda --shapes "${SHAPES:-small}" --steps "${STEPS:-2000}" \
+    --tokens-per-batch "${TOKENS:-32768}" --out "${OUT:?set OUT to where the models go}"
+fi
 exec timeout 450 "$PYTHON" bench/train.py --device cuda --shapes "${SHAPES:-1b,8b}" --steps "${STEPS:-6}" \
   --batch-size "${BATCH:-4}" --new-tokens "${NEW_TOKENS:-32}" "$@"

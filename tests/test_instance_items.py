@@ -190,3 +190,31 @@ def test_traj_eval_observe_replays_a_file_of_instances_that_then_teach(home: Pat
     with Store.open(home) as store:
         typed = [json.loads(i.target)["value"] for i in instance_items(store, demo_ids=[demo_id]) if "TYPE" in i.target]
     assert typed == ["Di", "4"]
+
+
+def test_the_sdft_export_holds_the_instances_training_takes_and_stays_as_of_its_position(store, site) -> None:
+    """`traj export sdft` is what `traj train` learns from: the demo's steps, then its observed
+    instances; and the file at a log position is the same bytes after more instances arrive."""
+    from traj.datasets import export_bytes, export_dataset
+
+    demo_id = _order_demo(store, site)
+    before = export_dataset(store, "sdft")
+    assert {row["stream"] for row in before.table.to_pylist()} == {f"demo/{demo_id}"}
+    with launch(headless=True) as session:
+        first = replay_demo(
+            store, demo_id, session.page, url=f"{site}/order.html?extra=2", goal="Send 4 to Di", observe=True
+        )
+        pinned = export_dataset(store, "sdft")
+        replay_demo(store, demo_id, session.page, url=f"{site}/order.html?extra=1", goal="Send 9 to Ed", observe=True)
+    rows = [row for row in pinned.table.to_pylist() if row["stream"] == f"replay/{first.replay_id}"]
+    items = [i for i in instance_items(store) if i.stream == f"replay/{first.replay_id}"]
+    assert len(rows) == len(items) == len(load_demo(store, demo_id).steps)
+    for row, item in zip(rows, items, strict=True):
+        assert row["prompt"][0]["content"] == item.query and row["completion"][0]["content"] == item.target
+        assert row["privileged_context"] == item.context and row["demo_id"] == demo_id and row["verified"]
+    answers = [json.loads(row["completion"][0]["content"]) for row in rows]
+    assert [a["value"] for a in answers if a["kind"] == "TYPE"] == ["Di", "4"], "that instance's values"
+    again = export_dataset(store, "sdft", as_of=pinned.as_of)
+    assert export_bytes(again, "jsonl") == export_bytes(pinned, "jsonl"), "the later instance is not in it"
+    assert export_dataset(store, "sdft", as_of=before.as_of).table.num_rows == before.table.num_rows
+    assert export_dataset(store, "sdft").table.num_rows == 3 * len(items)

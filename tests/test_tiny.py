@@ -11,7 +11,18 @@ import pytest
 from typer.testing import CliRunner
 
 from traj.cli import app
-from traj.tiny import SHIPPED, build_untrained, default_tiny_path, evaluate_tiny, init_tiny, recipe_key, shipped_tiny
+from traj.errors import TrainingError
+from traj.tiny import (
+    SHAPES,
+    SHIPPED,
+    TinyConfig,
+    build_untrained,
+    default_tiny_path,
+    evaluate_tiny,
+    init_tiny,
+    recipe_key,
+    shipped_tiny,
+)
 
 
 def _digest(path: Path) -> str:
@@ -94,3 +105,115 @@ def test_model_build_from_the_command_line(tmp_path: Path) -> None:
     assert json.loads((target / "report.json").read_text())["n"] == 2
     again = CliRunner().invoke(app, ["model", "build", str(target), "--steps", "1"])
     assert again.exit_code == 1 and "already holds a built model" in again.output
+
+
+def test_the_shape_options_leave_the_default_recipe_key_alone() -> None:
+    """The shipped model is found by its key: naming the default shape changes nothing, and any
+    other shape or batch size is another recipe, cached under another key."""
+    assert recipe_key(shape="tiny", tokens_per_batch=None) == recipe_key()
+    assert (
+        len({recipe_key(), recipe_key(shape="small"), recipe_key(shape="medium"), recipe_key(tokens_per_batch=8192)})
+        == 4
+    )
+    assert default_tiny_path(0, 5, shape="small") != default_tiny_path(0, 5)
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_every_shape_ships_under_40_mib_and_loads_everywhere(name: str) -> None:
+    """Issue 25's resources: at most 40 MB of weights, head_dim >= 32 (vLLM), and the hidden size
+    the hand-built copying circuit writes its residual slots into."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = TinyConfig.llama_config(2048, pad_id=0, eos_id=4, shape=SHAPES[name])
+    with torch.device("meta"):
+        parameters = LlamaForCausalLM(LlamaConfig(**config)).num_parameters()
+    assert parameters * getattr(torch, config["torch_dtype"]).itemsize <= 40 * 2**20
+    assert config["head_dim"] == 64 and config["hidden_size"] >= 256
+    assert config["hidden_size"] == config["num_attention_heads"] * config["head_dim"]
+
+
+def test_a_larger_shape_builds_from_the_command_line_through_the_same_path(tmp_path: Path) -> None:
+    import mlx.core as mx
+    import numpy as np
+    import torch
+    from mlx_lm import load
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+
+    target = tmp_path / "small"
+    command = ["model", "build", str(target), "--shape", "small", "--steps", "2", "--tokens-per-batch", "2048"]
+    result = CliRunner().invoke(app, [*command, "--seed", "3", "--report-n", "2"])
+    assert result.exit_code == 0, result.output
+    config = json.loads((target / "config.json").read_text())
+    assert (config["hidden_size"], config["num_hidden_layers"], config["torch_dtype"]) == (384, 6, "bfloat16")
+    summary = json.loads((target / "traj-tiny.json").read_text())
+    assert summary["key"] == recipe_key(3, 2, shape="small", tokens_per_batch=2048)
+    assert summary["shape"]["name"] == "small" and summary["recipe"]["tokens_per_batch"] == 2048
+    with safe_open(target / "model.safetensors", "pt") as weights:
+        assert {weights.get_tensor(name).dtype for name in weights.keys()}  # noqa: SIM118 (safe_open is no dict) == {torch.bfloat16}
+    ids = [5, 17, 300, 42]
+    model = AutoModelForCausalLM.from_pretrained(target, dtype=torch.float32).eval()
+    with torch.inference_mode():
+        torch_logits = model(input_ids=torch.tensor([ids])).logits[0].numpy()
+    mlx_model, _ = load(str(target))
+    mlx_model.set_dtype(mx.float32)  # computes in the weights' bfloat16 otherwise; torch computes in float32
+    mlx_logits = np.array(mlx_model(mx.array([ids]))[0])
+    assert np.abs(torch_logits - mlx_logits).max() < 1e-3
+
+
+def test_batches_made_in_a_worker_process_are_the_ones_made_in_process() -> None:
+    """A GPU build makes its batches in a worker (prefetch); the model must not depend on it."""
+    import random
+
+    from transformers import AutoTokenizer
+
+    from traj.tiny._model import _RECIPE, _TRAIN_FAMILIES, _batch_source, _training_batches
+    from traj.tiny._synthetic import decisions
+
+    tokenizer = AutoTokenizer.from_pretrained(SHIPPED)
+
+    def made(prefetch: bool) -> list[tuple[object, object]]:
+        stream = decisions(1, 1 << 30, families=_TRAIN_FAMILIES)
+        rngs = random.Random("b"), random.Random("c")
+        return list(_batch_source(lambda: _training_batches(tokenizer, stream, 12, _RECIPE, *rngs), prefetch=prefetch))
+
+    here, there = made(False), made(True)
+    assert len(here) == len(there) == 12
+    for (ids, weights), (other_ids, other_weights) in zip(here, there, strict=True):
+        assert ids.equal(other_ids) and weights.equal(other_weights)
+    assert sum(int(ids.shape[0]) == _RECIPE.copy_sequences for ids, _ in here) >= 2  # every 5th is a copy batch
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"device": "cuda:7"}, "not available"),
+        ({"device": "abacus"}, "unknown device"),
+        ({"shape": "huge"}, "unknown model shape"),
+        ({"tokens_per_batch": 512}, "tokens per batch"),
+    ],
+)
+def test_a_build_it_cannot_do_is_refused_before_anything_is_written(
+    tmp_path: Path, options: dict[str, object], message: str
+) -> None:
+    import torch
+
+    if options.get("device") == "cuda:7" and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a CUDA device 7")
+    with pytest.raises(TrainingError, match=message):
+        init_tiny(tmp_path / "m", steps=1, progress=False, **options)  # type: ignore[arg-type]
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(
+    not __import__("torch").cuda.is_available(),
+    reason="needs a CUDA GPU; on a lent one run `traj model build OUT --shape small --device cuda --steps 20`",
+)
+def test_a_cuda_build_trains_on_the_gpu(tmp_path: Path) -> None:
+    target = init_tiny(
+        tmp_path / "gpu", seed=3, steps=20, shape="small", tokens_per_batch=16384, device="cuda", progress=False
+    )
+    summary = json.loads((target / "traj-tiny.json").read_text())
+    assert summary["device"].startswith("cuda") and summary["final_loss"] < 7
+    assert evaluate_tiny(target, n=4, device="cuda").n == 4

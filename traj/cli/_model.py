@@ -24,6 +24,14 @@ def build_command(
     steps: Annotated[
         int | None, typer.Option(help="Pretraining steps (default: the library's).", show_default=False)
     ] = None,
+    shape: Annotated[
+        str, typer.Option(help="Model size: tiny (the shipped one, 2 CPU cores), small or medium (for a GPU).")
+    ] = "tiny",
+    tokens_per_batch: Annotated[
+        int | None,
+        typer.Option(help="Padded tokens per step (default: the recipe's 4096; a GPU wants more).", show_default=False),
+    ] = None,
+    device: Annotated[str, typer.Option(help="Where to train and evaluate: cpu, cuda or cuda:N.")] = "cpu",
     report_n: Annotated[int, typer.Option(help="Held-out decisions per condition in report.json.")] = 200,
     resume: Annotated[
         bool, typer.Option(help="Go on from the checkpoints a killed or interrupted build of PATH left.")
@@ -33,7 +41,16 @@ def build_command(
     from traj.tiny import DEFAULT_STEPS, build_tiny
 
     steps = DEFAULT_STEPS if steps is None else steps
-    result = build_tiny(path, seed=seed, steps=steps, report_n=report_n, resume=resume)
+    result = build_tiny(
+        path,
+        seed=seed,
+        steps=steps,
+        shape=shape,
+        tokens_per_batch=tokens_per_batch,
+        device=device,
+        report_n=report_n,
+        resume=resume,
+    )
     console.print(f"tiny model: {path}", highlight=False)
     from rich.table import Table
 
@@ -55,6 +72,10 @@ def continue_command(
     steps: Annotated[
         int | None, typer.Option(help="Continuation steps (default: the recipe's).", show_default=False)
     ] = None,
+    tokens_per_batch: Annotated[
+        int | None, typer.Option(help="Padded tokens per step (default: the recipe's).", show_default=False)
+    ] = None,
+    device: Annotated[str, typer.Option(help="Where to train: cpu, cuda or cuda:N.")] = "cpu",
 ) -> None:
     """Teach a tiny model to look values up in the goal (the recipe's second stage).
 
@@ -62,7 +83,7 @@ def continue_command(
     """
     from traj.tiny import continue_tiny
 
-    summary = continue_tiny(start, path, seed=seed, steps=steps)
+    summary = continue_tiny(start, path, seed=seed, steps=steps, tokens_per_batch=tokens_per_batch, device=device)
     console.print(
         f"continued {start} -> {path}: {summary['steps']} steps, {summary['tokens']} tokens, "
         f"loss {summary['final_loss']}",

@@ -8,7 +8,9 @@ Four strategies, each a function of the log below one position (``as_of``):
 - ``from_runs``: one row per run with its whole trajectory, or (``per_decision``) the same
   steps one row each, each with ``prompt``/``completion`` (what the agent answered).
 - ``sdft``: the SDFT feed's items (:func:`traj.datasets.sdft_items`), every step, verified or
-  not: ``prompt``/``completion`` (an SFT dataset as it is), ``privileged_context`` (the
+  not, then those of the demos' observed replays on other instances
+  (:func:`traj.datasets.instance_items`; ``stream`` is the replay's), as ``traj train`` takes
+  them: ``prompt``/``completion`` (an SFT dataset as it is), ``privileged_context`` (the
   demonstration, the column TRL's experimental ``SDFTTrainer`` reads) and ``teacher_prompt``
   (traj's teacher: the demonstration after the rules). TRL's teacher puts the context after
   the whole prompt instead, and its template cannot move it (the template must hold a
@@ -36,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 import pyarrow as pa
 
-from traj.datasets._feed import TeacherLayout, chosen_steps, feed_items
+from traj.datasets._feed import TeacherLayout, chosen_steps, feed_items, instance_feed, observed_replays
 from traj.errors import TrajError, one_line
 from traj.eventlog import write_durably
 from traj.projections import Projections
@@ -197,14 +199,15 @@ def _from_runs(projections: Projections, renderer: _Renderer, per_decision: bool
 
 
 def _sdft(projections: Projections, renderer: _Renderer, per_decision: bool) -> list[dict[str, Any]]:
-    chosen = chosen_steps(projections, verified_only=False, demo_ids=None)
-    items = feed_items(
-        chosen,
-        renderer.events,
-        budget_tokens=renderer.budget_tokens,
-        count_tokens=renderer.count_tokens,
-        teacher_layout=renderer.teacher_layout,
-    )
+    budget = {
+        "budget_tokens": renderer.budget_tokens,
+        "count_tokens": renderer.count_tokens,
+        "teacher_layout": renderer.teacher_layout,
+    }
+    items = [
+        *feed_items(chosen_steps(projections, verified_only=False, demo_ids=None), renderer.events, **budget),
+        *instance_feed(observed_replays(projections), renderer.events, **budget),
+    ]
     return [
         {
             "stream": item.stream,

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from traj.errors import TrainingError
-from traj.projections import Demo, Projections, demo_enrichments, demo_from, instance_of, load_demo, teacher_step
+from traj.projections import Demo, Projections, demo_from, instance_of, teacher_step
 from traj.prompt import HistoryEntry, action_json, action_schema, approx_tokens, build_prompt, render_teacher_context
 
 if TYPE_CHECKING:
-    from traj.eventlog import Event, Store
+    from traj.eventlog import Enrichment, Event, Store
 
 __all__ = [
     "TEACHER_LAYOUTS",
@@ -30,8 +30,10 @@ __all__ = [
     "TeacherLayout",
     "chosen_steps",
     "feed_items",
+    "instance_feed",
     "instance_items",
     "latest_replay_status",
+    "observed_replays",
     "sdft_action_ids",
     "sdft_items",
     "transfer_items",
@@ -191,25 +193,50 @@ def instance_items(
     budgets are :func:`sdft_items`'s. ``stream`` is the replay's, ``demo_id`` the demo's.
     """
     with Projections(store) as projections:
-        rows = projections.query(  # replays that observed pages: the others hold no instance to read
-            "SELECT replay_id, demo_id FROM replays r WHERE success AND EXISTS "
-            "(SELECT 1 FROM observations o WHERE o.stream = 'replay/' || r.replay_id) ORDER BY replay_id"
-        ).to_pylist()
-    wanted = None if demo_ids is None else set(demo_ids)
+        replays = observed_replays(projections, demo_ids)
+    yield from instance_feed(
+        replays,
+        lambda stream: store.events(stream=stream),
+        budget_tokens=budget_tokens,
+        count_tokens=count_tokens,
+        fit_teacher=fit_teacher,
+        teacher_layout=teacher_layout,
+    )
+
+
+def observed_replays(projections: Projections, demo_ids: Collection[str] | None = None) -> list[dict[str, str]]:
+    """The successful replays (of ``demo_ids``, or of every demo) that observed the pages they
+    went through: the others hold no instance to learn from. Rows of ``replay_id``, ``demo_id``."""
+    rows = projections.query(
+        "SELECT replay_id, demo_id FROM replays r WHERE success AND EXISTS "
+        "(SELECT 1 FROM observations o WHERE o.stream = 'replay/' || r.replay_id) ORDER BY replay_id"
+    ).to_pylist()
+    return rows if demo_ids is None else [row for row in rows if row["demo_id"] in set(demo_ids)]
+
+
+def instance_feed(
+    replays: list[dict[str, str]],
+    events_of: Callable[[str], list[Event]],
+    *,
+    budget_tokens: int,
+    count_tokens: Callable[[str], int],
+    fit_teacher: bool = False,
+    teacher_layout: TeacherLayout = "rules",
+) -> Iterator[SdftItem]:
+    """The items of ``replays`` (:func:`observed_replays`), every stream read with ``events_of``
+    (the live store's, or an export's below its log position); see :func:`instance_items`."""
     demos: dict[str, Demo] = {}
-    for row in rows:
-        if wanted is not None and row["demo_id"] not in wanted:
-            continue
-        if row["demo_id"] not in demos:
-            demos[row["demo_id"]] = load_demo(store, row["demo_id"])
-        demo = demos[row["demo_id"]]
+    for row in replays:
+        demo_id = row["demo_id"]
+        demo = demos.get(demo_id) or demos.setdefault(demo_id, demo_from(demo_id, events_of(f"demo/{demo_id}")))
         stream = f"replay/{row['replay_id']}"
-        instance = instance_of(demo, store.events(stream=stream))
+        instance = instance_of(demo, events_of(stream))
         if instance is None:
             continue
-        context, enriched = _instance_context(store, demo, instance)
+        enrichments = {e.data.action_id: e.data for e in events_of(f"enrich/{demo_id}") if e.type == "enrichment"}
+        context = _instance_context(demo, instance, enrichments)
         for index, shown in enumerate(demo.steps):
-            source = "enrichment" if shown.action_id in enriched else "raw_action"
+            source = "enrichment" if shown.action_id in enrichments else "raw_action"
             yield _item(
                 instance,
                 index,
@@ -225,9 +252,9 @@ def instance_items(
             )
 
 
-def _instance_context(store: Store, demo: Demo, instance: Demo) -> tuple[str, set[str]]:
-    """The teacher's context on ``instance``, and the demo's action ids it explains."""
-    enrichments = demo_enrichments(store, demo.demo_id)
+def _instance_context(demo: Demo, instance: Demo, enrichments: Mapping[str, Enrichment]) -> str:
+    """The teacher's context on ``instance``: the demo's steps as done there, each explained by
+    its ``enrichments`` (action id -> the latest) with the demonstrated values swapped."""
     swaps = {
         shown.action.value: done.action.value
         for shown, done in zip(demo.steps, instance.steps, strict=True)
@@ -238,7 +265,7 @@ def _instance_context(store: Store, demo: Demo, instance: Demo) -> tuple[str, se
         teacher_step(action_json(done.action), enrichments.get(shown.action_id), swaps)
         for shown, done in zip(demo.steps, instance.steps, strict=True)
     ]
-    return render_teacher_context(instance.started.goal, steps), set(enrichments)
+    return render_teacher_context(instance.started.goal, steps)
 
 
 def _item(

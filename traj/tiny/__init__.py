@@ -6,7 +6,8 @@ agent's exact prompt format (:mod:`traj.tiny._synthetic`: one module per family 
 sites), then taught to look values up in the goal (:func:`continue_tiny`, skill families of
 :mod:`traj.tiny._lookup`, with replay of the first stage's mixture). :func:`init_tiny`
 returns the shipped model (``traj/tiny/shipped``, made by :func:`build_tiny`, ``traj model
-build``) or builds and caches another seed or recipe. It is
+build``) or builds and caches another seed, recipe or shape (:data:`SHAPES`: larger ones are
+for a GPU, ``device="cuda"``). It is
 an ordinary Hugging Face directory that transformers, mlx-lm and vLLM load like any checkpoint. :func:`evaluate_tiny`
 measures it on sites it never saw; :func:`skill_probes` gives the decisions of held-out kinds
 of site (:data:`HELDOUT_KINDS`, none of the pretraining families) that ``bench/skills.py`` reports.
@@ -17,10 +18,12 @@ from traj.tiny._model import (
     CHAT_TEMPLATE,
     DEFAULT_STEPS,
     EOS,
+    SHAPES,
     SHIPPED,
     SPECIAL_TOKENS,
     TinyConfig,
     TinyReport,
+    TinyShape,
     build_tiny,
     build_tokenizer,
     build_untrained,
@@ -37,11 +40,13 @@ __all__ = [
     "DEFAULT_STEPS",
     "EOS",
     "HELDOUT_KINDS",
+    "SHAPES",
     "SHIPPED",
     "SPECIAL_TOKENS",
     "SkillProbe",
     "TinyConfig",
     "TinyReport",
+    "TinyShape",
     "build_tiny",
     "build_tokenizer",
     "build_untrained",

@@ -24,7 +24,7 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -36,10 +36,12 @@ __all__ = [
     "CHAT_TEMPLATE",
     "DEFAULT_STEPS",
     "EOS",
+    "SHAPES",
     "SHIPPED",
     "SPECIAL_TOKENS",
     "TinyConfig",
     "TinyReport",
+    "TinyShape",
     "build_tiny",
     "build_tokenizer",
     "build_untrained",
@@ -151,17 +153,21 @@ class TinyConfig:
     content anywhere in the prompt; the fast pairs still locate the previous tokens."""
 
     @classmethod
-    def llama_config(cls, tokenizer_vocab: int, *, pad_id: int, eos_id: int) -> dict[str, object]:
-        """The ``config.json`` contents for a tokenizer of ``tokenizer_vocab`` tokens."""
+    def llama_config(
+        cls, tokenizer_vocab: int, *, pad_id: int, eos_id: int, shape: TinyShape | None = None
+    ) -> dict[str, object]:
+        """The ``config.json`` contents for a tokenizer of ``tokenizer_vocab`` tokens, of ``shape``
+        (by default the ``tiny`` one)."""
+        shape = shape or SHAPES["tiny"]
         return {
             "architectures": ["LlamaForCausalLM"],
             "model_type": "llama",
             "vocab_size": tokenizer_vocab,
-            "hidden_size": cls.hidden_size,
-            "intermediate_size": cls.intermediate_size,
-            "num_hidden_layers": cls.num_hidden_layers,
-            "num_attention_heads": cls.num_attention_heads,
-            "num_key_value_heads": cls.num_key_value_heads,
+            "hidden_size": shape.hidden_size,
+            "intermediate_size": shape.intermediate_size,
+            "num_hidden_layers": shape.num_hidden_layers,
+            "num_attention_heads": shape.num_attention_heads,
+            "num_key_value_heads": shape.num_attention_heads,
             "head_dim": cls.head_dim,
             "max_position_embeddings": cls.max_position_embeddings,
             "rope_theta": cls.rope_theta,
@@ -171,8 +177,39 @@ class TinyConfig:
             "bos_token_id": None,
             "eos_token_id": eos_id,
             "pad_token_id": pad_id,
-            "torch_dtype": "float32",
+            "torch_dtype": shape.dtype,
         }
+
+
+@dataclass(frozen=True)
+class TinyShape:
+    """A size the recipe builds: the default for 2 CPU cores, or a larger one for a GPU.
+
+    Every shape keeps the tokenizer, ``head_dim`` 64 (vLLM's CPU attention, and the rows the
+    hand-built copying circuit writes) and a hidden size of at least 256 (the circuit's residual
+    slots), so the same recipe and circuit build each of them.
+    """
+
+    hidden_size: int
+    intermediate_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    dtype: str = "float32"
+    """What the weights are saved as: the larger shapes in bfloat16, so they ship under 40 MB."""
+
+
+SHAPES: dict[str, TinyShape] = {
+    "tiny": TinyShape(
+        TinyConfig.hidden_size,
+        TinyConfig.intermediate_size,
+        TinyConfig.num_hidden_layers,
+        TinyConfig.num_attention_heads,
+    ),
+    "small": TinyShape(384, 1024, 6, 6, "bfloat16"),
+    "medium": TinyShape(512, 1280, 6, 8, "bfloat16"),
+}
+"""The shapes :func:`init_tiny` builds: ``tiny`` (3.9M parameters, the shipped default, trained on
+2 CPU cores), ``small`` (11M) and ``medium`` (19M, 37 MiB in bfloat16), for a GPU's tokens."""
 
 
 @dataclass(frozen=True)
@@ -222,8 +259,8 @@ def build_tokenizer(corpus: list[str], *, vocab_size: int = TinyConfig.vocab_siz
     )
 
 
-def build_untrained(path: str | Path, *, seed: int = 0, corpus: list[str] | None = None) -> Path:
-    """Write a randomly initialised tiny model (tokenizer, config, weights) to ``path``.
+def build_untrained(path: str | Path, *, seed: int = 0, corpus: list[str] | None = None, shape: str = "tiny") -> Path:
+    """Write a randomly initialised tiny model (tokenizer, config, weights) of ``shape`` to ``path``.
 
     The tokenizer is trained on ``corpus``, by default a few hundred synthetic prompts (about
     a second), so even an untrained model tokenizes prompts as the pretrained one does.
@@ -234,34 +271,43 @@ def build_untrained(path: str | Path, *, seed: int = 0, corpus: list[str] | None
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer(corpus or _corpus(seed, 300))
-    config = TinyConfig.llama_config(len(tokenizer), pad_id=tokenizer.pad_token_id, eos_id=tokenizer.eos_token_id)
+    config = TinyConfig.llama_config(
+        len(tokenizer), pad_id=tokenizer.pad_token_id, eos_id=tokenizer.eos_token_id, shape=_shape(shape)
+    )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(LlamaConfig(**config))
-    model.save_pretrained(path)
+    _save_model(model, path, config)
     tokenizer.save_pretrained(path)
-    _write_config(path, config)
     return path
 
 
-def default_tiny_path(seed: int = 0, steps: int = DEFAULT_STEPS) -> Path:
-    """Where :func:`init_tiny` caches the model for ``seed`` and ``steps``: ``$TRAJ_CACHE`` or ``~/.cache/traj``."""
+def default_tiny_path(
+    seed: int = 0, steps: int = DEFAULT_STEPS, *, shape: str = "tiny", tokens_per_batch: int | None = None
+) -> Path:
+    """Where :func:`init_tiny` caches the model it builds: ``$TRAJ_CACHE`` or ``~/.cache/traj``."""
     root = Path(os.environ.get("TRAJ_CACHE") or Path.home() / ".cache" / "traj")
-    return root / f"tiny-{recipe_key(seed, steps)}"
+    return root / f"tiny-{recipe_key(seed, steps, shape=shape, tokens_per_batch=tokens_per_batch)}"
 
 
-def recipe_key(seed: int = 0, steps: int = DEFAULT_STEPS) -> str:
+def recipe_key(
+    seed: int = 0, steps: int = DEFAULT_STEPS, *, shape: str = "tiny", tokens_per_batch: int | None = None
+) -> str:
     """A digest of everything a build depends on (shape, generator, recipe, rules, seed, steps).
 
     The shipped model records the key it was built with; when the recipe changes, the key no
     longer matches and :func:`init_tiny` builds the new recipe instead of loading a stale model.
+    The device is not part of it: like the CPU's kernels, it changes the sums, not the recipe.
     """
     from traj.tiny._synthetic import GENERATOR_VERSION
 
-    shape = {k: v for k, v in vars(TinyConfig).items() if isinstance(v, int | float | str)}
-    shape["__module__"] = "traj.train.tiny"  # where TinyConfig was defined first: moving it keeps the caches
-    parts: list[object] = [shape, GENERATOR_VERSION, asdict(_RECIPE), seed, steps, RULES]
+    defaults = {k: v for k, v in vars(TinyConfig).items() if isinstance(v, int | float | str)}
+    defaults["__module__"] = "traj.train.tiny"  # where TinyConfig was defined first: moving it keeps the caches
+    recipe = _recipe(tokens_per_batch)
+    parts: list[object] = [defaults, GENERATOR_VERSION, asdict(recipe), seed, steps, RULES]
     if _CONTINUATION.share:
         parts.append(asdict(_CONTINUATION))
+    if shape != "tiny":
+        parts.append(asdict(_shape(shape)))
     key = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
@@ -283,13 +329,19 @@ def init_tiny(
     *,
     seed: int = 0,
     steps: int = DEFAULT_STEPS,
+    shape: str = "tiny",
+    tokens_per_batch: int | None = None,
+    device: str = "cpu",
     progress: bool = True,
     resume: bool = False,
 ) -> Path:
     """Build (or reuse) the pretrained tiny model; returns its directory.
 
-    With no ``path`` and the default seed and steps, the shipped model (:func:`shipped_tiny`) is
-    returned when it matches the recipe; otherwise the build is cached. The directory is
+    With no ``path`` and the default seed, steps and shape, the shipped model (:func:`shipped_tiny`)
+    is returned when it matches the recipe; otherwise the build is cached. ``shape`` names one of
+    :data:`SHAPES`; ``tokens_per_batch`` overrides the recipe's (a GPU wants far more per step);
+    ``device`` is where it trains (``cuda`` on a GPU box: the batches are then made in a worker
+    process while the GPU trains). The directory is
     complete or absent: the model is built in a work directory next to it (``.NAME.partial``)
     and renamed into place, with a marker file (the build's summary) written last; a directory
     with the marker is returned as it is. A build that was killed or interrupted leaves its
@@ -299,9 +351,12 @@ def init_tiny(
     """
     from traj.eventlog import fsync_dir, write_durably
 
-    if path is None and (seed, steps) == (0, DEFAULT_STEPS) and (shipped := shipped_tiny()) is not None:
+    options = {"shape": shape, "tokens_per_batch": tokens_per_batch}
+    _shape(shape), _recipe(tokens_per_batch), _device(device)  # refused before anything is written
+    default = (seed, steps, shape, tokens_per_batch) == (0, DEFAULT_STEPS, "tiny", None)
+    if path is None and default and (shipped := shipped_tiny()) is not None:
         return shipped
-    target = Path(path) if path is not None else default_tiny_path(seed, steps)
+    target = Path(path) if path is not None else default_tiny_path(seed, steps, **options)
     if (target / _MARKER).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -318,11 +373,19 @@ def init_tiny(
         if (scratch / _STAGE_ONE).is_file():
             summary = json.loads((scratch / _STAGE_ONE).read_text())
         else:
-            summary = _pretrain(scratch, seed=seed, steps=steps, progress=progress)
+            summary = _pretrain(scratch, seed=seed, steps=steps, progress=progress, device=device, **options)
             write_durably(scratch / _STAGE_ONE, json.dumps(summary).encode())
         if second_steps := round(steps * _CONTINUATION.share):
-            second = continue_tiny(scratch, scratch, seed=seed, steps=second_steps, progress=progress)
-            summary = {**summary, "key": recipe_key(seed, steps), "continuation": second}
+            second = continue_tiny(
+                scratch,
+                scratch,
+                seed=seed,
+                steps=second_steps,
+                tokens_per_batch=tokens_per_batch,
+                device=device,
+                progress=progress,
+            )
+            summary = {**summary, "key": recipe_key(seed, steps, **options), "continuation": second}
         write_durably(scratch / _MARKER, (json.dumps(summary, indent=2) + "\n").encode())
         (scratch / _STAGE_ONE).unlink()
         if target.exists():
@@ -338,12 +401,15 @@ def continue_tiny(
     *,
     seed: int = 0,
     steps: int | None = None,
+    tokens_per_batch: int | None = None,
+    device: str = "cpu",
     progress: bool = True,
     stop_after: int | None = None,
 ) -> dict[str, object]:
     """The recipe's second stage: train the model at ``start`` further into ``path``; its summary.
 
-    ``path`` may be ``start`` (in place). ``steps`` overrides the recipe's (``DEFAULT_STEPS *
+    ``path`` may be ``start`` (in place); ``tokens_per_batch`` and ``device`` are as for
+    :func:`init_tiny`. ``steps`` overrides the recipe's (``DEFAULT_STEPS *
     share``); ``stop_after`` pauses after that many steps with a checkpoint in ``path``, and
     calling again with the same arguments goes on from it (as after a kill) to the weights an
     uninterrupted run gives.
@@ -370,28 +436,34 @@ def continue_tiny(
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     config = json.loads((path / "config.json").read_text())  # as the first stage wrote it (mlx-lm reads it)
-    recipe = replace(_RECIPE, history_weight=stage.history_weight)
-    copies = total // recipe.copy_every
-    stream = _continuation_mixture(seed, stage)
-    batches = _batches(tokenizer, stream, total - copies, recipe, random.Random(f"continue-batches-{seed}"))
-    copy_rng = random.Random(f"continue-copies-{seed}")
-    for index in range(copies):
-        batches.insert((index + 1) * recipe.copy_every - 1, _copy_batch(tokenizer, recipe, copy_rng))
+    recipe = replace(_recipe(tokens_per_batch), history_weight=stage.history_weight)
+    target = _device(device)
+    batches = _batch_source(
+        lambda: _training_batches(
+            tokenizer,
+            _continuation_mixture(seed, stage),
+            total,
+            recipe,
+            random.Random(f"continue-batches-{seed}"),
+            random.Random(f"continue-copies-{seed}"),
+        ),
+        prefetch=target.type != "cpu",
+    )
     prepared = time.perf_counter() - started
     with _Progress(progress, total, "teaching the tiny model to read the goal") as advance:
         tokens, loss = optimize(
             model,
             batches,
             Schedule(total, stage.lr, stage.warmup),
-            autocast=_bf16_supported(),
+            autocast=_bf16_supported(target),
+            device=target,
             checkpoint=path / _CHECKPOINT,
             stop_after=stop_after,
             advance=advance,
         )
     if stop_after is not None and stop_after < total:
         return {"paused_at": stop_after}
-    model.save_pretrained(path)
-    _write_config(path, config)
+    _save_model(model, path, config)
     (path / _CHECKPOINT).unlink(missing_ok=True)
     seconds = time.perf_counter() - started
     return {
@@ -429,6 +501,9 @@ def build_tiny(
     *,
     seed: int = 0,
     steps: int = DEFAULT_STEPS,
+    shape: str = "tiny",
+    tokens_per_batch: int | None = None,
+    device: str = "cpu",
     report_n: int = 200,
     progress: bool = True,
     resume: bool = False,
@@ -436,21 +511,30 @@ def build_tiny(
     """Build the tiny model at ``path`` from scratch and write its evaluation beside it.
 
     ``traj model build traj/tiny/shipped`` is how the shipped model was made; ``report.json``
-    holds the held-out evaluation (:func:`evaluate_tiny`) so a reader sees what it can do.
-    ``resume`` goes on from a killed build's checkpoints (see :func:`init_tiny`).
+    holds the held-out evaluation (:func:`evaluate_tiny`, on ``device`` too) so a reader sees
+    what it can do. The other arguments are :func:`init_tiny`'s.
     """
     from traj.eventlog import write_durably
 
     target = Path(path)
     if (target / _MARKER).is_file():
         raise TrainingError(f"{target} already holds a built model; remove it or choose another path")
-    init_tiny(target, seed=seed, steps=steps, progress=progress, resume=resume)
-    report = evaluate_tiny(target, n=report_n)
+    init_tiny(
+        target,
+        seed=seed,
+        steps=steps,
+        shape=shape,
+        tokens_per_batch=tokens_per_batch,
+        device=device,
+        progress=progress,
+        resume=resume,
+    )
+    report = evaluate_tiny(target, n=report_n, device=device)
     write_durably(target / "report.json", (json.dumps(asdict(report), indent=2) + "\n").encode())
     return report
 
 
-def evaluate_tiny(path: str | Path, *, n: int = 200, seed: int = 12345) -> TinyReport:
+def evaluate_tiny(path: str | Path, *, n: int = 200, seed: int = 12345, device: str = "cpu") -> TinyReport:
     """Greedy answers of the model at ``path`` on ``n`` held-out decisions, each without a
     demonstration, with one of the same site (other values) and with the episode's own."""
     import torch
@@ -459,7 +543,7 @@ def evaluate_tiny(path: str | Path, *, n: int = 200, seed: int = 12345) -> TinyR
     from traj.tiny._synthetic import decisions
 
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(_device(device)).eval()
     samples = {
         mode: list(decisions(seed, n, families=_EVAL_FAMILIES, demo=mode))  # type: ignore[arg-type]
         for mode in ("none", "other", "own")
@@ -482,7 +566,9 @@ def evaluate_tiny(path: str | Path, *, n: int = 200, seed: int = 12345) -> TinyR
 # ----------------------------------------------------------------------------- pretraining
 
 
-def _pretrain(path: Path, *, seed: int, steps: int, progress: bool) -> dict[str, object]:
+def _pretrain(
+    path: Path, *, seed: int, steps: int, shape: str, tokens_per_batch: int | None, device: str, progress: bool
+) -> dict[str, object]:
     """The first stage: a fresh tokenizer and model, the copying circuit, the site families.
 
     ``path`` is the build's work directory; the stage's checkpoint lives there until it ends,
@@ -500,41 +586,51 @@ def _pretrain(path: Path, *, seed: int, steps: int, progress: bool) -> dict[str,
     torch.manual_seed(seed)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     started = time.perf_counter()
-    recipe = _RECIPE
+    recipe = _recipe(tokens_per_batch)
+    target = _device(device)
     tokenizer_corpus = _corpus(seed, recipe.tokenizer_samples)
-    build_untrained(path, seed=seed, corpus=tokenizer_corpus)
+    build_untrained(path, seed=seed, corpus=tokenizer_corpus, shape=shape)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    config = json.loads((path / "config.json").read_text())
     _induction_init(model, tokenizer, seed)
     stream = decisions(
         seed, 1 << 30, families=_TRAIN_FAMILIES, demo_share=recipe.demo_share, own_share=recipe.own_share
     )
-    copies = steps // recipe.copy_every
-    batches = _batches(tokenizer, stream, steps - copies, recipe, random.Random(f"batches-{seed}"))
-    copy_rng = random.Random(f"copies-{seed}")
-    for index in range(copies):
-        batches.insert((index + 1) * recipe.copy_every - 1, _copy_batch(tokenizer, recipe, copy_rng))
+    batches = _batch_source(
+        lambda: _training_batches(
+            tokenizer,
+            stream,
+            steps,
+            recipe,
+            random.Random(f"batches-{seed}"),
+            random.Random(f"copies-{seed}"),
+        ),
+        prefetch=target.type != "cpu",
+    )
     prepared = time.perf_counter() - started
-    autocast = _bf16_supported()
+    autocast = _bf16_supported(target)
     with _Progress(progress, steps, "pretraining the tiny model") as advance:
         tokens_seen, loss_value = optimize(
             model,
             batches,
             Schedule(steps, recipe.lr, recipe.warmup),
             autocast=autocast,
+            device=target,
             checkpoint=path / _CHECKPOINT,
             advance=advance,
         )
-    model.save_pretrained(path)
-    _write_config(
-        path, TinyConfig.llama_config(len(tokenizer), pad_id=tokenizer.pad_token_id, eos_id=tokenizer.eos_token_id)
-    )
+    _save_model(model, path, config)
     (path / _CHECKPOINT).unlink(missing_ok=True)
     seconds = time.perf_counter() - started
+    summary: dict[str, object] = {"key": recipe_key(seed, steps, shape=shape, tokens_per_batch=tokens_per_batch)}
+    if shape != "tiny":
+        summary["shape"] = {"name": shape, **asdict(_shape(shape)), "parameters": model.num_parameters()}
     return {
-        "key": recipe_key(seed, steps),
+        **summary,
         "seed": seed,
         "steps": steps,
+        "device": str(target),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "tokens": tokens_seen,
@@ -543,8 +639,49 @@ def _pretrain(path: Path, *, seed: int, steps: int, progress: bool) -> dict[str,
         "tokens_per_second": round(tokens_seen / max(1e-9, seconds - prepared)),
         "bf16_autocast": autocast,
         "final_loss": round(loss_value, 4),
-        "recipe": asdict(_RECIPE),
+        "recipe": asdict(recipe),
     }
+
+
+def _recipe(tokens_per_batch: int | None) -> _Recipe:
+    """The first stage's recipe, with ``tokens_per_batch`` when given."""
+    if tokens_per_batch is None:
+        return _RECIPE
+    if tokens_per_batch < (least := TinyConfig.max_position_embeddings):
+        raise TrainingError(f"tokens per batch must hold the longest prompt: at least {least}, not {tokens_per_batch}")
+    return replace(_RECIPE, tokens_per_batch=tokens_per_batch)
+
+
+def _shape(name: str) -> TinyShape:
+    try:
+        return SHAPES[name]
+    except KeyError:
+        raise TrainingError(f"unknown model shape {name!r}; use one of {', '.join(SHAPES)}") from None
+
+
+def _device(name: str) -> Any:
+    """``name`` as a torch device, refused in one line when this machine does not have it."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise TrainingError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(f"device {name} is not available: this torch ({torch.__version__}) sees no CUDA device")
+    if device.type not in ("cpu", "cuda"):
+        raise TrainingError(f"the tiny model trains on cpu or cuda, not {name!r}")
+    return device
+
+
+def _save_model(model: Any, path: Path, config: dict[str, object]) -> None:
+    """Weights in the dtype ``config`` names (the larger shapes ship in bfloat16) and ``config.json``."""
+    import torch
+
+    dtype = getattr(torch, str(config["torch_dtype"]))
+    model.to(dtype).save_pretrained(path)
+    model.float()
+    _write_config(path, config)
 
 
 def _corpus(seed: int, count: int) -> list[str]:
@@ -555,16 +692,59 @@ def _corpus(seed: int, count: int) -> list[str]:
     return [RULES] + [f"{sample.prompt}\n{sample.target}" for sample in samples]
 
 
-def _batches(tokenizer: Any, stream: Any, steps: int, recipe: _Recipe, rng: random.Random) -> list[tuple[Any, Any]]:
-    """``steps`` batches of padded ids and loss weights, each of prompts of similar length.
+def _training_batches(
+    tokenizer: Any,
+    stream: Iterator[Any],
+    steps: int,
+    recipe: _Recipe,
+    batch_rng: random.Random,
+    copy_rng: random.Random,
+) -> Iterator[tuple[Any, Any]]:
+    """``steps`` batches of padded ids and loss weights: every ``copy_every``-th a copy batch
+    (:func:`_copy_batch`), the others decisions of ``stream`` (:func:`_decision_batches`).
+
+    Made as they are consumed, so a GPU's long run neither waits for all of them first nor
+    holds them all in memory; the same arguments always give the same batches.
+    """
+    decided = _decision_batches(tokenizer, stream, recipe, batch_rng)
+    for step in range(steps):
+        yield _copy_batch(tokenizer, recipe, copy_rng) if (step + 1) % recipe.copy_every == 0 else next(decided)
+
+
+def _batch_source(make: Callable[[], Iterator[tuple[Any, Any]]], *, prefetch: bool) -> Iterable[tuple[Any, Any]]:
+    """The batches ``make`` gives, made in this process or, with ``prefetch``, in a worker
+    process a few batches ahead (in pinned memory): on a GPU, making them is otherwise the
+    bottleneck. Either way the same batches in the same order."""
+    if not prefetch:
+        return make()
+    import torch
+    from torch.utils.data import DataLoader, IterableDataset
+
+    class _Made(IterableDataset):  # type: ignore[type-arg]
+        def __iter__(self) -> Iterator[tuple[Any, Any]]:
+            return make()
+
+    return DataLoader(
+        _Made(),
+        batch_size=None,
+        num_workers=1,
+        prefetch_factor=16,
+        pin_memory=torch.cuda.is_available(),
+        multiprocessing_context="fork",
+    )
+
+
+def _decision_batches(
+    tokenizer: Any, stream: Iterator[Any], recipe: _Recipe, rng: random.Random
+) -> Iterator[tuple[Any, Any]]:
+    """Batches of prompts of similar length, without end.
 
     Samples are encoded in pools of 256; a pool sorted by length is cut into batches of at
     most ``tokens_per_batch`` padded tokens, and the batches are shuffled.
     """
     import torch
 
-    out: list[tuple[Any, Any]] = []
-    while len(out) < steps:
+    while True:
         pool = [_encode(tokenizer, next(stream), recipe) for _ in range(256)]
         pool.sort(key=lambda row: len(row[0]))
         group: list[tuple[list[int], list[float]]] = []
@@ -582,8 +762,7 @@ def _batches(tokenizer: Any, stream: Any, steps: int, recipe: _Recipe, rng: rand
             pad = tokenizer.pad_token_id
             ids = torch.tensor([row + [pad] * (width - len(row)) for row, _ in group])
             weights = torch.tensor([w + [0.0] * (width - len(w)) for _, w in group])
-            out.append((ids, weights))
-    return out[:steps]
+            yield ids, weights
 
 
 _TOKEN, _PREV, _PREV2, _LINE, _DIGIT, _BIAS = (
@@ -612,7 +791,7 @@ def _induction_init(model: Any, tokenizer: Any, seed: int) -> None:
     import numpy as np
     import torch
 
-    hidden, head = TinyConfig.hidden_size, TinyConfig.head_dim
+    hidden, head = model.config.hidden_size, TinyConfig.head_dim
     half = head // 2
     width = _TOKEN.stop - _TOKEN.start
     freq = TinyConfig.rope_theta ** (-np.arange(half) / half)
@@ -737,6 +916,7 @@ def _greedy(model: Any, tokenizer: Any, prompts: list[str], *, batch: int = 16, 
     for first in range(0, len(order), batch):
         chunk = order[first : first + batch]
         encoded = tokenizer([texts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
+        encoded = encoded.to(model.device)
         with torch.inference_mode():
             output = model.generate(
                 **encoded,
@@ -752,10 +932,13 @@ def _greedy(model: Any, tokenizer: Any, prompts: list[str], *, batch: int = 16, 
     return answers
 
 
-def _bf16_supported() -> bool:
-    """bfloat16 autocast pays on CPUs with native bf16 (AVX512-BF16, AMX); elsewhere it is emulated and slow."""
+def _bf16_supported(device: Any) -> bool:
+    """bfloat16 autocast pays on GPUs that have it and CPUs with native bf16 (AVX512-BF16, AMX);
+    elsewhere it is emulated and slow."""
     import torch
 
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()) and torch.backends.cpu.get_cpu_capability() in (
             "AVX512",

@@ -9,10 +9,11 @@ function of the seed, so only the state above needs saving).
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,40 +37,44 @@ class Schedule:
 
 def optimize(
     model: Any,
-    batches: list[tuple[Any, Any]],
+    batches: Iterable[tuple[Any, Any]],
     schedule: Schedule,
     *,
     autocast: bool,
+    device: Any = "cpu",
     checkpoint: Path,
     checkpoint_seconds: float = 300.0,
     stop_after: int | None = None,
     advance: Callable[[float], None] = lambda loss: None,
 ) -> tuple[int, float]:
-    """Train ``model`` on ``batches`` (weighted next-token loss); returns (tokens seen, last loss).
+    """Train ``model`` on ``device`` with the first ``schedule.steps`` of ``batches`` (weighted
+    next-token loss); returns (tokens seen, last loss).
 
-    Resumes from ``checkpoint`` when it exists. ``stop_after`` ends the run after that many
-    steps with a checkpoint written (a pause to resume later); the caller must not treat the
-    model as finished then.
+    Resumes from ``checkpoint`` when it exists, skipping the batches it had trained on.
+    ``stop_after`` ends the run after that many steps with a checkpoint written (a pause to
+    resume later); the caller must not treat the model as finished then.
     """
     import torch
 
+    device = torch.device(device)
+    model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=schedule.lr, weight_decay=0.01, betas=(0.9, 0.98))
     lr_schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule.factor)
     start, tokens, loss_value = 0, 0, float("nan")
     if checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False)
+        state = torch.load(checkpoint, weights_only=False, map_location=device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         lr_schedule.load_state_dict(state["schedule"])
-        torch.set_rng_state(state["rng"])
+        torch.set_rng_state(state["rng"].cpu())
         start, tokens, loss_value = state["step"], state["tokens"], state["loss"]
         for _ in range(start):
             advance(loss_value)
     model.train()
     saved = time.monotonic()
-    for step in range(start, min(len(batches), schedule.steps)):
-        ids, weights = batches[step]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+    for step, (made_ids, made_weights) in enumerate(itertools.islice(batches, start, schedule.steps), start=start):
+        ids, weights = made_ids.to(device, non_blocking=True), made_weights.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             logits = model(input_ids=ids).logits[:, :-1]
         losses = torch.nn.functional.cross_entropy(
             logits.float().reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), reduction="none"
