@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from traj.eventlog import Secret
-from traj.prompt import AGENT_KINDS, RULES, AgentAction, ParseError, parse_action
+from traj.prompt import AGENT_KINDS, CLICK_BUTTONS, RULES, AgentAction, ParseError, parse_action
 
 
 @pytest.mark.parametrize(
@@ -94,10 +95,17 @@ def test_errors_say_what_is_wrong(text, message):
 
 
 def test_canonical_json_round_trips():
+    values = {"DRAG": "7", "CLICK": "right"}
     for kind in AGENT_KINDS:
         targeted = kind in ("CLICK", "TYPE", "SELECT", "DRAG")
-        action = AgentAction(kind, "4" if targeted else None, "7" if kind == "DRAG" else "x")
+        action = AgentAction(kind, "4" if targeted else None, values.get(kind, "x"))
         assert parse_action(action.to_json()).action == action
+
+
+@pytest.mark.parametrize(("value", "kept"), [("right", "right"), ("double", "double"), ("the Save button", None)])
+def test_a_click_keeps_which_click_it_was_and_drops_commentary(value, kept):
+    text = json.dumps({"kind": "CLICK", "target": "3", "value": value})
+    assert parse_action(text).action == AgentAction("CLICK", "3", kept)
 
 
 _fragments = st.sampled_from(
@@ -136,6 +144,8 @@ def test_every_emitted_action_parses_back(kind, target, value):
     if kind == "PRESS":  # a key chord in its canonical spelling
         keys = ["Tab", "Shift+Tab", "Escape", "Space", "Control+Shift+ArrowLeft", "Backspace", "a", "F5"]
         value = keys[len(value or "") % len(keys)]
+    if kind == "CLICK":  # a plain click, a right-click or a double-click's second
+        value = (None, *CLICK_BUTTONS)[len(value or "") % 3]
     action = AgentAction(kind, target, value)
     assert parse_action(action.to_json()).action == action
 

@@ -183,3 +183,32 @@ def test_a_secret_is_typed_from_the_environment_and_a_missing_one_does_nothing(p
     execute_action(page, "TYPE", field.agent_id, Secret("login-name"), secrets=Secrets({"login-name": "given"}))
     assert page.input_value("#name") == "given"
     assert seen(page, "Name").attrs["value"] == "********"  # what the agent sees next, and records
+
+
+CLICKS = """<!doctype html><title>Clicks</title>
+<p id="log"></p>
+<button id="cell">Cell</button>
+<script>
+  const cell = document.getElementById("cell"), log = document.getElementById("log");
+  for (const type of ["click", "dblclick", "contextmenu"]) {
+    cell.addEventListener(type, (event) => {
+      if (type === "contextmenu") event.preventDefault();
+      log.textContent += `${type}:${event.detail} `;
+    });
+  }
+</script>"""
+
+
+@pytest.mark.parametrize(
+    ("button", "events"),
+    [(None, "click:1"), ("right", "contextmenu:0"), ("double", "click:2 dblclick:2")],
+)
+def test_a_click_is_the_click_its_value_says(page, button: str | None, events: str) -> None:
+    """A plain click, a right-click (the page's context menu), the second click of a double-click
+    (click count 2: the one that fires dblclick, which no two plain clicks do)."""
+    page.set_content(CLICKS)
+    cell = seen(page, "Cell")
+
+    execute_action(page, "CLICK", cell.agent_id, button)
+
+    assert page.text_content("#log").strip() == events

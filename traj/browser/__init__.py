@@ -1,7 +1,7 @@
 """Playwright session on Chromium, the DOM snapshotter, the recorder and the action executor."""
 
 from traj.browser._chromium import CHROMIUM_FLAGS, BrowserSession, find_chromium, has_display, launch
-from traj.browser._executor import Execution, drag, execute_action, prime_actions
+from traj.browser._executor import Execution, click, drag, execute_action, prime_actions
 from traj.browser._handover import HandOver, PersonAction
 from traj.browser._page_task import page_goal, page_verdict
 from traj.browser._record import Demonstrator, record
@@ -42,6 +42,7 @@ __all__ = [
     "Secrets",
     "SuccessVerdict",
     "check_success",
+    "click",
     "derive_success_spec",
     "describe_matches",
     "drag",

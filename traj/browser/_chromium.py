@@ -25,8 +25,13 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
+    "--disable-site-isolation-trials",
 )
-"""Flags for a quiet, offline-friendly Chromium (no update checks, no sync, no QUIC)."""
+"""Flags for a quiet, offline-friendly Chromium (no update checks, no sync, no QUIC), with every
+frame of a page in one renderer process: a cross-origin iframe (a payment widget) otherwise runs
+in a process of its own, and what the person did there reached the recorder out of order with
+what they did in the page (a field typed, then a click in the widget, recorded the other way
+round in 3 of 8 runs)."""
 
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from traj.eventlog import BoundingBox, LocatorStrategy, Secret
 
-__all__ = ["Execution", "drag", "execute_action", "prime_actions"]
+__all__ = ["Execution", "click", "drag", "execute_action", "prime_actions"]
 
 _DRAG_STEPS = 12
 _PAST_MIDDLE = 0.25
@@ -159,7 +159,8 @@ def _execute(
     page.context.on("page", on_page)
     try:
         # force skips only the waits the page check just passed (see action_target)
-        _loading_after(page, lambda: element.click(timeout=timeout_ms, force=found.clickable), timeout_ms, waits)
+        press = lambda: click(page, element, value, timeout_ms=timeout_ms, force=found.clickable)  # noqa: E731
+        _loading_after(page, press, timeout_ms, waits)
         if not popups and (found.opens_window or _windows_opened(page)):
             _await_popup(page, popups, timeout_ms)
     finally:
@@ -169,6 +170,29 @@ def _execute(
     with _waiting(waits):
         popups[-1].wait_for_load_state(timeout=timeout_ms)
     return popups[-1]
+
+
+def click(page: Page, element: Locator, button: str | None, *, timeout_ms: float = 10_000, force: bool = False) -> None:
+    """Click ``element`` as a CLICK with ``button`` says (:data:`traj.prompt.CLICK_BUTTONS`).
+
+    ``None`` is a plain click; ``right`` a right-click, which opens the page's own context menu;
+    ``double`` the second click of a double-click: the first was a CLICK of its own, and this one
+    is pressed and released with a click count of 2, which is what fires ``dblclick`` (two clicks
+    of count 1, however close, never do).
+    """
+    if button == "right":
+        element.click(button="right", timeout=timeout_ms, force=force)
+        return
+    if button != "double":
+        element.click(timeout=timeout_ms, force=force)
+        return
+    element.scroll_into_view_if_needed(timeout=timeout_ms)
+    box = element.bounding_box(timeout=timeout_ms)
+    if box is None:
+        raise ActionFailedError("CLICK (double): the element is not on screen")
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down(click_count=2)
+    page.mouse.up(click_count=2)
 
 
 def drag(page: Page, source: Locator, drop: Locator, *, timeout_ms: float = 10_000) -> None:

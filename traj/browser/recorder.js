@@ -99,6 +99,19 @@
     return node && node.nodeType === 1 ? node : null;
   };
 
+  // An iframe under a parent of another origin (a payment provider's widget): the page's
+  // snapshotter cannot see into it, so an action here is observed in this frame alone and its
+  // locators name no frame. Every such step is recorded with this warning.
+  const crossOriginFrame = (() => {
+    if (window.top === window) return "";
+    try {
+      void window.top.document;
+      return "";
+    } catch (_) {
+      return `the step was done inside a cross-origin iframe (${location.origin}): its observation shows that frame alone, and a replay or an agent cannot reach into it`;
+    }
+  })();
+
   // The whole page's snapshotter: an action in a same-origin iframe is observed in the page.
   const pageTraj = () => {
     try {
@@ -131,7 +144,8 @@
 
   const emit = (kind, value, captured) => {
     lastActionPerf = Math.max(lastActionPerf, captured.perf);
-    send({ kind, value, mutations, ...captured });
+    const warning = [captured.warning, crossOriginFrame].filter(Boolean).join("; ");
+    send({ kind, value, mutations, ...captured, warning });
     mutations = 0;
   };
 
@@ -296,15 +310,28 @@
       const el = window.__traj.targetFor(event.composedPath());
       press = { el, captured: capture(el, el), hit: elementOf(event), x: event.clientX, y: event.clientY };
     }
-    reportClick(press);
+    // The second click of a double-click, where the page listens for one, is CLICK "double"
+    // (replayed with a click count of 2: two plain clicks fire no dblclick). Elsewhere a
+    // habitual double-click is the two clicks it was.
+    const double = event.detail === 2 && window.__traj.listensFor("dblclick", event.composedPath());
+    reportClick(press, double ? "double" : null);
   };
 
-  const reportClick = ({ el, captured, value, hit, x, y }) => {
+  const reportClick = ({ el, captured, value, hit, x, y }, button = null) => {
     if (el && el.tagName === "SELECT") return; // reported as SELECT on change
     if (el && el.type === "range" && el.value !== value) return; // a click that moved a slider: its TYPE is the step
-    emit("CLICK", null, { ...captured, warning: clickWarning(el, hit, x, y) });
+    emit("CLICK", button, { ...captured, warning: clickWarning(el, hit, x, y) });
     settleSoon();
   };
+
+  // A right-click the page answers (its own context menu) is CLICK "right", observed before the
+  // page's handler opens the menu; one only the browser's menu answers is no step.
+  on("contextmenu", (event) => {
+    if (!byPerson(event) || event.button !== 2 || !window.__traj.listensFor("contextmenu", event.composedPath())) return;
+    flushAll();
+    const el = window.__traj.targetFor(event.composedPath());
+    reportClick({ el, captured: capture(el, el), hit: elementOf(event), x: event.clientX, y: event.clientY }, "right");
+  });
 
   const clickWarning = (el, hit, x, y) => {
     const where = `at (${Math.round(x)}, ${Math.round(y)})`;

@@ -60,16 +60,30 @@
   // are seen when this script runs before the page's own (as an init script); `on*` handler
   // properties are read off the element. Listeners on html, body, document and window handle
   // the whole page and make no element clickable. (A removed listener is not tracked.)
-  const POINTER_EVENTS = new Set(['click', 'dblclick', 'mousedown', 'mouseup', 'pointerdown', 'pointerup', 'touchstart', 'touchend']);
-  const POINTER_PROPERTIES = ['onclick', 'ondblclick', 'onmousedown', 'onmouseup', 'onpointerdown', 'onpointerup'];
+  const POINTER_EVENTS = new Set(['click', 'dblclick', 'contextmenu', 'mousedown', 'mouseup', 'pointerdown', 'pointerup', 'touchstart', 'touchend']);
+  const POINTER_PROPERTIES = ['onclick', 'ondblclick', 'oncontextmenu', 'onmousedown', 'onmouseup', 'onpointerdown', 'onpointerup'];
   const listened = window.__trajListened || new WeakSet();
+  // Nodes (elements, documents, shadow roots) listening for a click a plain one is not: a
+  // double-click can open a cell's editor, a right-click the page's own menu, so the recorder
+  // records those as such (CLICK "double", CLICK "right"). Windows are left out: Playwright's
+  // own injected script listens there for every pointer event.
+  const OTHER_CLICKS = ['dblclick', 'contextmenu'];
+  const otherClicked = window.__trajOtherClicked || Object.fromEntries(OTHER_CLICKS.map((type) => [type, new WeakSet()]));
   if (!window.__trajListened) {
     Object.defineProperty(window, '__trajListened', { value: listened });
+    Object.defineProperty(window, '__trajOtherClicked', { value: otherClicked });
     const addListener = EventTarget.prototype.addEventListener;
     EventTarget.prototype.addEventListener = function addEventListener(type, listener, options) {
       if (listener && this && this.nodeType === 1 && POINTER_EVENTS.has(type)) listened.add(this);
+      if (listener && this && this.nodeType && OTHER_CLICKS.includes(type)) otherClicked[type].add(this);
       return addListener.call(this, type, listener, options);
     };
+  }
+
+  // Whether an event on `path` (its composedPath) reaches a page's listener or `on<type>`
+  // handler for `type` (dblclick or contextmenu).
+  function listensFor(type, path) {
+    return path.some((target) => target.nodeType && (otherClicked[type].has(target) || typeof target['on' + type] === 'function'));
   }
   // Elements a person's pointer input acted on (targetFor): listed in every later snapshot.
   const promoted = window.__trajPromoted || new WeakSet();
@@ -1836,7 +1850,7 @@
   Object.defineProperty(window, '__traj', {
     value: Object.freeze({
       version: VERSION, snapshot, snapshotJSON, locators, locatorsFor, actionTarget, windowsOpened, revealPoint, elementByAgentId, agentIdOf, interactiveFor, contextOf, targetFor,
-      matching, briefs, markSecret, maskValues,
+      matching, briefs, markSecret, maskValues, listensFor,
     }),
     configurable: true,
     writable: true,

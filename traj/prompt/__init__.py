@@ -17,6 +17,7 @@ Pure functions over payload types: no browser, model or DuckDB imports.
 from traj.errors import ParseError
 from traj.prompt._action import (
     AGENT_KINDS,
+    CLICK_BUTTONS,
     AgentAction,
     AgentKind,
     ParsedAction,
@@ -53,6 +54,7 @@ from traj.prompt._teacher import TEACHER_CONTEXT_VERSION, TeacherStep, render_te
 
 __all__ = [
     "AGENT_KINDS",
+    "CLICK_BUTTONS",
     "DEFAULT_MAX_NEW_TOKENS",
     "MAX_FREE_TEXT",
     "PERSON_NOTE",

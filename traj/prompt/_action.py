@@ -16,8 +16,10 @@ to the model as an error in the history.
 
 Beyond the kinds the rules list, the language has ``PRESS`` (any key with modifiers, in
 Playwright's spelling: ``{"kind": "PRESS", "target": "4", "value": "Shift+Tab"}``; plain
-``Enter`` is ``PRESS_ENTER``) and ``DRAG`` (``target`` dragged onto the element ``value``), and
-a TYPE value may be a secret's reference, ``{"secret": "NAME"}``, typed from
+``Enter`` is ``PRESS_ENTER``) and ``DRAG`` (``target`` dragged onto the element ``value``); a
+CLICK's value says which click it was when not a plain one (:data:`CLICK_BUTTONS`: ``right``
+opens the page's own context menu, ``double`` is the second click of a double-click); and a
+TYPE value may be a secret's reference, ``{"secret": "NAME"}``, typed from
 ``TRAJ_SECRET_<NAME>`` when executed. Demonstrations teach them; the rules text (part of the
 tiny model's identity) does not list them yet.
 """
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AGENT_KINDS",
+    "CLICK_BUTTONS",
     "AgentAction",
     "AgentKind",
     "ParsedAction",
@@ -49,6 +52,9 @@ __all__ = [
 
 AgentKind = Literal["CLICK", "TYPE", "SELECT", "PRESS_ENTER", "SCROLL", "WAIT", "NAVIGATE", "FINISH", "PRESS", "DRAG"]
 AGENT_KINDS: tuple[str, ...] = get_args(AgentKind)
+CLICK_BUTTONS = ("right", "double")
+"""A CLICK's value when it is not a plain click: a right-click (the page's context menu), or the
+second click of a double-click (the one that fires ``dblclick``: the first is a CLICK of its own)."""
 
 _SYNONYMS = {
     "ENTER": "PRESS_ENTER",
@@ -263,6 +269,8 @@ def _checked(action: AgentAction) -> AgentAction:
         action = (
             AgentAction("PRESS_ENTER", action.target) if key == "Enter" else AgentAction("PRESS", action.target, key)
         )
+    if action.kind == "CLICK" and action.value is not None and action.value not in CLICK_BUTTONS:
+        action = AgentAction("CLICK", action.target)  # words after a click are commentary, not a button
     if action.kind in _NEEDS_TARGET and action.target is None:
         raise ParseError(f"{action.kind} needs a target element id")
     if action.target is not None and action.kind in _NEEDS_TARGET and not _AGENT_ID.match(action.target):

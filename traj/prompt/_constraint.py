@@ -4,7 +4,8 @@ Under the constraint a policy can only write an action the agent can execute on 
 sees: a kind of the action language, an element id that is on the page (for the kinds that
 need one), and a value the goal or the page states. Per kind:
 
-- ``CLICK``: any visible element. ``DRAG``: any visible element onto another.
+- ``CLICK``: any visible element, the value null or one of :data:`CLICK_BUTTONS` (a
+  right-click, the second click of a double-click). ``DRAG``: any visible element onto another.
 - ``TYPE``: only fields that take text (textbox, searchbox, spinbutton, textarea, an editable
   element). The value is one of the goal's or the page's phrases (:func:`value_phrases`);
   free text only where the field takes prose (a textarea or an editable element), or on a
@@ -26,6 +27,8 @@ import json
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from traj.prompt._action import CLICK_BUTTONS
 
 if TYPE_CHECKING:
     from traj.eventlog import Element
@@ -83,7 +86,7 @@ def action_schema(goal: str, elements: Sequence[Element], page_text: str = "") -
     chosen: dict[str, Any] = {"enum": phrases} if phrases else free
     branches = []
     if ids:
-        branches.append(_branch("CLICK", {"enum": ids}, {"type": "null"}))
+        branches.append(_branch("CLICK", {"enum": ids}, {"anyOf": [{"type": "null"}, {"enum": list(CLICK_BUTTONS)}]}))
     typed = [field for field in fields if field not in prose] if phrases else fields
     if typed:
         branches.append(_branch("TYPE", {"enum": typed}, chosen))

@@ -47,6 +47,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from traj.browser import (
     Secrets,
+    click,
     drag,
     install_snapshotter,
     judge_success,
@@ -626,13 +627,14 @@ class _Runner:
     def _act(self, index: int, step: DemoStep, target: Target, value: str | Secret | None) -> None:
         kind = step.action.kind
         if kind == "CLICK":
+            button = value if isinstance(value, str) else None
             if self._next_is_popup(index):
                 with self.page.context.expect_page() as popup:
-                    target.locator.click()
+                    click(self.page, target.locator, button)
                 self.page = popup.value
                 self.page.wait_for_load_state()
             else:
-                target.locator.click()
+                click(self.page, target.locator, button)
         elif kind == "TYPE":
             target.locator.fill(self.secrets.resolve(value) or "")
             if isinstance(value, Secret):
