@@ -52,12 +52,11 @@ from traj.demo import (
     record_demonstration,
     verify_demonstration,
 )
-from traj.errors import VariableError
 from traj.eventlog import Store
 from traj.policy import Completion, TransformersPolicy
 from traj.projections import load_demo
 from traj.prompt import ParseError, action_response_format, action_token_bound, parse_action
-from traj.replay import instance_demonstration
+from traj.replay import instance_demonstrations
 from traj.sites import SITES, serve_sites
 from traj.tiny import init_tiny
 from traj.train import SdftConfig, train, training_examples
@@ -226,11 +225,7 @@ def _probe_items(
 ) -> tuple[list[SdftItem], list[SdftItem]]:
     """The probes' demonstrated states, the teacher reading ``demo_id`` as on each instance (SDFT's
     teacher) and as recorded."""
-    demo = load_demo(store, demo_id)
-    contexts = {}
-    for probe in probes:
-        with contextlib.suppress(VariableError):  # a goal that does not bind: the demonstration as recorded
-            contexts[probe] = instance_demonstration(store, demo, load_demo(store, probe).started.goal)
+    contexts = instance_demonstrations(store, load_demo(store, demo_id), probes)
     count = policy.count_tokens
     items = list(transfer_items(store, teacher_demo_id=demo_id, demo_ids=probes, count_tokens=count, contexts=contexts))
     recorded = list(transfer_items(store, teacher_demo_id=demo_id, demo_ids=probes, count_tokens=count))

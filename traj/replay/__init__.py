@@ -6,7 +6,13 @@ from traj.errors import TargetNotFoundError, VariableError
 from traj.replay._binding import bind_goal, variables_prompt
 from traj.replay._engine import ReplayResult, StepResult, replay, replay_demo
 from traj.replay._eval import EvalReport, evaluate, latest_demo
-from traj.replay._fallback import MODEL_KINDS, ModelDecision, fallback_prompt, instance_demonstration
+from traj.replay._fallback import (
+    MODEL_KINDS,
+    ModelDecision,
+    fallback_prompt,
+    instance_demonstration,
+    instance_demonstrations,
+)
 from traj.replay._instances import Instance, read_instances
 from traj.replay._ladder import LADDER, Target, find_target, same_name
 from traj.replay._success import set_success_spec, task_success_spec
@@ -33,6 +39,7 @@ __all__ = [
     "fallback_prompt",
     "find_target",
     "instance_demonstration",
+    "instance_demonstrations",
     "judge_success",
     "latest_demo",
     "read_instances",

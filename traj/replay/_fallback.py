@@ -11,14 +11,15 @@ the first failed, as the agent's history shows it). Without a policy nothing her
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from traj.browser import Secrets, describe_matches, execute_action, resolve_locator, take_snapshot
-from traj.errors import ActionFailedError, ParseError, PolicyError, TrajError
+from traj.errors import ActionFailedError, ParseError, PolicyError, TrajError, VariableError
 from traj.eventlog import Element, Observation, Secret
 from traj.projections import demo_enrichments, load_demo, teacher_step
 from traj.prompt import (
@@ -310,6 +311,17 @@ def instance_demonstration(store: Store, demo: Demo, goal: str, *, policy: Polic
         action = AgentAction(step.action.kind, step.action.target, demo.value_of(step, values))  # type: ignore[arg-type]
         steps.append(teacher_step(action.to_json(), enrichments.get(step.action_id), swaps))
     return render_teacher_context(goal, steps)
+
+
+def instance_demonstrations(store: Store, demo: Demo, instances: Iterable[str]) -> dict[str, str]:
+    """:func:`instance_demonstration` for each of the demonstrations ``instances`` (demo ids of
+    other instances of ``demo``'s task), by their goals; one whose goal does not bind is left out
+    (its teacher reads the demonstration as recorded)."""
+    contexts = {}
+    for instance in instances:
+        with contextlib.suppress(VariableError):
+            contexts[instance] = instance_demonstration(store, demo, load_demo(store, instance).started.goal)
+    return contexts
 
 
 def fallback_prompt(

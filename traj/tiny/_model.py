@@ -675,12 +675,12 @@ def _device(name: str) -> Any:
 
 
 def _save_model(model: Any, path: Path, config: dict[str, object]) -> None:
-    """Weights in the dtype ``config`` names (the larger shapes ship in bfloat16) and ``config.json``."""
+    """Weights in the dtype ``config`` names (the larger shapes ship in bfloat16) and ``config.json``.
+
+    The model is left in that dtype: a build's last use of it."""
     import torch
 
-    dtype = getattr(torch, str(config["torch_dtype"]))
-    model.to(dtype).save_pretrained(path)
-    model.float()
+    model.to(getattr(torch, str(config["torch_dtype"]))).save_pretrained(path)
     _write_config(path, config)
 
 

@@ -110,9 +110,8 @@ def probe_examples(
     bind), prompts budgeted for ``model_dir`` as the training feed's are. Empty when the store
     holds no other instance."""
     from traj.datasets import transfer_items
-    from traj.errors import VariableError
     from traj.projections import Projections, load_demo
-    from traj.replay import instance_demonstration
+    from traj.replay import instance_demonstrations
     from traj.train._data import example_of, prompt_budget_of
 
     trained = list(dict.fromkeys(e.demo_id for e in examples if e.demo_id))
@@ -125,10 +124,7 @@ def probe_examples(
     if not others:
         return []
     budget = {} if model_dir is None else prompt_budget_of(Path(model_dir))
-    shown, contexts = load_demo(store, trained[0]), {}
-    for other in others:
-        with contextlib.suppress(VariableError):
-            contexts[other] = instance_demonstration(store, shown, load_demo(store, other).started.goal)
+    contexts = instance_demonstrations(store, load_demo(store, trained[0]), others)
     items = transfer_items(store, teacher_demo_id=trained[0], demo_ids=others, contexts=contexts, **budget)
     return [example_of(item) for item, _ in zip(items, range(limit), strict=False)]
 
