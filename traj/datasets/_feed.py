@@ -211,7 +211,10 @@ def observed_replays(projections: Projections, demo_ids: Collection[str] | None 
         "SELECT replay_id, demo_id FROM replays r WHERE success AND EXISTS "
         "(SELECT 1 FROM observations o WHERE o.stream = 'replay/' || r.replay_id) ORDER BY replay_id"
     ).to_pylist()
-    return rows if demo_ids is None else [row for row in rows if row["demo_id"] in set(demo_ids)]
+    if demo_ids is None:
+        return rows
+    wanted = set(demo_ids)
+    return [row for row in rows if row["demo_id"] in wanted]
 
 
 def instance_feed(
@@ -225,15 +228,20 @@ def instance_feed(
 ) -> Iterator[SdftItem]:
     """The items of ``replays`` (:func:`observed_replays`), every stream read with ``events_of``
     (the live store's, or an export's below its log position); see :func:`instance_items`."""
-    demos: dict[str, Demo] = {}
+    demos: dict[str, tuple[Demo, dict[str, Enrichment]]] = {}  # read once per demo, however many instances
     for row in replays:
         demo_id = row["demo_id"]
-        demo = demos.get(demo_id) or demos.setdefault(demo_id, demo_from(demo_id, events_of(f"demo/{demo_id}")))
+        if demo_id not in demos:
+            enriched = events_of(f"enrich/{demo_id}")
+            demos[demo_id] = (
+                demo_from(demo_id, events_of(f"demo/{demo_id}")),
+                {e.data.action_id: e.data for e in enriched if e.type == "enrichment"},
+            )
+        demo, enrichments = demos[demo_id]
         stream = f"replay/{row['replay_id']}"
         instance = instance_of(demo, events_of(stream))
         if instance is None:
             continue
-        enrichments = {e.data.action_id: e.data for e in events_of(f"enrich/{demo_id}") if e.type == "enrichment"}
         context = _instance_context(demo, instance, enrichments)
         for index, shown in enumerate(demo.steps):
             source = "enrichment" if shown.action_id in enrichments else "raw_action"

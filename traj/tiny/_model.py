@@ -352,7 +352,10 @@ def init_tiny(
     from traj.eventlog import fsync_dir, write_durably
 
     options = {"shape": shape, "tokens_per_batch": tokens_per_batch}
-    _shape(shape), _recipe(tokens_per_batch), _device(device)  # refused before anything is written
+    # a build it cannot do is refused before anything is written
+    _shape(shape)
+    _recipe(tokens_per_batch)
+    _device(device)
     default = (seed, steps, shape, tokens_per_batch) == (0, DEFAULT_STEPS, "tiny", None)
     if path is None and default and (shipped := shipped_tiny()) is not None:
         return shipped
