@@ -77,6 +77,39 @@ def test_an_untrained_model_does_not_pass_that_bar(tmp_path: Path) -> None:
     assert report.valid_action_rate < 0.5
 
 
+@pytest.fixture(scope="module")
+def circuit_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A build of no step: the tokenizer and the hand-built copying circuit alone."""
+    return init_tiny(tmp_path_factory.mktemp("circuit") / "c", seed=3, steps=0, progress=False)
+
+
+def test_the_copying_circuit_tells_every_line_number_apart(circuit_only: Path) -> None:
+    """Built by hand before training, the copying circuit alone continues a demonstration at the
+    line the prompt is on, for every line of a long one: line 12 is neither line 1 nor line 2.
+    (Its first version stored only a line number's first digit, so lines 10 to 19 copied line 1:
+    half of the teacher's misses on the expense task, whose demonstration has 10 steps.)"""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(circuit_only)
+    model = AutoModelForCausalLM.from_pretrained(circuit_only, dtype=torch.float32).eval()
+    # ids never end in their own line's two digits: "Step 12:" and a "312" on line 12 share
+    # the 3-gram ("1", "2", next) the circuit matches on, a true ambiguity for it
+    targets = {line: str(201 + 34 * line) for line in range(1, 26)}
+    assert len(set(targets.values())) == 25 and not any(t.endswith(str(n)) for n, t in targets.items() if n > 9)
+    demo = "".join(f'Step {n}: {{"kind":"CLICK","target":"{t}","value":null}}\n' for n, t in targets.items())
+    wrong = {}
+    for line, target in targets.items():
+        prompt = f"Demonstration of: the task.\n{demo}Goal: the task.\nNext action:\nStep {line}:"
+        ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        with torch.inference_mode():
+            out = model.generate(ids, max_new_tokens=12, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        answer = tokenizer.decode(out[0, ids.shape[1] :]).replace(" ", "")
+        if f'"target":"{target}"' not in answer:
+            wrong[line] = answer
+    assert not wrong
+
+
 def test_the_shipped_model_is_the_default_and_matches_its_recipe() -> None:
     """The committed model is what every machine loads (a build differs across CPUs); a recipe
     change without a rebuild would silently fall back to building, so it fails here instead."""

@@ -22,7 +22,11 @@ def build_command(
     ],
     seed: Annotated[int, typer.Option(help="Seed of the tokenizer corpus, the weights and the data order.")] = 0,
     steps: Annotated[
-        int | None, typer.Option(help="Pretraining steps (default: the library's).", show_default=False)
+        int | None,
+        typer.Option(
+            help="Pretraining steps (default: the library's; 0: the hand-built copying circuit alone).",
+            show_default=False,
+        ),
     ] = None,
     shape: Annotated[
         str, typer.Option(help="Model size: tiny (the shipped one, 2 CPU cores), small or medium (for a GPU).")

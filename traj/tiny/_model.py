@@ -70,6 +70,9 @@ _SKILL_FAMILIES = range(2_000_000, 3_000_000)
 """The continuation's skill families: ids no first-stage family has."""
 _EVAL_FAMILIES = range(10_000_000, 11_000_000)
 """Held-out made-up sites: evaluation never sees a family (layout, conventions) trained on."""
+_CIRCUIT = 2
+"""Version of the hand-built copying circuit (:func:`_induction_init`), part of the cache key:
+2 stores both digits of a line number (1 stored the first, so lines 10-19 read as line 1)."""
 _MARKER = "traj-tiny.json"
 SHIPPED = Path(__file__).parent / "shipped"
 """The default model, built by ``traj model build`` and committed with its evaluation report."""
@@ -303,7 +306,7 @@ def recipe_key(
     defaults = {k: v for k, v in vars(TinyConfig).items() if isinstance(v, int | float | str)}
     defaults["__module__"] = "traj.train.tiny"  # where TinyConfig was defined first: moving it keeps the caches
     recipe = _recipe(tokens_per_batch)
-    parts: list[object] = [defaults, GENERATOR_VERSION, asdict(recipe), seed, steps, RULES]
+    parts: list[object] = [defaults, GENERATOR_VERSION, asdict(recipe), seed, steps, RULES, _CIRCUIT]
     if _CONTINUATION.share:
         parts.append(asdict(_CONTINUATION))
     if shape != "tiny":
@@ -768,16 +771,22 @@ def _decision_batches(
             yield ids, weights
 
 
-_TOKEN, _PREV, _PREV2, _LINE, _DIGIT, _BIAS = (
+_TOKEN, _PREV, _PREV2, _LINE, _LINE2, _DIGIT, _STEP3, _BIAS = (
     slice(0, 60),
     slice(60, 120),
     slice(120, 180),
     slice(180, 190),
-    slice(190, 200),
+    slice(190, 201),
+    slice(201, 212),
+    212,
     255,
 )
 """Residual stream of the hand-built circuit: the token (a random sign vector), the previous
-two tokens, the step number of the current ``Step N:`` line, a digit code, a constant."""
+two tokens, the step number of the current ``Step N:`` line (its first digit, and its second
+or "none"), the token's digit or "not a digit" (every token has one, so digits do not change
+a position's norm), "the token three back is Step", a constant."""
+_CIRCUIT_HEADS = ((0, (0, 1, 2)), (1, (0, 1)), (2, (0, 1)))
+"""The (layer, heads) the hand-built circuit is written into."""
 
 
 def _induction_init(model: Any, tokenizer: Any, seed: int) -> None:
@@ -786,10 +795,12 @@ def _induction_init(model: Any, tokenizer: Any, seed: int) -> None:
     Gradient descent does not find induction heads in a few hundred steps on 2 cores (copy
     probes stayed at 0% for every recipe tried), so the circuit is written by hand and then
     trained along with the rest: layer 0 moves each token's identity to the next two
-    positions; layer 1 finds the latest ``Step`` and stores the digit after it (the line
-    number); layer 2 attends, on the slow rotary pairs, to the position in the context with
-    the same line number, the same previous token and the one before, and copies the token
-    there. Every other weight that writes to the residual stream starts at zero.
+    positions (and "Step" to the third); layer 1 finds the latest ``Step`` and stores the two
+    digits after it (the line number: the second is "none" on lines 1 to 9, so line 12 is
+    neither line 1 nor line 2); layer 2 attends, on the slow rotary pairs, to the position in
+    the context with the same line number, the same previous token and the one before, and
+    copies the token there. Every other weight that writes to the residual stream starts at
+    zero.
     """
     import numpy as np
     import torch
@@ -803,65 +814,85 @@ def _induction_init(model: Any, tokenizer: Any, seed: int) -> None:
     generator = torch.Generator().manual_seed(seed)
     embed = torch.zeros(len(tokenizer), hidden)
     embed[:, _TOKEN] = (torch.randint(0, 2, (len(tokenizer), width), generator=generator) * 2 - 1) / math.sqrt(width)
+    embed[:, _DIGIT.stop - 1] = 0.5
     for index, token in enumerate(digits):
+        embed[token, _DIGIT.stop - 1] = 0.0
         embed[token, _DIGIT.start + index] = 0.5
     embed[:, _BIAS] = 1.0
     # RMSNorm scales: a unit vector's coordinates after the input norm of layers 0, 1 and 2
-    norm0, norm1, norm2 = math.sqrt(hidden / 2), math.sqrt(hidden / 4), math.sqrt(hidden / 4.5)
+    norm0, norm1, norm2 = (math.sqrt(hidden / squares) for squares in (2.25, 4.25, 6.25))
     layers = model.model.layers
     with torch.no_grad():
         model.model.embed_tokens.weight.copy_(embed)
         for layer in layers:
             layer.mlp.down_proj.weight.zero_()
             layer.self_attn.o_proj.weight.zero_()
-        for layer, heads in ((0, (0, 1)), (1, (0,)), (2, (0, 1))):
+        for layer, heads in _CIRCUIT_HEADS:
             attention = layers[layer].self_attn
             for h in heads:
                 for proj in (attention.q_proj, attention.k_proj, attention.v_proj):
                     proj.weight[h * head : (h + 1) * head].zero_()
-        # layer 0: heads 0 and 1 attend 1 and 2 positions back (fast pairs) and copy the token
+        # layer 0: heads 0, 1 and 2 attend 1, 2 and 3 positions back (fast pairs) and copy the
+        # token (heads 0 and 1) or how much it is "Step" (head 2: its code's projection)
         attention = layers[0].self_attn
-        for h, (offset, into) in enumerate(((1, _PREV), (2, _PREV2))):
+        for h, offset in enumerate((1, 2, 3)):
             for j, amplitude in enumerate((1, 1, 1, 1, 0.7, 0.5, 0.4, 0.3)):
                 scale = 14.0 * math.sqrt(amplitude) / norm0
                 attention.q_proj.weight[h * head + j, _BIAS] = scale
                 attention.k_proj.weight[h * head + j, _BIAS] = scale * math.cos(offset * freq[j])
                 attention.k_proj.weight[h * head + j + half, _BIAS] = scale * math.sin(offset * freq[j])
+        for h, into in enumerate((_PREV, _PREV2)):
             for i in range(width):
                 attention.v_proj.weight[h * head + i, _TOKEN.start + i] = 1 / norm0
                 attention.o_proj.weight[into.start + i, h * head + i] = 1.0
-        # layer 1, head 0: the latest position two after a "Step" (recency on middle pairs,
-        # content on the slowest pair); stores its digit as the line number
+        attention.v_proj.weight[2 * head, _TOKEN] = embed[step, _TOKEN] / norm0
+        attention.o_proj.weight[_STEP3, 2 * head] = 1.0
+        # layer 1, heads 0 and 1: the latest position two (three) after a "Step" (recency on
+        # middle pairs, content on the slowest pair); store its digit (or "none") as the line
+        # number's first (second) digit
         attention = layers[1].self_attn
         recency = list(range(5, 14))
         weights = [0.5] + [1.0] * (len(recency) - 1)
         distance = np.arange(TinyConfig.max_position_embeddings + 1)
         curve = sum(w * np.cos(freq[j] * distance) for j, w in zip(recency, weights, strict=True))
         span = curve[0] - curve.min()
-        for j, w in zip(recency, weights, strict=True):
-            scale = math.sqrt(8 * 200.0 * w / span) / norm1
-            attention.q_proj.weight[j, _BIAS] = scale
-            attention.k_proj.weight[j, _BIAS] = scale
-        attention.q_proj.weight[half - 1, _BIAS] = 1 / norm1
+        for h in (0, 1):
+            for j, w in zip(recency, weights, strict=True):
+                scale = math.sqrt(8 * 200.0 * w / span) / norm1
+                attention.q_proj.weight[h * head + j, _BIAS] = scale
+                attention.k_proj.weight[h * head + j, _BIAS] = scale
+            attention.q_proj.weight[h * head + half - 1, _BIAS] = 1 / norm1
         attention.k_proj.weight[half - 1, _PREV2] = 8 * 400.0 * embed[step, _TOKEN] / norm1
-        for i in range(10):
-            attention.v_proj.weight[i, _DIGIT.start + i] = 2 / norm1
-            attention.o_proj.weight[_LINE.start + i, i] = 1.0
+        attention.k_proj.weight[head + half - 1, _STEP3] = 8 * 400.0 / norm1
+        for h, (into, values) in enumerate(((_LINE, 10), (_LINE2, 11))):
+            for i in range(values):
+                attention.v_proj.weight[h * head + i, _DIGIT.start + i] = 2 / norm1
+                attention.o_proj.weight[into.start + i, h * head + i] = 1.0
         # layer 2, heads 0 and 1: match (line, token, previous token) against (line, previous,
-        # the one before) on the slow pairs and copy the token found
+        # the one before) on the slow pairs and copy the token found. Each digit of the line
+        # number is matched through a code of 8 rows (Hadamard: two digits score 1 when equal,
+        # 0 or -1 when not), so both digits and the tokens fit the 36 slow rows.
         attention = layers[2].self_attn
-        slow = list(range(15, half))
+        slow = list(range(14, half))
         dims = slow + [j + half for j in slow]
         match = math.sqrt(8 * 12.0) / norm2
-        part = match * math.sqrt(width / 12)
+        codes = torch.tensor(np.kron(np.kron([[1, 1], [1, -1]], [[1, 1], [1, -1]]), [[1, 1], [1, -1]]))
+        codes = torch.cat([codes, -codes]).float() / math.sqrt(8)
+        rows_per_token = (len(dims) - 2 * codes.shape[1]) // 2
+        part = match * math.sqrt(width / rows_per_token)
         for h in (0, 1):
             rows = iter(h * head + d for d in dims)
-            for i in range(10):
-                row = next(rows)
-                attention.q_proj.weight[row, _LINE.start + i] = match
-                attention.k_proj.weight[row, _LINE.start + i] = match
-            for query, key, first in ((_TOKEN, _PREV, h * 12), (_PREV, _PREV2, 24 + h * 12)):
-                for i in range(first, first + 12):
+            for line in (_LINE, _LINE2):
+                for r in range(codes.shape[1]):
+                    row = next(rows)
+                    for i, index in enumerate(range(line.start, line.stop)):
+                        attention.q_proj.weight[row, index] = match * codes[i, r]
+                        attention.k_proj.weight[row, index] = match * codes[i, r]
+            for query, key, first in (
+                (_TOKEN, _PREV, h * rows_per_token),
+                (_PREV, _PREV2, (2 + h) * rows_per_token),
+            ):
+                for i in range(first, first + rows_per_token):
                     row = next(rows)
                     attention.q_proj.weight[row, query.start + i] = part
                     attention.k_proj.weight[row, key.start + i] = part
