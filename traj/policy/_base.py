@@ -194,6 +194,16 @@ class TokenText:
         self._shown = len(self.tokens)
         return after[len(before) :]
 
+    def rest(self) -> str:
+        """The text of the tokens :meth:`add` has not shown yet, once the generation has ended: an
+        unfinished character, as U+FFFD the way decoding the whole text gives it (so the pieces
+        add up to the text even when a generation stops inside a character)."""
+        start = max(0, self._shown - self.CONTEXT)
+        before = self.tokenizer.decode(self.tokens[start : self._shown], skip_special_tokens=True)
+        after = self.tokenizer.decode(self.tokens[start:], skip_special_tokens=True)
+        self._shown = len(self.tokens)
+        return after[len(before) :] if after.startswith(before) else ""
+
 
 def model_text(tokenizer: Any, completion: Completion) -> str:
     """What a local model reads for ``completion``: its raw text, or its conversation in the chat template."""

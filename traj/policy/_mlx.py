@@ -185,6 +185,9 @@ class MlxPolicy:
                     break
         except (ValueError, RuntimeError) as exc:
             raise PolicyError(f"mlx-lm failed to generate: {one_line(exc)}") from None
+        if rest := made.rest():  # a generation that ended inside a character
+            pieces[len(made.tokens) - 1] += rest
+            emit_token(rest)
         seconds = time.perf_counter() - started
         text = self.tokenizer.decode(made.tokens, skip_special_tokens=True)
         return Generation(text, len(ids), len(made.tokens), seconds, logprobs, pieces, top)

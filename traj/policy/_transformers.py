@@ -166,6 +166,9 @@ class TransformersPolicy:
                 if should_stop():  # a server's client left, it shuts down, or a stop string appeared
                     break
                 step = torch.tensor([[token]], device=self.device)
+        if rest := made.rest():  # a generation that ended inside a character
+            pieces[len(made.tokens) - 1] += rest
+            emit_token(rest)
         seconds = time.perf_counter() - started
         text = self.tokenizer.decode(made.tokens, skip_special_tokens=True)
         return Generation(text, ids.shape[1], len(made.tokens), seconds, logprobs, pieces, top)
