@@ -186,9 +186,7 @@ class TokenText:
     def add(self, token: int) -> str:
         """Append ``token``; returns the text it adds ("" while it is part of an unfinished character)."""
         self.tokens.append(token)
-        start = max(0, self._shown - self.CONTEXT)
-        before = self.tokenizer.decode(self.tokens[start : self._shown], skip_special_tokens=True)
-        after = self.tokenizer.decode(self.tokens[start:], skip_special_tokens=True)
+        before, after = self._unshown()
         if after.endswith("\ufffd") or not after.startswith(before):
             return ""
         self._shown = len(self.tokens)
@@ -198,11 +196,17 @@ class TokenText:
         """The text of the tokens :meth:`add` has not shown yet, once the generation has ended: an
         unfinished character, as U+FFFD the way decoding the whole text gives it (so the pieces
         add up to the text even when a generation stops inside a character)."""
-        start = max(0, self._shown - self.CONTEXT)
-        before = self.tokenizer.decode(self.tokens[start : self._shown], skip_special_tokens=True)
-        after = self.tokenizer.decode(self.tokens[start:], skip_special_tokens=True)
+        if self._shown == len(self.tokens):
+            return ""
+        before, after = self._unshown()
         self._shown = len(self.tokens)
         return after[len(before) :] if after.startswith(before) else ""
+
+    def _unshown(self) -> tuple[str, str]:
+        """The text of a few shown tokens, without and with the tokens not shown yet."""
+        start = max(0, self._shown - self.CONTEXT)
+        before = self.tokenizer.decode(self.tokens[start : self._shown], skip_special_tokens=True)
+        return before, self.tokenizer.decode(self.tokens[start:], skip_special_tokens=True)
 
 
 def model_text(tokenizer: Any, completion: Completion) -> str:
