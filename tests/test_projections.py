@@ -47,6 +47,7 @@ from traj.eventlog import (
     TrainStep,
 )
 from traj.projections import VIEWS, Projections, create_views
+from traj.prompt import taught_action
 
 ALL_VIEWS = ("events", *VIEWS)
 
@@ -1169,3 +1170,26 @@ def test_a_damaged_segment_is_listed_and_left_out_of_every_view(home, readonly):
         for view in ALL_VIEWS:  # nothing crashes on the damaged file
             projections.query(f"SELECT count(*) FROM {view}")
         assert {r["stream_id"] for r in rows(projections, "SELECT stream_id FROM steps")} == {"d2", "d3"}
+
+
+def test_a_demonstrated_wait_is_taught_without_the_seconds_the_person_paused(store, projections):
+    # The agent's WAIT takes no value (its constraint allows none), so every view that feeds
+    # training shows a recorded WAIT as the agent would emit it; the action row keeps the pause.
+    stream = "demo/d1"
+    add(
+        store, stream, DemoStarted(demo_id="d1", task="alert", goal="watch the price", url="https://shop.example.test/")
+    )
+    waited = act(1, kind="WAIT", target=None, value="1.3")
+    add(store, stream, obs("d1", 0), act(0), obs("d1", 1), waited, obs("d1", 2))
+    add(store, stream, DemoFinished(demo_id="d1", success=True, reason="done"))
+    taught = {"kind": "WAIT", "target": None, "value": None}
+
+    assert taught_action("WAIT", None, "1.3").to_json() == json.dumps(taught, separators=(",", ":"))
+    assert taught_action("TYPE", "4", "1.3").value == "1.3"  # only a WAIT loses its value
+    (recorded,) = rows(projections, "SELECT value, action_json FROM actions WHERE kind = 'WAIT'")
+    assert recorded["value"] == "1.3" and json.loads(recorded["action_json"]) == taught
+    (pair,) = rows(projections, "SELECT completion FROM sft_pairs WHERE action_id = ?", [waited.event_id])
+    assert json.loads(pair["completion"]) == taught
+    example = rows(projections, "SELECT target, context FROM sdft_examples WHERE action_id = ?", [waited.event_id])[0]
+    assert json.loads(example["target"]) == taught
+    assert "1.3" not in example["context"] and f"Step 2: {example['target']}" in example["context"]

@@ -42,7 +42,7 @@ from traj.datasets._feed import TeacherLayout, chosen_steps, feed_items, instanc
 from traj.errors import TrajError, one_line
 from traj.eventlog import write_durably
 from traj.projections import Projections
-from traj.prompt import AgentAction, HistoryEntry, approx_tokens, build_prompt, history_entry, render_snapshot
+from traj.prompt import HistoryEntry, approx_tokens, build_prompt, history_entry, render_snapshot, taught_action
 
 if TYPE_CHECKING:
     from traj.eventlog import Event, Observation, Store
@@ -324,7 +324,7 @@ def _snapshot(page: Observation) -> dict[str, str]:
 
 
 def _action_json(kind: str, target: str | None, value: str | None) -> str:
-    return AgentAction(kind, target, value).to_json()  # type: ignore[arg-type]
+    return taught_action(kind, target, value).to_json()
 
 
 def _canonical(text: str) -> str:

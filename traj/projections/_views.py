@@ -40,7 +40,9 @@ VIEWS: dict[str, tuple[str, str]] = {
                data->>'value' AS value,
                data->'locators' AS locators,
                data->>'observation_id' AS observation_id,
-               json_object('kind', data->>'kind', 'target', data->'target', 'value', data->'value') AS action_json
+               -- as traj.prompt.taught_action: a WAIT is taught without the seconds the person paused
+               json_object('kind', data->>'kind', 'target', data->'target',
+                           'value', CASE WHEN data->>'kind' = 'WAIT' THEN NULL ELSE data->'value' END) AS action_json
         FROM events WHERE type = 'action'
         """,
     ),

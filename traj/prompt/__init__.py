@@ -26,6 +26,7 @@ from traj.prompt._action import (
     action_value,
     normalize_key,
     parse_action,
+    taught_action,
 )
 from traj.prompt._chat import chat_text, context_window_of, conversation_text, token_pieces
 from traj.prompt._constraint import (
@@ -88,6 +89,7 @@ __all__ = [
     "render_snapshot",
     "render_teacher_context",
     "render_workflow_context",
+    "taught_action",
     "token_pieces",
     "value_phrases",
 ]

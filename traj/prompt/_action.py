@@ -48,6 +48,7 @@ __all__ = [
     "action_value",
     "normalize_key",
     "parse_action",
+    "taught_action",
 ]
 
 AgentKind = Literal["CLICK", "TYPE", "SELECT", "PRESS_ENTER", "SCROLL", "WAIT", "NAVIGATE", "FINISH", "PRESS", "DRAG"]
@@ -110,9 +111,21 @@ class AgentAction(msgspec.Struct, frozen=True, omit_defaults=False):
         return msgspec.json.encode(self).decode()
 
 
+def taught_action(kind: str, target: str | None, value: str | Secret | None) -> AgentAction:
+    """The decision a recorded action teaches the policy: its kind, target and value, but a WAIT
+    without its seconds.
+
+    The agent's WAIT takes no value (its action constraint allows none: the executor waits a
+    second and the next observation shows whether the page is ready), while the recorder writes
+    down how long the person paused, which differs on every instance. Taught as recorded, every
+    demonstrated wait would be a target the agent cannot produce.
+    """
+    return AgentAction(kind, target, None if kind == "WAIT" else value)  # type: ignore[arg-type]
+
+
 def action_json(action: Action) -> str:
-    """A recorded ``action`` event's payload as the policy emits it: kind, target element id, value."""
-    return AgentAction(action.kind, action.target, action.value).to_json()  # type: ignore[arg-type]
+    """A recorded ``action`` event's payload as the policy emits it (:func:`taught_action`)."""
+    return taught_action(action.kind, action.target, action.value).to_json()
 
 
 class ParsedAction(msgspec.Struct, frozen=True):
