@@ -35,6 +35,7 @@ from traj.prompt import (
     prompt_budget,
     render_teacher_context,
     render_workflow_context,
+    taught_action,
 )
 from traj.replay._binding import bind_goal
 from traj.replay._failure import StepFailedError
@@ -268,7 +269,7 @@ class ModelFallback:
     def _shown(self, step: DemoStep) -> str:
         """A demonstrated action as the model reads it, with this run's value."""
         action = step.action
-        return AgentAction(action.kind, action.target, self._value(step)).to_json()  # type: ignore[arg-type]
+        return taught_action(action.kind, action.target, self._value(step)).to_json()
 
     def _demonstration(self) -> str:
         if self._context is None:
@@ -308,7 +309,7 @@ def instance_demonstration(store: Store, demo: Demo, goal: str, *, policy: Polic
     swaps = {demo.defaults[name]: value for name, value in values.items() if demo.defaults.get(name, value) != value}
     steps = []
     for step in demo.steps:
-        action = AgentAction(step.action.kind, step.action.target, demo.value_of(step, values))  # type: ignore[arg-type]
+        action = taught_action(step.action.kind, step.action.target, demo.value_of(step, values))
         steps.append(teacher_step(action.to_json(), enrichments.get(step.action_id), swaps))
     return render_teacher_context(goal, steps)
 
