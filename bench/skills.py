@@ -139,7 +139,7 @@ def _heldout(policy: TransformersPolicy, kind: str, instances: range) -> dict[st
 def _answer(policy: TransformersPolicy, probe: SkillProbe, *, constrain: bool) -> str:
     """The model's greedy answer to ``probe``'s prompt, under the page's constraint or not."""
     page = probe.page
-    schema = action_schema(probe.goal, page.elements, page.text)
+    schema = action_schema(probe.goal, page.elements, page.text, url=page.url)
     completion = Completion(
         ({"role": "user", "content": probe.prompt},),
         max_new_tokens=action_token_bound(schema) + 1 if constrain else 64,

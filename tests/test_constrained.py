@@ -86,6 +86,23 @@ def test_navigate_goes_only_to_the_pages_links_and_the_goals_urls():
     assert "TYPE" not in by_kind and "SELECT" not in by_kind  # nothing here takes text
 
 
+def test_a_links_target_is_offered_as_the_browser_resolves_it_on_the_page():
+    # The recorder writes down where a navigation went (absolute), so that is what the agent may say.
+    elements = [
+        Element(agent_id="1", tag="a", role="link", name="Calendar", attrs={"href": "/calendar/?seed=3"}),
+        Element(agent_id="2", tag="a", role="link", name="Next", attrs={"href": "page2.html"}),
+        Element(agent_id="3", tag="a", role="link", name="Docs", attrs={"href": "https://docs.example.org/"}),
+    ]
+    by_kind = _branches(action_schema("Add the meeting.", elements, url="http://127.0.0.1:8000/inbox/?seed=3"))
+    assert by_kind["NAVIGATE"][0]["value"] == {
+        "enum": [
+            "http://127.0.0.1:8000/calendar/?seed=3",
+            "http://127.0.0.1:8000/inbox/page2.html",
+            "https://docs.example.org/",
+        ]
+    }
+
+
 def test_value_phrases_come_from_the_goal_first_then_the_page():
     phrases = value_phrases('Reply "See you at 10:30" to Priya Raman.', "Invitation: Quarterly roadmap sync\nThu 14:00")
     assert phrases[:2] == ["See you at 10:30", "10:30"]

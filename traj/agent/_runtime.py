@@ -356,7 +356,7 @@ class _Loop:
             )
             max_new_tokens = self.max_new_tokens
             if self.constrain:  # room for the longest valid action: one cut short would be none
-                schema = action_schema(self.goal, snapshot.elements, snapshot.text)
+                schema = action_schema(self.goal, snapshot.elements, snapshot.text, url=snapshot.url)
                 prompt = dataclasses.replace(prompt, response_format=action_response_format(schema))
                 max_new_tokens = max(max_new_tokens, action_token_bound(schema) + 1)
         record = _StepRecord(index, prompt.sha256, prompt.tokens, prompt.truncated)

@@ -294,7 +294,7 @@ def _item(
     teacher_budget = budget_tokens if fit_teacher else budget_tokens + count_tokens(context)
     query = _query(demo, index, None, budget_tokens, count_tokens)
     page = demo.steps[index].observation
-    schema = action_schema(demo.started.goal, page.elements, page.text)
+    schema = action_schema(demo.started.goal, page.elements, page.text, url=page.url)
     return SdftItem(
         demo_id=demo.demo_id,
         step=demo.steps[index].action.step,

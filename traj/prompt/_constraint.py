@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -74,8 +75,12 @@ _CAPITALISED = re.compile(r"\b[A-Z][\w'&.-]*(?:\s+(?:[A-Z0-9][\w'&.-]*))*")
 _URL = re.compile(r"https?://[^\s\"'<>)]+")
 
 
-def action_schema(goal: str, elements: Sequence[Element], page_text: str = "") -> dict[str, Any]:
-    """The JSON schema of every action valid on the page (its visible ``elements``) for ``goal``."""
+def action_schema(goal: str, elements: Sequence[Element], page_text: str = "", *, url: str = "") -> dict[str, Any]:
+    """The JSON schema of every action valid on the page (its visible ``elements``) for ``goal``.
+
+    A NAVIGATE goes to a URL of the goal or to a link's target, resolved against the page's ``url``
+    as the browser resolves it: the recorder writes down where a navigation went, absolute.
+    """
     visible = [element for element in elements if element.visible]
     ids = [element.agent_id for element in visible]
     fields = [element.agent_id for element in visible if _takes_text(element)]
@@ -97,7 +102,7 @@ def action_schema(goal: str, elements: Sequence[Element], page_text: str = "") -
     branches.append(_branch("PRESS_ENTER", _nullable(fields), {"type": "null"}))
     branches.append(_branch("SCROLL", {"type": "null"}, {"type": "null"}))
     branches.append(_branch("WAIT", {"type": "null"}, {"type": "null"}))
-    urls = _urls(goal, visible)
+    urls = _urls(goal, visible, url)
     if urls:
         branches.append(_branch("NAVIGATE", {"type": "null"}, {"enum": urls}))
     branches.append(_branch("FINISH", {"type": "null"}, {"anyOf": [{"type": "null"}, free]}))
@@ -204,7 +209,7 @@ def _is_select(element: Element) -> bool:
     return element.tag == "select" or element.role in _SELECT_ROLES
 
 
-def _urls(goal: str, elements: Sequence[Element]) -> list[str]:
+def _urls(goal: str, elements: Sequence[Element], base: str) -> list[str]:
     found = dict.fromkeys(match[0].rstrip(".,;") for match in _URL.finditer(goal))
-    found.update(dict.fromkeys(e.attrs["href"] for e in elements if e.attrs.get("href")))
+    found.update(dict.fromkeys(urllib.parse.urljoin(base, e.attrs["href"]) for e in elements if e.attrs.get("href")))
     return list(found)

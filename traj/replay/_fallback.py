@@ -165,7 +165,7 @@ class ModelFallback:
             screenshot=snapshot.screenshot if getattr(self.policy, "vision", False) else None,
         )
         if self.constrained:  # only actions valid on this page, as the agent
-            schema = action_schema(self.goal, snapshot.elements, snapshot.text)
+            schema = action_schema(self.goal, snapshot.elements, snapshot.text, url=snapshot.url)
             prompt = dataclasses.replace(prompt, response_format=action_response_format(schema))
         return prompt
 
@@ -187,7 +187,8 @@ class ModelFallback:
         max_new_tokens = DEFAULT_MAX_NEW_TOKENS
         if prompt.response_format is not None:
             max_new_tokens = max(
-                max_new_tokens, action_token_bound(action_schema(self.goal, snapshot.elements, snapshot.text)) + 1
+                max_new_tokens,
+                action_token_bound(action_schema(self.goal, snapshot.elements, snapshot.text, url=snapshot.url)) + 1,
             )
         decision = ModelDecision(
             observation,
