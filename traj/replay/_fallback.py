@@ -185,11 +185,9 @@ class ModelFallback:
             step=index,
         )
         max_new_tokens = DEFAULT_MAX_NEW_TOKENS
-        if prompt.response_format is not None:
-            max_new_tokens = max(
-                max_new_tokens,
-                action_token_bound(action_schema(self.goal, snapshot.elements, snapshot.text, url=snapshot.url)) + 1,
-            )
+        if prompt.response_format is not None:  # the schema prompt() built for this page
+            schema = prompt.response_format["json_schema"]["schema"]
+            max_new_tokens = max(max_new_tokens, action_token_bound(schema) + 1)
         decision = ModelDecision(
             observation,
             prompt.sha256,
