@@ -17,7 +17,9 @@ constraint as the agent does, with the demonstration in context as SDFT's teache
 an instance (the seed-0 demonstration as it would go there: that goal, its values; ``teacher``),
 with the seed-0 demonstration as recorded (``teacher_demo0``), and without one (student). The
 SDFT adapter is also measured on the ``shuffled`` variant (the layout varies by seed: the hard
-split).
+split). On the same states' TYPE and SELECT steps, the value accuracy (``*_value_acc``) pins the
+demonstrated kind and element through the constraint, so the model only chooses the value: the
+skill of looking a value up in the goal, measured apart from the procedure.
 
 Continual learning: an adapter trained on task A is trained further on task B, and A's
 success is measured again; the loss on A is reported for SDFT and SFT side by side (target:
@@ -77,6 +79,9 @@ class TaskResult:
     step_accuracy: dict[str, float] = field(default_factory=dict)
     """Next-action accuracy on unseen seeds' demonstrated states: the base model as ``teacher``,
     ``teacher_demo0`` and ``student``, and the student with each objective's adapter."""
+    value_accuracy: dict[str, float] = field(default_factory=dict)
+    """The same, on the TYPE and SELECT steps only, with the kind and element pinned (the value
+    alone decides): ``teacher``, ``student`` and each objective's adapter."""
     instances: int = 0
     """Training seeds whose observed replay succeeded (trained on beside the demo)."""
     turnaround_s: dict[str, float] = field(default_factory=dict)
@@ -140,6 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "teacher_demo0": _accuracy(policy, [i.teacher_query for i in recorded], items),
                         "student": _accuracy(policy, [i.query for i in items], items),
                     }
+                    result.value_accuracy = {
+                        "teacher": _value_accuracy(policy, [i.teacher_query for i in items], items),
+                        "student": _value_accuracy(policy, [i.query for i in items], items),
+                    }
                     result.success["base"] = success(None)
                     for objective in OBJECTIVES:
                         started = time.perf_counter()
@@ -149,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         result.adapters[objective] = (name, path)
                         result.success[objective] = success(name)
                         result.step_accuracy[objective] = _accuracy(policy, [i.query for i in items], items)
+                        result.value_accuracy[objective] = _value_accuracy(policy, [i.query for i in items], items)
                     policy.set_adapter(result.adapters["sdft"][0])
                     shuffled = measure_agent(
                         store, policy, session.page, task=task, server_url=server.url, seeds=seeds,
@@ -161,7 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     table = Table(
         "task", "instances", "base", "SFT", "SDFT", "SDFT shuffled", "teacher step acc", "teacher (demo 0 as is)",
-        "student step acc", "SFT step acc", "SDFT step acc", "turnaround SDFT (s)",
+        "student step acc", "SFT step acc", "SDFT step acc", "student value acc", "SDFT value acc",
+        "turnaround SDFT (s)",
         title="agent success on unseen seeds",
     )  # fmt: skip
     for result in results.values():
@@ -170,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{result.instances}/{args.instances}",
             *(f"{result.success[key]:.0%}" for key in ("base", "sft", "sdft", "shuffled_sdft")),
             *(f"{result.step_accuracy[key]:.0%}" for key in ("teacher", "teacher_demo0", "student", "sft", "sdft")),
+            *(f"{result.value_accuracy[key]:.0%}" for key in ("student", "sdft")),
             f"{result.turnaround_s['sdft']:.0f}",
         )
     console.print(table)
@@ -193,6 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "student_step_acc": result.step_accuracy["student"],
                 "sft_step_acc": result.step_accuracy["sft"],
                 "sdft_step_acc": result.step_accuracy["sdft"],
+                **{f"{key}_value_acc": result.value_accuracy[key] for key in ("teacher", "student", "sft", "sdft")},
                 "instances": result.instances,
             }
             for task, result in results.items()
@@ -235,9 +248,38 @@ def _probe_items(
 def _accuracy(policy: TransformersPolicy, queries: list[str], items: list[SdftItem]) -> float:
     """Next-action exact match of ``policy`` (its active adapter) on ``queries``, decoded under each
     item's page constraint as the agent decodes."""
-    hits = 0
+    cases = [(query, item, json.loads(item.schema)) for query, item in zip(queries, items, strict=True)]
+    return _matches(policy, cases)
+
+
+def _value_accuracy(policy: TransformersPolicy, queries: list[str], items: list[SdftItem]) -> float:
+    """:func:`_accuracy` on the items whose action is a TYPE or SELECT, the constraint pinned to
+    its kind and element: only the value is the model's to choose."""
+    pinned = []
     for query, item in zip(queries, items, strict=True):
-        schema = json.loads(item.schema)
+        action = json.loads(item.target)
+        if action["kind"] in ("TYPE", "SELECT"):
+            schema = json.loads(item.schema)
+            narrowed = _pinned(schema, action["kind"], action["target"])
+            # a target the page's constraint does not offer stays a miss, as it is for the agent
+            pinned.append((query, item, narrowed if narrowed["anyOf"] else schema))
+    return _matches(policy, pinned)
+
+
+def _pinned(schema: dict[str, object], kind: str, target: str) -> dict[str, object]:
+    """The branches of ``schema`` (an action schema) for ``kind``, their target fixed to ``target``."""
+    branches = []
+    for branch in schema["anyOf"]:  # type: ignore[attr-defined]
+        properties = branch["properties"]
+        if properties["kind"]["const"] == kind and target in properties["target"].get("enum", ()):
+            branches.append({**branch, "properties": {**properties, "target": {"const": target}}})
+    return {"anyOf": branches}
+
+
+def _matches(policy: TransformersPolicy, cases: list[tuple[str, SdftItem, dict[str, object]]]) -> float:
+    """The share of ``cases`` (query, item, schema) where ``policy`` decodes the item's target under the schema."""
+    hits = 0
+    for query, item, schema in cases:
         completion = Completion(
             messages=({"role": "user", "content": query},),
             response_format=action_response_format(schema),
@@ -245,7 +287,7 @@ def _accuracy(policy: TransformersPolicy, queries: list[str], items: list[SdftIt
         )
         with contextlib.suppress(ParseError):
             hits += parse_action(policy.complete(completion).text).action.to_json() == item.target
-    return hits / max(1, len(items))
+    return hits / max(1, len(cases))
 
 
 def _continual(
