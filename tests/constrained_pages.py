@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import msgspec
 
 from traj.eventlog import Element
-from traj.prompt import MAX_FREE_TEXT, PRESS_KEYS, parse_action, value_phrases
+from traj.prompt import MAX_FREE_TEXT, PRESS_KEYS, goal_values, parse_action, resolve_values, value_phrases
 
 _WORDS = ("Save", "Submit", "Cancel", "Search", "Next", "Back", "Open", "Report", "Amount", "Date", "Name", "Note")
 
@@ -81,7 +81,8 @@ def check_valid(output: str, page: Page) -> None:
     assert list(decoded) == ["kind", "target", "value"], output
     parsed = parse_action(output)
     assert parsed.method == "json", output
-    action = parsed.action
+    assert parsed.action.value not in goal_values(page.goal), output  # a goal's value is written as its $N
+    action = resolve_values(parsed.action, page.goal)
     kind, target, value = action.kind, action.target, action.value
     visible = {element.agent_id for element in page.elements if element.visible}
     phrases = set(value_phrases(page.goal, page.text))

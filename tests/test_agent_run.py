@@ -223,3 +223,29 @@ def test_tiny_model_through_transformers_runs_to_finish_or_max_steps(store, page
             "SELECT count(*) AS n FROM run_steps WHERE run_id = $id", {"id": result.run_id}
         ).to_pylist()
     assert rows[0]["n"] == len(result.steps)
+
+
+def test_a_goal_value_written_as_its_reference_is_typed_as_its_text(store, page, sites_server):
+    """The model writes `$N`; the page gets, and the log keeps, the goal's text; the prompt shows `$N`."""
+    url = f"{sites_server.url}/expense/?seed=4"
+    page.goto(url)
+    goal = page.evaluate("window.traj.goal")
+    name = page.evaluate("window.traj.params")["employee"]
+    field = next(agent_id for label, agent_id in _ids_by_name(page).items() if "name" in label.lower())
+    answers = [
+        json.dumps({"kind": "TYPE", "target": field, "value": "$9"}),  # past the goal's values
+        json.dumps({"kind": "TYPE", "target": field, "value": "$1"}),
+        json.dumps({"kind": "WAIT", "target": None, "value": None}),
+    ]
+    policy = ScriptedPolicy(answers)
+    result = run_on_page(store, policy, page, task="expense", url=url, goal=goal, max_steps=3)
+    assert [s.outcome for s in result.steps] == ["rejected", "ok", "ok"]
+    assert result.steps[0].error == "no goal value $9: the goal states 5"
+    assert result.steps[1].action.value == name and page.input_value(f"[data-agent-id='{field}']") == name
+    assert f"Values: $1 = {name}; " in policy.prompts[0].text
+    assert f'Step 2: {{"kind":"TYPE","target":"{field}","value":"$1"}}' in policy.prompts[2].text
+    with Projections(store) as projections:
+        typed = projections.query(
+            "SELECT value FROM steps WHERE stream_id = $id AND kind = 'TYPE'", {"id": result.run_id}
+        ).to_pylist()
+    assert typed == [{"value": name}]

@@ -22,7 +22,7 @@ from traj.errors import TrajError
 from traj.eventlog import Secret
 from traj.policy import Generation, TransformersPolicy
 from traj.projections import Projections
-from traj.prompt import AgentAction, Prompt, build_prompt
+from traj.prompt import AgentAction, Prompt, build_prompt, refer_values
 
 NOTE = "Check the warranty first"
 BUDGET = ScriptedPolicy.context_window - 64
@@ -84,8 +84,9 @@ def test_an_unsure_step_is_done_by_the_person_recorded_as_a_correction_and_the_r
     assert first.demonstrated == AgentAction("TYPE", "3", NOTE)
     assert (second.outcome, second.action) == ("ok", AgentAction("CLICK", "4"))  # the run went on after the person
     assert page.input_value('[data-agent-id="3"]') == NOTE  # what the person typed stayed on the page
-    # The agent's next prompt lists the person's action as the step taken.
-    assert f"Step 1: {AgentAction('TYPE', '3', NOTE).to_json()} -> done by a person" in policy.prompts[1].text
+    # The agent's next prompt lists the person's action as the step taken (the note as the goal's $N).
+    taught = refer_values(AgentAction("TYPE", "3", NOTE).to_json(), page.evaluate("window.traj.goal"))
+    assert f"Step 1: {taught} -> done by a person" in policy.prompts[1].text and '"value":"$' in taught
 
     stream = f"run/{result.run_id}"
     with Projections(store) as projections:
@@ -125,7 +126,7 @@ def test_an_unsure_step_is_done_by_the_person_recorded_as_a_correction_and_the_r
         store, "preference", budget_tokens=BUDGET, count_tokens=policy.count_tokens
     ).table.to_pylist()
     assert (pair["chosen"][0]["content"], pair["rejected"][0]["content"]) == (
-        AgentAction("TYPE", "3", NOTE).to_json(),
+        taught,
         AgentAction("CLICK", "2").to_json(),
     )
     # The exports' prompts for later steps read the history as the agent did.

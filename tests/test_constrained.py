@@ -26,6 +26,7 @@ from traj.prompt import (
     action_schema,
     action_token_bound,
     build_prompt,
+    goal_values,
     parse_action,
     value_phrases,
 )
@@ -73,7 +74,10 @@ def test_the_schema_offers_each_kind_only_the_elements_and_values_it_takes():
     typed, prose = by_kind["TYPE"]
     assert typed["target"] == {"enum": ["1"]} and prose["target"] == {"enum": ["3"]}
     phrases = typed["value"]["enum"]
-    assert {"Nora Haddad", "2025-03-25", "Software", "442.24", "Cloud storage upgrade"} <= set(phrases)
+    stated = ["Nora Haddad", "2025-03-25", "Software", "442.24", "Cloud storage upgrade"]
+    assert list(goal_values(EXPENSE_GOAL)) == stated
+    assert phrases[:5] == ["$1", "$2", "$3", "$4", "$5"] and not set(stated) & set(phrases)  # each as its $N
+    assert {"Cloud", "Nora", "Haddad"} <= set(phrases)  # the goal's other phrases as text
     assert prose["value"]["anyOf"][0] == typed["value"] and prose["value"]["anyOf"][1]["type"] == "string"
     assert by_kind["SELECT"][0]["target"] == {"enum": ["2"]} and by_kind["SELECT"][0]["value"]["enum"] == phrases
     assert "NAVIGATE" not in by_kind  # no link and no URL in the goal: nowhere to go

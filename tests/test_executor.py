@@ -127,6 +127,35 @@ def test_typing_records_the_fields_locators(page) -> None:
     assert ("label", "Name") in execution.locators
 
 
+SELECTS = """<label>Category <select id="category"><option>Travel</option><option value="os">Office supplies</option>
+<option>Client entertainment</option><option>Client gifts</option></select></label>"""
+
+
+@pytest.mark.parametrize(
+    ("value", "chosen"),
+    [
+        ("Travel", "Travel"),  # the label
+        ("os", "os"),  # the value attribute
+        ("Office", "os"),  # the one option the words begin, as typing into the select picks it
+        ("office", "os"),
+    ],
+)
+def test_a_select_picks_the_option_by_label_value_or_its_first_words(page, value: str, chosen: str) -> None:
+    page.set_content(SELECTS)
+    field = seen(page, "Category")
+    execute_action(page, "SELECT", field.agent_id, value, timeout_s=1)
+    assert page.input_value("#category") == chosen
+
+
+@pytest.mark.parametrize("value", ["Client", "Offi", "Meals"])
+def test_a_select_never_guesses_between_options_or_from_part_of_a_word(page, value: str) -> None:
+    page.set_content(SELECTS)
+    field = seen(page, "Category")
+    with pytest.raises(ActionFailedError):
+        execute_action(page, "SELECT", field.agent_id, value, timeout_s=1)
+    assert page.input_value("#category") == "Travel"
+
+
 KEYS_AND_DRAGS = """<label>Name <input id="name"></label>
 <label><input type="checkbox" id="ok"> Agree</label>
 <ul id="list"><li draggable="true">Cook</li><li draggable="true">Buy</li></ul>

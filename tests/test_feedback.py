@@ -20,6 +20,7 @@ from traj.cli import app
 from traj.datasets import export_bytes, export_dataset, sdft_items
 from traj.eventlog import Store
 from traj.projections import Projections
+from traj.prompt import refer_values
 
 NOTE = "Check the warranty first"
 BUDGET = ScriptedPolicy.context_window - 64  # what the runtime gives a prompt: context minus max_new_tokens
@@ -48,12 +49,21 @@ def judged(tmp_path_factory, browser, sites_server):
             [_action("CLICK", "2"), "hmm, let me think", _action("TYPE", "3", NOTE), _action("CLICK", "4")]
         )
         result = run_on_page(store, policy, page, task="price", url=url, max_steps=4)
+        goal = page.evaluate("window.traj.goal")
         context.close()
         before = store.next_position
         record_feedback(store, result.run_id, "bad", note="it added shoes to the cart")
         record_feedback(store, result.run_id, "bad", step=0, correction={"kind": "TYPE", "target": "3", "value": NOTE})
         record_feedback(store, f"run/{result.run_id}", "good", step=3)
-    return {"home": home, "run": result, "prompts": [p.text for p in policy.prompts], "before_feedback": before}
+    typed = refer_values(_action("TYPE", "3", NOTE), goal)  # the note, as the model writes it: the goal's $N
+    assert typed != _action("TYPE", "3", NOTE)
+    return {
+        "home": home,
+        "run": result,
+        "prompts": [p.text for p in policy.prompts],
+        "before_feedback": before,
+        "typed": typed,
+    }
 
 
 def _user(text: str) -> list[dict[str, str]]:
@@ -94,7 +104,7 @@ def test_from_feedback_has_one_row_per_judged_decision_plus_the_correction(judge
     # TRL's SFT columns: the labelled action (the correction on a corrected step) as the assistant's turn.
     assert [r["completion"] for r in rows[2:4]] == [
         _assistant(_action("CLICK", "2")),
-        _assistant(_action("TYPE", "3", NOTE)),
+        _assistant(judged["typed"]),
     ]
     correction = rows[3]
     assert correction["output"]["value"] == NOTE and correction["action_id"] is None
@@ -140,7 +150,7 @@ def test_from_runs_holds_the_whole_trajectory_and_the_same_steps_sliced(judged):
 def test_preference_pairs_the_correction_with_the_judged_action_in_the_agents_context(judged):
     rows = _export(judged, "preference").table.to_pylist()
     assert [(r["step"], r["chosen"], r["rejected"]) for r in rows] == [
-        (0, _assistant(_action("TYPE", "3", NOTE)), _assistant(_action("CLICK", "2")))
+        (0, _assistant(judged["typed"]), _assistant(_action("CLICK", "2")))
     ]
     assert rows[0]["prompt"] == _user(judged["prompts"][0]) and rows[0]["task"] == "price"
 
@@ -252,7 +262,7 @@ def test_feedback_and_export_commands(judged, tmp_path):
     assert "wrote 2 preference rows as of position" in exported.output
     rows = pq.read_table(out).to_pylist()
     assert [(r["step"], r["chosen"][0]["content"]) for r in rows] == [
-        (0, _action("TYPE", "3", NOTE)),
+        (0, judged["typed"]),
         (2, _action("CLICK", "4")),
     ]
     nope = runner.invoke(app, ["export", "--strategy", "everything", "--home", str(home)])

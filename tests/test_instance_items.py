@@ -20,6 +20,7 @@ from traj.datasets import instance_items, sdft_items
 from traj.demo import record_demonstration
 from traj.eventlog import Enrichment, ReplayFinished, ReplayFinishedV1, Store, SuccessSpec
 from traj.projections import instance_of, load_demo
+from traj.prompt import parse_action, resolve_values
 from traj.replay import evaluate, instance_demonstration, replay_demo
 from traj.train import training_examples
 
@@ -151,8 +152,8 @@ def test_each_step_of_an_instance_is_an_item_the_teacher_reads_as_it_went_there(
             assert first.action.value not in item.context, "no value of the demonstrated instance is shown"
             assert f"Why: Type {name} as the employee" in item.context
             assert json.loads(item.schema)["anyOf"], "the page's constraint, as the agent decodes under"
-        typed = json.loads(own[1].target)
-        assert (typed["kind"], typed["value"]) == ("TYPE", name)
+        typed = resolve_values(parse_action(own[1].target).action, instance_goal)
+        assert (typed.kind, typed.value) == ("TYPE", name)
         assert instance_demonstration(store, demo, instance_goal) == own[0].context, (
             "from the goal alone, the teacher reads what the observed replay showed it"
         )
@@ -188,8 +189,9 @@ def test_traj_eval_observe_replays_a_file_of_instances_that_then_teach(home: Pat
     assert cli.exit_code == 1, cli.output  # the second instance does not bind: it fails, the first still runs
     assert "1 observed instances will teach 'traj train' beside demo" in cli.stdout
     with Store.open(home) as store:
-        typed = [json.loads(i.target)["value"] for i in instance_items(store, demo_ids=[demo_id]) if "TYPE" in i.target]
-    assert typed == ["Di", "4"]
+        items = [i for i in instance_items(store, demo_ids=[demo_id]) if "TYPE" in i.target]
+    typed = [resolve_values(parse_action(i.target).action, "Send 4 to Di").value for i in items]
+    assert typed == ["Di", "4"] and [json.loads(i.target)["value"] for i in items] == ["$2", "$1"]
 
 
 def test_the_sdft_export_holds_the_instances_training_takes_and_stays_as_of_its_position(store, site) -> None:
@@ -212,8 +214,8 @@ def test_the_sdft_export_holds_the_instances_training_takes_and_stays_as_of_its_
     for row, item in zip(rows, items, strict=True):
         assert row["prompt"][0]["content"] == item.query and row["completion"][0]["content"] == item.target
         assert row["privileged_context"] == item.context and row["demo_id"] == demo_id and row["verified"]
-    answers = [json.loads(row["completion"][0]["content"]) for row in rows]
-    assert [a["value"] for a in answers if a["kind"] == "TYPE"] == ["Di", "4"], "that instance's values"
+    answers = [resolve_values(parse_action(row["completion"][0]["content"]).action, "Send 4 to Di") for row in rows]
+    assert [a.value for a in answers if a.kind == "TYPE"] == ["Di", "4"], "that instance's values"
     again = export_dataset(store, "sdft", as_of=pinned.as_of)
     assert export_bytes(again, "jsonl") == export_bytes(pinned, "jsonl"), "the later instance is not in it"
     assert export_dataset(store, "sdft", as_of=before.as_of).table.num_rows == before.table.num_rows

@@ -907,7 +907,7 @@ def test_sdft_examples_use_the_enrichment_as_context_else_the_raw_action(store, 
         )
     )
     assert "first explanation" not in enriched["context"]
-    assert enriched["context_version"] == raw["context_version"] == "2"
+    assert enriched["context_version"] == raw["context_version"] == "3"
     assert json.loads(enriched["target"]) == action_json(a0)
 
     assert (raw["action_id"], raw["context_source"], raw["enrichment_model"]) == (a1.event_id, "raw_action", None)

@@ -254,7 +254,7 @@ def test_the_training_feed_holds_replay_verified_steps_with_query_context_and_ta
     assert all(i.verified for i in items)
     item = next(i for i in items if i.action_id == typed.action_id)
     assert item.context_source == "enrichment"
-    assert json.loads(item.target) == {"kind": "TYPE", "target": typed.action.target, "value": "42.50"}
+    assert json.loads(item.target) == {"kind": "TYPE", "target": typed.action.target, "value": "$1"}  # 42.50
     assert item.query.startswith(RULES) and "Goal: File 42.50\n" in item.query and '"Amount"' in item.query
     assert "Step 1: {" in item.query.split("Actions so far:")[1]  # the history of earlier actions
     assert "Why: The report needs the receipt's total." in item.context  # the teacher's privilege

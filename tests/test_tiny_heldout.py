@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from traj.prompt import goal_values, parse_action, resolve_values
 from traj.tiny import HELDOUT_KINDS, SHIPPED, heldout_episode, recipe_key, skill_probes
 from traj.tiny._synthetic import TEMPLATES, decisions
 
@@ -27,7 +28,9 @@ def test_every_probe_is_answerable_from_its_goal_and_page(kind):
         if right["target"] is not None:
             assert right["target"] in ids and f"[{right['target']}]" in probe.prompt
         if right["kind"] == "TYPE":
-            assert right["value"] in probe.goal  # looked up in the goal
+            typed = resolve_values(parse_action(probe.target).action, probe.goal).value
+            assert typed in probe.goal  # looked up in the goal
+            assert (right["value"] != typed) == (typed in goal_values(probe.goal))  # as its $N where it is one
         if right["kind"] == "FINISH" and right["value"]:
             assert right["value"] in probe.page.text  # read from the page
         assert probe.prompt.endswith(f"Step {probe.step + 1}:")

@@ -236,7 +236,8 @@ def test_the_model_reads_the_demonstrated_step_with_its_enrichment_and_the_goal(
         policy.close()
     text = prompt.text
     assert "Demonstration of: Order a mug for Ada" in text and "Goal: Order a mug for Bo" in text
-    assert '"kind":"TYPE"' in text and '"value":"Bo"' in text  # the typed name is the goal's variable
+    assert '"kind":"TYPE"' in text and '"value":"$1"' in text  # the typed name is the goal's variable,
+    assert "Values: $1 = Bo\n" in text  # written as its reference to the run's goal
     assert f'Step {stuck["index"] + 1}: {{"kind":"CLICK","target":"{last.action.target}","value":null}}' in text
     assert "Why: Placing the order is the goal's last step." in text and "Confirm purchase" in text
     assert text.rstrip().endswith(f"Step {stuck['index'] + 1}:")
@@ -263,4 +264,5 @@ def test_the_model_reads_the_runs_values_where_they_differ_from_the_demonstrated
         finally:
             policy.close()
     assert "Values for this run: name = 'Bob'" in texts["Bob"] and '"value":"Bob"' in texts["Bob"]
-    assert "Values for this run" not in texts["Ada"] and '"value":"Ada"' in texts["Ada"]
+    assert "Values for this run" not in texts["Ada"] and '"value":"$1"' in texts["Ada"]  # the goal's own value
+    assert "Values: $1 = Ada\n" in texts["Ada"]

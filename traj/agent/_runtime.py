@@ -62,6 +62,7 @@ from traj.prompt import (
     history_entry,
     parse_action,
     prompt_budget,
+    resolve_values,
 )
 
 if TYPE_CHECKING:
@@ -390,8 +391,9 @@ class _Loop:
         with _timed(timings, "parse"):
             try:
                 parsed = parse_action(generation.text)
-                record.parse_method, record.proposed = parsed.method, parsed.action
-                guarded = apply_guards(parsed.action, snapshot.elements, self.guards)
+                proposed = resolve_values(parsed.action, self.goal)  # acts on the text a `$N` names
+                record.parse_method, record.proposed = parsed.method, proposed
+                guarded = apply_guards(proposed, snapshot.elements, self.guards)
                 record.guards, record.action = guarded.interventions, guarded.action
                 if guarded.action is None:
                     record.outcome, record.error = "rejected", guarded.error

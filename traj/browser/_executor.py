@@ -242,6 +242,9 @@ def _await_popup(page: Page, popups: list[Page], timeout_ms: float) -> None:
             page.evaluate(_NEXT_FRAME)
 
 
+_OPTION_LABELS = "e => e.options ? [...e.options].map((option) => option.label) : []"
+
+
 @contextlib.contextmanager
 def _waiting(waits: list[float]) -> Iterator[None]:
     started = time.perf_counter()
@@ -252,7 +255,13 @@ def _waiting(waits: list[float]) -> Iterator[None]:
 
 
 def _select(element: object, value: str, timeout_ms: float) -> None:
-    """Select by the option's visible label, falling back to its value attribute."""
+    """Select by the option's visible label, falling back to its value attribute, then to the one
+    option whose label begins with ``value``'s words (what typing into the select picks: the goal's
+    ``Office`` is the option ``Office supplies``; ``Office`` beside ``Office chairs`` is neither)."""
+    labels = element.evaluate(_OPTION_LABELS)  # type: ignore[attr-defined]
+    if value not in labels:
+        begun = [label for label in labels if label.casefold().startswith(value.casefold() + " ")]
+        value = begun[0] if len(begun) == 1 else value
     try:
         element.select_option(label=value, timeout=min(timeout_ms, 1000))  # type: ignore[attr-defined]
     except PlaywrightError:

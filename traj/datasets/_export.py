@@ -22,9 +22,11 @@ Every ``prompt`` is TRL's conversational form of :func:`traj.prompt.build_prompt
 recorded observation and the actions before it: one user turn, as :func:`traj.prompt.chat_text`
 gives it to the model, so a trainer applying the tokenizer's chat template teaches on exactly
 the text the agent reads; every answer (``completion``, ``chosen``, ``rejected``) is one
-assistant turn. Integers are int64 in both formats (what a JSON reader infers). Rows are
-ordered by stream and step, never by log position, and carry no timestamps: appending other
-streams in another order gives the same bytes, and ``as_of`` pins everything else.
+assistant turn, as the model writes it (a value of the goal as its ``$N``,
+:func:`traj.prompt.refer_values`; the ``output``/``action`` columns hold the text typed).
+Integers are int64 in both formats (what a JSON reader infers). Rows are ordered by stream and
+step, never by log position, and carry no timestamps: appending other streams in another order
+gives the same bytes, and ``as_of`` pins everything else.
 """
 
 from __future__ import annotations
@@ -42,7 +44,15 @@ from traj.datasets._feed import TeacherLayout, chosen_steps, feed_items, instanc
 from traj.errors import TrajError, one_line
 from traj.eventlog import write_durably
 from traj.projections import Projections
-from traj.prompt import HistoryEntry, approx_tokens, build_prompt, history_entry, render_snapshot, taught_action
+from traj.prompt import (
+    HistoryEntry,
+    approx_tokens,
+    build_prompt,
+    history_entry,
+    refer_values,
+    render_snapshot,
+    taught_action,
+)
 
 if TYPE_CHECKING:
     from traj.eventlog import Event, Observation, Store
@@ -152,7 +162,9 @@ def _from_feedback(projections: Projections, renderer: _Renderer, per_decision: 
                 },
                 "output": {"action": row["kind"], "selectorOrRef": row["target"], "value": row["value"]},
                 "prompt": _user(renderer.prompt(row["goal"], page, history)),
-                "completion": _assistant(_action_json(row["kind"], row["target"], row["value"])),
+                "completion": _assistant(
+                    refer_values(_action_json(row["kind"], row["target"], row["value"]), row["goal"])
+                ),
                 "task": row["task"],
                 "action_id": row["action_id"],
                 "feedback_id": row["feedback_id"],
@@ -187,7 +199,9 @@ def _from_runs(projections: Projections, renderer: _Renderer, per_decision: bool
                     "error": step["error"],
                     "label": step["label"],
                     "prompt": _user(renderer.prompt(run["goal"], page, renderer.history(run["stream"], step["step"]))),
-                    "completion": _assistant(action if action is not None else step["raw_output"]),
+                    "completion": _assistant(
+                        refer_values(action, run["goal"]) if action is not None else step["raw_output"]
+                    ),
                     "action_id": step["action_id"],
                 }
             )
@@ -243,8 +257,8 @@ def _preference(projections: Projections, renderer: _Renderer, per_decision: boo
                     renderer.history(row["stream"], row["step"]),
                 )
             ),
-            "chosen": _assistant(_canonical(row["chosen"])),
-            "rejected": _assistant(_canonical(row["rejected"])),
+            "chosen": _assistant(refer_values(_canonical(row["chosen"]), row["goal"])),
+            "rejected": _assistant(refer_values(_canonical(row["rejected"]), row["goal"])),
             "task": row["task"],
             "action_id": row["action_id"],
             "feedback_id": row["feedback_id"],

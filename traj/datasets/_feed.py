@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from traj.errors import TrainingError
 from traj.projections import Demo, Projections, demo_from, instance_of, teacher_step
-from traj.prompt import HistoryEntry, action_json, action_schema, approx_tokens, build_prompt, render_teacher_context
+from traj.prompt import (
+    HistoryEntry,
+    action_json,
+    action_schema,
+    approx_tokens,
+    build_prompt,
+    refer_values,
+    render_teacher_context,
+)
 
 if TYPE_CHECKING:
     from traj.eventlog import Enrichment, Event, Store
@@ -304,7 +312,7 @@ def _item(
         teacher_query=f"{query}\n\n{context}"
         if teacher_layout == "appended"
         else _query(demo, index, context, teacher_budget, count_tokens),
-        target=action_json(demo.steps[index].action),
+        target=refer_values(action_json(demo.steps[index].action), demo.started.goal),
         context_source=context_source,
         verified=verified,
         stream=stream,

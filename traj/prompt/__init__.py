@@ -7,6 +7,8 @@ Pure functions over payload types: no browser, model or DuckDB imports.
 
 - :func:`build_prompt` (rules first, then the goal, the actions so far, the page; cut to a
   token budget), :func:`history_entry`, :func:`render_demonstration`;
+- :func:`goal_values` numbers the values a goal states: a model writes them as ``$N``
+  (:func:`refer_values`), the agent acts on their text (:func:`resolve_values`);
 - :func:`parse_action` reads an :class:`AgentAction` out of a model's text; :func:`action_schema`
   is the JSON schema of the actions valid on a page (constrained decoding);
 - :func:`render_snapshot` renders a page's elements; :func:`render_teacher_context` the SDFT
@@ -52,6 +54,7 @@ from traj.prompt._prompt import (
     render_demonstration,
 )
 from traj.prompt._teacher import TEACHER_CONTEXT_VERSION, TeacherStep, render_teacher_context, render_workflow_context
+from traj.prompt._values import goal_values, refer_values, resolve_values
 
 __all__ = [
     "AGENT_KINDS",
@@ -81,14 +84,17 @@ __all__ = [
     "chat_text",
     "context_window_of",
     "conversation_text",
+    "goal_values",
     "history_entry",
     "normalize_key",
     "parse_action",
     "prompt_budget",
+    "refer_values",
     "render_demonstration",
     "render_snapshot",
     "render_teacher_context",
     "render_workflow_context",
+    "resolve_values",
     "taught_action",
     "token_pieces",
     "value_phrases",

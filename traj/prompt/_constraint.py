@@ -7,7 +7,8 @@ need one), and a value the goal or the page states. Per kind:
 - ``CLICK``: any visible element, the value null or one of :data:`CLICK_BUTTONS` (a
   right-click, the second click of a double-click). ``DRAG``: any visible element onto another.
 - ``TYPE``: only fields that take text (textbox, searchbox, spinbutton, textarea, an editable
-  element). The value is one of the goal's or the page's phrases (:func:`value_phrases`);
+  element). The value is one of the goal's or the page's phrases (:func:`value_phrases`), a
+  value of the goal written as its reference (``$2``: :func:`traj.prompt.goal_values`);
   free text only where the field takes prose (a textarea or an editable element), or on a
   page where neither the goal nor the page states any phrase.
 - ``SELECT``: only selects and listboxes. A snapshot does not list a select's options, so the
@@ -30,6 +31,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from traj.prompt._action import CLICK_BUTTONS
+from traj.prompt._values import CAPITALISED, EMAIL, QUOTED, WITH_DIGIT, goal_values, value_reference
 
 if TYPE_CHECKING:
     from traj.eventlog import Element
@@ -69,9 +71,6 @@ _PROSE_TAGS = frozenset({"textarea"})
 _SELECT_ROLES = frozenset({"listbox"})
 _MAX_PHRASES = 400
 _MAX_PHRASE = 80
-_QUOTED = re.compile(r"\"([^\"\n]{1,80})\"|“([^”\n]{1,80})”|'([^'\n]{2,80})'")
-_WITH_DIGIT = re.compile(r"[$€£]?\d[\w:./-]*\d|\b\d\b")
-_CAPITALISED = re.compile(r"\b[A-Z][\w'&.-]*(?:\s+(?:[A-Z0-9][\w'&.-]*))*")
 _URL = re.compile(r"https?://[^\s\"'<>)]+")
 
 
@@ -86,7 +85,7 @@ def action_schema(goal: str, elements: Sequence[Element], page_text: str = "", *
     fields = [element.agent_id for element in visible if _takes_text(element)]
     prose = [element.agent_id for element in visible if _takes_prose(element)]
     selects = [element.agent_id for element in visible if _is_select(element)]
-    phrases = value_phrases(goal, page_text)
+    phrases = _values_offered(goal, page_text)
     free = _FREE_TEXT
     chosen: dict[str, Any] = {"enum": phrases} if phrases else free
     branches = []
@@ -151,20 +150,22 @@ def _longest(node: dict[str, Any]) -> int:
 
 
 def value_phrases(goal: str, page_text: str = "") -> list[str]:
-    """The values a TYPE or SELECT may take: the phrases the goal and the page state.
+    """The values a TYPE or SELECT may take as text: the phrases the goal and the page state.
 
-    Quoted spans, anything with digits (amounts, dates, times, ids), runs of capitalised words
-    (names, titles, categories) and their single words, goal first, each once, at most
-    80 characters and 400 phrases. The page's text counts because a task may read its values
+    Quoted spans, email addresses, anything with digits (amounts, dates, times, ids), runs of
+    capitalised words (names, titles, categories) and their single words, goal first, each once,
+    at most 80 characters and 400 phrases. The page's text counts because a task may read its values
     there (an email's meeting title); its short lines count whole.
     """
     found: dict[str, None] = {}
     for text in (goal, page_text):
-        for match in _QUOTED.finditer(text):
+        for match in QUOTED.finditer(text):
             _add(found, next(group for group in match.groups() if group))
-        for match in _WITH_DIGIT.finditer(text):
+        for match in EMAIL.finditer(text):
+            _add(found, match[0])
+        for match in WITH_DIGIT.finditer(text):
             _add(found, match[0].lstrip("$€£"))
-        for match in _CAPITALISED.finditer(text):
+        for match in CAPITALISED.finditer(text):
             run = match[0].rstrip(".,;:")
             _add(found, run)
             for word in run.split():
@@ -172,6 +173,14 @@ def value_phrases(goal: str, page_text: str = "") -> list[str]:
     for line in page_text.splitlines():
         _add(found, line.strip())
     return list(found)[:_MAX_PHRASES]
+
+
+def _values_offered(goal: str, page_text: str) -> list[str]:
+    """A TYPE's or SELECT's values as a model writes them: each of the goal's values as its reference
+    (``$2``, :mod:`traj.prompt._values`), then the other phrases of the goal and the page as text."""
+    stated = goal_values(goal)
+    references = [value_reference(number) for number in range(1, len(stated) + 1)]
+    return references + [phrase for phrase in value_phrases(goal, page_text) if phrase not in stated]
 
 
 def _add(found: dict[str, None], phrase: str) -> None:

@@ -1,14 +1,15 @@
 """The prompt: one text for every policy, and the same text the trainer teaches on.
 
 Order matters because truncation cuts from the end: the output format and rules come first,
-then (for the SDFT teacher only) the demonstration, the goal, the actions so far, and last
-the page: URL, interactive elements, visible text. When the prompt is over its token budget
+then (for the SDFT teacher only) the demonstration, the goal and its numbered values, the
+actions so far, and last the page: URL, interactive elements, visible text. When the prompt is over its token budget
 the page text shrinks first, then the element list (whole lines only), then the oldest
 history entries (the count of dropped ones stays in the text).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from traj.prompt._action import AgentAction, action_value
 from traj.prompt._page import render_snapshot
+from traj.prompt._values import refer_values, render_goal_values
 
 if TYPE_CHECKING:
     from traj.eventlog import Element, RunStep
@@ -38,6 +40,7 @@ RULES = """You are a browser agent. Reply with exactly one JSON action and nothi
 {"kind": KIND, "target": ELEMENT_ID or null, "value": TEXT or null}
 KIND is one of CLICK, TYPE, SELECT, PRESS_ENTER, SCROLL, WAIT, NAVIGATE, FINISH.
 CLICK, TYPE and SELECT need the target's id from Elements. TYPE and SELECT need a value.
+A value listed in Values is written as its $N.
 PRESS_ENTER submits the focused field. FINISH when the goal is done; put the answer in value."""
 
 _MIN_PAGE_TEXT = 200
@@ -122,17 +125,22 @@ def approx_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
-def render_demonstration(goal: str, actions: Sequence[str], notes: Sequence[Sequence[str]] = ()) -> str:
+def render_demonstration(
+    goal: str, actions: Sequence[str], notes: Sequence[Sequence[str]] = (), *, values_of: str | None = None
+) -> str:
     """The teacher's privileged context: the demonstrated goal and actions, each with its notes
     (an enrichment's explanation) indented under it.
 
     Actions read ``Step N: {json}``, as the history does and as the prompt's last line
     (``Step N:``) does: a model finds the demonstrated next action by matching that line, the
-    plain copying that even a tiny model's induction heads learn.
+    plain copying that even a tiny model's induction heads learn. A value of the demonstrated
+    goal is written as its reference (``$2``), which on an instance of the same task names the
+    instance's own value; ``values_of`` is the goal to refer to instead, when the actions already
+    carry another goal's values (a workflow's bound variables).
     """
     lines = [f"Demonstration of: {goal}"]
     for index, action in enumerate(actions):
-        lines.append(f"Step {index + 1}: {action}")
+        lines.append(f"Step {index + 1}: {refer_values(action, goal if values_of is None else values_of)}")
         if index < len(notes):
             lines += [f"   {note}" for note in notes[index]]
     return "\n".join(lines)
@@ -191,12 +199,13 @@ def _render(
     elements: str,
     page_text: str,
 ) -> str:
-    shown = [entry.render(number) for number, entry in enumerate(history, start=1)][dropped:]
+    shown = [_referring(entry, goal).render(number) for number, entry in enumerate(history, start=1)][dropped:]
     if dropped:
         shown.insert(0, f"({dropped} earlier actions not shown)")
+    values = render_goal_values(goal)
     parts = [
         head,
-        f"Goal: {goal}",
+        f"Goal: {goal}" + (f"\n{values}" if values else ""),
         "Actions so far:\n" + ("\n".join(shown) if shown else "(none)"),
         f"URL: {url}",
         "Elements:\n" + (elements or "(none)"),
@@ -205,3 +214,9 @@ def _render(
         parts.append(f"Page text:\n{page_text}")
     parts.append(f"Next action:\nStep {len(history) + 1}:")
     return "\n".join(parts)
+
+
+def _referring(entry: HistoryEntry, goal: str) -> HistoryEntry:
+    """``entry`` as the model wrote it: a value of ``goal`` as its reference."""
+    action = refer_values(entry.action, goal)
+    return entry if action == entry.action else dataclasses.replace(entry, action=action)

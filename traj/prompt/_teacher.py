@@ -21,7 +21,7 @@ from traj.prompt._prompt import render_demonstration
 
 __all__ = ["TEACHER_CONTEXT_VERSION", "TeacherStep", "render_teacher_context", "render_workflow_context"]
 
-TEACHER_CONTEXT_VERSION = "2"
+TEACHER_CONTEXT_VERSION = "3"
 """Bumped whenever :func:`render_teacher_context` renders differently."""
 
 
@@ -36,25 +36,29 @@ class TeacherStep(msgspec.Struct, frozen=True, kw_only=True):
     thinking_steps: list[str] | None = None
 
 
-def render_teacher_context(goal: str, steps: Sequence[TeacherStep]) -> str:
+def render_teacher_context(goal: str, steps: Sequence[TeacherStep], *, values_of: str | None = None) -> str:
     """The whole demonstration of ``goal`` as the SDFT teacher sees it, enriched where available.
 
     Enriched steps carry their explanation, element rationale, expected outcome and thinking
     steps as notes under the action; the others show the action alone. The layout is the
-    agent's :func:`render_demonstration`, which the tiny model is pretrained on.
+    agent's :func:`render_demonstration`, which the tiny model is pretrained on; the actions refer
+    to the values of ``values_of`` (by default the demonstrated ``goal``).
     """
     notes = [_notes(step) for step in steps]
-    return render_demonstration(goal, [step.action for step in steps], notes)
+    return render_demonstration(goal, [step.action for step in steps], notes, values_of=values_of)
 
 
-def render_workflow_context(goal: str, steps: Sequence[TeacherStep], variables: Mapping[str, str]) -> str:
+def render_workflow_context(
+    goal: str, steps: Sequence[TeacherStep], variables: Mapping[str, str], *, run_goal: str | None = None
+) -> str:
     """The demonstration a workflow's model fallback reads: the teacher's context (the demonstrated
     goal, every action with its enrichment) and the values bound to the demo's variables for this run.
 
     ``steps`` already carry the bound values; the line after them says which values are the run's
-    own, so a model can tell them from the demonstration's constants.
+    own, so a model can tell them from the demonstration's constants. A value of ``run_goal`` (the
+    goal the run's prompt states) is written as its ``$N`` there.
     """
-    context = render_teacher_context(goal, steps)
+    context = render_teacher_context(goal, steps, values_of=run_goal)
     if not variables:
         return context
     bound = ", ".join(f"{name} = {value!r}" for name, value in sorted(variables.items()))

@@ -35,6 +35,7 @@ from traj.prompt import (
     prompt_budget,
     render_teacher_context,
     render_workflow_context,
+    resolve_values,
     taught_action,
 )
 from traj.replay._binding import bind_goal
@@ -209,10 +210,11 @@ class ModelFallback:
         decision = dataclasses.replace(decision, raw_output=generation.text)
         try:
             parsed = parse_action(generation.text)
+            proposed = resolve_values(parsed.action, self.goal)
         except ParseError as exc:
             return dataclasses.replace(decision, problem=f"no action in the answer ({exc})")
-        decision = dataclasses.replace(decision, parse_method=parsed.method, proposed=parsed.action)
-        problem, action, element = self._check(step, parsed.action, snapshot.elements)
+        decision = dataclasses.replace(decision, parse_method=parsed.method, proposed=proposed)
+        problem, action, element = self._check(step, proposed, snapshot.elements)
         return dataclasses.replace(decision, problem=problem, action=action, element=element)
 
     def _check(
@@ -274,7 +276,9 @@ class ModelFallback:
         if self._context is None:
             enrichments = demo_enrichments(self.store, self.demo.demo_id)
             steps = [teacher_step(self._shown(s), enrichments.get(s.action_id)) for s in self.demo.steps]
-            self._context = render_workflow_context(self.demo.started.goal, steps, self._new_values())
+            self._context = render_workflow_context(
+                self.demo.started.goal, steps, self._new_values(), run_goal=self.goal
+            )
         return self._context
 
     def _new_values(self) -> dict[str, str]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from traj.prompt import AgentAction, render_demonstration
+from traj.prompt import AgentAction, refer_values, render_demonstration
 from traj.tiny._builder import Builder, Elements, Episode, SyntheticPage, page_text, value_of, with_attrs
 from traj.tiny._synthetic import decision_prompt
 
@@ -86,7 +86,7 @@ def skill_probes(kind: str, instances: range, *, with_demo: bool = False) -> lis
                     current.goal,
                     current.pages[step],
                     decision_prompt(current, step, demonstration),
-                    action.to_json(),
+                    refer_values(action.to_json(), current.goal),
                 )
             )
     return probes

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from traj.prompt import HistoryEntry, build_prompt, render_demonstration
+from traj.prompt import HistoryEntry, build_prompt, refer_values, render_demonstration
 from traj.tiny._builder import Builder, Episode, SyntheticPage
 from traj.tiny._calendar import build_calendar
 from traj.tiny._flights import build_flights
@@ -138,7 +138,9 @@ def decisions(
         if target.target is not None and f"[{target.target}]" not in prompt:
             continue  # the budget cut the target off the page: no right answer to teach
         made += 1
-        yield Decision(prompt, target.to_json(), current.goal, current.template, family_id, step, mode)
+        yield Decision(
+            prompt, refer_values(target.to_json(), current.goal), current.goal, current.template, family_id, step, mode
+        )
 
 
 def decision_prompt(current: Episode, step: int, demonstration: str | None = None) -> str:
