@@ -154,8 +154,8 @@ def value_phrases(goal: str, page_text: str = "") -> list[str]:
 
     Quoted spans, email addresses, anything with digits (amounts, dates, times, ids), runs of
     capitalised words (names, titles, categories) and their single words, goal first, each once,
-    at most 80 characters and 400 phrases. The page's text counts because a task may read its values
-    there (an email's meeting title); its short lines count whole.
+    at most 80 characters and 400 phrases. The page's text counts because a task may read its
+    values there (an email's meeting title); its short lines count whole.
     """
     found: dict[str, None] = {}
     for text in (goal, page_text):

@@ -2,9 +2,9 @@
 
 Order matters because truncation cuts from the end: the output format and rules come first,
 then (for the SDFT teacher only) the demonstration, the goal and its numbered values, the
-actions so far, and last the page: URL, interactive elements, visible text. When the prompt is over its token budget
-the page text shrinks first, then the element list (whole lines only), then the oldest
-history entries (the count of dropped ones stays in the text).
+actions so far, and last the page: URL, interactive elements, visible text. When the prompt is
+over its token budget the page text shrinks first, then the element list (whole lines only),
+then the oldest history entries (the count of dropped ones stays in the text).
 """
 
 from __future__ import annotations
