@@ -73,3 +73,28 @@ def test_the_command_reports_and_refuses_what_it_cannot_do(tmp_path: Path) -> No
     with pytest.raises(TrajError, match=r"seeds \[3\] are trained on"):
         run_demo(tmp_path / "h2", replace(DemoSettings(), eval_seeds=(3, 101)), progress=False)
     assert not (tmp_path / "h2").exists(), "nothing is created for settings that cannot work"
+
+
+def test_a_measured_run_is_never_judged_on_what_an_earlier_run_left(tiny_model: Path, tmp_path: Path) -> None:
+    """The sites keep a seed's reports in the browser: a run after a successful one on the same
+    seed (another adapter, the shuffled variant) must still be judged on what it did itself."""
+    from traj.browser import launch
+    from traj.demo import measure_agent
+    from traj.eventlog import Store
+    from traj.policy import open_policy
+    from traj.sites import SITES, run_script, serve_sites
+
+    with serve_sites() as server, launch(headless=True) as session, Store.open(tmp_path / "s", create=True) as store:
+        run_script("expense", session.page, server.url, 101)  # a correct report for seed 101 stays in the browser
+        assert session.page.evaluate("window.traj.check()")["success"] is True
+        session.page.goto(SITES["expense"].start_url(server.url, 101, variant="shuffled"))
+        assert session.page.evaluate("window.traj.check()")["success"] is True, "the same seed's report, seen again"
+        policy = open_policy("transformers", tiny_model)
+        try:
+            outcomes = measure_agent(
+                store, policy, session.page, task="expense", server_url=server.url, seeds=(101,), max_steps=1,
+                variant="shuffled", progress=False,
+            )  # fmt: skip
+        finally:
+            policy.close()
+    assert [outcome.success for outcome in outcomes] == [False]  # one step of the base model submits nothing

@@ -39,7 +39,7 @@ from traj.errors import EnrichmentError, PolicyError, TrajError
 from traj.eventlog import Enrichment, NewEvent, Store
 from traj.policy import Completion, Generation
 from traj.projections import Projections, load_demo
-from traj.prompt import TEACHER_CONTEXT_VERSION, Prompt, TeacherStep, action_json, render_teacher_context
+from traj.prompt import TEACHER_CONTEXT_VERSION, Prompt, TeacherStep, action_json, refer_values, render_teacher_context
 from traj.serve import create_app, serve_in_thread
 from traj.sites import SITES, run_script
 
@@ -258,7 +258,8 @@ def enrichment_events(store: Store, demo_id: str, kind: str = "enrichment") -> l
 def examples(store: Store) -> list[dict[str, Any]]:
     with Projections(store) as projections:
         return projections.query(
-            "SELECT action_id, context, context_source, context_version, target FROM sdft_examples ORDER BY position"
+            "SELECT action_id, context, context_source, context_version, target, goal "
+            "FROM sdft_examples ORDER BY position"
         ).to_pylist()
 
 
@@ -503,7 +504,7 @@ def test_every_failure_ends_in_enrichment_failed_and_the_raw_action_teaches(demo
     # Training goes on: every step's teacher context is the raw action, and says why.
     rows = examples(store)
     assert {r["context_source"] for r in rows} == {"raw_action"}
-    assert all(r["target"] in r["context"] and "Why:" not in r["context"] for r in rows)
+    assert all(refer_values(r["target"], r["goal"]) in r["context"] and "Why:" not in r["context"] for r in rows)
     coverage = enrichment_coverage(store, [demo_id])[demo_id]
     assert coverage.share == 0 and coverage.describe() == f"0/10 steps enriched; raw action for 10 ({reason}: 10)"
 
@@ -560,9 +561,9 @@ def test_the_teacher_context_is_versioned_and_falls_back_to_the_raw_action():
         "   Element: The only New button.\n"
         "   Expected outcome: A form appears.\n"
         "   Thinking: Find New / Click it\n"
-        'Step 2: {"kind":"TYPE","target":"5","value":"42"}'
+        'Step 2: {"kind":"TYPE","target":"5","value":"$1"}'  # the goal's value 42, as its reference
     )
-    assert TEACHER_CONTEXT_VERSION == "2"
+    assert TEACHER_CONTEXT_VERSION == "3"
 
 
 def test_the_feed_and_the_projection_give_the_teacher_the_same_enriched_context(demo_store):

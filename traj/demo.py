@@ -259,7 +259,7 @@ def observe_instances(
 
     succeeded = 0
     for seed in seeds:
-        url = SITES[task].start_url(server_url, seed)
+        url = SITES[task].start_url(server_url, seed, reset=True)  # judged on this replay alone
         succeeded += replay_demo(store, demo_id, page, url=url, heal=False, timeout_s=5.0, observe=True).success is True
     return succeeded
 
@@ -290,7 +290,9 @@ def measure_agent(
     (of its ``variant`` page, e.g. ``shuffled``, when given).
 
     Each run is a ``run/<id>`` stream in ``store``, so success rates can also be read back
-    from the ``runs`` view, grouped by adapter.
+    from the ``runs`` view, grouped by adapter. Each starts from the seed's state cleared: on one
+    page, the report an earlier run (another adapter's, another variant's) submitted for the same
+    seed would otherwise be this run's success.
     """
     from traj.agent import run_on_page
     from traj.sites import SITES
@@ -302,7 +304,7 @@ def measure_agent(
             policy,
             page,
             task=task,
-            url=SITES[task].start_url(server_url, seed, variant=variant),
+            url=SITES[task].start_url(server_url, seed, variant=variant, reset=True),
             seed=seed,
             max_steps=max_steps,
         )

@@ -32,15 +32,20 @@ class Site:
     path: str
     task: str
 
-    def start_url(self, base_url: str, seed: int, *, fast: bool = False, variant: str | None = None) -> str:
+    def start_url(
+        self, base_url: str, seed: int, *, fast: bool = False, variant: str | None = None, reset: bool = False
+    ) -> str:
         """The URL a demonstration of this task starts from.
 
         ``fast`` runs timed behaviour (the price monitor's ticks) ten times faster, for tests.
         ``variant`` serves one of ``VARIANTS`` instead of the plain page; links and forms keep it.
+        ``reset`` clears what earlier tasks of this seed left in the browser (reports, bookings,
+        alerts, the price clock) when the page loads, so a run is judged on what it did itself.
         """
         if variant is not None and variant not in VARIANTS:
             raise ValueError(f"unknown site variant {variant!r}; known: {', '.join(VARIANTS)}")
         query = {"seed": str(seed)} | ({"fast": "1"} if fast else {}) | ({"variant": variant} if variant else {})
+        query |= {"reset": "1"} if reset else {}
         return f"{base_url.rstrip('/')}{self.path}?{urlencode(query)}"
 
 
