@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from traj.cli import app
 from traj.errors import TrainingError
+from traj.prompt import goal_values, parse_action, resolve_values
 from traj.tiny import HELDOUT_KINDS, SHIPPED, continue_tiny, heldout_episode, init_tiny, recipe_key
 from traj.tiny._synthetic import SKILL_KINDS, TEMPLATES, decisions, episode
 
@@ -34,7 +35,9 @@ def test_every_skill_decision_is_answered_by_the_goal_or_the_page() -> None:
         if right["target"] is not None:
             assert f"[{right['target']}]" in sample.prompt
         if right["kind"] in ("TYPE", "SELECT"):
-            assert right["value"] in sample.goal
+            typed = resolve_values(parse_action(sample.target).action, sample.goal).value
+            assert typed in sample.goal  # the goal's value, written as its $N where it is one of goal_values
+            assert (typed != right["value"]) == (typed in goal_values(sample.goal))
             looked_up += 1
         assert sample.prompt.endswith(f"Step {sample.step + 1}:")
     assert looked_up >= 60  # a good share of the steps copy a value out of the goal
