@@ -162,6 +162,7 @@ def build_prompt(
     the student and the agent get the same prompt without it.
     """
     head = RULES if demonstration is None else f"{RULES}\n{demonstration}"
+    history = [_referring(entry, goal) for entry in history]  # once, not per cut of the budget loop
     page_text = page.text.strip()
     elements = [e for e in page.elements if e.visible]
     rendered = render_snapshot(elements, max_chars=1 << 30)
@@ -199,7 +200,7 @@ def _render(
     elements: str,
     page_text: str,
 ) -> str:
-    shown = [_referring(entry, goal).render(number) for number, entry in enumerate(history, start=1)][dropped:]
+    shown = [entry.render(number) for number, entry in enumerate(history, start=1)][dropped:]
     if dropped:
         shown.insert(0, f"({dropped} earlier actions not shown)")
     values = render_goal_values(goal)

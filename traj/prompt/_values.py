@@ -119,8 +119,10 @@ def _stated(kind: str, typed: str, values: tuple[str, ...]) -> int | None:
     select picks it)."""
     if typed in values:
         return values.index(typed) + 1
+    if kind != "SELECT":
+        return None
     begun = [n for n, value in enumerate(values, start=1) if typed.startswith(value + " ")]
-    return begun[0] if kind == "SELECT" and len(begun) == 1 else None
+    return begun[0] if len(begun) == 1 else None
 
 
 def resolve_values(action: AgentAction, goal: str) -> AgentAction:
