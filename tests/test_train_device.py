@@ -104,9 +104,9 @@ def test_every_tensor_of_a_step_is_on_the_configured_device_and_dtype(model_dir,
         captured["rollout"] = sample(*args, **kwargs)
         return captured["rollout"]
 
-    def diverging(student: torch.Tensor, teacher: torch.Tensor, *args: Any) -> torch.Tensor:
+    def diverging(student: torch.Tensor, teacher: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         captured["student_logits"], captured["teacher_logits"] = student, teacher
-        return divergence(student, teacher, *args)
+        return divergence(student, teacher, *args, **kwargs)
 
     monkeypatch.setattr(trainer, "_sample", sampling)
     monkeypatch.setattr(sdft_module, "per_token_divergence", diverging)

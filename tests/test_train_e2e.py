@@ -42,7 +42,8 @@ def test_record_replay_train_register_load_and_the_agent_changes(store, home, si
     assert len(result.steps) == 6 and result.diagnosis is not None
     # the only instance of the task in the store: the accuracies are on its own first batch, and say so
     assert (result.diagnosis.accuracy_on, result.diagnosis.accuracy_steps) == ("own_states", 4)
-    assert result.steps[0].kl == result.steps[0].loss and result.steps[0].kl > 0  # KL logged from step 0
+    # the step-0 loss is the forward KL (the default), the logged KL the reverse, both from step 0
+    assert result.steps[0].loss > 0 and result.steps[0].kl > 0 and result.steps[0].kl != result.steps[0].loss
 
     listed = CliRunner().invoke(app, ["adapters", "list", "--home", str(home)])
     assert listed.exit_code == 0 and result.adapter[:8] in listed.output, listed.output

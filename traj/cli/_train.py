@@ -38,7 +38,7 @@ def train(
         float,
         typer.Option(help="Teacher EMA rate; 0.1-0.3 for 5-10 demonstrations, 0 keeps the teacher at the base model."),
     ] = 0.02,
-    divergence: Annotated[str, typer.Option(help="reverse, forward or jsd.")] = "reverse",
+    divergence: Annotated[str, typer.Option(help="forward, reverse or jsd.")] = "forward",
     beta: Annotated[float, typer.Option(help="dpo: how far the adapter may move from the base model.")] = 0.1,
     unverified: Annotated[bool, typer.Option(help="Also learn steps no replay has verified.")] = False,
     teacher_layout: Annotated[

@@ -65,7 +65,7 @@ class Hyperparameters(BaseModel):
     learning_rate: float = Field(1e-5, gt=0, le=1)
     rank: int = Field(16, ge=1, le=256)
     ema_alpha: float = Field(0.02, gt=0, le=1)
-    divergence: Literal["reverse", "forward", "jsd"] = "reverse"
+    divergence: Literal["reverse", "forward", "jsd"] = "forward"
     beta: float = Field(0.1, gt=0, le=100)
     """dpo: how far the adapter may move from the base model."""
     teacher_layout: Literal["rules", "appended"] | None = None

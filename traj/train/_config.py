@@ -43,7 +43,12 @@ class SdftConfig:
     """0.02 by default; with 5-10 demonstrations use 0.1-0.3 so the teacher keeps up."""
     teacher_rank: int | None = None
     """Rank of the teacher's EMA delta (default 2 x rank)."""
-    divergence: Divergence = "reverse"
+    divergence: Divergence = "forward"
+    """Forward KL(teacher || student) by default: its gradient on a token's logit is ``p_s - p_t``,
+    so a student sure of the wrong action is pulled hard to the teacher's; the reverse KL's is
+    ``p_s (log p_s - log p_t - KL)``, which vanishes on the tokens a confident student does not
+    sample. Measured (tiny model, one price demonstration, 60 steps): student next-action accuracy
+    on unseen seeds 65-70% with the reverse KL, 95% with the forward (SFT: 95%)."""
     jsd_beta: float = 0.5
     mask_first_tokens: int = 3
     rollouts_per_prompt: int = 1
