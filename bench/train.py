@@ -86,6 +86,7 @@ def run_traj(
         max_steps=steps + warmup,
         batch_size=batch_size,
         ema_alpha=ALPHA,
+        divergence="reverse",  # TRL's distillation_alpha=1 (traj's default is the forward KL)
         mask_first_tokens=MASK,
         max_new_tokens=new_tokens,
         checkpoint_every=0,
