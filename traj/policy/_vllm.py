@@ -279,6 +279,10 @@ def start_vllm(
         str(max_model_len),
         "--dtype",
         dtype,
+        # guided JSON without free whitespace: an action is compact JSON, and a sampled model
+        # otherwise spent its few tokens on blanks between the fields and was cut mid-action
+        "--structured-outputs-config",
+        '{"backend": "xgrammar", "disable_any_whitespace": true}',
     ]
     if runtime_lora:
         command += ["--enable-lora", "--max-lora-rank", str(max_lora_rank), "--max-loras", "2"]
