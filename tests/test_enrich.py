@@ -563,7 +563,7 @@ def test_the_teacher_context_is_versioned_and_falls_back_to_the_raw_action():
         "   Thinking: Find New / Click it\n"
         'Step 2: {"kind":"TYPE","target":"5","value":"$1"}'  # the goal's value 42, as its reference
     )
-    assert TEACHER_CONTEXT_VERSION == "3"
+    assert TEACHER_CONTEXT_VERSION == "4"
 
 
 def test_the_feed_and_the_projection_give_the_teacher_the_same_enriched_context(demo_store):
@@ -571,8 +571,9 @@ def test_the_feed_and_the_projection_give_the_teacher_the_same_enriched_context(
     with traj_server(ScriptedVLM()) as (url, _):
         enrich(store, demo_id, EnrichConfig(base_url=url))
     rows = {r["action_id"]: r for r in examples(store)}
-    items = list(sdft_items(store, verified_only=False))
+    *items, finish = sdft_items(store, verified_only=False)
     assert len(items) == len(rows) == 10
+    assert (finish.context, finish.context_source) == (items[0].context, "raw_action"), "the FINISH no model explained"
     for item in items:
         row = rows[item.action_id]
         assert item.context == row["context"] and item.context_source == row["context_source"] == "enrichment"

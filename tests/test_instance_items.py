@@ -79,8 +79,9 @@ def test_an_observed_replay_records_each_page_and_the_action_done_on_that_instan
     observations = [e for e in events if e.type == "observation"]
     actions = [e for e in events if e.type == "action"]
     demo = load_demo(store, demo_id)
-    assert len(observations) == len(actions) == len(demo.steps)
-    for shown, observed, done in zip(demo.steps, observations, actions, strict=True):
+    assert len(observations) - 1 == len(actions) == len(demo.steps), "each step's page and the page it ended on"
+    assert "Sent 7 to Bo" in observations[-1].data.text
+    for shown, observed, done in zip(demo.steps, observations[:-1], actions, strict=True):
         assert done.data.observation_id == observed.event_id
         assert done.data.kind == shown.action.kind
         acted = next(e for e in observed.data.elements if e.agent_id == done.data.target)
@@ -138,7 +139,7 @@ def test_each_step_of_an_instance_is_an_item_the_teacher_reads_as_it_went_there(
     assert all(r.success for r in report.results.values())
 
     items = list(instance_items(store, demo_ids=[demo_id]))
-    assert len(items) == 2 * len(demo.steps)
+    assert len(items) == 2 * (len(demo.steps) + 1), "each step of each instance, and the FINISH at its end"
     for replayed in report.results.values():
         own = [i for i in items if i.stream == f"replay/{replayed.replay_id}"]
         goal = load_demo(store, demo_id).started.goal
@@ -210,7 +211,7 @@ def test_the_sdft_export_holds_the_instances_training_takes_and_stays_as_of_its_
         replay_demo(store, demo_id, session.page, url=f"{site}/order.html?extra=1", goal="Send 9 to Ed", observe=True)
     rows = [row for row in pinned.table.to_pylist() if row["stream"] == f"replay/{first.replay_id}"]
     items = [i for i in instance_items(store) if i.stream == f"replay/{first.replay_id}"]
-    assert len(rows) == len(items) == len(load_demo(store, demo_id).steps)
+    assert len(rows) == len(items) == len(load_demo(store, demo_id).steps) + 1, "its steps and its FINISH"
     for row, item in zip(rows, items, strict=True):
         assert row["prompt"][0]["content"] == item.query and row["completion"][0]["content"] == item.target
         assert row["privileged_context"] == item.context and row["demo_id"] == demo_id and row["verified"]

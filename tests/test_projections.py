@@ -903,11 +903,12 @@ def test_sdft_examples_use_the_enrichment_as_context_else_the_raw_action(store, 
             "   Element: rationale for the latest explanation\n"
             "   Expected outcome: outcome of the latest explanation\n"
             "   Thinking: the latest explanation: look / the latest explanation: act\n"
-            f"Step 2: {raw['target']}"
+            f"Step 2: {raw['target']}\n"
+            'Step 3: {"kind":"FINISH","target":null,"value":null}'  # the person ended it with the task done
         )
     )
     assert "first explanation" not in enriched["context"]
-    assert enriched["context_version"] == raw["context_version"] == "3"
+    assert enriched["context_version"] == raw["context_version"] == "4"
     assert json.loads(enriched["target"]) == action_json(a0)
 
     assert (raw["action_id"], raw["context_source"], raw["enrichment_model"]) == (a1.event_id, "raw_action", None)
@@ -918,6 +919,28 @@ def test_sdft_examples_use_the_enrichment_as_context_else_the_raw_action(store, 
         assert row["query"] == f"Goal: buy the mug in d1\nURL: {page.url}\nPage:\n{page.text}"  # type: ignore[union-attr]
         assert (row["demo_id"], row["task"], row["goal"]) == ("d1", "checkout", "buy the mug in d1")
         assert "Demonstrated action" not in row["query"]  # the student never sees the demonstration
+
+
+@pytest.mark.parametrize(
+    ("finished", "answer", "ends"),
+    [
+        (None, None, None),  # still recording, or cut off: no end to show
+        (False, None, None),  # the person gave up: it did not end with the task done
+        (True, None, '{"kind":"FINISH","target":null,"value":null}'),
+        (True, "AB12CD", '{"kind":"FINISH","target":null,"value":"AB12CD"}'),  # a question's answer
+        (None, "AB12CD", '{"kind":"FINISH","target":null,"value":"AB12CD"}'),  # no verdict: stopped when done
+    ],
+)
+def test_the_teachers_demonstration_ends_with_finish_only_when_the_task_was_done(
+    store, projections, finished, answer, ends
+):
+    demo(store, "d1", 2, finish=False)
+    if finished is not None or answer is not None:
+        add(store, "demo/d1", DemoFinished(demo_id="d1", success=finished, answer=answer))
+    (context,) = {r["context"] for r in rows(projections, "SELECT context FROM sdft_examples")}
+    steps = [line for line in context.splitlines() if line.startswith("Step ")]
+    assert len(steps) == (3 if ends else 2)
+    assert ends is None or steps[-1] == f"Step 3: {ends}"
 
 
 # ---------------------------------------------------------------- purity: a function of the log alone

@@ -250,7 +250,9 @@ def test_the_training_feed_holds_replay_verified_steps_with_query_context_and_ta
     items = list(sdft_items(store))
     with Projections(store) as projections:
         rows = projections.query("SELECT action_id FROM sdft_examples ORDER BY position").to_pylist()
-    assert [i.action_id for i in items] == [r["action_id"] for r in rows]
+    assert [i.action_id for i in items] == [r["action_id"] for r in rows] + [demo.finished_id]
+    assert json.loads(items[-1].target) == {"kind": "FINISH", "target": None, "value": None}
+    assert f"Step {len(demo.steps)}: {{" in items[-1].query.split("Actions so far:")[1], "after every step"
     assert all(i.verified for i in items)
     item = next(i for i in items if i.action_id == typed.action_id)
     assert item.context_source == "enrichment"

@@ -36,7 +36,7 @@ def test_record_replay_train_register_load_and_the_agent_changes(store, home, si
     assert replay(store, demo.demo_id, headless=True).success is True
 
     examples = training_examples(store, task="expense")
-    assert len(examples) == demo.actions
+    assert len(examples) == demo.actions + 1, "each step, and the FINISH where the recording stopped"
     config = SdftConfig(rank=8, lora_alpha=16, learning_rate=2e-3, max_steps=6, batch_size=4, ema_alpha=0.1)
     result = train(store, examples, model_dir=tiny_model, config=config, task="expense")
     assert len(result.steps) == 6 and result.diagnosis is not None
@@ -84,10 +84,11 @@ def test_training_prompts_are_the_agents_prompts_for_the_model_and_fit_it(store,
 
     demo = load_demo(store, demo_id)
     steps, goal = demo.steps, demo.started.goal
-    assert len(examples) == len(steps)
-    for index, (example, step) in enumerate(zip(examples, steps, strict=True)):
+    assert len(examples) == len(steps) + 1 and demo.final is not None
+    pages = [step.observation for step in steps] + [demo.final]  # the FINISH is decided on the page it ended on
+    for index, (example, page) in enumerate(zip(examples, pages, strict=True)):
         history = [HistoryEntry(action_json(earlier.action)) for earlier in steps[:index]]
-        agent = build_prompt(goal, step.observation, history, budget_tokens=budget, count_tokens=policy.count_tokens)
+        agent = build_prompt(goal, page, history, budget_tokens=budget, count_tokens=policy.count_tokens)
         assert example.query == agent.text
         assert policy.count_tokens(example.teacher_query) <= budget
         assert "Demonstration of:" in example.teacher_query

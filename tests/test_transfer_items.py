@@ -18,7 +18,13 @@ def test_the_teacher_sees_the_given_demonstration_on_the_other_instances_states(
 
     items = list(transfer_items(store, teacher_demo_id=shown, demo_ids=[probe]))
     own = list(sdft_items(store, verified_only=False, demo_ids={probe}))
-    assert [i.target for i in items] == [i.target for i in own] and len(items) == len(load_demo(store, probe).steps)
+    probe_demo = load_demo(store, probe)
+    assert [i.target for i in items] == [i.target for i in own] and len(items) == len(probe_demo.steps) + 1
+    finish = '{"kind":"FINISH","target":null,"value":null}'
+    assert (items[-1].target, items[-1].action_id) == (finish, probe_demo.finished_id), (
+        "the report is sent where the recording stopped: the last decision is to stop"
+    )
+    assert f"Step {len(probe_demo.steps) + 1}: {finish}" in items[0].teacher_query
     assert [i.query for i in items] == [i.query for i in own], "the student's prompts are the probe's own"
     for item in items:
         assert item.demo_id == probe

@@ -1,5 +1,8 @@
 """The SDFT training feed: one item per demonstrated decision, from events and projections only.
 
+The decisions are the recorded actions and, where the person ended a demonstration with the
+task done, the FINISH on the page it ended on (:func:`traj.prompt.finish_step`).
+
 An item is what the student sees (the agent's own prompt: goal, the page as observed, the
 actions so far), what only the teacher sees (the whole demonstration, each step explained by
 its enrichment when one exists, the raw action JSON otherwise) and the target action. Prompts
@@ -25,12 +28,13 @@ from traj.prompt import (
     action_schema,
     approx_tokens,
     build_prompt,
+    finish_step,
     refer_values,
     render_teacher_context,
 )
 
 if TYPE_CHECKING:
-    from traj.eventlog import Enrichment, Event, Store
+    from traj.eventlog import Enrichment, Event, Observation, Store
 
 __all__ = [
     "TEACHER_LAYOUTS",
@@ -167,19 +171,20 @@ def feed_items(
         stream = row["stream"]
         demo = demos.get(stream) or demos.setdefault(stream, demo_from(row["demo_id"], events_of(stream)))
         index = next(i for i, s in enumerate(demo.steps) if s.action_id == row["action_id"])
-        yield _item(
-            demo,
-            index,
-            row["context"],
-            row["context_source"],
-            verified=verified,
-            stream=stream,
-            task=row["task"],
-            budget_tokens=budget_tokens,
-            count_tokens=count_tokens,
-            fit_teacher=fit_teacher,
-            teacher_layout=teacher_layout,
-        )
+        for decision in _decisions_at(demo, index):  # after the last step, its FINISH too
+            yield _item(
+                demo,
+                decision,
+                row["context"],
+                row["context_source"],
+                verified=verified,
+                stream=stream,
+                task=row["task"],
+                budget_tokens=budget_tokens,
+                count_tokens=count_tokens,
+                fit_teacher=fit_teacher,
+                teacher_layout=teacher_layout,
+            )
 
 
 def instance_items(
@@ -253,19 +258,20 @@ def instance_feed(
         context = _instance_context(demo, instance, enrichments)
         for index, shown in enumerate(demo.steps):
             source = "enrichment" if shown.action_id in enrichments else "raw_action"
-            yield _item(
-                instance,
-                index,
-                context,
-                source,
-                verified=True,
-                stream=stream,
-                task=demo.started.task,
-                budget_tokens=budget_tokens,
-                count_tokens=count_tokens,
-                fit_teacher=fit_teacher,
-                teacher_layout=teacher_layout,
-            )
+            for decision in _decisions_at(instance, index):
+                yield _item(
+                    instance,
+                    decision,
+                    context,
+                    source,
+                    verified=True,
+                    stream=stream,
+                    task=demo.started.task,
+                    budget_tokens=budget_tokens,
+                    count_tokens=count_tokens,
+                    fit_teacher=fit_teacher,
+                    teacher_layout=teacher_layout,
+                )
 
 
 def _instance_context(demo: Demo, instance: Demo, enrichments: Mapping[str, Enrichment]) -> str:
@@ -281,12 +287,40 @@ def _instance_context(demo: Demo, instance: Demo, enrichments: Mapping[str, Enri
         teacher_step(action_json(done.action), enrichments.get(shown.action_id), swaps)
         for shown, done in zip(demo.steps, instance.steps, strict=True)
     ]
+    if instance.concluded:
+        steps.append(finish_step(instance.answer))
     return render_teacher_context(instance.started.goal, steps)
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """One decision of a demonstration to teach: the page it was made on, the steps before it,
+    the action taken as the policy emits it, and the event that records it."""
+
+    page: Observation
+    history: list[HistoryEntry]
+    action: str
+    event_id: str
+    step: int
+    concludes: bool = False
+    """The FINISH after the last step: no enrichment explains it."""
+
+
+def _decisions_at(demo: Demo, index: int) -> list[_Decision]:
+    """Step ``index``'s decision; after the last step of a concluded demo (:attr:`Demo.concluded`)
+    with its end page, the FINISH decided there too (recorded by the event that ended it)."""
+    history = [HistoryEntry(action_json(step.action)) for step in demo.steps[: index + 1]]
+    step = demo.steps[index]
+    decisions = [_Decision(step.observation, history[:-1], action_json(step.action), step.action_id, step.action.step)]
+    if index == len(demo.steps) - 1 and demo.concluded and demo.final is not None and demo.finished_id:
+        finish = finish_step(demo.answer).action
+        decisions.append(_Decision(demo.final, history, finish, demo.finished_id, step.action.step + 1, True))
+    return decisions
 
 
 def _item(
     demo: Demo,
-    index: int,
+    decision: _Decision,
     context: str,
     context_source: str,
     *,
@@ -298,22 +332,22 @@ def _item(
     fit_teacher: bool,
     teacher_layout: TeacherLayout,
 ) -> SdftItem:
-    """The item of step ``index`` of ``demo`` with the teacher's ``context``."""
+    """The item of ``decision`` of ``demo`` with the teacher's ``context``."""
     teacher_budget = budget_tokens if fit_teacher else budget_tokens + count_tokens(context)
-    query = _query(demo, index, None, budget_tokens, count_tokens)
-    page = demo.steps[index].observation
+    query = _query(demo, decision, None, budget_tokens, count_tokens)
+    page = decision.page
     schema = action_schema(demo.started.goal, page.elements, page.text, url=page.url)
     return SdftItem(
         demo_id=demo.demo_id,
-        step=demo.steps[index].action.step,
-        action_id=demo.steps[index].action_id,
+        step=decision.step,
+        action_id=decision.event_id,
         query=query,
         context=context,
         teacher_query=f"{query}\n\n{context}"
         if teacher_layout == "appended"
-        else _query(demo, index, context, teacher_budget, count_tokens),
-        target=refer_values(action_json(demo.steps[index].action), demo.started.goal),
-        context_source=context_source,
+        else _query(demo, decision, context, teacher_budget, count_tokens),
+        target=refer_values(decision.action, demo.started.goal),
+        context_source="raw_action" if decision.concludes else context_source,
         verified=verified,
         stream=stream,
         task=task,
@@ -322,7 +356,7 @@ def _item(
 
 
 def sdft_action_ids(store: Store, *, verified_only: bool = True, demo_ids: Collection[str] | None = None) -> list[str]:
-    """The action ids :func:`sdft_items` would yield, without rendering a prompt."""
+    """The recorded actions :func:`sdft_items` would teach (its FINISH items aside), without rendering a prompt."""
     with Projections(store) as projections:
         return [row["action_id"] for row, _ in chosen_steps(projections, verified_only, demo_ids)]
 
@@ -344,14 +378,12 @@ def chosen_steps(
 
 
 def _query(
-    demo: Demo, index: int, demonstration: str | None, budget_tokens: int, count_tokens: Callable[[str], int]
+    demo: Demo, decision: _Decision, demonstration: str | None, budget_tokens: int, count_tokens: Callable[[str], int]
 ) -> str:
-    history = [HistoryEntry(action_json(step.action)) for step in demo.steps[:index]]
-    page = demo.steps[index].observation
     return build_prompt(
         demo.started.goal,
-        page,
-        history,
+        decision.page,
+        decision.history,
         demonstration=demonstration,
         budget_tokens=budget_tokens,
         count_tokens=count_tokens,

@@ -62,6 +62,16 @@ class Demo:
     """The goal with the variables' values cut out as ``{name}`` ('' without variables)."""
     options: dict[str, list[str]] = field(default_factory=dict)
     """variable name -> the other values the page offered (tabs, options, buttons of the same kind)."""
+    finished_id: str | None = None
+    """event_id of the event that ended the demonstration (``demo.finished``); None while it is recorded."""
+    answer: str | None = None
+    """What the person answered, for a task that asks a question (``demo.finished``'s)."""
+
+    @property
+    def concluded(self) -> bool:
+        """The person ended the demonstration with the task done (not a failure, not cut off), so
+        its last decision, on :attr:`final`, is to FINISH (:func:`traj.prompt.finish_step`)."""
+        return self.finished_id is not None and self.success is not False
 
     def variable_of(self, action_id: str) -> str | None:
         """The (first) variable an action carries, if any."""
@@ -126,6 +136,8 @@ def demo_from(demo_id: str, events: list[Event]) -> Demo:
     chosen: dict[str, tuple[Element, str]] = {}
     success_spec: SuccessSpec | None = None
     success_source = ""
+    finished_id: str | None = None
+    answer: str | None = None
     for event in events:
         data = event.data
         if event.type == "observation":
@@ -135,7 +147,7 @@ def demo_from(demo_id: str, events: list[Event]) -> Demo:
             steps.append(DemoStep(observations[data.observation_id], data, event.event_id))
             final = None
         elif event.type == "demo.finished":
-            success = data.success
+            success, answer, finished_id = data.success, data.answer, event.event_id
         elif event.type == "locators.healed":
             healed[data.action_id] = list(data.locators)
             if data.element is not None:
@@ -165,4 +177,6 @@ def demo_from(demo_id: str, events: list[Event]) -> Demo:
         defaults=defaults,
         template=template,
         options=options,
+        finished_id=finished_id,
+        answer=answer,
     )

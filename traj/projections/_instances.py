@@ -1,7 +1,7 @@
 """A demonstration as it went on another instance of its task: an observed replay, folded.
 
 A replay with ``observe`` records each step's page and the action as done there: the element's
-id on that page, the value bound from that instance's goal. Folded like a demo's stream, a
+id on that page, the value bound from that instance's goal; and the page it ended on. Folded like a demo's stream, a
 replay that succeeded is a demonstration of that instance nobody had to give, so the training
 feed puts its states beside the demo's own (a student that only ever saw one instance's values
 learns those values, not where they come from).
@@ -33,22 +33,26 @@ def instance_of(demo: Demo, events: list[Event]) -> Demo | None:
     """
     observations: dict[str, Observation] = {}
     steps: list[DemoStep] = []
-    started = finished = None
+    started = finished = final = None
+    finished_id = ""
     for event in events:
         if event.type == "replay.started":
             started = event.data
         elif event.type == "observation":
-            observations[event.event_id] = event.data
+            observations[event.event_id] = final = event.data
         elif event.type == "action":
             steps.append(DemoStep(observations[event.data.observation_id], event.data, event.event_id))
+            final = None
         elif event.type == "replay.finished":
-            finished = event.data
+            finished, finished_id = event.data, event.event_id
     if started is None or finished is None or finished.success is not True or len(steps) != len(demo.steps):
         return None
     begun = msgspec.structs.replace(
         demo.started, goal=finished.goal or demo.started.goal, url=started.url, seed=started.seed
     )
-    return Demo(demo.demo_id, begun, steps, final=None, success=True)
+    # It ends as the demo did, but the instance's answer to a question is not known: no FINISH then.
+    concluded = demo.concluded and demo.answer is None
+    return Demo(demo.demo_id, begun, steps, final=final, success=True, finished_id=finished_id if concluded else None)
 
 
 def demo_enrichments(store: Store, demo_id: str) -> dict[str, Enrichment]:

@@ -53,7 +53,13 @@ from traj.prompt._prompt import (
     prompt_budget,
     render_demonstration,
 )
-from traj.prompt._teacher import TEACHER_CONTEXT_VERSION, TeacherStep, render_teacher_context, render_workflow_context
+from traj.prompt._teacher import (
+    TEACHER_CONTEXT_VERSION,
+    TeacherStep,
+    finish_step,
+    render_teacher_context,
+    render_workflow_context,
+)
 from traj.prompt._values import goal_values, refer_values, resolve_values
 
 __all__ = [
@@ -84,6 +90,7 @@ __all__ = [
     "chat_text",
     "context_window_of",
     "conversation_text",
+    "finish_step",
     "goal_values",
     "history_entry",
     "normalize_key",

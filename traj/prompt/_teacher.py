@@ -17,12 +17,20 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
+from traj.prompt._action import AgentAction
 from traj.prompt._prompt import render_demonstration
 
-__all__ = ["TEACHER_CONTEXT_VERSION", "TeacherStep", "render_teacher_context", "render_workflow_context"]
+__all__ = [
+    "TEACHER_CONTEXT_VERSION",
+    "TeacherStep",
+    "finish_step",
+    "render_teacher_context",
+    "render_workflow_context",
+]
 
-TEACHER_CONTEXT_VERSION = "3"
-"""Bumped whenever :func:`render_teacher_context` renders differently."""
+TEACHER_CONTEXT_VERSION = "4"
+"""Bumped whenever :func:`render_teacher_context` renders differently (4: a demonstration the
+person ended with the task done ends with its FINISH step)."""
 
 
 class TeacherStep(msgspec.Struct, frozen=True, kw_only=True):
@@ -34,6 +42,17 @@ class TeacherStep(msgspec.Struct, frozen=True, kw_only=True):
     element_rationale: str | None = None
     expected_outcome: str | None = None
     thinking_steps: list[str] | None = None
+
+
+def finish_step(answer: str | None = None) -> TeacherStep:
+    """The last step of a demonstration the person ended with the task done: FINISH, with the
+    answer when the task asked a question.
+
+    A recording ends when the person stops it, not with an action, yet what the agent must do
+    there is stop: without this step the teacher sees no end, and an agent taught by it keeps
+    acting once the task is done (submitting a form again and again).
+    """
+    return TeacherStep(action=AgentAction("FINISH", None, answer).to_json())
 
 
 def render_teacher_context(goal: str, steps: Sequence[TeacherStep], *, values_of: str | None = None) -> str:

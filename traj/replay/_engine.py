@@ -28,9 +28,10 @@ looked up before the replay starts, and one that is missing stops it with a one-
 
 With ``observe`` the replay also writes what an agent's run writes: before each step the page
 as observed (``observation``) and, once the step ran, the ``action`` as done on this instance
-(its element's id on this page, the bound value). A successful observed replay of another
-instance is then a demonstration of that instance that nobody had to give: its states are what
-SDFT trains the student on beside the demo's own (:func:`traj.datasets.instance_items`).
+(its element's id on this page, the bound value), and the page it ended on when every step ran.
+A successful observed replay of another instance is then a demonstration of that instance that
+nobody had to give: its states are what SDFT trains the student on beside the demo's own
+(:func:`traj.datasets.instance_items`).
 """
 
 from __future__ import annotations
@@ -321,6 +322,9 @@ def replay_demo(
         if result.status == "failed":
             break
     failed = next((r for r in results if r.status == "failed"), None)
+    if failed is None and observe:  # the page it ended on, where the demonstration's FINISH is decided
+        ended = runner.observe(len(demo.steps))
+        recorded += [ended] if ended is not None else []
     if failed is None:
         unchecked = runner.unchecked(goal, moved=_moved(demo, start))
         unconfirmed = unconfirmed_values(demo.success_spec, demo.success_source, unchecked)
@@ -431,9 +435,10 @@ class _Runner:
         return result, screenshot
 
     def observe(self, index: int) -> NewEvent | None:
-        """The page before step ``index`` as the agent would see it (no screenshot: states to train on);
-        None when it cannot be read (mid-navigation, closed): the step still runs, and the replay
-        then shows no whole instance to learn from."""
+        """The page before step ``index`` (after the last step, for ``len(demo.steps)``) as the agent
+        would see it (no screenshot: states to train on); None when it cannot be read
+        (mid-navigation, closed): the step still runs, and the replay then shows no whole instance
+        to learn from."""
         try:
             snapshot = take_snapshot(self.page, screenshot=False)
         except (BrowserError, PlaywrightError):

@@ -31,6 +31,7 @@ from traj.prompt import (
     action_schema,
     action_token_bound,
     build_prompt,
+    finish_step,
     parse_action,
     prompt_budget,
     render_teacher_context,
@@ -314,6 +315,8 @@ def instance_demonstration(store: Store, demo: Demo, goal: str, *, policy: Polic
     for step in demo.steps:
         action = taught_action(step.action.kind, step.action.target, demo.value_of(step, values))
         steps.append(teacher_step(action.to_json(), enrichments.get(step.action_id), swaps))
+    if demo.concluded and demo.answer is None:  # as an observed replay ends (the instance's answer is not known)
+        steps.append(finish_step())
     return render_teacher_context(goal, steps)
 
 
