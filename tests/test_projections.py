@@ -46,7 +46,7 @@ from traj.eventlog import (
     TrainStarted,
     TrainStep,
 )
-from traj.projections import VIEWS, Projections, create_views
+from traj.projections import VIEWS, Demo, DemoStep, Projections, create_views
 from traj.prompt import taught_action
 
 ALL_VIEWS = ("events", *VIEWS)
@@ -941,6 +941,19 @@ def test_the_teachers_demonstration_ends_with_finish_only_when_the_task_was_done
     steps = [line for line in context.splitlines() if line.startswith("Step ")]
     assert len(steps) == (3 if ends else 2)
     assert ends is None or steps[-1] == f"Step 3: {ends}"
+
+
+def test_a_demonstration_that_already_finishes_gets_no_second_finish(store, projections):
+    demo(store, "d1", 1, finish=False, final_observation=False)
+    add(store, "demo/d1", obs("d1", 1), act(1, kind="FINISH", target=None))
+    add(store, "demo/d1", DemoFinished(demo_id="d1", success=True))
+    (context,) = {r["context"] for r in rows(projections, "SELECT context FROM sdft_examples")}
+    steps = [line for line in context.splitlines() if line.startswith("Step ")]
+    assert len(steps) == 2 and "FINISH" in steps[1]
+    started, page, finish = DemoStarted(demo_id="d1", task="t", goal="g", url="u"), obs("d1", 1).data, act(1).data
+    recorded = DemoStep(page, msgspec.structs.replace(finish, kind="FINISH", target=None), "a1")  # type: ignore[arg-type]
+    ended = Demo("d1", started, [recorded], final=page, success=True, finished_id="f1")  # type: ignore[arg-type]
+    assert not ended.concluded, "the feed adds no FINISH item after it either"
 
 
 # ---------------------------------------------------------------- purity: a function of the log alone

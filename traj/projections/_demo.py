@@ -70,8 +70,10 @@ class Demo:
     @property
     def concluded(self) -> bool:
         """The person ended the demonstration with the task done (not a failure, not cut off), so
-        its last decision, on :attr:`final`, is to FINISH (:func:`traj.prompt.finish_step`)."""
-        return self.finished_id is not None and self.success is not False
+        its last decision, on :attr:`final`, is to FINISH (:func:`traj.prompt.finish_step`); False
+        when its last step already is one."""
+        ended = self.finished_id is not None and self.success is not False
+        return ended and not (self.steps and self.steps[-1].action.kind == "FINISH")
 
     def variable_of(self, action_id: str) -> str | None:
         """The (first) variable an action carries, if any."""

@@ -279,8 +279,8 @@ VIEWS: dict[str, tuple[str, str]] = {
             SELECT * FROM enrichments
             QUALIFY row_number() OVER (PARTITION BY action_id ORDER BY position DESC) = 1),
         ex AS (
-            SELECT s.stream_id AS demo_id, s.stream, s.step, s.seq, s.action_id, d.task, d.goal, s.url, s.page_text,
-                   s.elements, s.action_json, s.position, enr.action_id IS NOT NULL AS enriched,
+            SELECT s.stream_id AS demo_id, s.stream, s.step, s.seq, s.action_id, s.kind, d.task, d.goal, s.url,
+                   s.page_text, s.elements, s.action_json, s.position, enr.action_id IS NOT NULL AS enriched,
                    enr.model AS enrichment_model,
                    d.finished_at IS NOT NULL AND d.success IS DISTINCT FROM false AS concluded, d.answer,
                    struct_pack(action := CAST(s.action_json AS VARCHAR), explanation := enr.explanation,
@@ -290,11 +290,11 @@ VIEWS: dict[str, tuple[str, str]] = {
             LEFT JOIN enr ON enr.action_id = s.action_id
             WHERE s.source = 'demo'),
         -- the whole demonstration, rendered once per demo by traj.prompt.render_teacher_context,
-        -- ending with FINISH when the person ended it with the task done (Demo.concluded)
+        -- ending with FINISH when the person ended it with the task done (Demo.concluded), unless it already does
         ctx AS (
             SELECT stream, teacher_context(
                        any_value(goal), CAST(to_json(list(teacher_step ORDER BY seq)) AS VARCHAR),
-                       any_value(concluded), any_value(answer)) AS context
+                       any_value(concluded) AND arg_max(kind, seq) <> 'FINISH', any_value(answer)) AS context
             FROM ex GROUP BY stream)
         SELECT ex.demo_id, ex.stream, ex.step, ex.action_id, ex.task, ex.goal,
                concat('Goal: ', ex.goal, chr(10), 'URL: ', ex.url, chr(10), 'Page:', chr(10), ex.page_text) AS query,
