@@ -65,7 +65,7 @@ def test_the_core_answers_query_stats_and_export_on_a_store(core: Path, tmp_path
     assert json.loads(stats.stdout)["by_type"] == expected.by_type and expected.events > 0
     exported = _traj(core, "export", "--strategy", "sdft", "--out", "sdft.jsonl", "--home", home, cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr
-    assert len((tmp_path / "sdft.jsonl").read_text().splitlines()) == 6
+    assert len((tmp_path / "sdft.jsonl").read_text().splitlines()) == 3 * (2 + 1), "each demo's steps and its FINISH"
 
 
 def test_the_core_serves_the_viewer(core: Path, tmp_path: Path) -> None:

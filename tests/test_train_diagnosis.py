@@ -37,7 +37,9 @@ def test_the_diagnosis_measures_teacher_and_student_on_another_instances_states(
     assert {e.demo_id for e in examples} == {shown}
 
     probes = probe_examples(store, examples, model_dir=tiny_model)
-    assert {p.demo_id for p in probes} == {other} and len(probes) == len(load_demo(store, other).steps)
+    assert {p.demo_id for p in probes} == {other} and len(probes) == len(load_demo(store, other).steps) + 1, (
+        "each step of the other instance, and its FINISH"
+    )
     other_goal = load_demo(store, other).started.goal
     assert other_goal != load_demo(store, shown).started.goal
     assert all(f"Demonstration of: {other_goal}" in p.teacher_query for p in probes), (
